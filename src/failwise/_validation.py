@@ -157,16 +157,24 @@ def check_probabilities(
             f"`{name}` has {array.shape[1]} columns but {n_classes} classes were seen in fit. "
             "Pass the probabilities of the same model, with columns in the same class order."
         )
-    _check_finite(array, name)
-    low, high = float(array.min()), float(array.max())
-    if low < 0.0 or high > 1.0:
+    if array.size == 0:
+        raise InputError(
+            f"`{name}` is empty (shape {array.shape}); at least one sample is needed."
+        )
+    # One pass for the row sums (NaN and inf propagate into them) and one for the minimum:
+    # this check runs on every `decide` call, so it must stay close to memory speed.
+    sums = array @ np.ones(array.shape[1], dtype=array.dtype)
+    if not np.isfinite(sums).all():
+        _check_finite(array, name)
+    low = float(array.min())
+    off = np.abs(sums - 1.0) > PROBABILITY_SUM_TOLERANCE
+    if low < 0.0 or (off.any() and float(array.max()) > 1.0):
+        high = float(array.max())
         raise InputError(
             f"`{name}` must lie in [0, 1]; got values from {low:.4g} to {high:.4g}. These look "
             "like logits: pass them to a calibrator such as `TemperatureScaling` first, or apply "
             "a softmax."
         )
-    sums = array.sum(axis=1, dtype=np.float64)
-    off = np.abs(sums - 1.0) > PROBABILITY_SUM_TOLERANCE
     if off.any():
         row = int(np.flatnonzero(off)[0])
         raise InputError(

@@ -1,0 +1,184 @@
+"""The demo: two models of different accuracy, calibrated, laddered and compared on real data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from failwise.evaluation._pipeline import EvaluationResult, ModelScores, evaluate_scores
+from failwise.exceptions import InputError
+from failwise.policy import Policy
+
+__all__ = ["LARSON_PUBLISHED", "run_demo"]
+
+#: Larson et al. (2019), Table 2, "Full" condition: (row, in-scope accuracy %, OOS recall %).
+LARSON_PUBLISHED: list[tuple[str, float, float]] = [
+    ("SVM, oos-train", 91.0, 14.5),
+    ("SVM, oos-threshold", 88.2, 18.0),
+    ("MLP, oos-train", 93.5, 47.4),
+    ("MLP, oos-threshold", 93.4, 49.1),
+    ("BERT, oos-train", 96.9, 40.3),
+    ("BERT, oos-threshold", 96.2, 52.3),
+]
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+def run_demo(
+    dataset: str = "digits",
+    *,
+    data_dir: str | Path | None = None,
+    policy: Policy | None = None,
+    seed: int = 0,
+    embeddings: bool | None = None,
+    n_bootstrap: int = 200,
+    log: Callable[[str], None] = _noop,
+) -> tuple[EvaluationResult, str, str]:
+    """Run the demo end to end; return the evaluation, a title and a dataset description.
+
+    Parameters
+    ----------
+    dataset : {"digits", "clinc150"}
+    data_dir : path, optional
+        Local copy of the dataset (CLINC150); otherwise downloaded once and cached.
+    policy : Policy, optional
+        Ladder template (default: 2% target risk at 95% confidence).
+    seed : int
+    embeddings : bool or None
+        CLINC150 only: add the sentence-embedding model; None = when the extra is installed.
+    n_bootstrap : int
+    log : callable
+        Receives progress messages.
+    """
+    if dataset == "digits":
+        models, y_val, y_test, title, text = _digits_models(seed, log)
+        published: list[tuple[str, float, float]] = []
+    elif dataset == "clinc150":
+        models, y_val, y_test, title, text = _clinc_models(data_dir, seed, embeddings, log)
+        published = LARSON_PUBLISHED
+    else:
+        raise InputError(f"Unknown demo dataset {dataset!r}; expected 'digits' or 'clinc150'.")
+    log("calibrating, fitting the ladders and projecting product metrics")
+    result = evaluate_scores(
+        models, y_val, y_test, policy=policy, n_bootstrap=n_bootstrap, random_state=seed
+    )
+    return replace(result, published=published), title, text
+
+
+def _digits_models(
+    seed: int, log: Callable[[str], None]
+) -> tuple[list[ModelScores], Any, Any, str, str]:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from failwise.datasets import load_digits_with_unseen
+    from failwise.policy import KNNDistance
+
+    data = load_digits_with_unseen(seed=seed)
+    log(f"digits: {len(data.train.y)} train, {len(data.val.y)} validation, "
+        f"{len(data.test.y)} test rows")
+    scaler = StandardScaler().fit(data.train.X)
+    ood = KNNDistance(n_neighbors=5).fit(scaler.transform(data.train.X))
+    val_ood = ood.score(scaler.transform(data.val.X))
+    test_ood = ood.score(scaler.transform(data.test.X))
+    contenders = {
+        "logistic regression": make_pipeline(StandardScaler(), LogisticRegression(C=0.05,
+                                                                                  max_iter=2000)),
+        "naive Bayes": GaussianNB(),
+    }
+    models = []
+    for name, estimator in contenders.items():
+        log(f"training {name}")
+        estimator.fit(data.train.X, data.train.y)
+        models.append(
+            ModelScores(
+                name=name,
+                val=_log_proba(estimator, data.val.X),
+                test=_log_proba(estimator, data.test.X),
+                kind="logits",
+                val_ood=val_ood,
+                test_ood=test_ood,
+                description=f"scikit-learn {type(estimator).__name__} on 8×8 pixel intensities",
+            )
+        )
+    return models, data.val.y, data.test.y, "failwise demo: handwritten digits", data.description
+
+
+def _log_proba(estimator: Any, X: Any) -> Any:
+    proba = np.clip(estimator.predict_proba(X), 1e-12, 1.0)
+    return np.log(proba)
+
+
+def _clinc_models(
+    data_dir: str | Path | None,
+    seed: int,
+    embeddings: bool | None,
+    log: Callable[[str], None],
+) -> tuple[list[ModelScores], Any, Any, str, str]:
+    from failwise.datasets import load_clinc150
+    from failwise.models import tfidf_linear_model
+    from failwise.policy import KNNDistance
+
+    data = load_clinc150(data_dir)
+    log(f"CLINC150: {len(data.train.y)} train, {len(data.val.y)} validation, "
+        f"{len(data.test.y)} test queries, {len(data.classes)} intents")
+    models = []
+    log("training the TF-IDF + linear model")
+    model = tfidf_linear_model().fit(data.train.X, data.train.y)
+    features = model[:-1]
+    knn = KNNDistance().fit(features.transform(data.train.X))
+    models.append(
+        ModelScores(
+            name="TF-IDF + linear",
+            val=_scores(model, data.val.X),
+            test=_scores(model, data.test.X),
+            kind="logits",
+            val_ood=knn.score(features.transform(data.val.X)),
+            test_ood=knn.score(features.transform(data.test.X)),
+            description="word and character n-gram TF-IDF with a linear classifier (no torch)",
+        )
+    )
+    if embeddings is None:
+        embeddings = _embeddings_available()
+    if embeddings:
+        from failwise.models import SentenceEmbedder, embedding_linear_model
+
+        log("encoding queries with all-MiniLM-L6-v2 (cached after the first run)")
+        encoder = SentenceEmbedder()
+        train_e = encoder.encode(data.train.X)
+        val_e = encoder.encode(data.val.X)
+        test_e = encoder.encode(data.test.X)
+        clf = embedding_linear_model().fit(train_e, data.train.y)
+        knn_e = KNNDistance().fit(train_e)
+        models.append(
+            ModelScores(
+                name="MiniLM embeddings + linear",
+                val=_scores(clf, val_e),
+                test=_scores(clf, test_e),
+                kind="logits",
+                val_ood=knn_e.score(val_e),
+                test_ood=knn_e.score(test_e),
+                description="all-MiniLM-L6-v2 sentence embeddings with logistic regression",
+            )
+        )
+    return models, data.val.y, data.test.y, "failwise demo: CLINC150 intents", data.description
+
+
+def _scores(model: Any, X: Any) -> Any:
+    if hasattr(model, "decision_function"):
+        return np.asarray(model.decision_function(X), dtype=np.float64)
+    return _log_proba(model, X)
+
+
+def _embeddings_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("sentence_transformers") is not None

@@ -1,0 +1,270 @@
+"""One evaluation, shared by `failwise demo`, `failwise evaluate` and notebooks.
+
+For each model: calibrate on half of the validation rows, fit the decision ladder on the other
+half, decide on the test rows, and project product metrics; then rank the models by the tasks
+they complete. Thresholds never see the test rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from failwise._validation import check_consistent_length, check_labels, check_scores
+from failwise.calibration import TemperatureScaling
+from failwise.exceptions import InputError
+from failwise.metrics import expected_calibration_error
+from failwise.outcomes import Comparison, OutcomeModel, ProductMetrics, compare
+from failwise.policy import Decisions, Policy, always_answer
+
+__all__ = ["EvaluationResult", "ModelEvaluation", "ModelScores", "evaluate_scores"]
+
+
+@dataclass(frozen=True)
+class ModelScores:
+    """A model's raw scores on validation and test inputs.
+
+    Attributes
+    ----------
+    name : str
+    val, test : ndarray of shape (n_val, n_classes), (n_test, n_classes)
+        Logits or probabilities, as ``kind`` says.
+    kind : {"logits", "probabilities"}
+    val_ood, test_ood : ndarray of shape (n,), optional
+        Out-of-scope scores (higher = more likely out of scope).
+    val_fallback, test_fallback : ndarray of shape (n,), optional
+        The deterministic fallback's label per row (-2 = no opinion).
+    description : str
+        One line on how the model was built, for reports.
+    """
+
+    name: str
+    val: NDArray[Any]
+    test: NDArray[Any]
+    kind: Literal["logits", "probabilities"] = "logits"
+    val_ood: NDArray[Any] | None = None
+    test_ood: NDArray[Any] | None = None
+    val_fallback: NDArray[Any] | None = None
+    test_fallback: NDArray[Any] | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ModelEvaluation:
+    """Everything measured for one model on the test rows."""
+
+    name: str
+    description: str
+    calibrator: TemperatureScaling
+    policy: Policy
+    proba_uncalibrated: NDArray[np.float64]
+    proba: NDArray[np.float64]
+    decisions: Decisions
+    accuracy: float
+    in_scope_accuracy: float
+    ece_before: float
+    ece_after: float
+    metrics: ProductMetrics
+    oos_recall: float | None = None
+    larson_in_scope_accuracy: float | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-friendly summary: accuracy, Larson et al. numbers, every product metric."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "description": self.description,
+            "accuracy": self.accuracy,
+            "top_label_in_scope_accuracy": self.in_scope_accuracy,
+            "ece_before_calibration": self.ece_before,
+            "ece_after_calibration": self.ece_after,
+            "temperature": float(self.calibrator.temperature_),
+            "policy": {
+                k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                for k, v in self.policy.describe().items()
+            },
+            "action_rates": {a.value: r for a, r in self.decisions.rates().items()},
+        }
+        if self.oos_recall is not None:
+            out["in_scope_accuracy"] = self.larson_in_scope_accuracy
+            out["oos_recall"] = self.oos_recall
+        out.update(self.metrics.to_dict())
+        out.update(self.extras)
+        return out
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """Per-model evaluations and the ranking by task completion."""
+
+    models: list[ModelEvaluation]
+    comparison: Comparison
+    outcome_model: OutcomeModel
+    y_test: NDArray[np.intp]
+    baselines: dict[str, ProductMetrics] = field(default_factory=dict)
+    #: Published reference rows (name, in-scope accuracy %, OOS recall %) shown beside ours.
+    published: list[tuple[str, float, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly summary of the whole evaluation."""
+        return {
+            "models": [m.summary() for m in self.models],
+            "baselines_always_answer": {k: v.to_dict() for k, v in self.baselines.items()},
+            "ranking": [row.name for row in self.comparison.rows],
+            "outcome_model": self.outcome_model.to_dict(),
+            "n_test": int(self.y_test.shape[0]),
+            "published": [
+                {"name": n, "in_scope_accuracy": a / 100, "oos_recall": r / 100}
+                for n, a, r in self.published
+            ],
+        }
+
+
+def _split_validation(
+    y_val: NDArray[np.intp], share: float, rng: np.random.Generator
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Stratified split of the validation rows into a calibration part and a policy part."""
+    calib, rest = [], []
+    for label in np.unique(y_val):
+        rows = rng.permutation(np.flatnonzero(y_val == label))
+        cut = int(round(rows.size * share)) if label >= 0 else 0
+        calib.append(rows[:cut])
+        rest.append(rows[cut:])
+    return np.sort(np.concatenate(calib)), np.sort(np.concatenate(rest))
+
+
+def evaluate_scores(
+    models: Sequence[ModelScores],
+    y_val: Any,
+    y_test: Any,
+    *,
+    policy: Policy | None = None,
+    outcome_model: OutcomeModel | None = None,
+    calibration_share: float = 0.5,
+    n_bootstrap: int = 200,
+    random_state: int = 0,
+) -> EvaluationResult:
+    """Calibrate, fit the ladder, decide and project product metrics for several models.
+
+    Parameters
+    ----------
+    models : sequence of ModelScores
+    y_val, y_test : array-like of int
+        True labels of the validation and test rows; ``-1`` marks out-of-scope inputs.
+        Out-of-scope validation rows go to the policy part (the calibrator needs in-scope
+        labels).
+    policy : Policy, optional
+        Template whose parameters every model's ladder is fitted with (default ``Policy()``).
+    outcome_model : OutcomeModel, optional
+    calibration_share : float, default=0.5
+        Share of in-scope validation rows used to fit the calibrator; the rest fit the policy,
+        so the risk certificate holds on data the calibrator has not seen.
+    n_bootstrap : int, default=200
+    random_state : int, default=0
+
+    Returns
+    -------
+    EvaluationResult
+    """
+    if not models:
+        raise InputError("evaluate_scores needs at least one model; got none.")
+    if not 0 < calibration_share < 1:
+        raise InputError(f"`calibration_share` must lie in (0, 1); got {calibration_share!r}.")
+    yv = check_labels(y_val, "y_val", allow_out_of_scope=True)
+    yt = check_labels(y_test, "y_test", allow_out_of_scope=True)
+    template = policy if policy is not None else Policy()
+    outcome = outcome_model if outcome_model is not None else OutcomeModel()
+    rng = np.random.default_rng(random_state)
+    calib_rows, policy_rows = _split_validation(yv, calibration_share, rng)
+
+    evaluations: list[ModelEvaluation] = []
+    entries: dict[str, Any] = {}
+    baselines: dict[str, ProductMetrics] = {}
+    in_scope = yt >= 0
+    for scores in models:
+        val = check_scores(scores.val, f"{scores.name}: val scores")
+        test = check_scores(scores.test, f"{scores.name}: test scores")
+        check_consistent_length(**{"val scores": val, "y_val": yv})
+        check_consistent_length(**{"test scores": test, "y_test": yt})
+        calibrator = TemperatureScaling(from_probabilities=scores.kind == "probabilities")
+        calibrator.fit(val[calib_rows], yv[calib_rows])
+        proba_val = calibrator.predict_proba(val[policy_rows])
+        proba_test = calibrator.predict_proba(test)
+        raw_test = _as_probabilities(test, scores.kind)
+
+        def pick(array: Any, rows: NDArray[np.intp] | None) -> Any:
+            if array is None:
+                return None
+            arr = np.asarray(array)
+            return arr if rows is None else arr[rows]
+
+        fitted = Policy(**template.get_params()).fit(
+            proba_val,
+            yv[policy_rows],
+            ood_score=pick(scores.val_ood, policy_rows),
+            fallback=pick(scores.val_fallback, policy_rows),
+        )
+        extras = {
+            k: v
+            for k, v in (
+                ("ood_score", pick(scores.test_ood, None)),
+                ("fallback", pick(scores.test_fallback, None)),
+            )
+            if v is not None
+        }
+        decisions = fitted.decide(proba_test, **extras)
+        entries[scores.name] = decisions
+        predicted = decisions.predicted
+        oos_recall = larson_acc = None
+        if (~in_scope).any() and scores.test_ood is not None:
+            flagged = np.asarray(scores.test_ood) > fitted.ood_threshold_
+            oos_recall = float(flagged[~in_scope].mean())
+            larson_acc = float(((predicted == yt) & ~flagged)[in_scope].mean())
+        evaluations.append(
+            ModelEvaluation(
+                name=scores.name,
+                description=scores.description,
+                calibrator=calibrator,
+                policy=fitted,
+                proba_uncalibrated=raw_test,
+                proba=proba_test,
+                decisions=decisions,
+                accuracy=float(np.mean(predicted == yt)),
+                in_scope_accuracy=float(np.mean(predicted[in_scope] == yt[in_scope])),
+                ece_before=expected_calibration_error(raw_test[in_scope], yt[in_scope]),
+                ece_after=expected_calibration_error(proba_test[in_scope], yt[in_scope]),
+                metrics=None,  # type: ignore[arg-type]  # filled from the comparison below
+                oos_recall=oos_recall,
+                larson_in_scope_accuracy=larson_acc,
+            )
+        )
+    comparison = compare(
+        entries, yt, outcome, n_bootstrap=n_bootstrap, random_state=random_state
+    )
+    by_name = {row.name: row.metrics for row in comparison.rows}
+    evaluations = [_with_metrics(e, by_name[e.name]) for e in evaluations]
+    for e in evaluations:
+        baseline = compare(
+            {e.name: always_answer(e.proba)}, yt, outcome, n_bootstrap=n_bootstrap,
+            random_state=random_state,
+        )
+        baselines[e.name] = baseline.rows[0].metrics
+    return EvaluationResult(evaluations, comparison, outcome, yt, baselines)
+
+
+def _with_metrics(evaluation: ModelEvaluation, metrics: ProductMetrics) -> ModelEvaluation:
+    from dataclasses import replace
+
+    return replace(evaluation, metrics=metrics)
+
+
+def _as_probabilities(scores: NDArray[Any], kind: str) -> NDArray[np.float64]:
+    if kind == "probabilities":
+        return np.asarray(scores, dtype=np.float64)
+    from failwise.calibration import softmax
+
+    return softmax(np.asarray(scores, dtype=np.float64))

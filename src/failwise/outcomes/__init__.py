@@ -1,0 +1,22 @@
+"""Product metrics: projected offline from an outcome model (and measured online later)."""
+
+from __future__ import annotations
+
+from failwise.outcomes._compare import Comparison, ComparisonRow, compare
+from failwise.outcomes._metrics import METRIC_DESCRIPTIONS, Estimate, ProductMetrics
+from failwise.outcomes._model import Assumption, OutcomeModel
+from failwise.outcomes._projection import TaskPaths, project, task_paths
+
+__all__ = [
+    "METRIC_DESCRIPTIONS",
+    "Assumption",
+    "Comparison",
+    "ComparisonRow",
+    "Estimate",
+    "OutcomeModel",
+    "ProductMetrics",
+    "TaskPaths",
+    "compare",
+    "project",
+    "task_paths",
+]

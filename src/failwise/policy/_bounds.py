@@ -1,0 +1,379 @@
+"""p-values and upper confidence bounds for an error rate measured on a sample.
+
+A threshold is certified when the hypothesis "the error rate among the inputs it answers
+exceeds ``target_risk``" is rejected at level δ = 1 − ``confidence_level``. Two p-values
+are available for that hypothesis, both computed from the number of errors among the
+``n_answered`` answered samples:
+
+``"binomial"``
+    The exact binomial tail, P(Binomial(n, target_risk) ≤ errors). Exact for 0/1 errors
+    of i.i.d. samples (Clopper & Pearson, 1934); the tightest valid choice here.
+``"hoeffding_bentkus"``
+    The minimum of the Hoeffding p-value, exp(−n·h(r̂ ∧ α, α)) with h the Bernoulli
+    relative entropy, and the Bentkus p-value, e·P(Binomial(n, α) ≤ ⌈n·r̂⌉), as in
+    Learn-then-Test (Angelopoulos, Bates, Candès, Jordan & Lei, 2021, section 3.1). Valid for
+    any loss in [0, 1] and therefore more conservative than ``"binomial"`` for 0/1 errors.
+
+Every function here is vectorised over ``errors`` and ``n_answered``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import special
+
+from failwise.exceptions import InputError
+
+__all__ = [
+    "BOUNDS",
+    "Bound",
+    "binomial_p_value",
+    "hoeffding_bentkus_p_value",
+    "required_answered_samples",
+    "risk_p_value",
+    "risk_upper_bound",
+]
+
+Bound = Literal["binomial", "hoeffding_bentkus"]
+
+#: The p-values (and matching upper bounds) a certificate can use.
+BOUNDS: Final[tuple[str, ...]] = ("binomial", "hoeffding_bentkus")
+
+_BISECTION_STEPS: Final = 64
+_MAX_SEARCH: Final = 1 << 40
+_MAX_SCAN: Final = 1 << 22
+_SCAN_CHUNK: Final = 1 << 18
+
+
+def _check_unit(value: float, name: str, hint: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise InputError(f"`{name}` must be a number in (0, 1); got {value!r}. {hint}")
+    number = float(value)
+    if not 0.0 < number < 1.0:
+        raise InputError(f"`{name}` must lie strictly between 0 and 1; got {number!r}. {hint}")
+    return number
+
+
+def _check_bound(bound: str) -> None:
+    if bound not in BOUNDS:
+        raise InputError(
+            f"`bound` must be one of {', '.join(map(repr, BOUNDS))}; got {bound!r}. Use "
+            "'binomial' for 0/1 errors (exact) or 'hoeffding_bentkus' as in Learn-then-Test."
+        )
+
+
+def _check_counts(
+    errors: ArrayLike, n_answered: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Validate error counts against sample sizes; return both as broadcast float arrays."""
+    errs = np.asarray(errors)
+    ns = np.asarray(n_answered)
+    for name, array in (("errors", errs), ("n_answered", ns)):
+        if array.dtype.kind not in "iuf" or (
+            array.dtype.kind == "f"
+            and not (np.isfinite(array).all() and np.all(array == np.round(array)))
+        ):
+            raise InputError(
+                f"`{name}` must hold non-negative whole counts; got {name} of dtype "
+                f"{array.dtype}. Pass integer counts of samples."
+            )
+    try:
+        errs_b, ns_b = np.broadcast_arrays(errs.astype(np.float64), ns.astype(np.float64))
+    except ValueError:
+        raise InputError(
+            f"`errors` and `n_answered` must have the same shape; got {errs.shape} and "
+            f"{ns.shape}. Pass one error count per sample size."
+        ) from None
+    if errs_b.size and (errs_b.min() < 0 or (errs_b > ns_b).any()):
+        raise InputError(
+            "`errors` must lie between 0 and `n_answered`; got "
+            f"errors={errs_b.ravel()[:3].tolist()}… for n_answered={ns_b.ravel()[:3].tolist()}…. "
+            "Count the wrong answers among the answered samples."
+        )
+    return errs_b, ns_b
+
+
+def _binomial(errors: NDArray[np.float64], n: NDArray[np.float64], alpha: float) -> Any:
+    # P(Binomial(n, alpha) <= errors); 1 when nothing was answered.
+    return np.where(n > 0, special.bdtr(errors, n, alpha), 1.0)
+
+
+def _hoeffding_bentkus(errors: NDArray[np.float64], n: NDArray[np.float64], alpha: float) -> Any:
+    return np.where(n > 0, _hb_at(errors, n, alpha), 1.0)
+
+
+def _p_value(
+    errors: NDArray[np.float64], n: NDArray[np.float64], alpha: float, bound: str
+) -> NDArray[np.float64]:
+    if bound == "binomial":
+        return np.asarray(_binomial(errors, n, alpha), dtype=np.float64)
+    return np.asarray(_hoeffding_bentkus(errors, n, alpha), dtype=np.float64)
+
+
+def binomial_p_value(
+    errors: ArrayLike, n_answered: ArrayLike, target_risk: float
+) -> NDArray[np.float64]:
+    """Exact binomial p-value of "error rate > ``target_risk``".
+
+    Parameters
+    ----------
+    errors : int or array-like of int
+        Wrong answers among the answered samples.
+    n_answered : int or array-like of int, broadcastable with ``errors``
+        Answered samples. Where it is 0 the p-value is 1 (no evidence).
+    target_risk : float in (0, 1)
+        The error rate α under test.
+
+    Returns
+    -------
+    ndarray of float
+        P(Binomial(n_answered, α) ≤ errors), with the broadcast shape of the inputs (0-D
+        for scalars). Equals ``scipy.stats.binomtest(errors, n_answered, α,
+        alternative="less").pvalue``.
+
+    References
+    ----------
+    Clopper, C. J. & Pearson, E. S. (1934). The use of confidence or fiducial limits
+    illustrated in the case of the binomial. *Biometrika* 26(4).
+
+    Examples
+    --------
+    >>> from failwise.policy._bounds import binomial_p_value
+    >>> round(float(binomial_p_value(0, 149, 0.02)), 4)
+    0.0494
+    """
+    alpha = _check_unit(target_risk, "target_risk", "It is the error rate under test.")
+    errs, ns = _check_counts(errors, n_answered)
+    return _p_value(errs, ns, alpha, "binomial")
+
+
+def hoeffding_bentkus_p_value(
+    errors: ArrayLike, n_answered: ArrayLike, target_risk: float
+) -> NDArray[np.float64]:
+    """Hoeffding–Bentkus p-value of "error rate > ``target_risk``" (Learn-then-Test).
+
+    Parameters
+    ----------
+    errors : int or array-like of int
+        Wrong answers among the answered samples.
+    n_answered : int or array-like of int, broadcastable with ``errors``
+        Answered samples. Where it is 0 the p-value is 1.
+    target_risk : float in (0, 1)
+        The error rate α under test.
+
+    Returns
+    -------
+    ndarray of float
+        min(exp(−n·h(r̂ ∧ α, α)), e·P(Binomial(n, α) ≤ ⌈n·r̂⌉), 1) with r̂ = errors / n and
+        h(a, b) = a·log(a/b) + (1 − a)·log((1 − a)/(1 − b)).
+
+    References
+    ----------
+    Angelopoulos, A. N., Bates, S., Candès, E. J., Jordan, M. I. & Lei, L. (2021).
+    Learn then Test: Calibrating predictive algorithms to achieve risk control.
+    arXiv:2110.01052, section 3.1.
+
+    Examples
+    --------
+    >>> from failwise.policy._bounds import hoeffding_bentkus_p_value
+    >>> round(float(hoeffding_bentkus_p_value(0, 149, 0.02)), 4)
+    0.0494
+    >>> round(float(hoeffding_bentkus_p_value(2, 300, 0.02)), 3)
+    0.17
+    """
+    alpha = _check_unit(target_risk, "target_risk", "It is the error rate under test.")
+    errs, ns = _check_counts(errors, n_answered)
+    return _p_value(errs, ns, alpha, "hoeffding_bentkus")
+
+
+def risk_p_value(
+    errors: ArrayLike, n_answered: ArrayLike, target_risk: float, bound: Bound = "binomial"
+) -> NDArray[np.float64]:
+    """p-value of "error rate > ``target_risk``" with the chosen ``bound``.
+
+    See :func:`binomial_p_value` and :func:`hoeffding_bentkus_p_value`.
+
+    Examples
+    --------
+    >>> from failwise.policy._bounds import risk_p_value
+    >>> risk_p_value([0, 5], [10, 10], 0.5).round(4).tolist()
+    [0.001, 0.623]
+    """
+    _check_bound(bound)
+    alpha = _check_unit(target_risk, "target_risk", "It is the error rate under test.")
+    errs, ns = _check_counts(errors, n_answered)
+    return _p_value(errs, ns, alpha, bound)
+
+
+def risk_upper_bound(
+    errors: ArrayLike,
+    n_answered: ArrayLike,
+    confidence_level: float = 0.95,
+    bound: Bound = "binomial",
+) -> NDArray[np.float64]:
+    """One-sided upper confidence bound of an error rate.
+
+    For ``bound="binomial"`` this is the Clopper–Pearson bound: the error rate u with
+    P(Binomial(n, u) ≤ errors) = 1 − ``confidence_level``. For ``"hoeffding_bentkus"`` it
+    is the smallest u whose Hoeffding–Bentkus p-value is at most 1 − ``confidence_level``
+    (found by bisection). Either way, the p-value of "error rate > α" is at most
+    1 − ``confidence_level`` exactly when α is at least the bound, so a threshold is
+    certified at ``target_risk`` exactly when its bound is at most ``target_risk``.
+
+    Parameters
+    ----------
+    errors : int or array-like of int
+        Wrong answers among the answered samples.
+    n_answered : int or array-like of int, broadcastable with ``errors``
+        Answered samples. Where it is 0, or where every answer is wrong, the bound is 1.
+    confidence_level : float in (0, 1), default=0.95
+        Probability that the true error rate lies below the bound.
+    bound : {"binomial", "hoeffding_bentkus"}, default="binomial"
+
+    Returns
+    -------
+    ndarray of float in [0, 1]
+        The bound, with the broadcast shape of the inputs (0-D for scalars).
+
+    References
+    ----------
+    Clopper & Pearson (1934), *Biometrika* 26(4); Angelopoulos et al. (2021), Learn then
+    Test, arXiv:2110.01052.
+
+    Examples
+    --------
+    >>> from failwise.policy._bounds import risk_upper_bound
+    >>> round(float(risk_upper_bound(0, 149, 0.95)), 4)
+    0.0199
+    >>> round(float(risk_upper_bound(3, 1000, 0.95)), 4)
+    0.0078
+    """
+    _check_bound(bound)
+    level = _check_unit(
+        confidence_level, "confidence_level", "It is the probability that the bound holds."
+    )
+    errs, ns = _check_counts(errors, n_answered)
+    return _upper_bound(errs, ns, level, bound)
+
+
+def _upper_bound(
+    errors: NDArray[np.float64], n: NDArray[np.float64], level: float, bound: str
+) -> NDArray[np.float64]:
+    trivial = (n <= 0) | (errors >= n)
+    if bound == "binomial":
+        with np.errstate(all="ignore"):
+            ucb = special.betaincinv(errors + 1.0, np.maximum(n - errors, 1.0), level)
+        return np.asarray(np.where(trivial, 1.0, ucb), dtype=np.float64)
+    delta = 1.0 - level
+    low = np.where(n > 0, errors / np.maximum(n, 1.0), 0.0)
+    high = np.ones_like(low)
+    for _ in range(_BISECTION_STEPS):
+        mid = 0.5 * (low + high)
+        rejected = _hb_at(errors, n, mid) <= delta
+        high = np.where(rejected, mid, high)
+        low = np.where(rejected, low, mid)
+    return np.asarray(np.where(trivial, 1.0, high), dtype=np.float64)
+
+
+def _hb_at(errors: NDArray[np.float64], n: NDArray[np.float64], alpha: Any) -> Any:
+    # Hoeffding–Bentkus p-value with an array of alphas in (0, 1).
+    alpha = np.clip(alpha, 1e-300, 1.0 - 1e-16)
+    safe_n = np.maximum(n, 1.0)
+    rate = np.minimum(errors / safe_n, alpha)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        first = np.where(rate > 0, rate * np.log(rate / alpha), 0.0)
+        second = (1.0 - rate) * np.log((1.0 - rate) / (1.0 - alpha))
+    hoeffding = np.exp(-n * (first + second))
+    bentkus = math.e * special.bdtr(np.ceil(errors), n, alpha)
+    return np.minimum(np.minimum(hoeffding, bentkus), 1.0)
+
+
+def required_answered_samples(
+    target_risk: float,
+    confidence_level: float = 0.95,
+    *,
+    error_rate: float = 0.0,
+    bound: Bound = "binomial",
+) -> int:
+    """How many answered, labelled samples a certificate needs at a given error rate.
+
+    The smallest n such that n answered samples holding ⌊``error_rate``·n⌋ errors reject
+    "error rate > ``target_risk``" at level 1 − ``confidence_level``. With
+    ``error_rate=0`` this is the fewest answered samples any threshold must have before it
+    can be certified at all: ⌈log(1 − confidence_level) / log(1 − target_risk)⌉ for both
+    bounds. The count refers to *answered* samples; divide by the share of inputs you expect
+    to answer to get the size of the labelled set.
+
+    Parameters
+    ----------
+    target_risk : float in (0, 1)
+        The error rate to certify.
+    confidence_level : float in (0, 1), default=0.95
+    error_rate : float in [0, target_risk), default=0.0
+        The error rate the answered samples are assumed to show.
+    bound : {"binomial", "hoeffding_bentkus"}, default="binomial"
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InputError
+        If ``error_rate`` is not below ``target_risk`` (no sample size certifies it).
+
+    Examples
+    --------
+    >>> from failwise.policy._bounds import required_answered_samples
+    >>> required_answered_samples(0.02, 0.95)
+    149
+    >>> required_answered_samples(0.02, 0.95, error_rate=0.01)
+    1231
+    """
+    _check_bound(bound)
+    alpha = _check_unit(target_risk, "target_risk", "It is the error rate to certify.")
+    level = _check_unit(confidence_level, "confidence_level", "")
+    rate = float(error_rate)
+    if not 0.0 <= rate < alpha:
+        raise InputError(
+            f"`error_rate` must lie in [0, target_risk) = [0, {alpha:g}); got {error_rate!r}. "
+            "A sample whose error rate reaches the target never certifies it."
+        )
+    delta = 1.0 - level
+
+    def certifies(n: NDArray[np.float64]) -> NDArray[np.bool_]:
+        return np.asarray(_p_value(np.floor(rate * n), n, alpha, bound) <= delta)
+
+    # An upper end first (powers of two), then the exact smallest n below it.
+    high = 1
+    while not certifies(np.array([float(high)]))[0]:
+        high *= 2
+        if high > _MAX_SEARCH:  # pragma: no cover - error rate within ~1e-6 of the target
+            raise InputError(
+                f"No sample size up to {_MAX_SEARCH} certifies target_risk={alpha:g} at an "
+                f"error rate of {rate:g}; lower `error_rate` or raise `target_risk`."
+            )
+    if high > _MAX_SCAN:
+        # Too far to scan every n: bisect (the floor makes the p-value saw-toothed, so this
+        # is the smallest n up to a few samples).
+        low = high // 2
+        while high - low > 1:
+            mid = (low + high) // 2
+            if certifies(np.array([float(mid)]))[0]:
+                high = mid
+            else:
+                low = mid
+        return high
+    start = 1
+    while start <= high:
+        stop = min(high, start + _SCAN_CHUNK - 1)
+        n = np.arange(start, stop + 1, dtype=np.float64)
+        passed = np.flatnonzero(certifies(n))
+        if passed.size:
+            return int(n[passed[0]])
+        start = stop + 1
+    return high  # pragma: no cover - `high` itself certifies

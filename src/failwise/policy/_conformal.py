@@ -1,0 +1,269 @@
+"""Split-conformal prediction sets: the labels offered when the ladder asks to clarify.
+
+`ConformalPredictionSets` turns class probabilities into sets of labels that contain the
+true label with probability at least ``coverage`` (marginally, for exchangeable data).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from numbers import Integral, Real
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from failwise._params import Constraint, Interval, Options, validate_params
+from failwise._validation import (
+    check_consistent_length,
+    check_fitted,
+    check_labels,
+    check_probabilities,
+)
+from failwise.exceptions import InputError, UncertifiedWarning
+
+__all__ = ["ConformalPredictionSets"]
+
+# (n + 1)·coverage is rounded up; this absorbs floating-point noise such as 0.9·1000 = 900.0000001.
+_RANK_TOLERANCE = 1e-9
+
+
+def _is_random_state(value: Any) -> bool:
+    if value is None or isinstance(value, np.random.Generator):
+        return True
+    return isinstance(value, Integral) and not isinstance(value, bool) and int(value) >= 0
+
+
+def _mass_above(proba: NDArray[np.float64]) -> NDArray[np.float64]:
+    """For every (row, label): total probability of the labels strictly more likely.
+
+    Tied labels do not count each other, so the result does not depend on column order.
+    """
+    n_rows, n_classes = proba.shape
+    order = np.argsort(-proba, axis=1, kind="stable")
+    ranked = np.take_along_axis(proba, order, axis=1)
+    before = np.zeros_like(ranked)
+    np.cumsum(ranked[:, :-1], axis=1, out=before[:, 1:])
+    # Every member of a tie group takes the mass before the group's first member.
+    starts = np.zeros((n_rows, n_classes), dtype=np.intp)
+    if n_classes > 1:
+        new_group = ranked[:, 1:] != ranked[:, :-1]
+        starts[:, 1:] = np.where(new_group, np.arange(1, n_classes), 0)
+        np.maximum.accumulate(starts, axis=1, out=starts)
+    ranked_above = np.take_along_axis(before, starts, axis=1)
+    above = np.empty_like(ranked_above)
+    np.put_along_axis(above, order, ranked_above, axis=1)
+    return above
+
+
+class ConformalPredictionSets:
+    """Prediction sets with a marginal coverage guarantee (split conformal).
+
+    Calibrated on held-out labelled probabilities, each set contains the true label with
+    probability at least ``coverage`` over the draw of the calibration and test points,
+    for exchangeable data: 1 − ``coverage`` ≥ P(y ∉ set) ≥ 1 − ``coverage`` − 1/(n + 1)
+    for the methods whose scores have no ties (LAC, randomised APS).
+
+    Two conformity scores are available:
+
+    ``"lac"`` (least ambiguous set-valued classifier; Sadinle, Lei & Wasserman, 2019)
+        score 1 − p_y. The set holds every label with p_y ≥ 1 − ``quantile_``: the
+        smallest sets on average, may be empty when no label is likely enough.
+    ``"aps"`` (adaptive prediction sets; Romano, Sesia & Candès, 2020)
+        score = probability of the labels more likely than y, plus p_y in full (or
+        ``U``·p_y with ``U`` uniform when ``randomized=True``). The set takes labels in
+        decreasing probability until their mass reaches ``quantile_``, the one that
+        crosses it included: larger sets that adapt to how spread each row is. The
+        deterministic version is never empty (it always holds the most likely label) and
+        over-covers a little; the randomised one covers almost exactly and may be empty.
+
+    Parameters
+    ----------
+    method : {"aps", "lac"}, default="aps"
+    coverage : float in (0, 1), default=0.9
+        Target probability that the set contains the true label.
+    randomized : bool, default=False
+        Randomised APS (``method="aps"`` only): draws one uniform number per row, in
+        ``fit`` and in every ``predict_set`` call.
+    random_state : int, numpy.random.Generator or None, default=None
+        Source of the uniform numbers when ``randomized=True``. An int makes each call
+        reproducible.
+
+    Attributes
+    ----------
+    quantile_ : float
+        The conformal score threshold: the ⌈(n + 1)·coverage⌉-th smallest calibration
+        score (``inf`` when n is too small for the requested coverage; every set then
+        holds every label).
+    n_classes_ : int
+        Number of classes (columns of ``proba``) seen in ``fit``.
+    n_samples_ : int
+        Calibration samples seen in ``fit``.
+
+    References
+    ----------
+    Sadinle, M., Lei, J. & Wasserman, L. (2019). Least ambiguous set-valued classifiers
+    with bounded error levels. *JASA* 114(525).
+    Romano, Y., Sesia, M. & Candès, E. J. (2020). Classification with valid and adaptive
+    coverage. *NeurIPS* 33.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from failwise.policy import ConformalPredictionSets
+    >>> rng = np.random.default_rng(0)
+    >>> proba = rng.dirichlet(np.ones(4) * 0.5, size=2000)
+    >>> y = np.array([rng.choice(4, p=row) for row in proba])
+    >>> sets = ConformalPredictionSets(method="lac", coverage=0.9).fit(proba[:1000], y[:1000])
+    >>> masks = sets.predict_set(proba[1000:])
+    >>> round(float(masks[np.arange(1000), y[1000:]].mean()), 1)
+    0.9
+    >>> sets.set_size(np.array([[0.97, 0.01, 0.01, 0.01], [0.4, 0.3, 0.2, 0.1]])).tolist()
+    [1, 3]
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "method": [Options(("lac", "aps"))],
+        "coverage": [Interval(Real, 0, 1, closed="neither")],
+        "randomized": [bool],
+        "random_state": [
+            Constraint(_is_random_state, "None, an int >= 0 or a numpy.random.Generator")
+        ],
+    }
+
+    def __init__(
+        self,
+        *,
+        method: str = "aps",
+        coverage: float = 0.9,
+        randomized: bool = False,
+        random_state: int | np.random.Generator | None = None,
+    ) -> None:
+        self.method = method
+        self.coverage = coverage
+        self.randomized = randomized
+        self.random_state = random_state
+
+    def fit(self, proba: ArrayLike, y: ArrayLike) -> ConformalPredictionSets:
+        """Compute the conformal quantile on a labelled calibration split.
+
+        Parameters
+        ----------
+        proba : array-like of shape (n_samples, n_classes)
+            Class probabilities (rows in [0, 1], summing to 1). Use data not seen when
+            training or calibrating the model.
+        y : array-like of shape (n_samples,)
+            True labels in ``range(n_classes)``.
+
+        Returns
+        -------
+        self : ConformalPredictionSets
+
+        Warns
+        -----
+        UncertifiedWarning
+            When fewer than ⌈coverage / (1 − coverage)⌉ samples are given: the quantile is
+            then infinite and every set holds every label.
+        """
+        validate_params(self, self._parameter_constraints)
+        if self.randomized and self.method != "aps":
+            raise InputError(
+                f"ConformalPredictionSets: `randomized=True` applies to method='aps' only; got "
+                f"method={self.method!r}. Use method='aps', or randomized=False."
+            )
+        P = np.asarray(check_probabilities(proba, "proba"), dtype=np.float64)
+        n_classes = P.shape[1]
+        labels = check_labels(y, "y", n_classes=n_classes)
+        n_samples = check_consistent_length(proba=P, y=labels)
+
+        scores = self._all_scores(P, self._uniforms(n_samples), self._mass(P))
+        true_scores = scores[np.arange(n_samples), labels]
+        rank = math.ceil((n_samples + 1) * float(self.coverage) - _RANK_TOLERANCE)
+        self.n_classes_ = n_classes
+        self.n_samples_ = n_samples
+        if rank > n_samples:
+            needed = math.ceil(float(self.coverage) / (1.0 - float(self.coverage)) - 1e-9)
+            self.quantile_ = float(np.inf)
+            warnings.warn(
+                f"ConformalPredictionSets: {n_samples} calibration samples cannot certify "
+                f"coverage={self.coverage:g}; at least {needed} are needed, so every "
+                "prediction set will hold every label. Pass more labelled samples or lower "
+                "`coverage`.",
+                UncertifiedWarning,
+                stacklevel=2,
+            )
+        else:
+            self.quantile_ = float(np.partition(true_scores, rank - 1)[rank - 1])
+        return self
+
+    def _uniforms(self, n_rows: int) -> NDArray[np.float64] | None:
+        if not self.randomized:
+            return None
+        rng = np.random.default_rng(self.random_state)
+        return rng.uniform(size=n_rows)
+
+    def _mass(self, P: NDArray[np.float64]) -> NDArray[np.float64] | None:
+        return _mass_above(P) if self.method == "aps" else None
+
+    def _all_scores(
+        self,
+        P: NDArray[np.float64],
+        uniforms: NDArray[np.float64] | None,
+        above: NDArray[np.float64] | None,
+    ) -> NDArray[np.float64]:
+        """Conformity score of every (row, label); larger means less conforming."""
+        if above is None:
+            return 1.0 - P
+        if uniforms is None:
+            return above + P
+        scores: NDArray[np.float64] = above + uniforms[:, None] * P
+        return scores
+
+    def predict_set(self, proba: ArrayLike) -> NDArray[np.bool_]:
+        """Prediction set of every row, as a boolean mask over the classes.
+
+        To compute sets for some rows only, pass those rows: ``predict_set(proba[rows])``.
+
+        Parameters
+        ----------
+        proba : array-like of shape (n_samples, n_classes)
+            Class probabilities of the same model, columns in the same class order.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes) and dtype bool
+            ``mask[i, k]`` is True when label k is in the set of row i.
+        """
+        check_fitted(self, "quantile_", "predict_set")
+        P = np.asarray(
+            check_probabilities(proba, "proba", n_classes=self.n_classes_), dtype=np.float64
+        )
+        above = self._mass(P)
+        scores = self._all_scores(P, self._uniforms(P.shape[0]), above)
+        inside: NDArray[np.bool_] = scores <= self.quantile_
+        if above is not None and not self.randomized:
+            # Include the label whose mass crosses the quantile (never an empty set).
+            inside |= above < self.quantile_
+        return inside
+
+    def set_size(self, proba: ArrayLike) -> NDArray[np.intp]:
+        """Number of labels in each row's prediction set.
+
+        Parameters
+        ----------
+        proba : array-like of shape (n_samples, n_classes)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) and dtype intp
+        """
+        check_fitted(self, "quantile_", "set_size")
+        sizes: NDArray[np.intp] = self.predict_set(proba).sum(axis=1, dtype=np.intp)
+        return sizes
+
+    def __repr__(self) -> str:
+        return (
+            f"ConformalPredictionSets(method={self.method!r}, coverage={self.coverage!r}, "
+            f"randomized={self.randomized!r}, random_state={self.random_state!r})"
+        )

@@ -1,0 +1,316 @@
+"""What the ladder decided: one :class:`Decision` per input, stored column-wise in :class:`Decisions`.
+
+A batch of a million decisions is a handful of NumPy arrays (action codes, labels, confidences,
+band codes, reason codes); the per-row :class:`Decision` objects, prediction sets and reason
+sentences are built only when asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from failwise.exceptions import InputError
+
+__all__ = ["NO_LABEL", "Action", "Band", "Decision", "Decisions", "Reason"]
+
+#: Value of :attr:`Decisions.label` for rows that return no label (clarify, escalate, abstain).
+NO_LABEL = -2
+
+
+class Action(StrEnum):
+    """The five rungs of the decision ladder, in order."""
+
+    ANSWER = "answer"
+    CLARIFY = "clarify"
+    FALLBACK = "fallback"
+    ESCALATE = "escalate"
+    ABSTAIN = "abstain"
+
+    @property
+    def code(self) -> int:
+        """Position on the ladder (0 = answer … 4 = abstain); the storage code in `Decisions`."""
+        return _ACTION_CODES[self]
+
+
+_ACTIONS: tuple[Action, ...] = tuple(Action)
+_ACTION_CODES = {action: i for i, action in enumerate(_ACTIONS)}
+
+
+class Band(StrEnum):
+    """Coarse confidence band for user-facing wording ("I'm sure", "I think", "I'm not sure")."""
+
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+_BANDS: tuple[Band, ...] = (Band.LOW, Band.MEDIUM, Band.HIGH)
+
+
+class Reason(StrEnum):
+    """Which rung fired and why; the sentence is filled in by :meth:`Decisions.reason`."""
+
+    CONFIDENT = "confident"
+    OUT_OF_SCOPE = "out_of_scope"
+    SMALL_PREDICTION_SET = "small_prediction_set"
+    FALLBACK_RULE = "fallback_rule"
+    LOW_CONFIDENCE = "low_confidence"
+    HUMAN_CAPACITY = "human_capacity"
+    NO_HUMANS = "no_humans"
+    MODEL_FAILURE = "model_failure"
+
+
+_REASONS: tuple[Reason, ...] = tuple(Reason)
+REASON_CODES: Mapping[Reason, int] = {reason: i for i, reason in enumerate(_REASONS)}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the system did with one input.
+
+    Attributes
+    ----------
+    action : Action
+        The rung of the ladder that handled the input.
+    label : int or None
+        The label returned to the user (answer or fallback); None otherwise.
+    confidence : float
+        Calibrated probability that the model's top label is correct.
+    band : Band
+        high / medium / low, for user-facing wording.
+    prediction_set : tuple of int
+        Labels offered when clarifying (the conformal prediction set); empty for other actions
+        unless requested.
+    reason : str
+        One sentence: which rung fired and why, with the numbers that decided it.
+    predicted : int
+        The model's top label, whatever the action.
+    ood_score : float or None
+        Out-of-scope score when one was given.
+    """
+
+    action: Action
+    label: int | None
+    confidence: float
+    band: Band
+    prediction_set: tuple[int, ...]
+    reason: str
+    predicted: int
+    ood_score: float | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dictionary."""
+        return {
+            "action": self.action.value,
+            "label": self.label,
+            "confidence": self.confidence,
+            "band": self.band.value,
+            "prediction_set": list(self.prediction_set),
+            "reason": self.reason,
+            "predicted": self.predicted,
+            "ood_score": self.ood_score,
+            **dict(self.extra),
+        }
+
+
+class Decisions(Sequence[Decision]):
+    """Column-wise decisions for a batch of inputs.
+
+    Built by :meth:`failwise.Policy.decide`; indexing returns a :class:`Decision`.
+
+    Attributes
+    ----------
+    action_codes : ndarray of shape (n_samples,), dtype int8
+        Ladder position of each row's action (see :attr:`Action.code`).
+    label : ndarray of shape (n_samples,), dtype intp
+        Label returned, or :data:`NO_LABEL`.
+    predicted : ndarray of shape (n_samples,), dtype intp
+        The model's top label.
+    confidence : ndarray of shape (n_samples,), dtype float64
+    band_codes : ndarray of shape (n_samples,), dtype int8
+        0 = low, 1 = medium, 2 = high.
+    reason_codes : ndarray of shape (n_samples,), dtype int8
+    set_rows, set_masks : ndarray
+        Rows for which prediction sets were computed (the clarify rows) and their boolean
+        label masks, shape (len(set_rows), n_classes).
+    ood_score : ndarray or None
+    context : mapping
+        The thresholds that produced the decisions, for reason sentences.
+    """
+
+    __slots__ = (
+        "_set_index",
+        "action_codes",
+        "band_codes",
+        "confidence",
+        "context",
+        "label",
+        "ood_score",
+        "predicted",
+        "reason_codes",
+        "set_masks",
+        "set_rows",
+    )
+
+    def __init__(
+        self,
+        *,
+        action_codes: NDArray[np.int8],
+        label: NDArray[np.intp],
+        predicted: NDArray[np.intp],
+        confidence: NDArray[np.float64],
+        band_codes: NDArray[np.int8],
+        reason_codes: NDArray[np.int8],
+        set_rows: NDArray[np.intp],
+        set_masks: NDArray[np.bool_],
+        ood_score: NDArray[np.float64] | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.action_codes = action_codes
+        self.label = label
+        self.predicted = predicted
+        self.confidence = confidence
+        self.band_codes = band_codes
+        self.reason_codes = reason_codes
+        self.set_rows = set_rows
+        self.set_masks = set_masks
+        self.ood_score = ood_score
+        self.context = dict(context or {})
+        self._set_index: dict[int, int] | None = None
+
+    # -- Sequence protocol -------------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self.action_codes.shape[0])
+
+    def __getitem__(self, index: int) -> Decision:  # type: ignore[override]
+        if not isinstance(index, (int, np.integer)):
+            raise InputError(
+                f"Decisions are indexed by row number; got {type(index).__name__}. Use "
+                "`decisions.select(mask)` for a boolean mask or a list of rows."
+            )
+        n = len(self)
+        i = int(index) + n if index < 0 else int(index)
+        if not 0 <= i < n:
+            raise IndexError(f"row {index} is out of range for {n} decisions")
+        label = int(self.label[i])
+        return Decision(
+            action=_ACTIONS[self.action_codes[i]],
+            label=None if label == NO_LABEL else label,
+            confidence=float(self.confidence[i]),
+            band=_BANDS[self.band_codes[i]],
+            prediction_set=self.prediction_set(i),
+            reason=self.reason(i),
+            predicted=int(self.predicted[i]),
+            ood_score=None if self.ood_score is None else float(self.ood_score[i]),
+        )
+
+    def __iter__(self) -> Iterator[Decision]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{a.value}={n}" for a, n in self.counts().items())
+        return f"Decisions(n={len(self)}: {counts})"
+
+    # -- Columns ----------------------------------------------------------------------------
+    @property
+    def action(self) -> NDArray[np.str_]:
+        """Action names per row (built on demand)."""
+        names = np.array([a.value for a in _ACTIONS])
+        return names[self.action_codes]
+
+    @property
+    def band(self) -> NDArray[np.str_]:
+        """Band names per row (built on demand)."""
+        names = np.array([b.value for b in _BANDS])
+        return names[self.band_codes]
+
+    def mask(self, action: Action | str) -> NDArray[np.bool_]:
+        """Boolean mask of the rows that took ``action``."""
+        try:
+            code = Action(action).code
+        except ValueError:
+            raise InputError(
+                f"Unknown action {action!r}; expected one of {[a.value for a in _ACTIONS]}."
+            ) from None
+        return self.action_codes == code
+
+    def counts(self) -> dict[Action, int]:
+        """Number of rows per action, in ladder order."""
+        counts = np.bincount(self.action_codes, minlength=len(_ACTIONS))
+        return {action: int(counts[action.code]) for action in _ACTIONS}
+
+    def rates(self) -> dict[Action, float]:
+        """Share of rows per action."""
+        n = max(len(self), 1)
+        return {action: count / n for action, count in self.counts().items()}
+
+    def prediction_set(self, row: int) -> tuple[int, ...]:
+        """Labels offered for ``row`` (non-empty for clarify rows)."""
+        if self._set_index is None:
+            self._set_index = {int(r): i for i, r in enumerate(self.set_rows)}
+        position = self._set_index.get(int(row))
+        if position is None:
+            return ()
+        return tuple(int(c) for c in np.flatnonzero(self.set_masks[position]))
+
+    def reason(self, row: int) -> str:
+        """The reason sentence for ``row``."""
+        return _reason_sentence(self, int(row))
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One plain dictionary per row (slow for millions of rows; meant for small batches)."""
+        return [decision.to_dict() for decision in self]
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value):.3g}"
+
+
+def _reason_sentence(decisions: Decisions, row: int) -> str:
+    reason = _REASONS[decisions.reason_codes[row]]
+    ctx = decisions.context
+    confidence = float(decisions.confidence[row])
+    answer_at = ctx.get("answer_threshold")
+    if reason is Reason.CONFIDENT:
+        return (
+            f"answer: confidence {confidence:.3f} ≥ answer threshold {_fmt(answer_at)}"
+            f" ({ctx.get('answer_basis', 'fitted on validation data')})"
+        )
+    if reason is Reason.OUT_OF_SCOPE:
+        score = None if decisions.ood_score is None else decisions.ood_score[row]
+        action = _ACTIONS[decisions.action_codes[row]].value
+        return (
+            f"{action}: out-of-scope score {_fmt(score)} > threshold "
+            f"{_fmt(ctx.get('ood_threshold'))}; the model is never trusted on such inputs"
+        )
+    below = f"confidence {confidence:.3f} < answer threshold {_fmt(answer_at)}"
+    if reason is Reason.SMALL_PREDICTION_SET:
+        size = len(decisions.prediction_set(row))
+        return (
+            f"clarify: {below}; the {_fmt(ctx.get('clarify_coverage'))} prediction set has "
+            f"{size} label(s) ≤ {ctx.get('clarify_max_set_size')}, so the user is asked to pick"
+        )
+    if reason is Reason.FALLBACK_RULE:
+        return (
+            f"fallback: {below}; the deterministic fallback gave label "
+            f"{int(decisions.label[row])}, which it gets right "
+            f"{_fmt(ctx.get('fallback_accuracy'))} of the time on validation data"
+        )
+    if reason is Reason.LOW_CONFIDENCE:
+        return f"escalate: {below} and no clarification or trusted fallback applies"
+    if reason is Reason.HUMAN_CAPACITY:
+        return (
+            f"abstain: {below}; confidence is under {_fmt(ctx.get('abstain_below'))}, where "
+            "escalating would exceed the human capacity the policy was fitted for"
+        )
+    if reason is Reason.NO_HUMANS:
+        return f"abstain: {below} and escalation to humans is turned off"
+    return f"{_ACTIONS[decisions.action_codes[row]].value}: the model failed to produce scores"

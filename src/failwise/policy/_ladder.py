@@ -1,0 +1,184 @@
+"""The rungs of the decision ladder: small configured callables applied in order.
+
+Each rung looks at the rows that no earlier rung has decided and claims the ones it
+handles, vectorised over the batch. :class:`failwise.Policy` fits the rungs on labelled
+validation data; they can also be built by hand and tested alone.
+
+Ladder order: out-of-scope screen → answer → clarify → fallback → escalate / abstain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from failwise.policy._decision import NO_LABEL, REASON_CODES, Action, Reason
+
+__all__ = [
+    "AnswerRung",
+    "ClarifyRung",
+    "EscalateRung",
+    "FallbackRung",
+    "LadderState",
+    "OutOfScopeRung",
+    "Rung",
+    "run_ladder",
+]
+
+_NO_OPINION = -2  # fallback had nothing to say (same value as failwise.policy.NO_OPINION)
+
+
+class PredictionSets(Protocol):
+    """What the clarify rung needs from a set predictor."""
+
+    def predict_set(self, proba: NDArray[Any]) -> NDArray[np.bool_]: ...
+
+
+@dataclass
+class LadderState:
+    """The batch being decided. Rungs read the inputs and write the outcome columns."""
+
+    proba: NDArray[Any]
+    confidence: NDArray[np.float64]
+    predicted: NDArray[np.intp]
+    ood_score: NDArray[np.float64] | None = None
+    fallback_labels: NDArray[np.intp] | None = None
+    undecided: NDArray[np.bool_] = field(init=False)
+    handoff: NDArray[np.bool_] = field(init=False)
+    action_codes: NDArray[np.int8] = field(init=False)
+    label: NDArray[np.intp] = field(init=False)
+    reason_codes: NDArray[np.int8] = field(init=False)
+    set_rows: NDArray[np.intp] = field(init=False)
+    set_masks: NDArray[np.bool_] = field(init=False)
+
+    def __post_init__(self) -> None:
+        n = self.confidence.shape[0]
+        self.undecided = np.ones(n, dtype=bool)
+        self.handoff = np.zeros(n, dtype=bool)
+        self.action_codes = np.full(n, Action.ABSTAIN.code, dtype=np.int8)
+        self.label = np.full(n, NO_LABEL, dtype=np.intp)
+        self.reason_codes = np.full(n, REASON_CODES[Reason.LOW_CONFIDENCE], dtype=np.int8)
+        self.set_rows = np.empty(0, dtype=np.intp)
+        self.set_masks = np.empty((0, self.proba.shape[1]), dtype=bool)
+
+    def assign(
+        self,
+        rows: NDArray[np.bool_] | NDArray[np.intp],
+        action: Action,
+        reason: Reason,
+        label: NDArray[np.intp] | None = None,
+    ) -> None:
+        """Give ``rows`` an action and a reason; out-of-scope rows keep their reason."""
+        self.action_codes[rows] = action.code
+        if label is not None:
+            self.label[rows] = label
+        reasons = np.full(np.shape(self.action_codes[rows]), REASON_CODES[reason], np.int8)
+        reasons[self.handoff[rows]] = REASON_CODES[Reason.OUT_OF_SCOPE]
+        self.reason_codes[rows] = reasons
+        self.undecided[rows] = False
+
+
+class Rung(Protocol):
+    """A step of the ladder: claims some undecided rows of ``state``."""
+
+    def __call__(self, state: LadderState) -> None: ...
+
+
+@dataclass(frozen=True)
+class OutOfScopeRung:
+    """Flag rows whose out-of-scope score exceeds ``threshold``: never answered or clarified."""
+
+    threshold: float
+
+    def __call__(self, state: LadderState) -> None:
+        if state.ood_score is None or not np.isfinite(self.threshold):
+            return
+        state.handoff |= state.ood_score > self.threshold
+
+
+@dataclass(frozen=True)
+class AnswerRung:
+    """Answer with the model's top label when confidence reaches ``threshold``."""
+
+    threshold: float
+
+    def __call__(self, state: LadderState) -> None:
+        rows = state.undecided & ~state.handoff & (state.confidence >= self.threshold)
+        state.assign(rows, Action.ANSWER, Reason.CONFIDENT, label=state.predicted[rows])
+
+
+@dataclass(frozen=True)
+class ClarifyRung:
+    """Ask the user to pick among the prediction set when it has 1..``max_set_size`` labels."""
+
+    sets: PredictionSets
+    max_set_size: int
+
+    def __call__(self, state: LadderState) -> None:
+        if self.max_set_size < 1:
+            return
+        rows = np.flatnonzero(state.undecided & ~state.handoff)
+        if rows.size == 0:
+            return
+        masks = self.sets.predict_set(state.proba[rows])
+        sizes = masks.sum(axis=1)
+        keep = (sizes >= 1) & (sizes <= self.max_set_size)
+        chosen = rows[keep]
+        state.assign(chosen, Action.CLARIFY, Reason.SMALL_PREDICTION_SET)
+        state.set_rows = np.concatenate([state.set_rows, chosen])
+        state.set_masks = np.concatenate([state.set_masks, masks[keep]])
+
+
+@dataclass(frozen=True)
+class FallbackRung:
+    """Use the deterministic fallback's label where it is trusted.
+
+    ``trusted[label + 1]`` says whether a fallback output ``label`` is used (index 0 is the
+    out-of-scope label -1, a safe "I can't help with that" response).
+    """
+
+    trusted: NDArray[np.bool_]
+
+    def __call__(self, state: LadderState) -> None:
+        labels = state.fallback_labels
+        if labels is None or not self.trusted.any():
+            return
+        index = np.clip(labels + 1, 0, self.trusted.shape[0] - 1)
+        usable = (labels != _NO_OPINION) & (labels < self.trusted.shape[0] - 1)
+        rows = state.undecided & usable & self.trusted[index]
+        state.assign(rows, Action.FALLBACK, Reason.FALLBACK_RULE, label=labels[rows])
+
+
+@dataclass(frozen=True)
+class EscalateRung:
+    """Escalate what is left to a human; abstain when humans are off or beyond capacity.
+
+    Rows with confidence below ``abstain_below`` abstain so that escalations stay within the
+    human capacity the policy was fitted for.
+    """
+
+    enabled: bool = True
+    abstain_below: float = -np.inf
+
+    def __call__(self, state: LadderState) -> None:
+        rows = state.undecided.copy()
+        if not self.enabled:
+            state.assign(rows, Action.ABSTAIN, Reason.NO_HUMANS)
+            return
+        over = rows & (state.confidence < self.abstain_below)
+        state.assign(over, Action.ABSTAIN, Reason.HUMAN_CAPACITY)
+        state.assign(rows & ~over, Action.ESCALATE, Reason.LOW_CONFIDENCE)
+
+
+def run_ladder(state: LadderState, rungs: list[Rung]) -> LadderState:
+    """Apply ``rungs`` in order; rows no rung claims abstain."""
+    for rung in rungs:
+        rung(state)
+        if not state.undecided.any():
+            break
+    if state.undecided.any():
+        state.assign(state.undecided.copy(), Action.ABSTAIN, Reason.LOW_CONFIDENCE)
+    return state

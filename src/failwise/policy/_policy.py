@@ -1,0 +1,649 @@
+"""`Policy`: the decision ladder fitted to what the product owner states.
+
+The owner states one objective — a risk target with a confidence level, a human capacity, or
+explicit costs — and the policy fits every rung of the ladder on labelled validation data.
+"""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from failwise._params import Interval, Options, validate_params
+from failwise._validation import (
+    check_consistent_length,
+    check_fitted,
+    check_labels,
+    check_probabilities,
+    check_scores,
+)
+from failwise.exceptions import InputError, UncertifiedWarning
+from failwise.policy._conformal import ConformalPredictionSets
+from failwise.policy._costs import OutcomeCosts
+from failwise.policy._decision import Action, Decisions
+from failwise.policy._fallback import NO_OPINION
+from failwise.policy._ladder import (
+    AnswerRung,
+    ClarifyRung,
+    EscalateRung,
+    FallbackRung,
+    LadderState,
+    OutOfScopeRung,
+    Rung,
+    run_ladder,
+)
+from failwise.policy._ood import fit_ood_threshold
+from failwise.policy._risk import RiskThreshold
+
+__all__ = ["Policy", "top_label"]
+
+
+def top_label(proba: NDArray[Any]) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """Return the top label and its probability per row, in two passes over ``proba``."""
+    predicted = proba.argmax(axis=1)
+    n, k = proba.shape
+    flat = proba.reshape(-1) if proba.flags.c_contiguous else None
+    if flat is not None:
+        confidence = flat[np.arange(n, dtype=np.intp) * k + predicted]
+    else:
+        confidence = np.take_along_axis(proba, predicted[:, None], axis=1)[:, 0]
+    return predicted.astype(np.intp, copy=False), confidence.astype(np.float64, copy=False)
+
+
+def _wilson_lower(successes: NDArray[Any], trials: NDArray[Any], z: float) -> NDArray[np.float64]:
+    trials = np.maximum(trials, 1)
+    phat = successes / trials
+    denom = 1 + z * z / trials
+    centre = phat + z * z / (2 * trials)
+    spread = z * np.sqrt(phat * (1 - phat) / trials + z * z / (4 * trials * trials))
+    return np.asarray((centre - spread) / denom, dtype=np.float64)
+
+
+class Policy:
+    """The decision ladder answer → clarify → fallback → escalate → abstain, fitted to an objective.
+
+    State one objective:
+
+    * ``target_risk`` + ``confidence_level`` (default): answer automatically only above the
+      lowest confidence threshold whose selective risk (error rate among automatic answers) is
+      certified ≤ ``target_risk`` with probability ≥ ``confidence_level``
+      (Learn-then-Test, see :class:`RiskThreshold`);
+    * ``max_escalation_rate`` with ``target_risk=None``: answer as little as possible while at
+      most that share of traffic goes to humans (human capacity);
+    * ``costs``: minimise the expected cost of outcomes on the validation data; with a
+      ``target_risk`` as well, never answer below the certified threshold.
+
+    ``max_escalation_rate`` combined with a risk target or costs never weakens the risk
+    guarantee: inputs beyond human capacity abstain instead (lowest confidence first).
+
+    Parameters
+    ----------
+    target_risk : float or None, default=0.02
+        Highest acceptable error rate among automatic answers.
+    confidence_level : float, default=0.95
+        Probability, over the draw of the validation data, that the risk target holds.
+    max_escalation_rate : float or None, default=None
+        Largest share of inputs that may be escalated to humans.
+    costs : OutcomeCosts or None, default=None
+        Cost of each outcome, for a cost-optimal answer threshold.
+    clarify_max_set_size : int, default=3
+        Ask the user to pick when the prediction set has at most this many labels; 0 turns the
+        clarify rung off.
+    clarify_coverage : float, default=0.9
+        Coverage level of the conformal prediction sets offered when clarifying.
+    clarify_method : {"aps", "lac"}, default="aps"
+        Conformal score for the sets (adaptive prediction sets or least ambiguous classifier).
+    ood_false_alarm_rate : float, default=0.05
+        When out-of-scope scores are given to ``fit``: the largest share of in-scope inputs the
+        out-of-scope screen may send down the ladder.
+    fallback_min_accuracy : float or None, default=None
+        A fallback output is used only when its accuracy on the validation rows it would
+        handle is at least this (Wilson lower bound at ``confidence_level``). None derives it:
+        from ``costs`` when given (the break-even accuracy against escalating), else 0.9.
+    escalate : bool, default=True
+        Whether humans are available; if False the last rung abstains.
+    bound : {"binomial", "hoeffding_bentkus"}, default="binomial"
+        p-value used by the risk certificate.
+    medium_band_floor : float, default=0.5
+        Confidence from which the band is "medium"; "high" starts at the answer threshold.
+
+    Attributes
+    ----------
+    n_classes_ : int
+    mode_ : {"risk", "capacity", "cost"}
+    answer_threshold_ : float
+        Calibrated confidence from which the top label is answered (``inf``: never).
+    ood_threshold_ : float
+        Out-of-scope score above which inputs are never answered (``inf`` when unused).
+    certified_ : bool
+        Whether the answer threshold carries the risk certificate.
+    risk_control_ : RiskThreshold or None
+    prediction_sets_ : ConformalPredictionSets or None
+    fallback_trusted_ : ndarray of shape (n_classes + 1,)
+        Which fallback outputs are used; index 0 is the out-of-scope label -1.
+    fallback_accuracy_ : float or None
+    abstain_below_ : float
+    rungs_ : list of callables
+        The fitted ladder, in order.
+    validation_ : dict
+        Rates of each action, coverage and selective risk on the fitting data.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from failwise import Policy
+    >>> rng = np.random.default_rng(0)
+    >>> proba = rng.dirichlet(np.full(3, 0.3), size=2000)
+    >>> y = np.array([rng.choice(3, p=p) for p in proba])    # calibrated by construction
+    >>> policy = Policy(target_risk=0.1, confidence_level=0.9).fit(proba, y)
+    >>> decisions = policy.decide(proba[:5])
+    >>> sorted(set(decisions.action) - {"answer", "clarify", "escalate"})
+    []
+    """
+
+    _parameter_constraints: dict[str, list[Any]] = {
+        "target_risk": [None, Interval(Real, 0, 1, closed="neither")],
+        "confidence_level": [Interval(Real, 0, 1, closed="neither")],
+        "max_escalation_rate": [None, Interval(Real, 0, 1, closed="both")],
+        "costs": [None, OutcomeCosts],
+        "clarify_max_set_size": [Interval(Integral, 0, None)],
+        "clarify_coverage": [Interval(Real, 0, 1, closed="neither")],
+        "clarify_method": [Options(("aps", "lac"))],
+        "ood_false_alarm_rate": [Interval(Real, 0, 1, closed="neither")],
+        "fallback_min_accuracy": [None, Interval(Real, 0, 1, closed="both")],
+        "escalate": [bool],
+        "bound": [Options(("binomial", "hoeffding_bentkus"))],
+        "medium_band_floor": [Interval(Real, 0, 1, closed="both")],
+    }
+
+    def __init__(
+        self,
+        *,
+        target_risk: float | None = 0.02,
+        confidence_level: float = 0.95,
+        max_escalation_rate: float | None = None,
+        costs: OutcomeCosts | None = None,
+        clarify_max_set_size: int = 3,
+        clarify_coverage: float = 0.9,
+        clarify_method: str = "aps",
+        ood_false_alarm_rate: float = 0.05,
+        fallback_min_accuracy: float | None = None,
+        escalate: bool = True,
+        bound: str = "binomial",
+        medium_band_floor: float = 0.5,
+    ) -> None:
+        self.target_risk = target_risk
+        self.confidence_level = confidence_level
+        self.max_escalation_rate = max_escalation_rate
+        self.costs = costs
+        self.clarify_max_set_size = clarify_max_set_size
+        self.clarify_coverage = clarify_coverage
+        self.clarify_method = clarify_method
+        self.ood_false_alarm_rate = ood_false_alarm_rate
+        self.fallback_min_accuracy = fallback_min_accuracy
+        self.escalate = escalate
+        self.bound = bound
+        self.medium_band_floor = medium_band_floor
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments, e.g. to fit a fresh copy: ``Policy(**p.get_params())``."""
+        return {name: getattr(self, name) for name in self._parameter_constraints}
+
+    def __repr__(self) -> str:
+        defaults = Policy()
+        changed = [
+            f"{name}={getattr(self, name)!r}"
+            for name in self._parameter_constraints
+            if getattr(self, name) != getattr(defaults, name)
+        ]
+        return f"Policy({', '.join(changed)})"
+
+    # -- fitting ------------------------------------------------------------------------------
+    def fit(
+        self,
+        proba: ArrayLike,
+        y: ArrayLike,
+        *,
+        ood_score: ArrayLike | None = None,
+        fallback: ArrayLike | None = None,
+    ) -> Policy:
+        """Fit every rung of the ladder on labelled validation data.
+
+        Parameters
+        ----------
+        proba : array-like of shape (n_samples, n_classes)
+            Calibrated class probabilities on validation data (not the model's training data).
+        y : array-like of shape (n_samples,)
+            True class indices; ``-1`` marks out-of-scope inputs, whose only correct handling
+            is a handoff (fallback, escalate or abstain).
+        ood_score : array-like of shape (n_samples,), optional
+            Out-of-scope score (higher = more likely out of scope), e.g. from
+            :class:`KNNDistance`. Its threshold is fitted here.
+        fallback : array-like of shape (n_samples,), optional
+            The deterministic fallback's label per input (``NO_OPINION`` = -2 where it has
+            none), e.g. from :func:`apply_fallback`. Its accuracy is measured here.
+
+        Returns
+        -------
+        self : Policy
+        """
+        validate_params(self, self._parameter_constraints)
+        if self.target_risk is None and self.max_escalation_rate is None and self.costs is None:
+            raise InputError(
+                "Policy needs an objective: set `target_risk` (with `confidence_level`), "
+                "`max_escalation_rate` (human capacity) or `costs`; all three are None."
+            )
+        P = check_probabilities(proba, "proba")
+        labels = check_labels(y, "y", n_classes=P.shape[1], allow_out_of_scope=True)
+        check_consistent_length(proba=P, y=labels)
+        ood = self._check_ood(ood_score, P.shape[0], fitting=True)
+        fb = self._check_fallback(fallback, P.shape[0], P.shape[1])
+
+        self.n_classes_ = int(P.shape[1])
+        predicted, confidence = top_label(P)
+        correct = predicted == labels  # out-of-scope rows (-1) are never correct answers
+        in_scope = labels >= 0
+
+        # 1. Out-of-scope screen.
+        self.ood_threshold_ = np.inf
+        if ood is not None:
+            self.ood_threshold_ = float(
+                fit_ood_threshold(
+                    ood, labels < 0, max_false_alarm_rate=self.ood_false_alarm_rate
+                )
+            )
+        handoff = (ood > self.ood_threshold_) if ood is not None else np.zeros_like(correct)
+
+        # 2. Prediction sets for clarification, on in-scope rows.
+        self.prediction_sets_: ConformalPredictionSets | None = None
+        if self.clarify_max_set_size > 0 and in_scope.sum() >= 2:
+            self.prediction_sets_ = ConformalPredictionSets(
+                method=self.clarify_method, coverage=self.clarify_coverage
+            ).fit(P[in_scope], labels[in_scope])
+
+        # 3. Answer threshold; 4. fallback trust (measured on rows the model would not answer);
+        # 5. answer threshold again now that the fallback's share is known (capacity and cost
+        # modes look at what happens downstream).
+        self.fallback_trusted_ = np.zeros(self.n_classes_ + 1, dtype=bool)
+        self.fallback_accuracy_: float | None = None
+        self.abstain_below_ = -np.inf
+        threshold = self._fit_answer_threshold(P, labels, confidence, correct, handoff, fb)
+        if fb is not None:
+            self._fit_fallback_trust(P, labels, confidence, handoff, fb, threshold)
+            threshold = self._fit_answer_threshold(P, labels, confidence, correct, handoff, fb)
+        self.answer_threshold_ = float(threshold)
+
+        # 6. Human capacity on top of a risk or cost objective: the rest abstains.
+        if self.max_escalation_rate is not None and self.mode_ != "capacity":
+            self._fit_abstain_floor(P, confidence, predicted, ood, fb)
+
+        self.rungs_: list[Rung] = self._build_rungs()
+        self.validation_ = self._summarise(P, labels, ood, fb)
+        return self
+
+    def _check_ood(
+        self, ood_score: ArrayLike | None, n: int, *, fitting: bool = False
+    ) -> NDArray[np.float64] | None:
+        if ood_score is None:
+            if not fitting and np.isfinite(getattr(self, "ood_threshold_", np.inf)):
+                raise InputError(
+                    "This policy was fitted with out-of-scope scores, so `decide` needs "
+                    "`ood_score` too (same scorer, one score per row); got None."
+                )
+            return None
+        scores = check_scores(ood_score, "ood_score", ndim=1)
+        check_consistent_length(proba=range(n), ood_score=scores)
+        return scores.astype(np.float64, copy=False)
+
+    @staticmethod
+    def _check_fallback(
+        fallback: ArrayLike | None, n: int, n_classes: int
+    ) -> NDArray[np.intp] | None:
+        if fallback is None:
+            return None
+        if callable(fallback):
+            raise InputError(
+                "`fallback` must be the fallback's label per row, not the callable itself: "
+                "the policy sees probabilities, not inputs. Use "
+                "`apply_fallback(rules, inputs).labels`."
+            )
+        labels = np.asarray(fallback)
+        if labels.ndim != 1 or labels.dtype.kind not in "iu":
+            raise InputError(
+                f"`fallback` must be a 1-D integer array of labels (-2 = no opinion, -1 = out "
+                f"of scope); got shape {labels.shape} and dtype {labels.dtype}."
+            )
+        check_consistent_length(proba=range(n), fallback=labels)
+        bad = (labels < NO_OPINION) | (labels >= n_classes)
+        if bad.any():
+            raise InputError(
+                f"`fallback` holds label {int(labels[bad][0])}, outside -2..{n_classes - 1} "
+                "(-2 = no opinion, -1 = out of scope, else a class index)."
+            )
+        return labels.astype(np.intp, copy=False)
+
+    def _downstream_actions(
+        self,
+        P: NDArray[Any],
+        confidence: NDArray[np.float64],
+        predicted: NDArray[np.intp],
+        handoff: NDArray[np.bool_],
+        fb: NDArray[np.intp] | None,
+    ) -> LadderState:
+        """What the ladder does with each row if the model does not answer it."""
+        state = LadderState(P, confidence, predicted, None, fb)
+        state.handoff = handoff.copy()
+        rungs: list[Rung] = []
+        if self.prediction_sets_ is not None:
+            rungs.append(ClarifyRung(self.prediction_sets_, self.clarify_max_set_size))
+        rungs.append(FallbackRung(self.fallback_trusted_))
+        rungs.append(EscalateRung(self.escalate))
+        return run_ladder(state, rungs)
+
+    def _fit_answer_threshold(
+        self,
+        P: NDArray[Any],
+        labels: NDArray[np.intp],
+        confidence: NDArray[np.float64],
+        correct: NDArray[np.bool_],
+        handoff: NDArray[np.bool_],
+        fb: NDArray[np.intp] | None,
+    ) -> float:
+        eligible = ~handoff
+        certified = -np.inf
+        self.risk_control_: RiskThreshold | None = None
+        self.certified_ = False
+        if self.target_risk is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UncertifiedWarning)
+                control = RiskThreshold(
+                    target_risk=self.target_risk,
+                    confidence_level=self.confidence_level,
+                    bound=self.bound,
+                ).fit(confidence[eligible], correct[eligible])
+            self.risk_control_ = control
+            self.certified_ = bool(control.certified_)
+            certified = float(control.threshold_)
+            if not control.certified_:
+                warnings.warn(
+                    f"No answer threshold certifies selective risk ≤ {self.target_risk:g} at "
+                    f"confidence {self.confidence_level:g} on these {int(eligible.sum())} "
+                    "validation rows: the policy will answer nothing automatically. Add labelled "
+                    "validation data, raise `target_risk` or lower `confidence_level`.",
+                    UncertifiedWarning,
+                    stacklevel=3,
+                )
+        if self.costs is not None:
+            self.mode_ = "cost"
+            optimal = self._cost_optimal_threshold(P, labels, confidence, correct, handoff, fb)
+            return max(optimal, certified)
+        if self.target_risk is not None:
+            self.mode_ = "risk"
+            return certified
+        self.mode_ = "capacity"
+        return self._capacity_threshold(P, confidence, correct, handoff, fb)
+
+    def _candidate_order(
+        self, confidence: NDArray[np.float64], eligible: NDArray[np.bool_]
+    ) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+        rows = np.flatnonzero(eligible)
+        order = rows[np.argsort(-confidence[rows], kind="stable")]
+        return order, confidence[order]
+
+    def _capacity_threshold(
+        self,
+        P: NDArray[Any],
+        confidence: NDArray[np.float64],
+        correct: NDArray[np.bool_],
+        handoff: NDArray[np.bool_],
+        fb: NDArray[np.intp] | None,
+    ) -> float:
+        predicted = P.argmax(axis=1)
+        state = self._downstream_actions(P, confidence, predicted, handoff, fb)
+        escalated = state.action_codes == Action.ESCALATE.code
+        budget = float(self.max_escalation_rate or 0.0) * confidence.shape[0]
+        fixed = int((escalated & handoff).sum())
+        order, sorted_conf = self._candidate_order(confidence, ~handoff)
+        # Answering the top-i rows leaves escalated[order[i:]] (+ fixed) for humans.
+        tail = np.concatenate([np.cumsum(escalated[order][::-1])[::-1], [0]])
+        feasible = np.flatnonzero(tail + fixed <= budget)
+        i = int(feasible[0]) if feasible.size else order.size
+        if i == 0:
+            return float(np.inf) if order.size == 0 else float(np.nextafter(sorted_conf[0], 2))
+        # Answer rows 0..i-1; ties at the boundary are answered together.
+        return float(sorted_conf[i - 1])
+
+    def _cost_optimal_threshold(
+        self,
+        P: NDArray[Any],
+        labels: NDArray[np.intp],
+        confidence: NDArray[np.float64],
+        correct: NDArray[np.bool_],
+        handoff: NDArray[np.bool_],
+        fb: NDArray[np.intp] | None,
+    ) -> float:
+        costs = self.costs or OutcomeCosts()
+        predicted = P.argmax(axis=1)
+        state = self._downstream_actions(P, confidence, predicted, handoff, fb)
+        downstream = self._row_costs(state, labels, costs)
+        answer_cost = np.where(correct, 0.0, costs.wrong_answer)
+        order, sorted_conf = self._candidate_order(confidence, ~handoff)
+        gain = np.concatenate([[0.0], np.cumsum(answer_cost[order] - downstream[order])])
+        # Only cut between distinct confidences: tied rows are answered together.
+        boundary = np.concatenate([[True], sorted_conf[1:] < sorted_conf[:-1], [True]])
+        gain[~boundary] = np.inf
+        i = int(np.argmin(gain))
+        if i == 0:
+            return float(np.inf) if order.size == 0 else float(np.nextafter(sorted_conf[0], 2))
+        return float(sorted_conf[i - 1])
+
+    @staticmethod
+    def _row_costs(
+        state: LadderState, labels: NDArray[np.intp], costs: OutcomeCosts
+    ) -> NDArray[np.float64]:
+        codes = state.action_codes
+        cost = np.zeros(codes.shape[0])
+        cost[codes == Action.ESCALATE.code] = costs.escalate
+        cost[codes == Action.ABSTAIN.code] = costs.abstain
+        fallback = codes == Action.FALLBACK.code
+        fb_wrong = fallback & (state.label != labels) & (labels >= 0)
+        cost[fallback] = costs.fallback
+        cost[fb_wrong] += costs.wrong_answer
+        clarify_rows = state.set_rows
+        if clarify_rows.size:
+            truth = labels[clarify_rows]
+            hit = (truth >= 0) & state.set_masks[
+                np.arange(clarify_rows.size), np.maximum(truth, 0)
+            ]
+            cost[clarify_rows] = costs.clarify + np.where(hit, 0.0, costs.failed_clarification)
+        return cost
+
+    def _fallback_floor(self) -> float:
+        if self.fallback_min_accuracy is not None:
+            return float(self.fallback_min_accuracy)
+        if self.costs is not None:
+            alternative = self.costs.escalate if self.escalate else self.costs.abstain
+            gap = alternative - self.costs.fallback
+            return float(np.clip(1.0 - gap / max(self.costs.wrong_answer, 1e-12), 0.0, 1.0))
+        return 0.9
+
+    def _fit_fallback_trust(
+        self,
+        P: NDArray[Any],
+        labels: NDArray[np.intp],
+        confidence: NDArray[np.float64],
+        handoff: NDArray[np.bool_],
+        fb: NDArray[np.intp],
+        threshold: float,
+    ) -> None:
+        """Trust each fallback output whose accuracy on the rows it would handle is high enough."""
+        reach = handoff | (confidence < threshold)
+        if self.prediction_sets_ is not None:
+            state = self._downstream_actions(P, confidence, P.argmax(axis=1), handoff, None)
+            reach &= state.action_codes != Action.CLARIFY.code
+        fires = reach & (fb != NO_OPINION)
+        if not fires.any():
+            return
+        hit = fb == labels
+        # An out-of-scope input sent to the fallback is handled correctly whatever it says.
+        hit |= labels < 0
+        z = float(np.sqrt(2.0) * _erfinv(2 * self.confidence_level - 1))
+        k = self.n_classes_ + 1
+        outputs = fb[fires] + 1
+        trials = np.bincount(outputs, minlength=k)
+        successes = np.bincount(outputs, weights=hit[fires].astype(float), minlength=k)
+        pooled = _wilson_lower(np.array([successes.sum()]), np.array([trials.sum()]), z)[0]
+        per_label = _wilson_lower(successes, trials, z)
+        floor = self._fallback_floor()
+        # Outputs seen fewer than 5 times on validation data borrow the pooled estimate.
+        estimate = np.where(trials >= 5, per_label, pooled)
+        self.fallback_trusted_ = estimate >= floor
+        self.fallback_accuracy_ = float(successes.sum() / trials.sum())
+
+    def _fit_abstain_floor(
+        self,
+        P: NDArray[Any],
+        confidence: NDArray[np.float64],
+        predicted: NDArray[np.intp],
+        ood: NDArray[np.float64] | None,
+        fb: NDArray[np.intp] | None,
+    ) -> None:
+        rungs = self._build_rungs()
+        state = run_ladder(LadderState(P, confidence, predicted, ood, fb), rungs)
+        escalated = np.flatnonzero(state.action_codes == Action.ESCALATE.code)
+        budget = int(np.floor(float(self.max_escalation_rate or 0.0) * confidence.shape[0]))
+        if escalated.size <= budget:
+            return
+        # Keep the `budget` most confident escalations; the rest abstain.
+        conf = np.sort(confidence[escalated])[::-1]
+        self.abstain_below_ = float(np.nextafter(conf[budget - 1], 2)) if budget else np.inf
+        if budget and conf[budget] == conf[budget - 1]:
+            self.abstain_below_ = float(np.nextafter(conf[budget - 1], 2))
+
+    def _build_rungs(self) -> list[Rung]:
+        rungs: list[Rung] = [
+            OutOfScopeRung(self.ood_threshold_),
+            AnswerRung(getattr(self, "answer_threshold_", np.inf)),
+        ]
+        if self.prediction_sets_ is not None:
+            rungs.append(ClarifyRung(self.prediction_sets_, self.clarify_max_set_size))
+        rungs.append(FallbackRung(self.fallback_trusted_))
+        rungs.append(EscalateRung(self.escalate, self.abstain_below_))
+        return rungs
+
+    def _summarise(
+        self,
+        P: NDArray[Any],
+        labels: NDArray[np.intp],
+        ood: NDArray[np.float64] | None,
+        fb: NDArray[np.intp] | None,
+    ) -> dict[str, Any]:
+        decisions = self.decide(P, ood_score=ood, fallback=fb)
+        answered = decisions.mask(Action.ANSWER)
+        n_answered = int(answered.sum())
+        wrong = int((decisions.label[answered] != labels[answered]).sum())
+        return {
+            "n_samples": int(labels.shape[0]),
+            "rates": {a.value: r for a, r in decisions.rates().items()},
+            "coverage": n_answered / labels.shape[0],
+            "selective_risk": wrong / n_answered if n_answered else float("nan"),
+        }
+
+    # -- deciding -----------------------------------------------------------------------------
+    def decide(
+        self,
+        proba: ArrayLike,
+        ood_score: ArrayLike | None = None,
+        fallback: ArrayLike | None = None,
+    ) -> Decisions:
+        """Decide, for every row, what the system does: vectorised over the batch.
+
+        Parameters
+        ----------
+        proba : array-like of shape (n_samples, n_classes)
+            Calibrated class probabilities.
+        ood_score : array-like of shape (n_samples,), optional
+            Out-of-scope scores; required when the policy was fitted with them.
+        fallback : array-like of shape (n_samples,), optional
+            The fallback's label per row (-2 = no opinion).
+
+        Returns
+        -------
+        Decisions
+            Column-wise decisions; ``decisions[i]`` is a :class:`Decision`.
+        """
+        check_fitted(self, "rungs_", "decide")
+        P = check_probabilities(proba, "proba", n_classes=self.n_classes_)
+        ood = self._check_ood(ood_score, P.shape[0])
+        fb = self._check_fallback(fallback, P.shape[0], self.n_classes_)
+        predicted, confidence = top_label(P)
+        state = run_ladder(LadderState(P, confidence, predicted, ood, fb), self.rungs_)
+        band = (confidence >= self.medium_band_floor).astype(np.int8)
+        band += confidence >= self.answer_threshold_
+        return Decisions(
+            action_codes=state.action_codes,
+            label=state.label,
+            predicted=predicted,
+            confidence=confidence,
+            band_codes=band,
+            reason_codes=state.reason_codes,
+            set_rows=state.set_rows,
+            set_masks=state.set_masks,
+            ood_score=ood,
+            context=self.describe(),
+        )
+
+    def decide_one(
+        self,
+        proba: ArrayLike,
+        ood_score: float | None = None,
+        fallback: int | None = None,
+    ) -> Any:
+        """Decide for a single input given its probability vector; returns a `Decision`."""
+        row = np.asarray(proba, dtype=np.float64)
+        if row.ndim != 1:
+            raise InputError(
+                f"`proba` must be one probability vector of shape (n_classes,); got shape "
+                f"{row.shape}. Use `decide` for a batch."
+            )
+        decisions = self.decide(
+            row[None, :],
+            None if ood_score is None else [ood_score],
+            None if fallback is None else np.array([fallback]),
+        )
+        return decisions[0]
+
+    def describe(self) -> dict[str, Any]:
+        """The fitted thresholds and their basis, as plain data (used in reason sentences)."""
+        check_fitted(self, "rungs_", "describe")
+        if self.mode_ == "risk":
+            basis = (
+                f"certified selective risk ≤ {self.target_risk:g} at confidence "
+                f"{self.confidence_level:g}"
+            )
+        elif self.mode_ == "capacity":
+            basis = f"at most {self.max_escalation_rate:g} of traffic escalated"
+        else:
+            basis = "lowest expected outcome cost on validation data"
+        return {
+            "mode": self.mode_,
+            "answer_basis": basis,
+            "answer_threshold": self.answer_threshold_,
+            "ood_threshold": self.ood_threshold_,
+            "clarify_coverage": self.clarify_coverage,
+            "clarify_max_set_size": self.clarify_max_set_size,
+            "fallback_accuracy": self.fallback_accuracy_,
+            "abstain_below": self.abstain_below_,
+            "certified": self.certified_,
+        }
+
+
+def _erfinv(x: float) -> float:
+    from scipy.special import erfinv
+
+    return float(erfinv(x))
+

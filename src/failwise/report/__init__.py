@@ -1,0 +1,30 @@
+"""A self-contained HTML report comparing models by how they handle failure.
+
+Build plain-data inputs (:class:`ModelSection` per model, :class:`Assumption`
+per outcome-model assumption) and call :func:`render_report` or
+:func:`write_report`. The page needs no network: inline CSS and inline SVG only.
+"""
+
+from __future__ import annotations
+
+from failwise.report._html import format_metric, render_report, write_report
+from failwise.report._model import (
+    ACTIONS,
+    METRIC_NAMES,
+    Assumption,
+    MetricValue,
+    ModelSection,
+    ReliabilityBins,
+)
+
+__all__ = [
+    "ACTIONS",
+    "METRIC_NAMES",
+    "Assumption",
+    "MetricValue",
+    "ModelSection",
+    "ReliabilityBins",
+    "format_metric",
+    "render_report",
+    "write_report",
+]

@@ -1,0 +1,210 @@
+"""The benchmark scripts run end to end on tiny sizes and write complete JSON.
+
+Each script runs in a subprocess exactly as a user runs it (``python benchmarks/bench_x.py
+--quick``). Nothing here looks at how fast anything is: the numbers of a quick run mean
+nothing; the tests only prove that the scripts work and record what they promise.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def _run(script: str, out: Path, *extra: str) -> dict[str, Any]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), *filter(None, [env.get("PYTHONPATH")])])
+    completed = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick", "--out", str(out), *extra],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert completed.returncode == 0, (
+        f"{script} exited with {completed.returncode}\n"
+        f"stdout:\n{completed.stdout[-3000:]}\nstderr:\n{completed.stderr[-3000:]}"
+    )
+    assert out.is_file(), f"{script} did not write {out}"
+    payload: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return payload
+
+
+def _has(module: str, name: str) -> bool:
+    try:
+        return hasattr(importlib.import_module(module), name)
+    except ImportError:
+        return False
+
+
+def _check_environment(payload: dict[str, Any]) -> None:
+    env = payload["environment"]
+    assert env["cpu_count"] >= 1
+    assert env["python"]
+    for package in ("numpy", "scipy", "scikit-learn"):
+        assert env["packages"][package], package
+
+
+def _check_measurement(entry: dict[str, Any], *, repeats: int | None = None) -> None:
+    if entry["status"] != "ok":
+        assert entry["notes"], "a contender that did not run must say why"
+        return
+    times = entry["times_s"]
+    assert times, "an ok contender has raw timings"
+    assert all(t >= 0 for t in times)
+    if repeats is not None:
+        assert len(times) == repeats
+    assert entry["min_s"] == min(times)
+    assert min(times) <= entry["median_s"] <= max(times)
+    assert entry["iqr_s"] >= 0
+
+
+@pytest.fixture(scope="module")
+def temperature(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("bench") / "temperature.json"
+    return _run("bench_temperature.py", out, "--repeats", "3")
+
+
+@pytest.fixture(scope="module")
+def risk_threshold(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("bench") / "risk_threshold.json"
+    return _run("bench_risk_threshold.py", out, "--repeats", "1")
+
+
+@pytest.fixture(scope="module")
+def decide(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("bench") / "decide.json"
+    return _run("bench_decide.py", out, "--repeats", "2")
+
+
+def test_temperature_benchmark_records_raw_timings_medians_and_environment(
+    temperature: dict[str, Any],
+) -> None:
+    assert temperature["quick"] is True
+    assert temperature["repeats"] == 3
+    _check_environment(temperature)
+    assert len(temperature["cases"]) >= 1
+    for case in temperature["cases"]:
+        contenders = case["contenders"]
+        assert {"failwise", "netcal", "scikit-learn", "scipy logsumexp"} <= set(contenders)
+        for entry in contenders.values():
+            _check_measurement(entry, repeats=3 if entry["status"] == "ok" else None)
+        assert contenders["scipy logsumexp"]["status"] == "ok"
+        assert "failwise/scipy logsumexp" in case["ratios"]
+
+
+def test_temperature_benchmark_peers_reach_the_generating_temperature(
+    temperature: dict[str, Any],
+) -> None:
+    for case in temperature["cases"]:
+        for peer in ("netcal", "scikit-learn"):
+            entry = case["contenders"][peer]
+            if entry["status"] == "ok":
+                assert entry["temperature"] == pytest.approx(1.5, abs=0.15)
+                assert entry["nll"] < case["reference"]["nll_uncalibrated"]
+
+
+@pytest.mark.skipif(
+    not _has("failwise.calibration", "TemperatureScaling"),
+    reason="failwise.calibration.TemperatureScaling is not available",
+)
+def test_temperature_benchmark_times_failwise_and_computes_its_ratios(
+    temperature: dict[str, Any],
+) -> None:
+    for case in temperature["cases"]:
+        entry = case["contenders"]["failwise"]
+        assert entry["status"] == "ok", entry["notes"]
+        assert entry["nll"] < case["reference"]["nll_uncalibrated"]
+        assert case["ratios"]["failwise/scipy logsumexp"] > 0
+        assert case["targets"]["within 10× of scipy logsumexp"] in (True, False)
+
+
+def test_risk_threshold_benchmark_records_coverage_and_certification(
+    risk_threshold: dict[str, Any],
+) -> None:
+    _check_environment(risk_threshold)
+    assert risk_threshold["target_risk"] == 0.05
+    assert "precision" in risk_threshold["equivalence"]["mapie binary"]
+    for case in risk_threshold["cases"]:
+        contenders = case["contenders"]
+        assert {"failwise", "mapie binary", "mapie multiclass"} <= set(contenders)
+        for entry in contenders.values():
+            _check_measurement(entry, repeats=1 if entry["status"] == "ok" else None)
+            if entry["status"] == "ok":
+                assert 0.0 <= entry["coverage"] <= 1.0
+                assert isinstance(entry["certified"], bool)
+
+
+def test_risk_threshold_benchmark_mapie_controllers_agree_when_given_the_same_statement(
+    risk_threshold: dict[str, Any],
+) -> None:
+    # The binary controller on (confidence, correct) and the multiclass controller on the
+    # probabilities test the same hypotheses on the same grid, so they pick the same λ.
+    for case in risk_threshold["cases"]:
+        binary = case["contenders"]["mapie binary"]
+        multiclass = case["contenders"]["mapie multiclass"]
+        if binary["status"] == "ok" and multiclass["status"] == "ok":
+            assert binary["certified"] == multiclass["certified"]
+            assert binary["coverage"] == pytest.approx(multiclass["coverage"])
+
+
+@pytest.mark.skipif(
+    not (
+        _has("failwise.policy", "RiskThreshold") or _has("failwise.policy._risk", "RiskThreshold")
+    ),
+    reason="failwise RiskThreshold is not available",
+)
+def test_risk_threshold_benchmark_times_failwise(risk_threshold: dict[str, Any]) -> None:
+    for case in risk_threshold["cases"]:
+        entry = case["contenders"]["failwise"]
+        assert entry["status"] == "ok", entry["notes"]
+        assert case["ratios"]["failwise/mapie binary"] is not None
+
+
+def test_decide_benchmark_records_batch_baseline_and_single_row_latency(
+    decide: dict[str, Any],
+) -> None:
+    _check_environment(decide)
+    batch = decide["batch"]
+    baseline = batch["contenders"]["proba.max(axis=1)"]
+    _check_measurement(baseline, repeats=2)
+    assert batch["rows_per_second"]["proba.max(axis=1)"] > 0
+    latency = decide["single_row"]["proba.max(axis=1)"]
+    assert latency["calls"] == len(latency["samples_us"])
+    assert latency["median_us"] <= latency["p99_us"]
+
+
+@pytest.mark.skipif(
+    not _has("failwise.policy", "Policy"), reason="failwise.policy.Policy is not available"
+)
+def test_decide_benchmark_times_failwise_decide(decide: dict[str, Any]) -> None:
+    batch = decide["batch"]
+    entry = batch["contenders"]["failwise decide"]
+    assert entry["status"] == "ok", entry["notes"]
+    assert batch["ratios"]["decide/max"] > 0
+    assert decide["single_row"]["failwise decide"]["median_us"] > 0
+
+
+def test_benchmark_scripts_reject_a_non_positive_repeat_count(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_decide.py"), "--repeats", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 2
+    assert "expected an integer ≥ 1" in completed.stderr

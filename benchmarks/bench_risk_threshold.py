@@ -11,7 +11,10 @@ automatically (confidence ≥ threshold), the error rate is at most ``target_ris
 probability at least ``confidence_level`` over the calibration draw*; each then picks the
 threshold that answers the most inputs.
 
-- ``failwise``: ``RiskThreshold(target_risk, confidence_level).fit(confidence, correct)``.
+- ``failwise``: ``RiskThreshold(target_risk, confidence_level).fit(confidence, correct)``:
+  fixed-sequence testing from the strictest candidate down, every distinct confidence a
+  candidate, exact binomial p-values. ``failwise (hoeffding_bentkus)`` is the same with
+  ``bound="hoeffding_bentkus"``, the p-value MAPIE uses, for reference (not a target).
 - ``mapie binary``: ``BinaryClassificationController`` with ``risk="precision"`` and
   ``target_level = 1 − target_risk``. "Answer" is the positive prediction (its
   ``predict_function`` returns ``[1 − confidence, confidence]``, so an input is positive
@@ -56,6 +59,7 @@ QUICK_SIZES = (2_000, 5_000)
 PEER_BUDGET_S = 30.0
 
 FAILWISE = "failwise"
+FAILWISE_HB = "failwise (hoeffding_bentkus)"
 MAPIE_BINARY = "mapie binary"
 MAPIE_FIXED = "mapie binary (fixed sequence)"
 MAPIE_MULTI = "mapie multiclass"
@@ -162,7 +166,7 @@ def _evaluate(
     calibration: tuple[NDArray[np.float64], NDArray[np.bool_]],
     test: tuple[NDArray[np.float64], NDArray[np.bool_]],
 ) -> dict[str, Any]:
-    if name == FAILWISE:
+    if name in (FAILWISE, FAILWISE_HB):
         threshold = float(model.threshold_)  # type: ignore[attr-defined]
         certified = bool(model.certified_)  # type: ignore[attr-defined]
         extra: dict[str, Any] = {
@@ -209,9 +213,18 @@ def run_case(
             model = cls(target_risk=target_risk, confidence_level=confidence_level)
             return model.fit(confidence, correct)
 
+        def fit_failwise_hb() -> object:
+            model = cls(
+                target_risk=target_risk,
+                confidence_level=confidence_level,
+                bound="hoeffding_bentkus",
+            )
+            return model.fit(confidence, correct)
+
         contenders.append(h.Contender(FAILWISE, fit_failwise))
+        contenders.append(h.Contender(FAILWISE_HB, fit_failwise_hb))
     else:
-        missing[FAILWISE] = failwise_reason
+        missing[FAILWISE] = missing[FAILWISE_HB] = failwise_reason
 
     peer_runs = {
         MAPIE_BINARY: _mapie_binary(
@@ -239,7 +252,7 @@ def run_case(
             contenders.append(h.Contender(name, run, budget_s=PEER_BUDGET_S))
 
     measurements, results = h.run_interleaved(contenders, repeats=repeats)
-    measurements = h.with_missing(measurements, missing, (FAILWISE, *PEERS))
+    measurements = h.with_missing(measurements, missing, (FAILWISE, FAILWISE_HB, *PEERS))
 
     quality: dict[str, dict[str, Any]] = {}
     for name, model in results.items():

@@ -221,7 +221,7 @@ def test_debiased_ce_is_nearly_unbiased_where_the_plugin_overestimates(seed: int
 
 
 def test_debiased_ce_is_near_zero_on_calibrated_data(rng: np.random.Generator) -> None:
-    proba, y = _calibrated_problem(rng, 20_000, 5)
+    proba, y = _calibrated_problem(rng, 100_000, 5)
     assert debiased_expected_calibration_error(proba, y) < 0.01
     assert debiased_expected_calibration_error(proba, y) < _plugin_l2(proba, y, 15)
 

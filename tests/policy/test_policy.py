@@ -15,7 +15,7 @@ from failwise.exceptions import InputError, UncertifiedWarning
 
 
 def calibrated_sample(
-    rng: np.random.Generator, n: int, k: int = 5, concentration: float = 0.3
+    rng: np.random.Generator, n: int, k: int = 5, concentration: float = 0.1
 ) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities with labels drawn from them: calibrated by construction."""
     proba = rng.dirichlet(np.full(k, concentration), size=n)
@@ -25,7 +25,7 @@ def calibrated_sample(
 
 
 def test_answers_meet_the_target_risk_on_fresh_data(rng: np.random.Generator) -> None:
-    proba, y = calibrated_sample(rng, 20_000)
+    proba, y = calibrated_sample(rng, 20_000, concentration=0.1)
     policy = Policy(target_risk=0.05, confidence_level=0.95).fit(proba[:5000], y[:5000])
     decisions = policy.decide(proba[5000:])
     answered = decisions.mask(Action.ANSWER)
@@ -138,8 +138,8 @@ def test_without_humans_the_last_rung_abstains(rng: np.random.Generator) -> None
 
 
 def test_clarify_offers_a_small_set(rng: np.random.Generator) -> None:
-    proba, y = calibrated_sample(rng, 4000, k=10, concentration=0.2)
-    policy = Policy(target_risk=0.02, clarify_max_set_size=3).fit(proba[:2000], y[:2000])
+    proba, y = calibrated_sample(rng, 4000, k=10, concentration=0.05)
+    policy = Policy(target_risk=0.1, clarify_max_set_size=3).fit(proba[:2000], y[:2000])
     decisions = policy.decide(proba[2000:])
     rows = np.flatnonzero(decisions.mask("clarify"))
     assert rows.size > 0

@@ -59,7 +59,9 @@ class BaseCalibrator:
         return {
             name: parameter.default
             for name, parameter in signature.parameters.items()
-            if name != "self" and parameter.kind is not inspect.Parameter.VAR_KEYWORD
+            if name != "self"
+            and parameter.kind
+            not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
         }
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:

@@ -64,12 +64,11 @@ class PlattScaling(BaseCalibrator):
     >>> import numpy as np
     >>> from failwise.calibration import PlattScaling
     >>> rng = np.random.default_rng(0)
-    >>> y = rng.integers(0, 2, size=400)
-    >>> margin = 3.0 * (2 * y - 1) + rng.normal(scale=3.0, size=400)
-    >>> platt = PlattScaling().fit(margin, y)
-    >>> platt.predict_proba([0.0, 10.0]).round(2)
-    array([[0.5 , 0.5 ],
-           [0.04, 0.96]])
+    >>> y = rng.integers(0, 2, size=2000)
+    >>> margin = 3.0 * (2 * y - 1) + rng.normal(scale=3.0, size=2000)
+    >>> platt = PlattScaling().fit(margin, y)  # the true map is expit(2 * margin / 3)
+    >>> platt.predict_proba([-3.0, 0.0, 3.0])[:, 1].round(1)
+    array([0.1, 0.5, 0.9])
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {"target_smoothing": [bool]}

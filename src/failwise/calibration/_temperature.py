@@ -21,8 +21,10 @@ full passes.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from numbers import Integral
 from typing import Any, ClassVar
@@ -44,7 +46,9 @@ __all__ = ["TemperatureScaling"]
 
 #: Values per chunk when ``chunk_size`` is None: two buffers of this size stay in L2 cache.
 _CHUNK_VALUES = 1 << 16
-#: Rows in the subsample whose optimum starts the full-data solver.
+#: Inputs with at least this many rows start the solver from the optimum on a subsample of
+#: at most _SUBSAMPLE_ROWS (and at most an eighth of the) rows.
+_SUBSAMPLE_MIN_ROWS = 1 << 15
 _SUBSAMPLE_ROWS = 1 << 15
 #: The inverse temperature is searched in [_BETA_MIN, _BETA_MAX].
 _BETA_MIN = 1e-6
@@ -62,13 +66,19 @@ class _Sums:
     gradient: float
     hessian: float
     third: float
+    #: Every true class has the largest logit, so the likelihood grows without bound in beta.
+    separable: bool
 
 
 class _Logits:
     """Streams chunks of logits (or log-probabilities) out of a 2-D array without copying it.
 
-    The first pass also records the row maxima and the true-class logits; after that the
-    extra memory is two buffers of ``chunk`` rows and a few arrays of length n_samples.
+    Rows are split into one contiguous block per thread; each thread walks its block in
+    chunks through two buffers of its own and writes per-row sums into shared arrays of
+    length n_samples (disjoint slices, so no locking). Every row is reduced the same way
+    whatever the chunking and threading, and the sums over rows are taken afterwards in
+    one thread, so the result does not depend on the number of threads. The first pass
+    also records the row maxima and the true-class logits.
     """
 
     def __init__(
@@ -78,59 +88,68 @@ class _Logits:
         *,
         chunk: int,
         from_probabilities: bool,
+        pool: ThreadPoolExecutor | None = None,
+        n_threads: int = 1,
     ) -> None:
         self.array = array
         self.labels = labels
         self.n_samples, self.n_classes = array.shape
         self.chunk = chunk
         self.from_probabilities = from_probabilities
+        self.pool = pool
         dtype = array.dtype
-        rows = min(chunk, self.n_samples)
-        self.shifted = np.empty((rows, self.n_classes), dtype=dtype)
-        self.work = np.empty((rows, self.n_classes), dtype=dtype)
-        self.ones = np.ones(self.n_classes, dtype=dtype)
-        self.sample_index = np.arange(rows)
         # Row maxima (of the logits) and true-class logits minus them, filled by the first pass.
         self.row_max = np.empty((self.n_samples, 1), dtype=dtype)
         self.true_shifted = np.empty(self.n_samples, dtype=np.float64)
         self.ready = False
         # Per-row sums of exp(beta z'), times z', z'^2 and z'^3, rewritten by every pass.
         self.moments = np.empty((4, self.n_samples), dtype=dtype)
+        # A block per thread, but at least a few chunks per block.
+        n_blocks = max(1, min(n_threads, self.n_samples // (4 * chunk))) if pool else 1
+        edges = np.linspace(0, self.n_samples, n_blocks + 1).astype(int)
+        self.blocks = list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
 
-    def shifted_chunk(self, start: int, stop: int) -> NDArray[np.floating[Any]]:
-        """Logits of rows ``start:stop`` minus their row maximum, in the input precision."""
-        out = self.shifted[: stop - start]
-        block = self.array[start:stop]
-        row_max = self.row_max[start:stop]
-        if self.from_probabilities:
-            np.maximum(block, LOG_EPSILON, out=out)
-            np.log(out, out=out)
-            logits = out
-        else:
-            logits = block
-        if not self.ready:
-            np.max(logits, axis=1, out=row_max[:, 0])
-            true = logits[self.sample_index[: stop - start], self.labels[start:stop]]
-            self.true_shifted[start:stop] = true - row_max[:, 0]
-        np.subtract(logits, row_max, out=out)
-        return out
+    def _walk(self, first: int, last: int, beta: float) -> None:
+        """Fill the per-row sums of rows ``first:last`` at ``beta``."""
+        dtype = self.array.dtype
+        rows = min(self.chunk, last - first)
+        shifted = np.empty((rows, self.n_classes), dtype=dtype)
+        work = np.empty((rows, self.n_classes), dtype=dtype)
+        sample_index = np.arange(rows)
+        scale = dtype.type(beta)
+        s0, s1, s2, s3 = self.moments
+        for start in range(first, last, self.chunk):
+            stop = min(start + self.chunk, last)
+            size = stop - start
+            out, e = shifted[:size], work[:size]
+            block = self.array[start:stop]
+            row_max = self.row_max[start:stop]
+            if self.from_probabilities:
+                np.maximum(block, LOG_EPSILON, out=out)
+                np.log(out, out=out)
+                block = out
+            if not self.ready:
+                np.max(block, axis=1, out=row_max[:, 0])
+                true = block[sample_index[:size], self.labels[start:stop]]
+                self.true_shifted[start:stop] = true - row_max[:, 0]
+            np.subtract(block, row_max, out=out)
+            np.multiply(out, scale, out=e)
+            np.exp(e, out=e)
+            np.einsum("ij->i", e, out=s0[start:stop])
+            np.einsum("ij,ij->i", e, out, out=s1[start:stop])
+            np.multiply(e, out, out=e)
+            np.einsum("ij,ij->i", e, out, out=s2[start:stop])
+            np.multiply(e, out, out=e)
+            np.einsum("ij,ij->i", e, out, out=s3[start:stop])
 
     def sums(self, beta: float) -> _Sums:
         """One pass over all rows: mean NLL and its derivatives at ``beta``."""
-        scale = self.array.dtype.type(beta)
+        if self.pool is None or len(self.blocks) == 1:
+            for first, last in self.blocks:
+                self._walk(first, last, beta)
+        else:
+            list(self.pool.map(lambda block: self._walk(block[0], block[1], beta), self.blocks))
         s0, s1, s2, s3 = self.moments
-        for start in range(0, self.n_samples, self.chunk):
-            stop = min(start + self.chunk, self.n_samples)
-            shifted = self.shifted_chunk(start, stop)
-            e = self.work[: stop - start]
-            np.multiply(shifted, scale, out=e)
-            np.exp(e, out=e)
-            np.matmul(e, self.ones, out=s0[start:stop])
-            np.einsum("ij,ij->i", e, shifted, out=s1[start:stop])
-            np.multiply(e, shifted, out=e)
-            np.einsum("ij,ij->i", e, shifted, out=s2[start:stop])
-            np.multiply(e, shifted, out=e)
-            np.einsum("ij,ij->i", e, shifted, out=s3[start:stop])
         self.ready = True
         total = s0.astype(np.float64)
         mean = s1 / total
@@ -143,6 +162,7 @@ class _Logits:
             gradient=float(np.mean(mean) - np.mean(true)),
             hessian=float(np.mean(variance)),
             third=float(np.mean(skew)),
+            separable=bool(np.all(true >= 0.0)),
         )
         if not all(map(math.isfinite, (sums.value, sums.gradient, sums.hessian))):
             raise InputError(
@@ -165,6 +185,8 @@ def _minimise(
     for evaluation in range(1, _MAX_PASSES + 1):
         sums = evaluate(beta)
         g, h, t = sums.gradient, sums.hessian, sums.third
+        if g < 0.0 and sums.separable:
+            return _BETA_MAX, evaluate(_BETA_MAX).value, evaluation + 1
         if g < 0.0:
             low = beta
         elif g > 0.0:
@@ -189,13 +211,22 @@ def _minimise(
             error = math.inf
         if candidate == beta:  # pinned at a bound of the search interval
             return beta, sums.value, evaluation
-        converged = abs(candidate - beta) <= rtol * beta or error <= 0.01 * rtol * beta
+        converged = abs(candidate - beta) <= rtol * beta or error <= 0.1 * rtol * beta
         if converged:
             delta = candidate - beta
             value = sums.value + g * delta + 0.5 * h * delta * delta
             return candidate, value, evaluation
         beta = candidate
     return beta, evaluate(beta).value, _MAX_PASSES + 1  # pragma: no cover - never observed
+
+
+def _thread_count(n_threads: int | None) -> int:
+    if n_threads is not None:
+        return int(n_threads)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _chunk_rows(chunk_size: int | None, n_classes: int) -> int:
@@ -215,8 +246,8 @@ class TemperatureScaling(BaseCalibrator):
     safeguarded Newton/Halley iteration with analytic derivatives finds the optimum to
     about 1e-10 relative. It streams over the rows in chunks: the input is never copied,
     float32 input is processed in float32 with float64 accumulation, and the extra memory is
-    two chunk-sized buffers plus two arrays of length n_samples. A good start from a
-    subsample means large inputs need about two full passes.
+    two chunk-sized buffers plus a few arrays of length n_samples (about 90 bytes per
+    sample). Starting from the optimum on a subsample, large inputs need two full passes.
 
     Parameters
     ----------
@@ -226,6 +257,10 @@ class TemperatureScaling(BaseCalibrator):
     chunk_size : int or None, default=None
         Rows processed at a time. None picks about 65,536 values per chunk, which keeps the
         working buffers in cache. Results do not depend on it beyond rounding.
+    n_threads : int or None, default=None
+        Threads that share the passes over large inputs (NumPy releases the GIL inside
+        each chunk). None uses every CPU core available to the process. The fitted
+        temperature does not depend on it.
 
     Attributes
     ----------
@@ -237,6 +272,13 @@ class TemperatureScaling(BaseCalibrator):
         Number of classes (columns) seen in ``fit``.
     n_iter_ : int
         Passes over the full data made by the solver.
+
+    Warns
+    -----
+    UserWarning
+        When the optimum lies at a bound of the search range: ``T = 1e-6`` if the predicted
+        class is right on every calibration sample (the likelihood then grows without limit
+        as ``T`` falls), ``T = 1e6`` if the logits carry no information about the labels.
 
     See Also
     --------
@@ -259,15 +301,23 @@ class TemperatureScaling(BaseCalibrator):
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "from_probabilities": [bool],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     temperature_: float
     nll_: float
     n_iter_: int
 
-    def __init__(self, *, from_probabilities: bool = False, chunk_size: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        from_probabilities: bool = False,
+        chunk_size: int | None = None,
+        n_threads: int | None = None,
+    ) -> None:
         self.from_probabilities = from_probabilities
         self.chunk_size = chunk_size
+        self.n_threads = n_threads
 
     def _state_schema(self) -> dict[str, StateKind]:
         return {"n_classes_": "int", "temperature_": "float", "nll_": "float", "n_iter_": "int"}
@@ -276,13 +326,17 @@ class TemperatureScaling(BaseCalibrator):
         self, scores: ArrayLike, n_classes: int | None = None
     ) -> NDArray[np.floating[Any]]:
         if self.from_probabilities:
-            return check_probabilities(scores, "scores", n_classes=n_classes)
-        array = _check_logits(scores, "scores")
-        if n_classes is not None and array.shape[1] != n_classes:
-            raise InputError(
-                f"`scores` has {array.shape[1]} columns but {n_classes} classes were seen in "
-                "fit. Pass the logits of the same model, with columns in the same class order."
-            )
+            array = check_probabilities(scores, "scores", n_classes=n_classes)
+        else:
+            array = _check_logits(scores, "scores")
+            if n_classes is not None and array.shape[1] != n_classes:
+                raise InputError(
+                    f"`scores` has {array.shape[1]} columns but {n_classes} classes were seen "
+                    "in fit. Pass the logits of the same model, with columns in the same class "
+                    "order."
+                )
+        if array.dtype not in (np.float32, np.float64):  # float16 and long double
+            array = array.astype(np.float64)
         return array
 
     def fit(self, scores: ArrayLike, y: ArrayLike) -> TemperatureScaling:
@@ -310,27 +364,56 @@ class TemperatureScaling(BaseCalibrator):
         labels = check_labels(y, "y", n_classes=array.shape[1])
         n_samples = check_consistent_length(scores=array, y=labels)
         chunk = _chunk_rows(self.chunk_size, array.shape[1])
-
-        beta = 1.0
-        step = n_samples // _SUBSAMPLE_ROWS
-        if step >= 4:
-            # Solve on a strided view (no copy) first: its optimum is within a fraction of a
-            # percent of the full one, so the full data need about two passes.
-            sample = _Logits(
-                array[::step],
-                labels[::step],
-                chunk=chunk,
-                from_probabilities=self.from_probabilities,
-            )
-            beta, _, _ = _minimise(sample.sums, beta, 1e-6)
-        data = _Logits(array, labels, chunk=chunk, from_probabilities=self.from_probabilities)
-        beta, nll, passes = _minimise(data.sums, beta, _RTOL)
+        n_threads = _thread_count(self.n_threads)
+        # Threads pay off once each gets a few chunks.
+        pool = ThreadPoolExecutor(n_threads) if n_threads > 1 and n_samples >= 8 * chunk else None
+        try:
+            beta, nll, passes = self._solve(array, labels, chunk, pool, n_threads)
+        finally:
+            if pool is not None:
+                pool.shutdown()
         _warn_at_bound(beta)
         self.n_classes_ = int(array.shape[1])
         self.temperature_ = 1.0 / beta
         self.nll_ = float(nll)
         self.n_iter_ = passes
         return self
+
+    def _solve(
+        self,
+        array: NDArray[np.floating[Any]],
+        labels: NDArray[np.intp],
+        chunk: int,
+        pool: ThreadPoolExecutor | None,
+        n_threads: int,
+    ) -> tuple[float, float, int]:
+        """Minimise the NLL over beta; return beta, the NLL and the full passes made."""
+        n_samples = array.shape[0]
+        beta = 1.0
+        if n_samples >= _SUBSAMPLE_MIN_ROWS:
+            # Solve on a strided view (no copy) first: its optimum is within about a percent
+            # of the full one, so the full data then need about two passes.
+            step = n_samples // min(_SUBSAMPLE_ROWS, n_samples // 8)
+            sample = _Logits(
+                array[::step],
+                labels[::step],
+                chunk=chunk,
+                from_probabilities=self.from_probabilities,
+                pool=pool,
+                n_threads=n_threads,
+            )
+            beta, _, _ = _minimise(sample.sums, beta, 1e-6)
+            if not _BETA_MIN < beta < _BETA_MAX:
+                beta = 1.0
+        data = _Logits(
+            array,
+            labels,
+            chunk=chunk,
+            from_probabilities=self.from_probabilities,
+            pool=pool,
+            n_threads=n_threads,
+        )
+        return _minimise(data.sums, beta, _RTOL)
 
     def predict_proba(self, scores: ArrayLike) -> NDArray[np.float64]:
         """Return ``softmax(logits / temperature_)``.

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import warnings
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from failwise import __version__
-from failwise.exceptions import FailwiseError
+from failwise.exceptions import FailwiseError, UncertifiedWarning
 from failwise.outcomes import Estimate
 
 app = typer.Typer(
@@ -25,7 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 class DemoDataset(StrEnum):
@@ -88,7 +91,7 @@ def _print_result(result: Any, title: str) -> None:
         baseline = result.baselines.get(row.name)
         table.add_row(
             f"{rank}. {row.name}",
-            _pct(by_name[row.name].accuracy),
+            _pct(by_name[row.name].in_scope_accuracy),
             _pct(m.task_completion_rate, ci=True),
             _pct(baseline.task_completion_rate) if baseline else "–",
             _pct(m.escalation_rate),
@@ -139,6 +142,26 @@ def _print_result(result: Any, title: str) -> None:
     for a in result.outcome_model.assumptions():
         assumptions.add_row(a.name, a.formatted(), a.reason)
     console.print(assumptions)
+
+
+@contextlib.contextmanager
+def _collect_warnings() -> Iterator[list[str]]:
+    """Collect failwise's warnings (e.g. an uncertifiable target) to print them readably."""
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UncertifiedWarning)
+        yield notes
+    notes.extend(
+        str(w.message) for w in caught if issubclass(w.category, UncertifiedWarning)
+    )
+    for w in caught:
+        if not issubclass(w.category, UncertifiedWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def _print_notes(notes: list[str]) -> None:
+    for note in dict.fromkeys(notes):
+        err_console.print(f"[yellow]note:[/yellow] {note}")
 
 
 def _write_outputs(result: Any, json_path: Path | None, report_path: Path | None,
@@ -199,7 +222,8 @@ def demo(
 
     try:
         policy = Policy(target_risk=target_risk, confidence_level=confidence_level)
-        with console.status("training models, calibrating and fitting the ladders…"):
+        with console.status("training models, calibrating and fitting the ladders…"), \
+                _collect_warnings() as notes:
             result, title, dataset_text = run_demo(
                 dataset.value, data_dir=data_dir, policy=policy, seed=seed,
                 embeddings=embeddings, log=lambda msg: console.log(msg),
@@ -207,6 +231,7 @@ def demo(
     except FailwiseError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+    _print_notes(notes)
     _print_result(result, title)
     _write_outputs(result, json_path, report, title, dataset_text)
 
@@ -240,13 +265,15 @@ def evaluate(
 
     try:
         policy = Policy(target_risk=target_risk, confidence_level=confidence_level)
-        result, note = evaluate_file(
-            predictions, label_column=label_column, out_of_scope_label=out_of_scope_label,
-            policy=policy, seed=seed,
-        )
+        with _collect_warnings() as notes:
+            result, note = evaluate_file(
+                predictions, label_column=label_column, out_of_scope_label=out_of_scope_label,
+                policy=policy, seed=seed,
+            )
     except FailwiseError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+    _print_notes(notes)
     if json_path is None or str(json_path) != "-":
         if note:
             console.print(f"[dim]{note}[/dim]")

@@ -64,7 +64,9 @@ class ModelEvaluation:
     proba_uncalibrated: NDArray[np.float64]
     proba: NDArray[np.float64]
     decisions: Decisions
+    #: Top-label accuracy over every test row (out-of-scope rows count as wrong).
     accuracy: float
+    #: Top-label accuracy over the in-scope test rows: the number an offline evaluation reports.
     in_scope_accuracy: float
     ece_before: float
     ece_after: float
@@ -78,8 +80,8 @@ class ModelEvaluation:
         out: dict[str, Any] = {
             "name": self.name,
             "description": self.description,
-            "accuracy": self.accuracy,
-            "top_label_in_scope_accuracy": self.in_scope_accuracy,
+            "accuracy": self.in_scope_accuracy,
+            "accuracy_all_test_rows": self.accuracy,
             "ece_before_calibration": self.ece_before,
             "ece_after_calibration": self.ece_after,
             "temperature": float(self.calibrator.temperature_),
@@ -144,7 +146,7 @@ def evaluate_scores(
     *,
     policy: Policy | None = None,
     outcome_model: OutcomeModel | None = None,
-    calibration_share: float = 0.5,
+    calibration_share: float = 0.3,
     n_bootstrap: int = 200,
     random_state: int = 0,
 ) -> EvaluationResult:
@@ -160,9 +162,10 @@ def evaluate_scores(
     policy : Policy, optional
         Template whose parameters every model's ladder is fitted with (default ``Policy()``).
     outcome_model : OutcomeModel, optional
-    calibration_share : float, default=0.5
-        Share of in-scope validation rows used to fit the calibrator; the rest fit the policy,
-        so the risk certificate holds on data the calibrator has not seen.
+    calibration_share : float, default=0.3
+        Share of in-scope validation rows used to fit the calibrator (temperature scaling has
+        one parameter and needs few rows); the rest fit the policy, so the risk certificate
+        holds on data the calibrator has not seen.
     n_bootstrap : int, default=200
     random_state : int, default=0
 

@@ -81,7 +81,7 @@ def model_section(evaluation: ModelEvaluation, y_test: np.ndarray) -> ModelSecti
     summary += f"; temperature {evaluation.calibrator.temperature_:.3f}"
     return ModelSection(
         name=evaluation.name,
-        accuracy=evaluation.accuracy,
+        accuracy=evaluation.in_scope_accuracy,
         before=before,
         after=after,
         coverage=np.asarray(curve.coverage, dtype=float),

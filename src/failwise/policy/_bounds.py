@@ -45,8 +45,6 @@ BOUNDS: Final[tuple[str, ...]] = ("binomial", "hoeffding_bentkus")
 
 _BISECTION_STEPS: Final = 64
 _MAX_SEARCH: Final = 1 << 40
-_MAX_SCAN: Final = 1 << 22
-_SCAN_CHUNK: Final = 1 << 18
 
 
 def _check_unit(value: float, name: str, hint: str) -> float:
@@ -97,9 +95,20 @@ def _check_counts(
     return errs_b, ns_b
 
 
+def _binomial_cdf(errors: Any, n: Any, alpha: Any) -> Any:
+    """P(Binomial(n, alpha) <= errors) through the regularised incomplete beta function.
+
+    Valid for whole and real-valued ``errors``; 1 where ``errors >= n`` (including n = 0).
+    """
+    full = errors >= n
+    with np.errstate(all="ignore"):
+        tail = special.betainc(np.where(full, 1.0, n - errors), errors + 1.0, 1.0 - alpha)
+    return np.where(full, 1.0, tail)
+
+
 def _binomial(errors: NDArray[np.float64], n: NDArray[np.float64], alpha: float) -> Any:
     # P(Binomial(n, alpha) <= errors); 1 when nothing was answered.
-    return np.where(n > 0, special.bdtr(errors, n, alpha), 1.0)
+    return _binomial_cdf(errors, n, alpha)
 
 
 def _hoeffding_bentkus(errors: NDArray[np.float64], n: NDArray[np.float64], alpha: float) -> Any:
@@ -144,7 +153,7 @@ def binomial_p_value(
     --------
     >>> from failwise.policy._bounds import binomial_p_value
     >>> round(float(binomial_p_value(0, 149, 0.02)), 4)
-    0.0494
+    0.0493
     """
     alpha = _check_unit(target_risk, "target_risk", "It is the error rate under test.")
     errs, ns = _check_counts(errors, n_answered)
@@ -181,9 +190,9 @@ def hoeffding_bentkus_p_value(
     --------
     >>> from failwise.policy._bounds import hoeffding_bentkus_p_value
     >>> round(float(hoeffding_bentkus_p_value(0, 149, 0.02)), 4)
-    0.0494
+    0.0493
     >>> round(float(hoeffding_bentkus_p_value(2, 300, 0.02)), 3)
-    0.17
+    0.16
     """
     alpha = _check_unit(target_risk, "target_risk", "It is the error rate under test.")
     errs, ns = _check_counts(errors, n_answered)
@@ -279,16 +288,20 @@ def _upper_bound(
     return np.asarray(np.where(trivial, 1.0, high), dtype=np.float64)
 
 
-def _hb_at(errors: NDArray[np.float64], n: NDArray[np.float64], alpha: Any) -> Any:
-    # Hoeffding–Bentkus p-value with an array of alphas in (0, 1).
-    alpha = np.clip(alpha, 1e-300, 1.0 - 1e-16)
-    safe_n = np.maximum(n, 1.0)
-    rate = np.minimum(errors / safe_n, alpha)
+def _hb_hoeffding(observed_rate: Any, n: Any, alpha: Any) -> Any:
+    # exp(-n·h(min(r̂, α), α)), h the Bernoulli relative entropy (Hoeffding, 1963, eq. 2.1).
+    rate = np.minimum(observed_rate, alpha)
     with np.errstate(divide="ignore", invalid="ignore"):
         first = np.where(rate > 0, rate * np.log(rate / alpha), 0.0)
         second = (1.0 - rate) * np.log((1.0 - rate) / (1.0 - alpha))
-    hoeffding = np.exp(-n * (first + second))
-    bentkus = math.e * special.bdtr(np.ceil(errors), n, alpha)
+    return np.exp(-n * (first + second))
+
+
+def _hb_at(errors: NDArray[np.float64], n: NDArray[np.float64], alpha: Any) -> Any:
+    # Hoeffding–Bentkus p-value with an array of alphas in (0, 1).
+    alpha = np.clip(alpha, 1e-300, 1.0 - 1e-16)
+    hoeffding = _hb_hoeffding(errors / np.maximum(n, 1.0), n, alpha)
+    bentkus = math.e * _binomial_cdf(np.ceil(errors), n, alpha)
     return np.minimum(np.minimum(hoeffding, bentkus), 1.0)
 
 
@@ -301,8 +314,10 @@ def required_answered_samples(
 ) -> int:
     """How many answered, labelled samples a certificate needs at a given error rate.
 
-    The smallest n such that n answered samples holding ⌊``error_rate``·n⌋ errors reject
-    "error rate > ``target_risk``" at level 1 − ``confidence_level``. With
+    The smallest n such that n answered samples with ``error_rate``·n errors reject "error
+    rate > ``target_risk``" at level 1 − ``confidence_level`` (the binomial tail is
+    interpolated between whole error counts, so the answer grows smoothly with
+    ``error_rate``). With
     ``error_rate=0`` this is the fewest answered samples any threshold must have before it
     can be certified at all: ⌈log(1 − confidence_level) / log(1 − target_risk)⌉ for both
     bounds. The count refers to *answered* samples; divide by the share of inputs you expect
@@ -332,7 +347,7 @@ def required_answered_samples(
     >>> required_answered_samples(0.02, 0.95)
     149
     >>> required_answered_samples(0.02, 0.95, error_rate=0.01)
-    1231
+    569
     """
     _check_bound(bound)
     alpha = _check_unit(target_risk, "target_risk", "It is the error rate to certify.")
@@ -343,37 +358,48 @@ def required_answered_samples(
             f"`error_rate` must lie in [0, target_risk) = [0, {alpha:g}); got {error_rate!r}. "
             "A sample whose error rate reaches the target never certifies it."
         )
+    return _required_answered(alpha, level, rate, bound)
+
+
+def _required_answered(alpha: float, level: float, rate: float, bound: str) -> int:
+    """:func:`required_answered_samples` without argument checks."""
     delta = 1.0 - level
+    factor = math.e if bound == "hoeffding_bentkus" else 1.0
 
-    def certifies(n: NDArray[np.float64]) -> NDArray[np.bool_]:
-        return np.asarray(_p_value(np.floor(rate * n), n, alpha, bound) <= delta)
+    def certifies(n: int) -> bool:
+        # The p-value with a real-valued error count rate·n (the binomial tail through the
+        # regularised incomplete beta function), so that the answer grows smoothly with the
+        # error rate instead of jumping with ⌊rate·n⌋.
+        p = factor * float(_binomial_cdf(rate * n, float(n), alpha))
+        if bound == "hoeffding_bentkus":
+            hoeffding = float(_hb_hoeffding(np.array(rate), np.array(float(n)), alpha))
+            p = min(p, hoeffding)
+        return p <= delta
 
-    # An upper end first (powers of two), then the exact smallest n below it.
+    if rate == 0.0:
+        # With no error both p-values equal (1 − α)^n: solve, then settle any rounding.
+        def clean(n: int) -> bool:
+            return (1.0 - alpha) ** n <= delta
+
+        guess = max(1, math.ceil(math.log(delta) / math.log1p(-alpha)))
+        while guess > 1 and clean(guess - 1):
+            guess -= 1
+        while not clean(guess):
+            guess += 1
+        return guess
     high = 1
-    while not certifies(np.array([float(high)]))[0]:
+    while not certifies(high):
         high *= 2
         if high > _MAX_SEARCH:  # pragma: no cover - error rate within ~1e-6 of the target
             raise InputError(
                 f"No sample size up to {_MAX_SEARCH} certifies target_risk={alpha:g} at an "
                 f"error rate of {rate:g}; lower `error_rate` or raise `target_risk`."
             )
-    if high > _MAX_SCAN:
-        # Too far to scan every n: bisect (the floor makes the p-value saw-toothed, so this
-        # is the smallest n up to a few samples).
-        low = high // 2
-        while high - low > 1:
-            mid = (low + high) // 2
-            if certifies(np.array([float(mid)]))[0]:
-                high = mid
-            else:
-                low = mid
-        return high
-    start = 1
-    while start <= high:
-        stop = min(high, start + _SCAN_CHUNK - 1)
-        n = np.arange(start, stop + 1, dtype=np.float64)
-        passed = np.flatnonzero(certifies(n))
-        if passed.size:
-            return int(n[passed[0]])
-        start = stop + 1
-    return high  # pragma: no cover - `high` itself certifies
+    low = high // 2  # does not certify (or is 0)
+    while high - low > 1:
+        mid = (low + high) // 2
+        if certifies(mid):
+            high = mid
+        else:
+            low = mid
+    return high

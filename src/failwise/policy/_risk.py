@@ -1,4 +1,4 @@
-"""Certified answer threshold: Learn-then-Test with fixed-sequence testing.
+"""Certified answer threshold: Learn-then-Test with fixed-sequence testing and restarts.
 
 `RiskThreshold` finds the lowest confidence threshold whose selective risk (error rate
 among the inputs answered automatically) is certified to be at most ``target_risk`` with
@@ -7,12 +7,14 @@ probability at least ``confidence_level``.
 
 from __future__ import annotations
 
+import math
 import warnings
 from numbers import Integral, Real
 from typing import Any, ClassVar, Final
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy import special
 
 from failwise._params import Interval, Options, validate_params
 from failwise._validation import (
@@ -24,16 +26,90 @@ from failwise._validation import (
 from failwise.exceptions import UncertifiedWarning
 from failwise.policy._bounds import (
     BOUNDS,
+    _hb_hoeffding,
     _p_value,
+    _required_answered,
     _upper_bound,
-    required_answered_samples,
 )
 
 __all__ = ["RiskThreshold"]
 
-# p-values are computed block by block along the testing order; the first block is small
-# because most fits stop early when the risk target is hard, and blocks double after that.
-_FIRST_BLOCK: Final = 4096
+#: Share of δ spent on the sequence that starts at the strictest testable candidate; the
+#: rest is spread over restart points so that one unlucky error near the top (where few
+#: samples are answered) does not end the search.
+_MAIN_SHARE: Final = 0.9
+
+# Candidates are tested block by block along the testing order; blocks double in size, so
+# a sequence that fails early costs little and a long one takes few passes.
+_FIRST_BLOCK: Final = 16384
+
+# The cheap bounds must decide a candidate by this relative margin, so that rounding in
+# them never decides a candidate differently from its exact p-value.
+_SCREEN_MARGIN: Final = 1e-6
+
+
+def _first_failure(
+    errors: NDArray[Any],
+    n_answered: NDArray[Any],
+    alpha: float,
+    level: NDArray[np.float64],
+    bound: str,
+) -> int | None:
+    """Index of the first candidate whose p-value exceeds its ``level`` (None if all pass).
+
+    Exact p-values need the incomplete beta function, the costly part of a fit. Cheap
+    bounds decide most candidates first: with π = P(Binomial(n, α) = e) and
+    ρ = e(1 − α) / ((n − e + 1)α) < 1, the binomial tail lies in [π, π / (1 − ρ)]
+    (its terms fall geometrically below e); the Hoeffding term, cheaper still, bounds either
+    p-value from above. Only candidates the bounds cannot decide get the exact value.
+
+    ``level`` must not decrease along the block (it only grows while no test fails).
+    """
+    # Along the block the level never decreases and n grows, so a candidate that adds no
+    # error has a p-value no larger than its predecessor's: only the first candidate and
+    # those that add an error can fail.
+    critical = np.flatnonzero(np.diff(errors, prepend=-1) > 0)
+    e = errors[critical].astype(np.float64)
+    n = n_answered[critical].astype(np.float64)
+    level = level[critical]
+    # At or above ⌈nα⌉ errors the count reaches the median of Binomial(n, α), so either
+    # p-value is at least 1/2: a sure failure at any level below 1/2. Nothing after the
+    # first such candidate needs a look.
+    at_median = np.flatnonzero((e >= np.ceil(n * alpha)) & (level < 0.5))
+    cut = int(at_median[0]) if at_median.size else e.size
+    e, n, level = e[:cut], n[:cut], level[:cut]
+    hoeffding = _hb_hoeffding(e / n, n, alpha)
+    rest = np.flatnonzero(hoeffding > level * (1.0 - _SCREEN_MARGIN))
+    e_rest, n_rest, level_rest = e[rest], n[rest], level[rest]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        log_pmf = (
+            special.gammaln(n_rest + 1.0)
+            - special.gammaln(e_rest + 1.0)
+            - special.gammaln(n_rest - e_rest + 1.0)
+            + e_rest * math.log(alpha)
+            + (n_rest - e_rest) * math.log1p(-alpha)
+        )
+        low = np.exp(log_pmf)
+        ratio = e_rest * (1.0 - alpha) / ((n_rest - e_rest + 1.0) * alpha)
+        high = np.where(ratio < 1.0, low / (1.0 - ratio), np.inf)
+    if bound != "binomial":
+        high = np.minimum(hoeffding[rest], math.e * high)
+        low = np.minimum(hoeffding[rest], math.e * low)
+    sure_fail = np.flatnonzero(low > level_rest * (1.0 + _SCREEN_MARGIN))
+    limit = int(sure_fail[0]) if sure_fail.size else rest.size
+    unsure = np.flatnonzero(high[:limit] > level_rest[:limit] * (1.0 - _SCREEN_MARGIN))
+    # Exact p-values for the undecided, a few at a time: only the first failure matters.
+    chunk = 64
+    for first in range(0, unsure.size, chunk):
+        part = unsure[first : first + chunk]
+        exact = _p_value(e_rest[part], n_rest[part], alpha, bound)
+        failed = np.flatnonzero(exact > level_rest[part])
+        if failed.size:
+            return int(critical[rest[part[failed[0]]]])
+        chunk *= 4
+    if limit < rest.size:
+        return int(critical[rest[limit]])
+    return int(critical[cut]) if cut < critical.size else None
 
 
 class RiskThreshold:
@@ -43,15 +119,27 @@ class RiskThreshold:
     risk, the error rate among answered inputs, at or below ``target_risk`` with
     probability at least ``confidence_level`` over the draw of the calibration set.
 
-    Candidate thresholds are tested from the strictest down (fixed-sequence testing, Learn
-    then Test; Angelopoulos, Bates, Candès, Jordan & Lei, 2021). Each candidate λ answers the
-    n_λ samples with confidence ≥ λ, of which e_λ are wrong; the hypothesis "selective risk
-    at λ > target_risk" gets the p-value P(Binomial(n_λ, target_risk) ≤ e_λ) (``bound=
-    "binomial"``, exact given n_λ) or the Hoeffding–Bentkus p-value of the paper
-    (``"hoeffding_bentkus"``, valid for any bounded loss, more conservative). Testing stops
-    at the first candidate whose p-value exceeds δ = 1 − ``confidence_level``; the last
-    candidate that passed is ``threshold_``. Fixed-sequence testing spends no multiplicity
-    correction, so every distinct confidence can be a candidate.
+    Candidate thresholds are tested from the strictest down, as in Learn then Test
+    (Angelopoulos, Bates, Candès, Jordan & Lei, 2021). Candidate λ answers the n_λ samples
+    with confidence ≥ λ, e_λ of them wrongly; the hypothesis "selective risk at λ >
+    target_risk" gets the p-value P(Binomial(n_λ, target_risk) ≤ e_λ) (``bound="binomial"``,
+    exact given n_λ) or the paper's Hoeffding–Bentkus p-value (``"hoeffding_bentkus"``,
+    valid for any bounded loss, more conservative). A candidate passes when its p-value is
+    at most the level it is tested at; ``threshold_`` is the lowest candidate that passed.
+
+    The levels follow the fallback procedure (Wiens, 2003), a fixed-sequence test with
+    restarts that controls the family-wise error rate at δ = 1 − ``confidence_level``:
+
+    * 90 % of δ goes to the strictest candidate that could pass at all (it answers at
+      least ``min_answered_`` samples, enough for zero errors to reach that level). From
+      there, candidates are tested in order at that level, and a pass carries the level on
+      to the next candidate: plain fixed-sequence testing, with no multiplicity correction,
+      so every distinct confidence can be a candidate.
+    * The other 10 % is fixed in advance on restart points, the candidates answering 2^k
+      samples (weights ∝ 2^(k/2); points closer to the top than 2·``min_answered_`` are
+      unused). A restart point adds its weight to the running level; after a failure the
+      level drops to 0 until the next restart point. Without restarts, a single error
+      among the first few hundred answered samples can end the search near the top.
 
     Parameters
     ----------
@@ -62,7 +150,7 @@ class RiskThreshold:
     bound : {"binomial", "hoeffding_bentkus"}, default="binomial"
         The p-value. ``"binomial"`` is exact for 0/1 errors and certifies the most coverage.
     n_candidates : int >= 1 or None, default=None
-        None tests every distinct confidence value (the most coverage). An int tests at
+        None tests every distinct confidence value (the most coverage). An int keeps at
         most that many, at evenly spaced ranks of the sorted confidences: a shorter path to
         plot, a coarser threshold.
 
@@ -80,7 +168,8 @@ class RiskThreshold:
     risk_upper_bound_ : float
         Upper confidence bound, at ``confidence_level``, of the selective risk at
         ``threshold_`` (Clopper–Pearson for ``"binomial"``, the inverted Hoeffding–Bentkus
-        p-value otherwise); at most ``target_risk`` when certified, 1.0 when not.
+        p-value otherwise): at most ``target_risk`` when certified, since the p-value there
+        was at most its level and every level is at most δ; 1.0 when nothing is certified.
     n_answered_ : int
         Calibration samples answered at ``threshold_``.
     n_samples_ : int
@@ -88,15 +177,17 @@ class RiskThreshold:
     min_answered_ : int
         Fewest answered samples that can be certified at all (with zero errors); stricter
         candidates are not tested.
-    candidates_ : ndarray of shape (n_tested,)
-        The tested thresholds, strictest first, up to and including the one where testing
-        stopped.
-    n_answered_path_ : ndarray of shape (n_tested,)
+    candidates_ : ndarray of shape (n_tests,)
+        Every tested threshold, in testing order (strictest first). Candidates skipped
+        after a failure, before the next restart point, are not listed.
+    n_answered_path_ : ndarray of shape (n_tests,)
         Calibration samples answered at each tested candidate.
-    errors_path_ : ndarray of shape (n_tested,)
+    errors_path_ : ndarray of shape (n_tests,)
         Wrong answers among them.
-    p_values_ : ndarray of shape (n_tested,)
-        The p-value of each tested candidate; all but possibly the last are ≤ δ.
+    p_values_ : ndarray of shape (n_tests,)
+        The p-value of each test (computed when first read).
+    levels_ : ndarray of shape (n_tests,)
+        The level each candidate was tested at; it passed when ``p_values_ <= levels_``.
 
     Notes
     -----
@@ -106,27 +197,29 @@ class RiskThreshold:
     uncertified fit answers nothing).
 
     **Candidate grid.** The candidates are the observed confidences (every distinct value,
-    or those at evenly spaced ranks), chosen without looking at ``correct``. Testing starts
-    at the strictest candidate that answers at least ``min_answered_`` samples, the fewest
-    for which a p-value ≤ δ is possible at all; testing stricter candidates would only stop
-    the sequence before it starts. Because the grid depends on the (unlabelled) confidences
-    rather than being fixed in advance, the argument for validity uses one assumption: R(t)
-    does not increase with t, i.e. raising the threshold never raises the error rate among
-    answered inputs, which holds whenever the confidence is calibrated. Then the first
-    tested candidate whose risk exceeds the target answers only inputs whose error
-    probabilities are each at least ``target_risk`` on average, so its error count
-    dominates Binomial(n, target_risk) and it passes with probability at most δ; every
-    false certificate must pass it.
+    or those at evenly spaced ranks), chosen without looking at ``correct``; the first
+    start and the restart points are fixed by answered counts alone. Because the grid comes
+    from the (unlabelled) calibration confidences rather than being fixed in advance, the
+    argument for validity uses one assumption: R(t) does not increase with t, i.e. raising
+    the threshold never raises the error rate among answered inputs, which holds whenever
+    the confidence is calibrated. Then the answered set of the strictest candidate whose
+    risk exceeds the target, and of every restart point below it, holds only inputs whose
+    error probabilities are at least ``target_risk`` on average, so each of those tests
+    wrongly passes with probability at most its level, and those levels add up to at most
+    δ.
 
     **Monotone behaviour.** With distinct confidences and the default grid, a higher
-    ``target_risk`` or a lower ``confidence_level`` never lowers ``coverage_``. Ties in
-    the confidences, or a coarse grid (``n_candidates``), can break this near the start of
-    the testing order, because the first tested candidate depends on ``min_answered_``.
+    ``target_risk`` or a lower ``confidence_level`` never lowers ``coverage_``: the
+    restart points and their weights do not depend on either, and the first start can
+    only pass with zero errors. Ties in the confidences, or a coarse grid
+    (``n_candidates``), can break this near the top.
 
     References
     ----------
     Angelopoulos, A. N., Bates, S., Candès, E. J., Jordan, M. I. & Lei, L. (2021). Learn then
     Test: Calibrating predictive algorithms to achieve risk control. arXiv:2110.01052.
+    Wiens, B. L. (2003). A fixed sequence Bonferroni procedure for testing multiple
+    endpoints. *Pharmaceutical Statistics* 2(3), 211–215.
 
     Examples
     --------
@@ -137,9 +230,7 @@ class RiskThreshold:
     >>> correct = rng.uniform(size=5000) < confidence
     >>> rt = RiskThreshold(target_risk=0.05, confidence_level=0.9).fit(confidence, correct)
     >>> bool(rt.certified_), round(rt.threshold_, 2), round(rt.coverage_, 2)
-    (True, 0.92, 0.16)
-    >>> bool(rt.risk_upper_bound_ <= 0.05)
-    True
+    (True, 0.94, 0.12)
     >>> rt.predict([0.99, 0.6]).tolist()
     [True, False]
     """
@@ -191,40 +282,36 @@ class RiskThreshold:
         alpha = float(self.target_risk)
         delta = 1.0 - float(self.confidence_level)
 
-        # Sort once (strictest first); cumulative errors give every candidate's counts.
-        order = np.argsort(scores, kind="stable")[::-1]
+        # Sort once, strictest first (ties in any order: they are answered together).
+        # Candidate t answers the n_t samples with confidence ≥ t, e_t of them wrongly.
+        order = np.argsort(scores)[::-1]
         ordered = scores[order]
         cum_errors = np.cumsum(right[order] == 0)
-        # A candidate answers everything at or above it: its last index among ties.
+        # A candidate's answered count is its last position among ties, plus one.
         ends = np.flatnonzero(np.append(ordered[1:] != ordered[:-1], True))
         if self.n_candidates is not None and self.n_candidates < ends.size:
-            ranks = np.ceil(np.arange(1, self.n_candidates + 1) * (n_samples / self.n_candidates))
-            ends = np.unique(ends[np.searchsorted(ends, ranks.astype(np.intp) - 1)])
+            # Answered counts ⌈k·n / n_candidates⌉, k = 1..n_candidates, in exact integers.
+            m = int(self.n_candidates)
+            counts = (np.arange(1, m + 1, dtype=np.int64) * n_samples + m - 1) // m
+            ends = np.unique(ends[np.searchsorted(ends, counts - 1)])
+        thresholds = ordered[ends]
         n_answered = ends + 1
         errors = cum_errors[ends]
 
         self.n_samples_ = n_samples
-        self.min_answered_ = required_answered_samples(
-            alpha, float(self.confidence_level), bound=self.bound  # type: ignore[arg-type]
-        )
-        start = int(np.searchsorted(n_answered, self.min_answered_))
-        stop = self._test_in_order(n_answered, errors, start, alpha, delta)
-        # stop: index of the first failing candidate (or the end); all in start..stop-1 passed.
-        tested = slice(start, min(stop + 1, ends.size))
-        self.candidates_ = ordered[ends[tested]].astype(np.float64)
+        self.min_answered_ = _required_answered(alpha, 1.0 - _MAIN_SHARE * delta, 0.0, self.bound)
+        tested, levels, passed = self._test(n_answered, errors, alpha, delta)
+        self.candidates_ = thresholds[tested].astype(np.float64)
         self.n_answered_path_ = n_answered[tested].astype(np.intp)
         self.errors_path_ = errors[tested].astype(np.intp)
-        self.p_values_ = _p_value(
-            self.errors_path_.astype(np.float64),
-            self.n_answered_path_.astype(np.float64),
-            alpha,
-            self.bound,
-        )
+        self.levels_ = levels
+        self._p_values: NDArray[np.float64] | None = None
 
-        self.certified_ = stop > start
+        passed_at = np.flatnonzero(passed)
+        self.certified_ = bool(passed_at.size)
         if self.certified_:
-            chosen = stop - 1
-            self.threshold_ = float(ordered[ends[chosen]])
+            chosen = int(tested[passed_at[-1]])
+            self.threshold_ = float(thresholds[chosen])
             self.n_answered_ = int(n_answered[chosen])
             n_errors = int(errors[chosen])
             self.coverage_ = self.n_answered_ / n_samples
@@ -246,42 +333,100 @@ class RiskThreshold:
             warnings.warn(self._uncertified_message(), UncertifiedWarning, stacklevel=2)
         return self
 
-    def _test_in_order(
-        self,
-        n_answered: NDArray[np.intp],
-        errors: NDArray[Any],
-        start: int,
-        alpha: float,
-        delta: float,
-    ) -> int:
-        """Index of the first candidate at or after ``start`` whose p-value exceeds δ."""
-        position = start
+    @property
+    def p_values_(self) -> NDArray[np.float64]:
+        """The p-value of each test on the path (``candidates_``), computed on first use.
+
+        A candidate passed when ``p_values_ <= levels_``.
+        """
+        check_fitted(self, "levels_", "p_values_")
+        if self._p_values is None:
+            self._p_values = _p_value(
+                self.errors_path_.astype(np.float64),
+                self.n_answered_path_.astype(np.float64),
+                float(self.target_risk),
+                self.bound,
+            )
+        return self._p_values
+
+    def _shares(self, n_answered: NDArray[np.intp], delta: float) -> NDArray[np.float64]:
+        """Share of δ placed on each candidate: the first start and the restart points."""
+        n_samples = int(n_answered[-1])
+        shares = np.zeros(n_answered.size + 1)  # the extra slot collects points past the end
+        shares[np.searchsorted(n_answered, self.min_answered_)] += _MAIN_SHARE * delta
+        # Restart points at answered counts 2^k with weights ∝ 2^(k/2), fixed in advance;
+        # those closer to the top than twice the first start are not used.
+        counts = 2 ** np.arange(int(np.log2(n_samples)) + 1)
+        weights = (1.0 - _MAIN_SHARE) * delta * np.sqrt(counts) / np.sqrt(counts).sum()
+        used = counts >= 2 * self.min_answered_
+        np.add.at(shares, np.searchsorted(n_answered, counts[used]), weights[used])
+        return shares[:-1]
+
+    def _test(
+        self, n_answered: NDArray[np.intp], errors: NDArray[Any], alpha: float, delta: float
+    ) -> tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.bool_]]:
+        """Run the fallback procedure; return the tested indices, their levels, passes.
+
+        While no test fails, the level at candidate i is the sum of the shares up to i since
+        the last (re)start, so a block of candidates is tested at once with those levels.
+        A failure drops the level to 0 and testing resumes at the next restart point.
+        """
+        shares = self._shares(n_answered, delta)
+        points = np.flatnonzero(shares)
+        accumulated = np.cumsum(shares)
+        tested: list[NDArray[np.intp]] = []
+        level_parts: list[NDArray[np.float64]] = []
+        passed_parts: list[NDArray[np.bool_]] = []
+        start = int(points[0]) if points.size else int(n_answered.size)
+        offset = accumulated[start - 1] if start > 0 else 0.0  # shares before the restart
         block = _FIRST_BLOCK
-        while position < n_answered.size:
-            end = min(position + block, n_answered.size)
-            p = _p_value(
-                errors[position:end].astype(np.float64),
-                n_answered[position:end].astype(np.float64),
+        while start < n_answered.size:
+            stop = min(start + block, int(n_answered.size))
+            levels = accumulated[start:stop] - offset
+            failed = _first_failure(
+                errors[start:stop], n_answered[start:stop], alpha, levels, self.bound
+            )
+            count = stop - start if failed is None else failed + 1
+            tested.append(np.arange(start, start + count, dtype=np.intp))
+            level_parts.append(levels[:count])
+            ok = np.ones(count, dtype=bool)
+            passed_parts.append(ok)
+            if failed is None:
+                start = stop
+                block *= 2
+                continue
+            ok[-1] = False
+            # Restart at the first later restart point that passes on its own share; those
+            # before it fail at once (they are tests too, so they join the path).
+            later = points[np.searchsorted(points, start + failed, side="right") :]
+            if not later.size:
+                break
+            own = shares[later]
+            p_own = _p_value(
+                errors[later].astype(np.float64),
+                n_answered[later].astype(np.float64),
                 alpha,
                 self.bound,
             )
-            failed = np.flatnonzero(p > delta)
-            if failed.size:
-                return position + int(failed[0])
-            position = end
-            block *= 2
-        return int(n_answered.size)
+            live = np.flatnonzero(p_own <= own)
+            dead = later[: live[0]] if live.size else later
+            tested.append(dead.astype(np.intp))
+            level_parts.append(own[: dead.size])
+            passed_parts.append(np.zeros(dead.size, dtype=bool))
+            if not live.size:
+                break
+            start = int(later[live[0]])
+            offset = accumulated[start - 1]
+            block = _FIRST_BLOCK
+        if not tested:
+            return np.empty(0, dtype=np.intp), np.empty(0), np.empty(0, dtype=bool)
+        return np.concatenate(tested), np.concatenate(level_parts), np.concatenate(passed_parts)
 
     def _uncertified_message(self) -> str:
         alpha = float(self.target_risk)
         level = float(self.confidence_level)
         bound = self.bound
-        half = required_answered_samples(
-            alpha,
-            level,
-            error_rate=alpha / 2,
-            bound=bound,  # type: ignore[arg-type]
-        )
+        half = _required_answered(alpha, level, alpha / 2, bound)
         if self.candidates_.size == 0:
             why = (
                 f"only {self.n_samples_} labelled samples were given, fewer than the "

@@ -1,0 +1,479 @@
+"""RiskThreshold (Learn-then-Test) and the p-values and bounds behind it."""
+
+from __future__ import annotations
+
+import math
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from numpy.typing import NDArray
+from scipy import stats
+
+from failwise.exceptions import InputError, NotFittedError, UncertifiedWarning
+from failwise.policy import RiskThreshold
+from failwise.policy._bounds import (
+    binomial_p_value,
+    hoeffding_bentkus_p_value,
+    required_answered_samples,
+    risk_p_value,
+    risk_upper_bound,
+)
+
+# ---------------------------------------------------------------------------------------
+# Helpers
+
+
+def _fit_quietly(model: RiskThreshold, confidence: object, correct: object) -> RiskThreshold:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UncertifiedWarning)
+        return model.fit(confidence, correct)
+
+
+def _calibrated_sample(
+    rng: np.random.Generator, n: int, low: float = 0.5
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Calibrated confidences: P(correct | confidence = c) = c."""
+    confidence = rng.uniform(low, 1.0, size=n)
+    return confidence, rng.uniform(size=n) < confidence
+
+
+def _reference_path(
+    confidence: NDArray[np.float64],
+    correct: NDArray[np.bool_],
+    target_risk: float,
+    confidence_level: float,
+    bound: str,
+) -> tuple[list[float], list[float], list[bool]]:
+    """The documented procedure, written plainly: one candidate at a time.
+
+    Candidates: distinct confidences, strictest first. 90 % of δ on the first candidate that
+    answers at least n₀ samples (n₀ the fewest for which zero errors pass at that level);
+    restart points at answered counts 2^k ≥ 2·n₀ with weights ∝ √(2^k) (scaled over all k up
+    to log2 n) sharing the remaining 10 %. A pass carries the level on; a failure resets it.
+    """
+    delta = 1.0 - confidence_level
+    n_total = confidence.size
+    values = np.unique(confidence)[::-1]
+    answered = [int((confidence >= v).sum()) for v in values]
+    errors = [int(((confidence >= v) & ~correct).sum()) for v in values]
+    n0 = 1
+    while (1.0 - target_risk) ** n0 > 0.9 * delta:
+        n0 += 1
+    shares = [0.0] * len(values)
+    first = next((i for i, n in enumerate(answered) if n >= n0), None)
+    if first is not None:
+        shares[first] += 0.9 * delta
+    counts = [2**k for k in range(int(math.log2(n_total)) + 1)]
+    total = sum(math.sqrt(c) for c in counts)
+    for count in counts:
+        if count >= 2 * n0:
+            index = next(i for i, n in enumerate(answered) if n >= count)
+            shares[index] += 0.1 * delta * math.sqrt(count) / total
+
+    def p_value(e: int, n: int) -> float:
+        binom = float(stats.binom.cdf(e, n, target_risk))
+        if bound == "binomial":
+            return binom
+        rate = min(e / n, target_risk)
+        kl = (rate * math.log(rate / target_risk) if rate > 0 else 0.0) + (1 - rate) * math.log(
+            (1 - rate) / (1 - target_risk)
+        )
+        return min(math.exp(-n * kl), math.e * binom, 1.0)
+
+    tested, levels, passes = [], [], []
+    level = 0.0
+    for i, value in enumerate(values):
+        level += shares[i]
+        if level <= 0.0:
+            continue
+        ok = p_value(errors[i], answered[i]) <= level
+        tested.append(float(value))
+        levels.append(level)
+        passes.append(ok)
+        if not ok:
+            level = 0.0
+    return tested, levels, passes
+
+
+# ---------------------------------------------------------------------------------------
+# p-values and bounds
+
+
+@pytest.mark.parametrize(("errors", "n", "alpha"), [(0, 10, 0.1), (3, 100, 0.05), (7, 50, 0.2)])
+def test_binomial_p_value_equals_scipy_one_sided_binomial_test(
+    errors: int, n: int, alpha: float
+) -> None:
+    expected = stats.binomtest(errors, n, alpha, alternative="less").pvalue
+    assert float(binomial_p_value(errors, n, alpha)) == pytest.approx(expected, rel=1e-10)
+
+
+def test_binomial_p_value_of_a_clean_sample_is_the_chance_of_no_error() -> None:
+    # 149 answers without an error: P(no error | risk 2 %) = 0.98^149 ≈ 0.0493.
+    assert float(binomial_p_value(0, 149, 0.02)) == pytest.approx(0.98**149, rel=1e-12)
+
+
+def test_p_values_are_one_when_nothing_is_answered() -> None:
+    assert risk_p_value([0, 0], [0, 0], 0.1).tolist() == [1.0, 1.0]
+    assert float(hoeffding_bentkus_p_value(0, 0, 0.1)) == 1.0
+
+
+def test_hoeffding_bentkus_p_value_is_the_smaller_of_its_two_bounds() -> None:
+    errors, n, alpha = 4, 200, 0.05
+    rate = errors / n
+    kl = rate * math.log(rate / alpha) + (1 - rate) * math.log((1 - rate) / (1 - alpha))
+    hoeffding = math.exp(-n * kl)
+    bentkus = math.e * stats.binom.cdf(errors, n, alpha)
+    expected = min(hoeffding, bentkus)
+    assert float(hoeffding_bentkus_p_value(errors, n, alpha)) == pytest.approx(expected)
+
+
+def test_hoeffding_bentkus_p_value_is_never_below_the_exact_binomial() -> None:
+    errors = np.arange(0, 30)
+    n = np.full(errors.shape, 300)
+    binomial = binomial_p_value(errors, n, 0.05)
+    hb = hoeffding_bentkus_p_value(errors, n, 0.05)
+    assert np.all(hb >= binomial)
+
+
+def test_clopper_pearson_bound_matches_scipy_exact_interval() -> None:
+    # The one-sided 95 % bound is the upper end of the two-sided 90 % exact interval.
+    expected = stats.binomtest(3, 1000).proportion_ci(confidence_level=0.90, method="exact").high
+    assert float(risk_upper_bound(3, 1000, 0.95)) == pytest.approx(expected, rel=1e-10)
+
+
+@pytest.mark.parametrize("bound", ["binomial", "hoeffding_bentkus"])
+def test_upper_bound_is_where_the_p_value_crosses_one_minus_confidence(bound: str) -> None:
+    ucb = float(risk_upper_bound(6, 400, 0.9, bound=bound))  # type: ignore[arg-type]
+    assert float(risk_p_value(6, 400, ucb * (1 + 1e-6), bound)) <= 0.1  # type: ignore[arg-type]
+    assert float(risk_p_value(6, 400, ucb * (1 - 1e-4), bound)) > 0.1  # type: ignore[arg-type]
+
+
+def test_upper_bound_is_trivial_without_evidence() -> None:
+    assert risk_upper_bound([0, 5], [0, 5], 0.95).tolist() == [1.0, 1.0]
+
+
+def test_required_answered_samples_with_no_error_solves_the_clean_sample_equation() -> None:
+    n = required_answered_samples(0.02, 0.95)
+    assert n == math.ceil(math.log(0.05) / math.log(0.98)) == 149
+    assert 0.98**n <= 0.05 < 0.98 ** (n - 1)
+
+
+def test_required_answered_samples_grows_with_the_error_rate() -> None:
+    sizes = [required_answered_samples(0.05, 0.9, error_rate=r) for r in (0.0, 0.01, 0.03, 0.04)]
+    assert sizes == sorted(sizes)
+    assert sizes[0] < sizes[-1]
+
+
+def test_required_answered_samples_rejects_an_error_rate_at_the_target() -> None:
+    with pytest.raises(InputError, match=r"`error_rate` must lie in \[0, target_risk\)"):
+        required_answered_samples(0.05, 0.9, error_rate=0.05)
+
+
+def test_bound_functions_name_bad_arguments() -> None:
+    with pytest.raises(InputError, match="`errors` must lie between 0 and `n_answered`"):
+        binomial_p_value(5, 3, 0.1)
+    with pytest.raises(InputError, match="`target_risk` must lie strictly between 0 and 1"):
+        binomial_p_value(1, 3, 1.5)
+    with pytest.raises(InputError, match="`bound` must be one of"):
+        risk_p_value(1, 3, 0.1, "chernoff")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="whole counts"):
+        risk_upper_bound(0.5, 3)
+
+
+# ---------------------------------------------------------------------------------------
+# RiskThreshold: known cases
+
+
+def test_all_correct_sample_certifies_answering_everything() -> None:
+    confidence = np.linspace(0.5, 0.99, 100)
+    rt = RiskThreshold(target_risk=0.05, confidence_level=0.9).fit(confidence, np.ones(100))
+    assert rt.certified_
+    assert rt.threshold_ == pytest.approx(0.5)
+    assert rt.coverage_ == 1.0
+    assert rt.risk_ == 0.0
+    # Clopper–Pearson with no error: 1 − 0.1^(1/100).
+    assert rt.risk_upper_bound_ == pytest.approx(1 - 0.1 ** (1 / 100))
+    # First start: the fewest clean answers that pass at 90 % of δ: 0.95^n ≤ 0.09 → n = 47.
+    assert rt.min_answered_ == 47
+    assert rt.n_answered_path_[0] == 47
+    assert np.allclose(rt.p_values_, 0.95**rt.n_answered_path_)
+
+
+def test_errors_below_a_clean_block_stop_the_threshold_where_the_p_value_exceeds_its_level() -> (
+    None
+):
+    # 200 confident correct answers, then 100 wrong ones below them.
+    confidence = np.linspace(1.0, 0.4, 300)
+    correct = np.arange(300) < 200
+    rt = RiskThreshold(target_risk=0.05, confidence_level=0.9).fit(confidence, correct)
+    tested, levels, passes = _reference_path(confidence, correct, 0.05, 0.9, "binomial")
+    last = max(i for i, ok in enumerate(passes) if ok)
+    assert rt.threshold_ == tested[last]
+    # The threshold lets in a few of the wrong answers, no more than the test allows.
+    assert 200 < rt.n_answered_ < 215
+    assert rt.risk_upper_bound_ <= 0.05
+
+
+def test_too_few_samples_leave_nothing_certified_and_say_how_many_are_needed() -> None:
+    confidence = np.linspace(0.9, 0.99, 40)
+    with pytest.warns(UncertifiedWarning, match=r"only 40 labelled samples.*47 answered samples"):
+        rt = RiskThreshold(target_risk=0.05, confidence_level=0.9).fit(confidence, np.ones(40))
+    assert not rt.certified_
+    assert rt.threshold_ == np.inf
+    assert rt.coverage_ == 0.0 and rt.n_answered_ == 0
+    assert math.isnan(rt.risk_)
+    assert rt.risk_upper_bound_ == 1.0
+    assert rt.candidates_.size == 0
+    assert not rt.predict([0.999, 1.0]).any()
+
+
+def test_uncertified_warning_names_the_failing_threshold_and_the_fixes() -> None:
+    rng = np.random.default_rng(0)
+    confidence = rng.uniform(size=500)
+    correct = rng.uniform(size=500) < 0.7  # 30 % wrong everywhere
+    with pytest.warns(UncertifiedWarning) as record:
+        RiskThreshold(target_risk=0.02, confidence_level=0.95).fit(confidence, correct)
+    message = str(record[0].message)
+    assert "could not certify any threshold" in message
+    assert "threshold_ is inf" in message
+    assert "raise `target_risk`" in message and "lower `confidence_level`" in message
+    assert "at an error rate of 0.01 (half the target)" in message
+
+
+def test_predict_answers_confidences_at_or_above_the_threshold() -> None:
+    confidence = np.linspace(0.5, 0.99, 100)
+    rt = RiskThreshold(target_risk=0.05, confidence_level=0.9).fit(confidence, np.ones(100))
+    t = rt.threshold_
+    assert rt.predict([t, np.nextafter(t, 0.0), 1.0]).tolist() == [True, False, True]
+
+
+@pytest.mark.parametrize("bound", ["binomial", "hoeffding_bentkus"])
+def test_fit_matches_a_direct_implementation_of_the_procedure(seed: int, bound: str) -> None:
+    rng = np.random.default_rng(seed)
+    for n in (60, 400, 3000):
+        confidence, correct = _calibrated_sample(rng, n, low=0.3)
+        confidence = np.round(confidence, 3)  # ties, like real scores
+        rt = _fit_quietly(
+            RiskThreshold(target_risk=0.08, confidence_level=0.9, bound=bound), confidence, correct
+        )
+        tested, levels, passes = _reference_path(confidence, correct, 0.08, 0.9, bound)
+        assert rt.candidates_.tolist() == tested
+        assert np.allclose(rt.levels_, levels)
+        assert ((rt.p_values_ <= rt.levels_) == np.array(passes, dtype=bool)).all()
+        expected = min((v for v, ok in zip(tested, passes, strict=True) if ok), default=None)
+        assert rt.threshold_ == (np.inf if expected is None else expected)
+
+
+def test_a_lucky_error_near_the_top_does_not_end_the_search(seed: int) -> None:
+    # One wrong answer among the most confident makes the first sequence fail early; a
+    # restart point further down still certifies most of the clean sample.
+    rng = np.random.default_rng(seed)
+    confidence = np.sort(rng.uniform(0.6, 1.0, size=20_000))[::-1]
+    correct = rng.uniform(size=20_000) < 0.995
+    correct[:60] = True
+    correct[50] = False
+    rt = RiskThreshold(target_risk=0.02, confidence_level=0.9).fit(confidence, correct)
+    assert not (rt.p_values_ <= rt.levels_)[rt.n_answered_path_ <= 200].all()
+    assert rt.coverage_ > 0.9
+
+
+def test_hoeffding_bentkus_never_certifies_more_than_the_exact_binomial(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    confidence, correct = _calibrated_sample(rng, 5000)
+    exact = RiskThreshold(target_risk=0.05, confidence_level=0.9).fit(confidence, correct)
+    hb = RiskThreshold(target_risk=0.05, confidence_level=0.9, bound="hoeffding_bentkus")
+    hb.fit(confidence, correct)
+    assert hb.coverage_ <= exact.coverage_
+    assert hb.risk_upper_bound_ >= hb.risk_
+
+
+def test_n_candidates_thins_the_path_to_observed_confidences(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    confidence, correct = _calibrated_sample(rng, 5000)
+    full = RiskThreshold(target_risk=0.05, confidence_level=0.9).fit(confidence, correct)
+    coarse = RiskThreshold(target_risk=0.05, confidence_level=0.9, n_candidates=50)
+    coarse.fit(confidence, correct)
+    assert coarse.candidates_.size <= 50
+    assert np.isin(coarse.candidates_, confidence).all()
+    assert coarse.threshold_ in coarse.candidates_
+    assert coarse.coverage_ <= full.coverage_ + 0.05
+
+
+def test_fitted_model_pickles_and_predicts_the_same(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    confidence, correct = _calibrated_sample(rng, 2000)
+    rt = RiskThreshold(target_risk=0.05, confidence_level=0.9).fit(confidence, correct)
+    clone = pickle.loads(pickle.dumps(rt))
+    assert clone.threshold_ == rt.threshold_
+    assert (clone.predict(confidence) == rt.predict(confidence)).all()
+    assert np.array_equal(clone.p_values_, rt.p_values_)
+
+
+def test_fit_accepts_float32_scores_and_boolean_labels() -> None:
+    rng = np.random.default_rng(0)
+    confidence, correct = _calibrated_sample(rng, 3000)
+    as64 = RiskThreshold(target_risk=0.05, confidence_level=0.9).fit(
+        confidence.astype(np.float32).astype(np.float64), correct.astype(int)
+    )
+    as32 = RiskThreshold(target_risk=0.05, confidence_level=0.9).fit(
+        confidence.astype(np.float32), correct
+    )
+    assert as32.threshold_ == as64.threshold_
+    assert (as32.predict(confidence.astype(np.float32)) == (confidence.astype(np.float32) >= as32.threshold_)).all()
+
+
+# ---------------------------------------------------------------------------------------
+# Errors
+
+
+def test_predict_before_fit_spells_out_the_call_order() -> None:
+    with pytest.raises(NotFittedError, match="call fit before predict"):
+        RiskThreshold().predict([0.5])
+    with pytest.raises(NotFittedError, match="call fit before p_values_"):
+        _ = RiskThreshold().p_values_
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"target_risk": 0.0}, r"`target_risk` must be a number in \(0, 1\); got 0.0"),
+        ({"target_risk": 1}, r"`target_risk` must be a number in \(0, 1\)"),
+        ({"confidence_level": 1.5}, r"`confidence_level` must be a number in \(0, 1\)"),
+        ({"bound": "chernoff"}, r"`bound` must be one of 'binomial', 'hoeffding_bentkus'"),
+        ({"n_candidates": 0}, r"`n_candidates` must be None or an int in \[1, inf\]"),
+    ],
+)
+def test_invalid_parameters_are_named_at_fit(params: dict[str, object], match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        RiskThreshold(**params).fit([0.9, 0.8], [1, 0])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("confidence", "correct", "match"),
+    [
+        ([[0.9, 0.8]], [1, 0], r"`confidence` must be 1-D; got shape \(1, 2\)"),
+        ([0.9, np.nan], [1, 0], r"`confidence` contains NaN in 1 row\(s\), first at row 1"),
+        ([], [], r"`confidence` is empty"),
+        ([0.9, 0.8, 0.7], [1, 0], r"same number of samples; `confidence` has 3, `correct` has 2"),
+        ([0.9, 0.8], [1, 2], r"`correct` must be binary \(0/1 or bool\)"),
+        ([0.9, 0.8], ["yes", "no"], r"`correct` must hold integer class indices"),
+    ],
+)
+def test_bad_inputs_say_what_arrived_and_how_to_fix_it(
+    confidence: object, correct: object, match: str
+) -> None:
+    with pytest.raises(InputError, match=match):
+        RiskThreshold().fit(confidence, correct)  # type: ignore[arg-type]
+
+
+def test_predict_checks_its_input_too() -> None:
+    rt = RiskThreshold(target_risk=0.05, confidence_level=0.9).fit(
+        np.linspace(0.5, 1, 100), np.ones(100)
+    )
+    with pytest.raises(InputError, match="`confidence` must be 1-D"):
+        rt.predict([[0.5]])
+
+
+# ---------------------------------------------------------------------------------------
+# Properties
+
+
+@st.composite
+def _labelled_scores(draw: st.DrawFn) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Distinct confidences with correctness drawn as if calibrated, plus some noise."""
+    n = draw(st.integers(min_value=1, max_value=600))
+    seed = draw(st.integers(min_value=0, max_value=2**32 - 1))
+    rng = np.random.default_rng(seed)
+    confidence = np.unique(rng.uniform(0.0, 1.0, size=n))
+    skill = draw(st.floats(min_value=0.0, max_value=1.0))
+    p_correct = skill * confidence + (1.0 - skill) * 0.9
+    return confidence, rng.uniform(size=confidence.size) < p_correct
+
+
+@given(
+    data=_labelled_scores(),
+    risks=st.tuples(st.floats(0.01, 0.5), st.floats(0.01, 0.5)),
+    level=st.floats(0.5, 0.99),
+)
+def test_higher_target_risk_never_lowers_coverage(
+    data: tuple[NDArray[np.float64], NDArray[np.bool_]], risks: tuple[float, float], level: float
+) -> None:
+    confidence, correct = data
+    low, high = sorted(risks)
+    strict = _fit_quietly(RiskThreshold(target_risk=low, confidence_level=level), *data)
+    loose = _fit_quietly(RiskThreshold(target_risk=high, confidence_level=level), *data)
+    assert loose.coverage_ >= strict.coverage_
+
+
+@given(
+    data=_labelled_scores(),
+    levels=st.tuples(st.floats(0.5, 0.999), st.floats(0.5, 0.999)),
+    risk=st.floats(0.01, 0.3),
+    bound=st.sampled_from(["binomial", "hoeffding_bentkus"]),
+)
+def test_lower_confidence_level_never_lowers_coverage(
+    data: tuple[NDArray[np.float64], NDArray[np.bool_]],
+    levels: tuple[float, float],
+    risk: float,
+    bound: str,
+) -> None:
+    low, high = sorted(levels)
+    sure = _fit_quietly(RiskThreshold(target_risk=risk, confidence_level=high, bound=bound), *data)
+    relaxed = _fit_quietly(
+        RiskThreshold(target_risk=risk, confidence_level=low, bound=bound), *data
+    )
+    assert relaxed.coverage_ >= sure.coverage_
+
+
+@given(
+    n=st.integers(1, 800),
+    seed=st.integers(0, 2**32 - 1),
+    decimals=st.integers(1, 4),
+    risk=st.floats(0.01, 0.4),
+    level=st.floats(0.05, 0.999),
+    n_candidates=st.none() | st.integers(1, 100),
+)
+def test_threshold_is_a_passed_candidate_or_infinity(
+    n: int, seed: int, decimals: int, risk: float, level: float, n_candidates: int | None
+) -> None:
+    rng = np.random.default_rng(seed)
+    confidence = np.round(rng.uniform(size=n), decimals)  # ties on purpose
+    correct = rng.uniform(size=n) < confidence
+    rt = _fit_quietly(
+        RiskThreshold(target_risk=risk, confidence_level=level, n_candidates=n_candidates),
+        confidence,
+        correct,
+    )
+    passed = rt.p_values_ <= rt.levels_
+    if rt.certified_:
+        assert rt.threshold_ == rt.candidates_[passed][-1]
+        assert rt.threshold_ in confidence
+        assert rt.risk_upper_bound_ <= risk + 1e-12
+        assert rt.n_answered_ == int((confidence >= rt.threshold_).sum())
+        assert rt.risk_ == pytest.approx(1 - correct[confidence >= rt.threshold_].mean())
+    else:
+        assert rt.threshold_ == np.inf
+        assert not passed.any()
+    assert np.all(rt.levels_ <= 1.0 - level + 1e-12)
+    assert np.all(np.diff(rt.candidates_) < 0)  # strictest first, each tested once
+
+
+@given(data=_labelled_scores(), risk=st.floats(0.02, 0.3), seed=st.integers(0, 1000))
+def test_increasing_transform_or_shuffle_of_the_scores_changes_no_decision(
+    data: tuple[NDArray[np.float64], NDArray[np.bool_]], risk: float, seed: int
+) -> None:
+    confidence, correct = data
+    assume(confidence.size > 0)
+    base = _fit_quietly(RiskThreshold(target_risk=risk, confidence_level=0.9), confidence, correct)
+    order = np.random.default_rng(seed).permutation(confidence.size)
+    moved = _fit_quietly(
+        RiskThreshold(target_risk=risk, confidence_level=0.9),
+        np.exp(3.0 * confidence[order]),
+        correct[order],
+    )
+    assert moved.n_answered_ == base.n_answered_
+    assert (moved.predict(np.exp(3.0 * confidence)) == base.predict(confidence)).all()

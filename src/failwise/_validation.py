@@ -149,8 +149,8 @@ def check_probabilities(
     if array.ndim != 2:
         raise InputError(
             f"`{name}` must have shape (n_samples, n_classes) with rows summing to 1; got shape "
-            f"{array.shape}. Pass a 2-D array, or use `from_logits=True` / a calibrator for raw "
-            "scores."
+            f"{array.shape}. Pass a 2-D array, or pass raw scores (logits) to a calibrator such as "
+            "`TemperatureScaling` first."
         )
     if n_classes is not None and array.shape[1] != n_classes:
         raise InputError(

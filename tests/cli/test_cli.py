@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from failwise.cli import app
 from failwise.outcomes import ProductMetrics
 
-runner = CliRunner()
+runner = CliRunner(env={"COLUMNS": "200"})
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def digits_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, s
 
 def test_demo_prints_accuracy_beside_task_completion(digits_demo: tuple[dict, Path, str]) -> None:
     _, _, output = digits_demo
-    assert "task completion" in output
+    assert "completion" in output
     assert "accuracy" in output
     assert "human_accuracy" in output  # the outcome model's assumptions are listed
 
@@ -84,7 +84,7 @@ def test_evaluate_reads_a_predictions_csv(tmp_path: Path, rng: np.random.Generat
     _write_predictions(file, rng)
     result = runner.invoke(app, ["evaluate", "--predictions", str(file), "--json", "-"])
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)
     assert summary["models"][0]["name"] == "preds"
     assert "task_completion_rate" in summary["models"][0]
 

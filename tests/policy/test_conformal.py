@@ -41,7 +41,8 @@ def test_lac_quantile_is_the_finite_sample_corrected_order_statistic() -> None:
     proba = np.array([_true_label_row(p) for p in p_true])
     sets = ConformalPredictionSets(method="lac", coverage=0.8).fit(proba, np.zeros(9, dtype=int))
     assert sets.quantile_ == pytest.approx(0.8)
-    assert sets.n_classes_ == 3 and sets.n_samples_ == 9
+    assert sets.n_classes_ == 3
+    assert sets.n_samples_ == 9
     # LAC keeps every label with probability ≥ 1 − 0.8 = 0.2.
     mask = sets.predict_set(np.array([[0.5, 0.3, 0.2], [0.7, 0.15, 0.15], [0.1, 0.1, 0.8]]))
     assert mask.tolist() == [[True, True, True], [True, False, False], [False, False, True]]
@@ -76,7 +77,9 @@ def test_aps_set_takes_labels_until_their_mass_reaches_the_quantile() -> None:
 
 def test_too_few_calibration_samples_give_every_label_and_warn() -> None:
     proba = np.array([[0.7, 0.2, 0.1]] * 5)
-    with pytest.warns(UncertifiedWarning, match=r"5 calibration samples cannot certify.*at least 9"):
+    with pytest.warns(
+        UncertifiedWarning, match=r"5 calibration samples cannot certify.*at least 9"
+    ):
         sets = ConformalPredictionSets(coverage=0.9).fit(proba, [0, 1, 0, 0, 2])
     assert sets.quantile_ == np.inf
     assert sets.predict_set(proba).all()
@@ -174,12 +177,20 @@ def test_invalid_parameters_are_named_at_fit(params: dict[str, object], match: s
     ("proba", "y", "match"),
     [
         ([0.6, 0.4], [0, 1], r"`proba` must have shape \(n_samples, n_classes\)"),
-        ([[0.6, np.nan], [0.5, 0.5]], [0, 1], r"`proba` contains NaN in 1 row\(s\), first at row 0"),
+        (
+            [[0.6, np.nan], [0.5, 0.5]],
+            [0, 1],
+            r"`proba` contains NaN in 1 row\(s\), first at row 0",
+        ),
         (np.empty((0, 3)), [], r"`proba` is empty"),
         ([[0.6, 0.4], [0.5, 0.5]], [0, 1, 1], r"`proba` has 2, `y` has 3"),
         ([[1.4, -0.4], [0.5, 0.5]], [0, 1], r"`proba` must lie in \[0, 1\]; got values from -0.4"),
         ([[0.6, 0.6], [0.5, 0.5]], [0, 1], r"`proba` rows must sum to 1"),
-        ([[0.6, 0.4], [0.5, 0.5]], [0, 2], r"`y` holds label\(s\) \[2\] but the scores have only 2"),
+        (
+            [[0.6, 0.4], [0.5, 0.5]],
+            [0, 2],
+            r"`y` holds label\(s\) \[2\] but the scores have only 2",
+        ),
         ([[0.6, 0.4], [0.5, 0.5]], [0, -1], r"`y` must hold class indices >= 0; got -1"),
     ],
 )
@@ -224,7 +235,11 @@ def _fit(method: str, randomized: bool, coverage: float, data: tuple) -> Conform
 _METHODS = st.sampled_from([("lac", False), ("aps", False), ("aps", True)])
 
 
-@given(data=_calibration(), method=_METHODS, coverages=st.tuples(st.floats(0.05, 0.99), st.floats(0.05, 0.99)))
+@given(
+    data=_calibration(),
+    method=_METHODS,
+    coverages=st.tuples(st.floats(0.05, 0.99), st.floats(0.05, 0.99)),
+)
 def test_higher_coverage_gives_nested_larger_sets(
     data: tuple[NDArray[np.float64], NDArray[np.intp]],
     method: tuple[str, bool],
@@ -258,7 +273,9 @@ def test_lac_sets_hold_exactly_the_labels_above_one_minus_the_quantile(
     assert math.isinf(sets.quantile_) or 0.0 <= sets.quantile_ <= 1.0
 
 
-@given(data=_calibration(), method=_METHODS, seed=st.integers(0, 1000), coverage=st.floats(0.1, 0.95))
+@given(
+    data=_calibration(), method=_METHODS, seed=st.integers(0, 1000), coverage=st.floats(0.1, 0.95)
+)
 def test_relabelling_the_classes_permutes_the_sets(
     data: tuple[NDArray[np.float64], NDArray[np.intp]],
     method: tuple[str, bool],
@@ -271,3 +288,12 @@ def test_relabelling_the_classes_permutes_the_sets(
     moved = _fit(*method, coverage, (proba[:, perm], np.argsort(perm)[labels]))
     assert moved.quantile_ == base.quantile_
     assert (moved.predict_set(proba[:, perm]) == base.predict_set(proba)[:, perm]).all()
+
+
+def test_clones_and_parameters_follow_scikit_learn() -> None:
+    from sklearn.base import clone
+
+    sets = ConformalPredictionSets(method="lac", coverage=0.8)
+    assert clone(sets).get_params() == sets.get_params()
+    with pytest.raises(InputError, match="ConformalPredictionSets has no parameter 'alpha'"):
+        sets.set_params(alpha=0.1)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from failwise.exceptions import InputError, NotFittedError, UncertifiedWarning
@@ -27,7 +27,7 @@ from failwise.policy._bounds import (
 # Helpers
 
 
-def _fit_quietly(model: RiskThreshold, confidence: object, correct: object) -> RiskThreshold:
+def _fit_quietly(model: RiskThreshold, confidence: ArrayLike, correct: ArrayLike) -> RiskThreshold:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UncertifiedWarning)
         return model.fit(confidence, correct)
@@ -210,7 +210,7 @@ def test_errors_below_a_clean_block_stop_the_threshold_where_the_p_value_exceeds
     confidence = np.linspace(1.0, 0.4, 300)
     correct = np.arange(300) < 200
     rt = RiskThreshold(target_risk=0.05, confidence_level=0.9).fit(confidence, correct)
-    tested, levels, passes = _reference_path(confidence, correct, 0.05, 0.9, "binomial")
+    tested, _, passes = _reference_path(confidence, correct, 0.05, 0.9, "binomial")
     last = max(i for i, ok in enumerate(passes) if ok)
     assert rt.threshold_ == tested[last]
     # The threshold lets in a few of the wrong answers, no more than the test allows.
@@ -220,11 +220,14 @@ def test_errors_below_a_clean_block_stop_the_threshold_where_the_p_value_exceeds
 
 def test_too_few_samples_leave_nothing_certified_and_say_how_many_are_needed() -> None:
     confidence = np.linspace(0.9, 0.99, 40)
-    with pytest.warns(UncertifiedWarning, match=r"only 40 labelled samples.*47 answered samples"):
+    with pytest.warns(
+        UncertifiedWarning, match=r"only 40 labelled samples.*at least 47 labelled samples above"
+    ):
         rt = RiskThreshold(target_risk=0.05, confidence_level=0.9).fit(confidence, np.ones(40))
     assert not rt.certified_
     assert rt.threshold_ == np.inf
-    assert rt.coverage_ == 0.0 and rt.n_answered_ == 0
+    assert rt.coverage_ == 0.0
+    assert rt.n_answered_ == 0
     assert math.isnan(rt.risk_)
     assert rt.risk_upper_bound_ == 1.0
     assert rt.candidates_.size == 0
@@ -240,7 +243,8 @@ def test_uncertified_warning_names_the_failing_threshold_and_the_fixes() -> None
     message = str(record[0].message)
     assert "could not certify any threshold" in message
     assert "threshold_ is inf" in message
-    assert "raise `target_risk`" in message and "lower `confidence_level`" in message
+    assert "raise `target_risk`" in message
+    assert "lower `confidence_level`" in message
     assert "at an error rate of 0.01 (half the target)" in message
 
 
@@ -323,7 +327,10 @@ def test_fit_accepts_float32_scores_and_boolean_labels() -> None:
         confidence.astype(np.float32), correct
     )
     assert as32.threshold_ == as64.threshold_
-    assert (as32.predict(confidence.astype(np.float32)) == (confidence.astype(np.float32) >= as32.threshold_)).all()
+    assert (
+        as32.predict(confidence.astype(np.float32))
+        == (confidence.astype(np.float32) >= as32.threshold_)
+    ).all()
 
 
 # ---------------------------------------------------------------------------------------
@@ -402,7 +409,6 @@ def _labelled_scores(draw: st.DrawFn) -> tuple[NDArray[np.float64], NDArray[np.b
 def test_higher_target_risk_never_lowers_coverage(
     data: tuple[NDArray[np.float64], NDArray[np.bool_]], risks: tuple[float, float], level: float
 ) -> None:
-    confidence, correct = data
     low, high = sorted(risks)
     strict = _fit_quietly(RiskThreshold(target_risk=low, confidence_level=level), *data)
     loose = _fit_quietly(RiskThreshold(target_risk=high, confidence_level=level), *data)
@@ -477,3 +483,15 @@ def test_increasing_transform_or_shuffle_of_the_scores_changes_no_decision(
     )
     assert moved.n_answered_ == base.n_answered_
     assert (moved.predict(np.exp(3.0 * confidence)) == base.predict(confidence)).all()
+
+
+def test_clones_and_parameters_follow_scikit_learn() -> None:
+    from sklearn.base import clone
+
+    rt = RiskThreshold(target_risk=0.1, bound="hoeffding_bentkus")
+    assert rt.get_params()["target_risk"] == 0.1
+    copy = clone(rt)
+    assert copy.get_params() == rt.get_params()
+    assert copy.set_params(confidence_level=0.8).confidence_level == 0.8
+    with pytest.raises(InputError, match="RiskThreshold has no parameter 'alpha'"):
+        rt.set_params(alpha=0.1)

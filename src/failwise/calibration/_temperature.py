@@ -10,12 +10,13 @@ temperature ``beta``:
 
 with ``p = softmax(beta z_i)``. One streaming pass over the rows yields all four at once:
 each chunk of rows is shifted by its row maxima, exponentiated in the input precision
-(float32 stays float32) inside two small reusable buffers, and reduced to per-row sums that
-are accumulated in float64. The solver starts from the optimum on a strided subsample, then
-takes safeguarded Halley/Newton steps on the full data inside a bracket that the sign of
-``f'`` maintains; it stops when the quadratic-convergence error estimate
-``|f'''| delta^2 / (2 f'')`` of the last step is negligible, which on a good start takes two
-full passes.
+(float32 stays float32) inside two small reusable buffers, and reduced to per-row sums;
+the sums over rows are taken in float64. Threads share a pass by taking contiguous blocks
+of rows. The solver starts from the optimum on a strided subsample (a view, not a copy),
+then takes safeguarded Halley/Newton steps on the full data inside a bracket that the sign
+of ``f'`` maintains. It stops when the error estimate of the last step (``kappa delta^2``
+for Newton, ``4 kappa^2 |delta|^3`` for Halley, with ``kappa = |f'''| / (2 f'')``) is below
+1e-11 relative, which from the subsample's start takes two full passes.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ __all__ = ["TemperatureScaling"]
 #: Values per chunk when ``chunk_size`` is None: two buffers of this size stay in L2 cache.
 _CHUNK_VALUES = 1 << 16
 #: Inputs with at least this many rows start the solver from the optimum on a subsample of
-#: at most _SUBSAMPLE_ROWS (and at most an eighth of the) rows.
-_SUBSAMPLE_MIN_ROWS = 1 << 15
+#: an eighth of the rows, at most _SUBSAMPLE_ROWS of them.
+_SUBSAMPLE_MIN_ROWS = 1 << 13
 _SUBSAMPLE_ROWS = 1 << 15
 #: The inverse temperature is searched in [_BETA_MIN, _BETA_MAX].
 _BETA_MIN = 1e-6
@@ -178,31 +179,37 @@ def _minimise(
 ) -> tuple[float, float, int]:
     """Safeguarded Halley/Newton minimisation of a convex 1-D function on [_BETA_MIN, _BETA_MAX].
 
+    Every evaluation narrows a bracket ``[low, high]`` that holds the minimiser (by the sign
+    of the derivative). A step that leaves the bracket is replaced by a bisection in log
+    space, or by a tenfold expansion while one side is still open. Steps that shrink slowly
+    in one direction (the flat tail of a nearly separable problem, where Newton creeps) are
+    doubled until the bracket closes.
+
     Returns the minimiser, the minimum (extrapolated to the final step) and the number of
     evaluations.
     """
-    low, high = _BETA_MIN, _BETA_MAX  # the minimiser lies in [low, high]
+    low, high = _BETA_MIN, _BETA_MAX
+    previous_step, boost = 0.0, 1.0
     for evaluation in range(1, _MAX_PASSES + 1):
         sums = evaluate(beta)
         g, h, t = sums.gradient, sums.hessian, sums.third
         if g < 0.0 and sums.separable:
             return _BETA_MAX, evaluate(_BETA_MAX).value, evaluation + 1
+        if g == 0.0:
+            return beta, sums.value, evaluation
         if g < 0.0:
             low = beta
-        elif g > 0.0:
+        else:
             high = beta
+        step, error = _step(g, h, t)
+        if step * previous_step > 0.0 and abs(step) > 0.5 * abs(previous_step):
+            boost *= 2.0  # linear, not quadratic, convergence: lengthen the steps
+            error = math.inf
         else:
-            return beta, sums.value, evaluation
-        if h > 1e-300 and math.isfinite(g / h):
-            newton = -g / h
-            denominator = 1.0 + newton * t / (2.0 * h)
-            step = newton / denominator if denominator >= 0.5 else newton
-            candidate = beta + step
-            error = abs(t) * newton * newton / (2.0 * h)
-        else:
-            candidate, error, newton = math.inf if g < 0.0 else 0.0, math.inf, math.inf
+            boost = 1.0
+        previous_step = step
+        candidate = beta + boost * step
         if not low < candidate < high:
-            # Outside the bracket: bisect it in log space, or expand it by a factor of 10.
             if high < _BETA_MAX and low > _BETA_MIN:
                 candidate = math.sqrt(low * high)
             else:
@@ -211,13 +218,31 @@ def _minimise(
             error = math.inf
         if candidate == beta:  # pinned at a bound of the search interval
             return beta, sums.value, evaluation
-        converged = abs(candidate - beta) <= rtol * beta or error <= 0.1 * rtol * beta
-        if converged:
+        if abs(candidate - beta) <= rtol * beta or error <= 0.1 * rtol * beta:
             delta = candidate - beta
-            value = sums.value + g * delta + 0.5 * h * delta * delta
-            return candidate, value, evaluation
+            return candidate, sums.value + g * delta + 0.5 * h * delta * delta, evaluation
         beta = candidate
     return beta, evaluate(beta).value, _MAX_PASSES + 1  # pragma: no cover - never observed
+
+
+def _step(g: float, h: float, t: float) -> tuple[float, float]:
+    """Halley (or Newton) step from the first three derivatives, and its error estimate.
+
+    With ``delta = -g / h`` and ``kappa = |t| / (2 h)``, a Newton step leaves an error of
+    about ``kappa delta^2``. Halley's leaves about ``|delta|^3`` times ``(t / h)^2 / 4`` minus
+    a fourth-derivative term; ``4 kappa^2 |delta|^3 = (t / h)^2 |delta|^3`` stands for both.
+    """
+    if not (h > 1e-300 and math.isfinite(g / h)):
+        return (math.inf if g < 0.0 else -math.inf), math.inf
+    newton = -g / h
+    kappa = abs(t) / (2.0 * h)
+    denominator = 1.0 + newton * t / (2.0 * h)
+    if denominator >= 0.5:
+        step = newton / denominator
+        error = min(kappa * newton * newton, 4.0 * kappa * kappa * abs(newton * newton * newton))
+    else:
+        step, error = newton, kappa * newton * newton
+    return step, (error if math.isfinite(error) else math.inf)
 
 
 def _thread_count(n_threads: int | None) -> int:

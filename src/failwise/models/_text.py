@@ -5,7 +5,7 @@ from __future__ import annotations
 from numbers import Integral, Real
 from typing import Any
 
-from failwise._params import Interval, validate_params
+from failwise._params import Constraint, Interval, validate_params
 
 __all__ = ["embedding_linear_model", "tfidf_linear_model"]
 
@@ -29,6 +29,9 @@ def _ngram_range(value: Any) -> bool:
         and all(isinstance(v, Integral) and not isinstance(v, bool) for v in value)
         and 1 <= value[0] <= value[1]
     )
+
+
+_NGRAM_RANGE = Constraint(_ngram_range, "a tuple (min_n, max_n) of ints with 1 <= min_n <= max_n")
 
 
 def tfidf_linear_model(
@@ -87,8 +90,8 @@ def tfidf_linear_model(
         "tfidf_linear_model",
         {
             "C": [Interval(Real, 0, None, closed="neither")],
-            "word_ngram_range": [_range_constraint()],
-            "char_ngram_range": [_range_constraint()],
+            "word_ngram_range": [_NGRAM_RANGE],
+            "char_ngram_range": [_NGRAM_RANGE],
             "sublinear_tf": [bool],
         },
         {
@@ -114,12 +117,6 @@ def tfidf_linear_model(
         ]
     )
     return Pipeline([("features", features), ("classifier", LinearSVC(C=C, random_state=0))])
-
-
-def _range_constraint() -> Any:
-    from failwise._params import Constraint
-
-    return Constraint(_ngram_range, "a tuple (min_n, max_n) of ints with 1 <= min_n <= max_n")
 
 
 def embedding_linear_model(

@@ -43,7 +43,10 @@ Bound = Literal["binomial", "hoeffding_bentkus"]
 #: The p-values (and matching upper bounds) a certificate can use.
 BOUNDS: Final[tuple[str, ...]] = ("binomial", "hoeffding_bentkus")
 
-_BISECTION_STEPS: Final = 64
+# Inverting the Hoeffding–Bentkus p-value: _ROUNDS rounds of a _GRID-point search shrink
+# the interval by (_GRID − 1)^_ROUNDS ≈ 1e12.
+_GRID: Final = 33
+_ROUNDS: Final = 8
 _MAX_SEARCH: Final = 1 << 40
 
 
@@ -277,15 +280,21 @@ def _upper_bound(
         with np.errstate(all="ignore"):
             ucb = special.betaincinv(errors + 1.0, np.maximum(n - errors, 1.0), level)
         return np.asarray(np.where(trivial, 1.0, ucb), dtype=np.float64)
+    # The p-value falls as the tested rate rises: search [r̂, 1] on a grid of _GRID points
+    # per round (the p-value at r̂ is 1, at 1 it is 0), keeping the first rejected point.
     delta = 1.0 - level
-    low = np.where(n > 0, errors / np.maximum(n, 1.0), 0.0)
+    flat_e, flat_n = errors.ravel()[:, None], n.ravel()[:, None]
+    low = np.where(flat_n > 0, flat_e / np.maximum(flat_n, 1.0), 0.0)
     high = np.ones_like(low)
-    for _ in range(_BISECTION_STEPS):
-        mid = 0.5 * (low + high)
-        rejected = _hb_at(errors, n, mid) <= delta
-        high = np.where(rejected, mid, high)
-        low = np.where(rejected, low, mid)
-    return np.asarray(np.where(trivial, 1.0, high), dtype=np.float64)
+    steps = np.linspace(0.0, 1.0, _GRID)[None, :]
+    for _ in range(_ROUNDS):
+        grid = low + (high - low) * steps
+        rejected = _hb_at(flat_e, flat_n, grid) <= delta
+        first = np.argmax(rejected, axis=1)[:, None]  # the last point is always rejected
+        high = np.take_along_axis(grid, first, axis=1)
+        low = np.take_along_axis(grid, np.maximum(first - 1, 0), axis=1)
+    ucb = high.reshape(errors.shape)
+    return np.asarray(np.where(trivial, 1.0, ucb), dtype=np.float64)
 
 
 def _hb_hoeffding(observed_rate: Any, n: Any, alpha: Any) -> Any:

@@ -41,19 +41,21 @@ def _mass_above(proba: NDArray[np.float64]) -> NDArray[np.float64]:
     Tied labels do not count each other, so the result does not depend on column order.
     """
     n_rows, n_classes = proba.shape
-    order = np.argsort(-proba, axis=1, kind="stable")
+    # Any sort order will do: ties end up adjacent and share their group's mass.
+    order = np.argsort(proba, axis=1)[:, ::-1]
     ranked = np.take_along_axis(proba, order, axis=1)
-    before = np.zeros_like(ranked)
+    before = np.empty_like(ranked)
+    before[:, 0] = 0.0
     np.cumsum(ranked[:, :-1], axis=1, out=before[:, 1:])
-    # Every member of a tie group takes the mass before the group's first member.
-    starts = np.zeros((n_rows, n_classes), dtype=np.intp)
-    if n_classes > 1:
-        new_group = ranked[:, 1:] != ranked[:, :-1]
-        starts[:, 1:] = np.where(new_group, np.arange(1, n_classes), 0)
+    tied = ranked[:, 1:] == ranked[:, :-1]
+    if tied.any():
+        # Every member of a tie group takes the mass before the group's first member.
+        starts = np.zeros((n_rows, n_classes), dtype=np.intp)
+        starts[:, 1:] = np.where(tied, 0, np.arange(1, n_classes))
         np.maximum.accumulate(starts, axis=1, out=starts)
-    ranked_above = np.take_along_axis(before, starts, axis=1)
-    above = np.empty_like(ranked_above)
-    np.put_along_axis(above, order, ranked_above, axis=1)
+        before = np.take_along_axis(before, starts, axis=1)
+    above = np.empty_like(before)
+    np.put_along_axis(above, order, before, axis=1)
     return above
 
 
@@ -87,8 +89,10 @@ class ConformalPredictionSets:
         Randomised APS (``method="aps"`` only): draws one uniform number per row, in
         ``fit`` and in every ``predict_set`` call.
     random_state : int, numpy.random.Generator or None, default=None
-        Source of the uniform numbers when ``randomized=True``. An int makes each call
-        reproducible.
+        Source of the uniform numbers when ``randomized=True``. With an int, every
+        ``predict_set`` call draws the same numbers for the same row positions (a row's set
+        then depends on its position in the batch); a Generator draws fresh numbers on
+        each call.
 
     Attributes
     ----------
@@ -177,7 +181,7 @@ class ConformalPredictionSets:
         labels = check_labels(y, "y", n_classes=n_classes)
         n_samples = check_consistent_length(proba=P, y=labels)
 
-        scores = self._all_scores(P, self._uniforms(n_samples), self._mass(P))
+        scores = self._all_scores(P, self._uniforms(n_samples, stream=0), self._mass(P))
         true_scores = scores[np.arange(n_samples), labels]
         rank = math.ceil((n_samples + 1) * float(self.coverage) - _RANK_TOLERANCE)
         self.n_classes_ = n_classes
@@ -197,10 +201,21 @@ class ConformalPredictionSets:
             self.quantile_ = float(np.partition(true_scores, rank - 1)[rank - 1])
         return self
 
-    def _uniforms(self, n_rows: int) -> NDArray[np.float64] | None:
+    def _uniforms(self, n_rows: int, *, stream: int) -> NDArray[np.float64] | None:
+        """One uniform number per row for randomised APS (None otherwise).
+
+        An int seed gives ``fit`` (stream 0) and ``predict_set`` (stream 1) independent
+        streams, so test rows never reuse the numbers drawn for calibration rows.
+        """
         if not self.randomized:
             return None
-        rng = np.random.default_rng(self.random_state)
+        if isinstance(self.random_state, np.random.Generator):
+            rng = self.random_state
+        elif self.random_state is None:
+            rng = np.random.default_rng()
+        else:
+            seed = np.random.SeedSequence(int(self.random_state)).spawn(2)[stream]
+            rng = np.random.default_rng(seed)
         return rng.uniform(size=n_rows)
 
     def _mass(self, P: NDArray[np.float64]) -> NDArray[np.float64] | None:
@@ -240,7 +255,7 @@ class ConformalPredictionSets:
             check_probabilities(proba, "proba", n_classes=self.n_classes_), dtype=np.float64
         )
         above = self._mass(P)
-        scores = self._all_scores(P, self._uniforms(P.shape[0]), above)
+        scores = self._all_scores(P, self._uniforms(P.shape[0], stream=1), above)
         inside: NDArray[np.bool_] = scores <= self.quantile_
         if above is not None and not self.randomized:
             # Include the label whose mass crosses the quantile (never an empty set).
@@ -261,6 +276,21 @@ class ConformalPredictionSets:
         check_fitted(self, "quantile_", "set_size")
         sizes: NDArray[np.intp] = self.predict_set(proba).sum(axis=1, dtype=np.intp)
         return sizes
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor arguments by name (scikit-learn's ``get_params``; ``deep`` is unused)."""
+        return {name: getattr(self, name) for name in self._parameter_constraints}
+
+    def set_params(self, **params: Any) -> ConformalPredictionSets:
+        """Set constructor arguments by name; checked at the next ``fit``."""
+        for name, value in params.items():
+            if name not in self._parameter_constraints:
+                raise InputError(
+                    f"ConformalPredictionSets has no parameter {name!r}; valid parameters: "
+                    f"{', '.join(self._parameter_constraints)}."
+                )
+            setattr(self, name, value)
+        return self
 
     def __repr__(self) -> str:
         return (

@@ -23,7 +23,7 @@ from failwise._validation import (
     check_fitted,
     check_scores,
 )
-from failwise.exceptions import UncertifiedWarning
+from failwise.exceptions import InputError, UncertifiedWarning
 from failwise.policy._bounds import (
     BOUNDS,
     _hb_hoeffding,
@@ -175,8 +175,9 @@ class RiskThreshold:
     n_samples_ : int
         Calibration samples seen in ``fit``.
     min_answered_ : int
-        Fewest answered samples that can be certified at all (with zero errors); stricter
-        candidates are not tested.
+        Fewest answered samples that pass at 90 % of δ with zero errors,
+        ⌈log(0.9·δ) / log(1 − target_risk)⌉; testing starts at the first candidate that
+        answers this many (stricter candidates could not pass at all).
     candidates_ : ndarray of shape (n_tests,)
         Every tested threshold, in testing order (strictest first). Candidates skipped
         after a failure, before the next restart point, are not listed.
@@ -426,7 +427,8 @@ class RiskThreshold:
         alpha = float(self.target_risk)
         level = float(self.confidence_level)
         bound = self.bound
-        half = _required_answered(alpha, level, alpha / 2, bound)
+        # Counted at the level of the main sequence, like `min_answered_`.
+        half = _required_answered(alpha, 1.0 - _MAIN_SHARE * (1.0 - level), alpha / 2, bound)
         if self.candidates_.size == 0:
             why = (
                 f"only {self.n_samples_} labelled samples were given, fewer than the "
@@ -436,16 +438,16 @@ class RiskThreshold:
             why = (
                 f"the strictest testable threshold ({self.candidates_[0]:.6g}, answering "
                 f"{int(self.n_answered_path_[0])} of {self.n_samples_} samples) had "
-                f"{int(self.errors_path_[0])} error(s), p-value {self.p_values_[0]:.3g} > "
-                f"{1 - level:.3g}"
+                f"{int(self.errors_path_[0])} error(s), p-value {self.p_values_[0]:.3g} > its "
+                f"level {self.levels_[0]:.3g}, and no restart point further down passed"
             )
         return (
             f"RiskThreshold could not certify any threshold: no confidence threshold keeps "
             f"the selective risk at or below target_risk={alpha:g} with "
             f"confidence_level={level:g} on this data, so threshold_ is inf and nothing will "
             f"be answered automatically. Reason: {why}. A certificate needs at least "
-            f"{self.min_answered_} answered samples with no error, or about {half} answered "
-            f"samples at an error rate of {alpha / 2:g} (half the target). Collect more "
+            f"{self.min_answered_} labelled samples above the threshold with no error, or "
+            f"about {half} at an error rate of {alpha / 2:g} (half the target). Collect more "
             "labelled data, raise `target_risk`, or lower `confidence_level`."
         )
 
@@ -466,6 +468,21 @@ class RiskThreshold:
         scores = check_scores(confidence, "confidence", ndim=1)
         answered: NDArray[np.bool_] = scores >= self.threshold_
         return answered
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor arguments by name (scikit-learn's ``get_params``; ``deep`` is unused)."""
+        return {name: getattr(self, name) for name in self._parameter_constraints}
+
+    def set_params(self, **params: Any) -> RiskThreshold:
+        """Set constructor arguments by name; checked at the next ``fit``."""
+        for name, value in params.items():
+            if name not in self._parameter_constraints:
+                raise InputError(
+                    f"RiskThreshold has no parameter {name!r}; valid parameters: "
+                    f"{', '.join(self._parameter_constraints)}."
+                )
+            setattr(self, name, value)
+        return self
 
     def __repr__(self) -> str:
         return (

@@ -132,7 +132,8 @@ def test_trusted_fallback_handles_rows_the_model_does_not_answer(
 
 def test_without_humans_the_last_rung_abstains(rng: np.random.Generator) -> None:
     proba, y = calibrated_sample(rng, 2000)
-    decisions = Policy(target_risk=0.05, escalate=False).fit(proba, y).decide(proba)
+    policy = Policy(target_risk=0.05, escalate=False, clarify_max_set_size=0)
+    decisions = policy.fit(proba, y).decide(proba)
     assert decisions.counts()[Action.ESCALATE] == 0
     assert decisions.counts()[Action.ABSTAIN] > 0
 

@@ -412,3 +412,26 @@ def _required_answered(alpha: float, level: float, rate: float, bound: str) -> i
         else:
             low = mid
     return high
+
+
+def _answered_for_errors(alpha: float, level: float, errors: int, bound: str) -> int:
+    """Smallest n at which n answered samples with ``errors`` errors pass at 1 − ``level``.
+
+    Both p-values fall as n grows with the error count fixed: bracket n on a geometric grid,
+    then scan the bracket, each in one vectorised call.
+    """
+    delta = 1.0 - level
+    if errors == 0:
+        return _required_answered(alpha, level, 0.0, bound)
+    start = errors + 1
+    grid = np.unique(np.ceil(start * 1.1 ** np.arange(400)))
+    grid = grid[grid <= _MAX_SEARCH]
+    e = float(errors)
+    passing = np.flatnonzero(_p_value(np.full(grid.shape, e), grid, alpha, bound) <= delta)
+    if not passing.size:  # pragma: no cover - needs an error count near 1e16 · target_risk
+        raise InputError(f"No sample size certifies {errors} errors at target_risk={alpha:g}.")
+    high = int(grid[passing[0]])
+    low = int(grid[passing[0] - 1]) + 1 if passing[0] > 0 else errors + 1
+    n = np.arange(low, high + 1, dtype=np.float64)
+    first = np.flatnonzero(_p_value(np.full(n.shape, e), n, alpha, bound) <= delta)[0]
+    return int(n[first])

@@ -62,10 +62,10 @@ def _mass_above(proba: NDArray[np.float64]) -> NDArray[np.float64]:
 class ConformalPredictionSets:
     """Prediction sets with a marginal coverage guarantee (split conformal).
 
-    Calibrated on held-out labelled probabilities, each set contains the true label with
+    Calibrated on n held-out labelled rows, each set contains the true label with
     probability at least ``coverage`` over the draw of the calibration and test points,
-    for exchangeable data: 1 − ``coverage`` ≥ P(y ∉ set) ≥ 1 − ``coverage`` − 1/(n + 1)
-    for the methods whose scores have no ties (LAC, randomised APS).
+    for exchangeable data. When the scores have no ties (LAC on continuous probabilities,
+    randomised APS) the coverage is also at most ``coverage`` + 1/(n + 1).
 
     Two conformity scores are available:
 
@@ -76,9 +76,11 @@ class ConformalPredictionSets:
         score = probability of the labels more likely than y, plus p_y in full (or
         ``U``·p_y with ``U`` uniform when ``randomized=True``). The set takes labels in
         decreasing probability until their mass reaches ``quantile_``, the one that
-        crosses it included: larger sets that adapt to how spread each row is. The
-        deterministic version is never empty (it always holds the most likely label) and
-        over-covers a little; the randomised one covers almost exactly and may be empty.
+        crosses it included: sets that adapt to how spread each row is. The deterministic
+        version is never empty (it always holds the most likely labels) but can
+        over-cover a lot: on CIFAR-10 VGG probabilities at coverage 0.9 it covers 0.999
+        with 4 labels per set, where the randomised version covers 0.90 with 1.0 label
+        (which may be none).
 
     Parameters
     ----------

@@ -93,6 +93,14 @@ class Decision:
         The model's top label, whatever the action.
     ood_score : float or None
         Out-of-scope score when one was given.
+    task_id : str or None
+        Identifier of the task this decision opened (set by a runtime guard).
+    policy_version : str or None
+        Content hash of the policy artefact that decided (set by a runtime guard).
+    timings : mapping of str to float
+        Seconds spent per stage (model, calibration, decision, store), when measured.
+    extra : mapping
+        Anything else a caller attaches.
     """
 
     action: Action
@@ -103,6 +111,9 @@ class Decision:
     reason: str
     predicted: int
     ood_score: float | None = None
+    task_id: str | None = None
+    policy_version: str | None = None
+    timings: Mapping[str, float] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,6 +127,9 @@ class Decision:
             "reason": self.reason,
             "predicted": self.predicted,
             "ood_score": self.ood_score,
+            "task_id": self.task_id,
+            "policy_version": self.policy_version,
+            "timings": dict(self.timings),
             **dict(self.extra),
         }
 

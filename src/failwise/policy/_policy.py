@@ -95,8 +95,10 @@ class Policy:
         clarify rung off.
     clarify_coverage : float, default=0.9
         Coverage level of the conformal prediction sets offered when clarifying.
-    clarify_method : {"aps", "lac"}, default="aps"
-        Conformal score for the sets (adaptive prediction sets or least ambiguous classifier).
+    clarify_method : {"lac", "aps"}, default="lac"
+        Conformal score for the sets: least ambiguous set-valued classifier (labels whose
+        probability clears one fitted bar; small, deterministic sets) or adaptive prediction
+        sets (deterministic APS includes the label that crosses the level and over-covers).
     ood_false_alarm_rate : float, default=0.05
         When out-of-scope scores are given to ``fit``: the largest share of in-scope inputs the
         out-of-scope screen may send down the ladder.
@@ -169,7 +171,7 @@ class Policy:
         costs: OutcomeCosts | None = None,
         clarify_max_set_size: int = 3,
         clarify_coverage: float = 0.9,
-        clarify_method: str = "aps",
+        clarify_method: str = "lac",
         ood_false_alarm_rate: float = 0.05,
         fallback_min_accuracy: float | None = None,
         escalate: bool = True,

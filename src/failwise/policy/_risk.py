@@ -26,6 +26,7 @@ from failwise._validation import (
 from failwise.exceptions import InputError, UncertifiedWarning
 from failwise.policy._bounds import (
     BOUNDS,
+    _answered_for_errors,
     _hb_hoeffding,
     _p_value,
     _required_answered,
@@ -46,6 +47,10 @@ _FIRST_BLOCK: Final = 16384
 # The cheap bounds must decide a candidate by this relative margin, so that rounding in
 # them never decides a candidate differently from its exact p-value.
 _SCREEN_MARGIN: Final = 1e-6
+
+# Where the main sequence starts (see `_first_start`).
+_START_SHARE: Final = 0.05
+_START_ERRORS: Final = 20
 
 
 def _first_failure(
@@ -112,6 +117,23 @@ def _first_failure(
     return int(critical[cut]) if cut < critical.size else None
 
 
+def _first_start(alpha: float, level: float, n_samples: int, bound: str, clean: int) -> int:
+    """Answered count at which the main sequence starts.
+
+    At least ``clean``, the fewest answered samples that can pass at all (zero errors);
+    otherwise the top ``_START_SHARE`` of the calibration samples, but no deeper than where
+    ``_START_ERRORS`` errors can pass. A start with room for a few errors keeps one
+    unlucky error among the most confident answers from ending the search.
+    """
+    share = math.ceil(_START_SHARE * n_samples)
+    if share <= clean:
+        return clean
+    at_share = _p_value(np.array(float(_START_ERRORS)), np.array(float(share)), alpha, bound)
+    if float(at_share) > 1.0 - level:  # the error allowance reaches deeper than the share
+        return share
+    return max(clean, _answered_for_errors(alpha, level, _START_ERRORS, bound))
+
+
 class RiskThreshold:
     """Lowest confidence threshold with certified selective risk (Learn-then-Test).
 
@@ -130,13 +152,16 @@ class RiskThreshold:
     The levels follow the fallback procedure (Wiens, 2003), a fixed-sequence test with
     restarts that controls the family-wise error rate at δ = 1 − ``confidence_level``:
 
-    * 90 % of δ goes to the strictest candidate that could pass at all (it answers at
-      least ``min_answered_`` samples, enough for zero errors to reach that level). From
-      there, candidates are tested in order at that level, and a pass carries the level on
-      to the next candidate: plain fixed-sequence testing, with no multiplicity correction,
-      so every distinct confidence can be a candidate.
+    * 90 % of δ goes to the first start, the candidate answering ``start_answered_``
+      samples: the top 5 % of the calibration samples, but at least ``min_answered_`` (the
+      fewest for which zero errors reach that level) and no more than where 20 errors
+      could pass. Starting a little below the very top leaves room for an unlucky error
+      among the most confident answers. From there, candidates are tested in order at that
+      level, and a pass carries the level on to the next candidate: plain fixed-sequence
+      testing, with no multiplicity correction, so every distinct confidence can be a
+      candidate. Thresholds stricter than the first start are not tested.
     * The other 10 % is fixed in advance on restart points, the candidates answering 2^k
-      samples (weights ∝ 2^(k/2); points closer to the top than 2·``min_answered_`` are
+      samples (weights ∝ 2^(k/2); points closer to the top than 2·``start_answered_`` are
       unused). A restart point adds its weight to the running level; after a failure the
       level drops to 0 until the next restart point. Without restarts, a single error
       among the first few hundred answered samples can end the search near the top.
@@ -176,8 +201,10 @@ class RiskThreshold:
         Calibration samples seen in ``fit``.
     min_answered_ : int
         Fewest answered samples that pass at 90 % of δ with zero errors,
-        ⌈log(0.9·δ) / log(1 − target_risk)⌉; testing starts at the first candidate that
-        answers this many (stricter candidates could not pass at all).
+        ⌈log(0.9·δ) / log(1 − target_risk)⌉: below this many labelled samples nothing can
+        be certified.
+    start_answered_ : int
+        Answered count of the first start (see above).
     candidates_ : ndarray of shape (n_tests,)
         Every tested threshold, in testing order (strictest first). Candidates skipped
         after a failure, before the next restart point, are not listed.
@@ -199,7 +226,8 @@ class RiskThreshold:
 
     **Candidate grid.** The candidates are the observed confidences (every distinct value,
     or those at evenly spaced ranks), chosen without looking at ``correct``; the first
-    start and the restart points are fixed by answered counts alone. Because the grid comes
+    start and the restart points are fixed by answered counts, ``target_risk`` and
+    ``confidence_level`` alone. Because the grid comes
     from the (unlabelled) calibration confidences rather than being fixed in advance, the
     argument for validity uses one assumption: R(t) does not increase with t, i.e. raising
     the threshold never raises the error rate among answered inputs, which holds whenever
@@ -211,9 +239,10 @@ class RiskThreshold:
 
     **Monotone behaviour.** With distinct confidences and the default grid, a higher
     ``target_risk`` or a lower ``confidence_level`` never lowers ``coverage_``: the
-    restart points and their weights do not depend on either, and the first start can
-    only pass with zero errors. Ties in the confidences, or a coarse grid
-    (``n_candidates``), can break this near the top.
+    restart points and their weights do not depend on either, the first start only moves
+    up (towards stricter thresholds) as they relax, and whatever error count passes at the
+    stricter setting's start also passes from the relaxed setting's start on. Ties in the
+    confidences, or a coarse grid (``n_candidates``), can break this near the top.
 
     References
     ----------
@@ -300,7 +329,11 @@ class RiskThreshold:
         errors = cum_errors[ends]
 
         self.n_samples_ = n_samples
-        self.min_answered_ = _required_answered(alpha, 1.0 - _MAIN_SHARE * delta, 0.0, self.bound)
+        main_level = 1.0 - _MAIN_SHARE * delta
+        self.min_answered_ = _answered_for_errors(alpha, main_level, 0, self.bound)
+        self.start_answered_ = _first_start(
+            alpha, main_level, n_samples, self.bound, self.min_answered_
+        )
         tested, levels, passed = self._test(n_answered, errors, alpha, delta)
         self.candidates_ = thresholds[tested].astype(np.float64)
         self.n_answered_path_ = n_answered[tested].astype(np.intp)
@@ -354,12 +387,12 @@ class RiskThreshold:
         """Share of δ placed on each candidate: the first start and the restart points."""
         n_samples = int(n_answered[-1])
         shares = np.zeros(n_answered.size + 1)  # the extra slot collects points past the end
-        shares[np.searchsorted(n_answered, self.min_answered_)] += _MAIN_SHARE * delta
+        shares[np.searchsorted(n_answered, self.start_answered_)] += _MAIN_SHARE * delta
         # Restart points at answered counts 2^k with weights ∝ 2^(k/2), fixed in advance;
         # those closer to the top than twice the first start are not used.
         counts = 2 ** np.arange(int(np.log2(n_samples)) + 1)
         weights = (1.0 - _MAIN_SHARE) * delta * np.sqrt(counts) / np.sqrt(counts).sum()
-        used = counts >= 2 * self.min_answered_
+        used = counts >= 2 * self.start_answered_
         np.add.at(shares, np.searchsorted(n_answered, counts[used]), weights[used])
         return shares[:-1]
 
@@ -436,8 +469,8 @@ class RiskThreshold:
             )
         else:
             why = (
-                f"the strictest testable threshold ({self.candidates_[0]:.6g}, answering "
-                f"{int(self.n_answered_path_[0])} of {self.n_samples_} samples) had "
+                f"testing started at threshold {self.candidates_[0]:.6g} (answering "
+                f"{int(self.n_answered_path_[0])} of {self.n_samples_} samples), which had "
                 f"{int(self.errors_path_[0])} error(s), p-value {self.p_values_[0]:.3g} > its "
                 f"level {self.levels_[0]:.3g}, and no restart point further down passed"
             )

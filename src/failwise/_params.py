@@ -15,7 +15,7 @@ from typing import Any
 
 from failwise.exceptions import InputError
 
-__all__ = ["Interval", "Options", "Constraint", "validate_params"]
+__all__ = ["Constraint", "Interval", "Options", "validate_params"]
 
 
 @dataclass(frozen=True)

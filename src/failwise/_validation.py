@@ -62,9 +62,7 @@ def _as_float_array(value: ArrayLike, name: str) -> NDArray[np.floating[Any]]:
 
 def _check_finite(array: NDArray[np.floating[Any]], name: str) -> None:
     if array.size == 0:
-        raise InputError(
-            f"`{name}` is empty (shape {array.shape}); at least one sample is needed."
-        )
+        raise InputError(f"`{name}` is empty (shape {array.shape}); at least one sample is needed.")
     if not np.isfinite(array).all():
         bad = ~np.isfinite(array)
         rows = np.flatnonzero(bad.reshape(array.shape[0], -1).any(axis=1))
@@ -108,9 +106,7 @@ def check_scores(
             if ndim == 2
             else "pass one score per sample"
         )
-        raise InputError(
-            f"`{name}` must be {ndim}-D; got shape {array.shape}. Hint: {hint}."
-        )
+        raise InputError(f"`{name}` must be {ndim}-D; got shape {array.shape}. Hint: {hint}.")
     if ndim is None and array.ndim not in (1, 2):
         raise InputError(f"`{name}` must be 1-D or 2-D; got shape {array.shape}.")
     if array.ndim == 2 and array.shape[1] < min_columns:
@@ -158,9 +154,7 @@ def check_probabilities(
             "Pass the probabilities of the same model, with columns in the same class order."
         )
     if array.size == 0:
-        raise InputError(
-            f"`{name}` is empty (shape {array.shape}); at least one sample is needed."
-        )
+        raise InputError(f"`{name}` is empty (shape {array.shape}); at least one sample is needed.")
     # One pass for the row sums (NaN and inf propagate into them) and one for the minimum:
     # this check runs on every `decide` call, so it must stay close to memory speed.
     sums = array @ np.ones(array.shape[1], dtype=array.dtype)
@@ -241,9 +235,7 @@ def check_labels(
     if labels.min() < low:
         bad = labels[labels < low][0]
         extra = " (-1 marks out-of-scope inputs)" if allow_out_of_scope else ""
-        raise InputError(
-            f"`{name}` must hold class indices >= {low}{extra}; got {int(bad)}."
-        )
+        raise InputError(f"`{name}` must hold class indices >= {low}{extra}; got {int(bad)}.")
     if n_classes is not None and labels.max() >= n_classes:
         bad_values = np.unique(labels[labels >= n_classes])
         raise InputError(
@@ -264,9 +256,7 @@ def check_binary_labels(y: ArrayLike, name: str = "y") -> NDArray[np.intp]:
     return labels
 
 
-def check_confidence(
-    confidence: ArrayLike, name: str = "confidence"
-) -> NDArray[np.floating[Any]]:
+def check_confidence(confidence: ArrayLike, name: str = "confidence") -> NDArray[np.floating[Any]]:
     """Validate a 1-D array of confidences in [0, 1]."""
     array = check_scores(confidence, name, ndim=1)
     low, high = float(array.min()), float(array.max())

@@ -54,8 +54,16 @@ def test_clinc150_demo_meets_the_light_default_targets(clinc150_dir: Path, tmp_p
     result = runner.invoke(
         app,
         [
-            "demo", "--dataset", "clinc150", "--data-dir", str(clinc150_dir), "--no-embeddings",
-            "--json", str(tmp_path / "clinc.json"), "--report", str(tmp_path / "clinc.html"),
+            "demo",
+            "--dataset",
+            "clinc150",
+            "--data-dir",
+            str(clinc150_dir),
+            "--no-embeddings",
+            "--json",
+            str(tmp_path / "clinc.json"),
+            "--report",
+            str(tmp_path / "clinc.html"),
         ],
     )
     assert result.exit_code == 0, result.output

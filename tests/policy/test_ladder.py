@@ -42,13 +42,18 @@ def test_fast_clarify_sets_equal_the_conformal_sets(
 
 def test_rungs_claim_rows_in_ladder_order() -> None:
     proba = np.array([[0.95, 0.05], [0.6, 0.4], [0.55, 0.45], [0.9, 0.1]])
-    state = state_for(proba, ood_score=np.array([0.0, 0.0, 0.0, 5.0]),
-                      fallback_labels=np.array([-2, 1, -2, -1]))
+    state = state_for(
+        proba, ood_score=np.array([0.0, 0.0, 0.0, 5.0]), fallback_labels=np.array([-2, 1, -2, -1])
+    )
     trusted = np.array([True, True, True])
-    run_ladder(state, [OutOfScopeRung(1.0), AnswerRung(0.9), FallbackRung(trusted),
-                       EscalateRung(True)])
+    run_ladder(
+        state, [OutOfScopeRung(1.0), AnswerRung(0.9), FallbackRung(trusted), EscalateRung(True)]
+    )
     assert state.action_codes.tolist() == [
-        Action.ANSWER.code, Action.FALLBACK.code, Action.ESCALATE.code, Action.FALLBACK.code
+        Action.ANSWER.code,
+        Action.FALLBACK.code,
+        Action.ESCALATE.code,
+        Action.FALLBACK.code,
     ]
     assert state.label.tolist()[:2] == [0, 1]
     assert state.label[3] == -1  # the fallback's "out of scope" response

@@ -102,8 +102,9 @@ def _print_result(result: Any, title: str) -> None:
         )
     console.print(table)
 
-    ladder = Table(title="The decision ladder on the test rows", title_justify="left",
-                   header_style="bold")
+    ladder = Table(
+        title="The decision ladder on the test rows", title_justify="left", header_style="bold"
+    )
     ladder.add_column("model")
     for action in ("answer", "clarify", "fallback", "escalate", "abstain"):
         ladder.add_column(action, justify="right")
@@ -123,19 +124,27 @@ def _print_result(result: Any, title: str) -> None:
 
     larson = [e for e in result.models if e.oos_recall is not None]
     if larson:
-        lt = Table(title="Out-of-scope handling, Larson et al. (2019) definitions",
-                   title_justify="left", header_style="bold")
+        lt = Table(
+            title="Out-of-scope handling, Larson et al. (2019) definitions",
+            title_justify="left",
+            header_style="bold",
+        )
         lt.add_column("model")
         lt.add_column("in-scope accuracy", justify="right")
         lt.add_column("out-of-scope recall", justify="right")
         for e in larson:
             lt.add_row(e.name, _pct(e.larson_in_scope_accuracy), _pct(e.oos_recall))
         for name, acc, rec in getattr(result, "published", []):
-            lt.add_row(f"[dim]paper: {name}[/dim]", f"[dim]{acc:.1f}%[/dim]", f"[dim]{rec:.1f}%[/dim]")
+            lt.add_row(
+                f"[dim]paper: {name}[/dim]", f"[dim]{acc:.1f}%[/dim]", f"[dim]{rec:.1f}%[/dim]"
+            )
         console.print(lt)
 
-    assumptions = Table(title="Outcome model (the assumptions behind every projected number)",
-                        title_justify="left", header_style="bold")
+    assumptions = Table(
+        title="Outcome model (the assumptions behind every projected number)",
+        title_justify="left",
+        header_style="bold",
+    )
     assumptions.add_column("assumption")
     assumptions.add_column("value", justify="right")
     assumptions.add_column("why")
@@ -151,9 +160,7 @@ def _collect_warnings() -> Iterator[list[str]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UncertifiedWarning)
         yield notes
-    notes.extend(
-        str(w.message) for w in caught if issubclass(w.category, UncertifiedWarning)
-    )
+    notes.extend(str(w.message) for w in caught if issubclass(w.category, UncertifiedWarning))
     for w in caught:
         if not issubclass(w.category, UncertifiedWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -164,8 +171,9 @@ def _print_notes(notes: list[str]) -> None:
         err_console.print(f"[yellow]note:[/yellow] {note}")
 
 
-def _write_outputs(result: Any, json_path: Path | None, report_path: Path | None,
-                   title: str, dataset_text: str) -> None:
+def _write_outputs(
+    result: Any, json_path: Path | None, report_path: Path | None, title: str, dataset_text: str
+) -> None:
     from failwise.evaluation import build_report
 
     if json_path is not None:
@@ -190,24 +198,33 @@ def _json_default(value: Any) -> Any:
 @app.command()
 def demo(
     dataset: Annotated[
-        DemoDataset, typer.Option(help="digits: scikit-learn's handwritten digits (no download); "
-                                       "clinc150: 150 intents plus out-of-scope queries.")
+        DemoDataset,
+        typer.Option(
+            help="digits: scikit-learn's handwritten digits (no download); "
+            "clinc150: 150 intents plus out-of-scope queries."
+        ),
     ] = DemoDataset.digits,
     data_dir: Annotated[
         Path | None,
-        typer.Option(help="Folder with a local copy of the dataset (clinc150: data_full.json); "
-                          "otherwise it is downloaded once and cached."),
+        typer.Option(
+            help="Folder with a local copy of the dataset (clinc150: data_full.json); "
+            "otherwise it is downloaded once and cached."
+        ),
     ] = None,
     embeddings: Annotated[
         bool | None,
-        typer.Option("--embeddings/--no-embeddings",
-                     help="clinc150: add the sentence-embedding model (needs the `embeddings` "
-                          "extra). Default: when installed."),
+        typer.Option(
+            "--embeddings/--no-embeddings",
+            help="clinc150: add the sentence-embedding model (needs the `embeddings` "
+            "extra). Default: when installed.",
+        ),
     ] = None,
-    target_risk: Annotated[float, typer.Option(help="Highest error rate among automatic answers.")]
-    = 0.02,
-    confidence_level: Annotated[float, typer.Option(help="Confidence that the target holds.")]
-    = 0.95,
+    target_risk: Annotated[
+        float, typer.Option(help="Highest error rate among automatic answers.")
+    ] = 0.02,
+    confidence_level: Annotated[
+        float, typer.Option(help="Confidence that the target holds.")
+    ] = 0.95,
     seed: Annotated[int, typer.Option(help="Random seed for splits and simulations.")] = 0,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write a machine-readable summary here.")
@@ -222,11 +239,17 @@ def demo(
 
     try:
         policy = Policy(target_risk=target_risk, confidence_level=confidence_level)
-        with console.status("training models, calibrating and fitting the ladders…"), \
-                _collect_warnings() as notes:
+        with (
+            console.status("training models, calibrating and fitting the ladders…"),
+            _collect_warnings() as notes,
+        ):
             result, title, dataset_text = run_demo(
-                dataset.value, data_dir=data_dir, policy=policy, seed=seed,
-                embeddings=embeddings, log=lambda msg: console.log(msg),
+                dataset.value,
+                data_dir=data_dir,
+                policy=policy,
+                seed=seed,
+                embeddings=embeddings,
+                log=lambda msg: console.log(msg),
             )
     except FailwiseError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
@@ -239,18 +262,24 @@ def demo(
 @app.command()
 def evaluate(
     predictions: Annotated[
-        Path, typer.Option("--predictions", help="CSV or Parquet: proba_<class> or "
-                           "logit_<class> columns and a label column; optional split "
-                           "(val/test), ood_score, fallback and model columns.")
+        Path,
+        typer.Option(
+            "--predictions",
+            help="CSV or Parquet: proba_<class> or "
+            "logit_<class> columns and a label column; optional split "
+            "(val/test), ood_score, fallback and model columns.",
+        ),
     ],
     label_column: Annotated[str, typer.Option(help="Name of the label column.")] = "label",
     out_of_scope_label: Annotated[
         str, typer.Option(help="Label value that marks out-of-scope inputs.")
     ] = "oos",
-    target_risk: Annotated[float, typer.Option(help="Highest error rate among automatic answers.")]
-    = 0.02,
-    confidence_level: Annotated[float, typer.Option(help="Confidence that the target holds.")]
-    = 0.95,
+    target_risk: Annotated[
+        float, typer.Option(help="Highest error rate among automatic answers.")
+    ] = 0.02,
+    confidence_level: Annotated[
+        float, typer.Option(help="Confidence that the target holds.")
+    ] = 0.95,
     seed: Annotated[int, typer.Option(help="Random seed for the split and simulations.")] = 0,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write a machine-readable summary here.")
@@ -267,8 +296,11 @@ def evaluate(
         policy = Policy(target_risk=target_risk, confidence_level=confidence_level)
         with _collect_warnings() as notes:
             result, note = evaluate_file(
-                predictions, label_column=label_column, out_of_scope_label=out_of_scope_label,
-                policy=policy, seed=seed,
+                predictions,
+                label_column=label_column,
+                out_of_scope_label=out_of_scope_label,
+                policy=policy,
+                seed=seed,
             )
     except FailwiseError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
@@ -281,8 +313,13 @@ def evaluate(
     if json_path is not None and str(json_path) == "-":
         typer.echo(json.dumps(result.to_dict(), indent=2, default=_json_default))
         json_path = None
-    _write_outputs(result, json_path, report, f"failwise evaluate: {predictions.name}",
-                   f"{predictions.name}: {note}")
+    _write_outputs(
+        result,
+        json_path,
+        report,
+        f"failwise evaluate: {predictions.name}",
+        f"{predictions.name}: {note}",
+    )
 
 
 def main() -> None:

@@ -94,8 +94,10 @@ def _digits_models(
     n_unseen = min(unseen.size, round(seen.size * DIGITS_UNSEEN_SHARE / (1 - DIGITS_UNSEEN_SHARE)))
     rows = np.sort(np.concatenate([seen, rng.choice(unseen, n_unseen, replace=False)]))
     X_test, y_test = data.test.X[rows], data.test.y[rows]
-    log(f"digits: {len(data.train.y)} train, {len(data.val.y)} validation, {rows.size} test "
-        f"images ({n_unseen} of them digits nobody trained or evaluated on)")
+    log(
+        f"digits: {len(data.train.y)} train, {len(data.val.y)} validation, {rows.size} test "
+        f"images ({n_unseen} of them digits nobody trained or evaluated on)"
+    )
     # Out-of-scope score: distance to the 5th nearest training image in pixel space.
     ood = KNNDistance(n_neighbors=5, metric="euclidean").fit(data.train.X)
     val_ood = ood.score(data.val.X)
@@ -147,8 +149,10 @@ def _clinc_models(
     from failwise.policy import KNNDistance
 
     data = load_clinc150(data_dir)
-    log(f"CLINC150: {len(data.train.y)} train, {len(data.val.y)} validation, "
-        f"{len(data.test.y)} test queries, {len(data.classes)} intents")
+    log(
+        f"CLINC150: {len(data.train.y)} train, {len(data.val.y)} validation, "
+        f"{len(data.test.y)} test queries, {len(data.classes)} intents"
+    )
     models = []
     log("training the TF-IDF + linear model")
     model = tfidf_linear_model().fit(data.train.X, data.train.y)
@@ -172,9 +176,9 @@ def _clinc_models(
 
         log("encoding queries with all-MiniLM-L6-v2 (cached after the first run)")
         encoder = SentenceEmbedder()
-        train_e = encoder.encode(data.train.X)
-        val_e = encoder.encode(data.val.X)
-        test_e = encoder.encode(data.test.X)
+        train_e = encoder.encode(list(data.train.X))
+        val_e = encoder.encode(list(data.val.X))
+        test_e = encoder.encode(list(data.test.X))
         clf = embedding_linear_model().fit(train_e, data.train.y)
         knn_e = KNNDistance().fit(train_e)
         models.append(

@@ -41,8 +41,10 @@ def evaluate_file(
     if reference.split is not None:
         val_rows = np.flatnonzero(reference.split == "val")
         test_rows = np.flatnonzero(reference.split == "test")
-        note = f"{val_rows.size} rows marked val fit the calibrator and ladder; " \
-               f"{test_rows.size} test rows are evaluated"
+        note = (
+            f"{val_rows.size} rows marked val fit the calibrator and ladder; "
+            f"{test_rows.size} test rows are evaluated"
+        )
     else:
         rng = np.random.default_rng(seed)
         order = rng.permutation(y.shape[0])
@@ -51,8 +53,10 @@ def evaluate_file(
             rows = order[y[order] == label]
             half[rows[: rows.size // 2]] = True
         val_rows, test_rows = np.flatnonzero(half), np.flatnonzero(~half)
-        note = f"no split column: a seeded stratified half ({val_rows.size} rows) fits the " \
-               f"calibrator and ladder, the other {test_rows.size} rows are evaluated"
+        note = (
+            f"no split column: a seeded stratified half ({val_rows.size} rows) fits the "
+            f"calibrator and ladder, the other {test_rows.size} rows are evaluated"
+        )
     if val_rows.size < 20 or test_rows.size < 1:
         raise InputError(
             f"Need at least 20 rows to fit on and 1 to evaluate; got {val_rows.size} and "
@@ -73,7 +77,11 @@ def evaluate_file(
         for s in sets
     ]
     result = evaluate_scores(
-        models, y[val_rows], y[test_rows], policy=policy, n_bootstrap=n_bootstrap,
+        models,
+        y[val_rows],
+        y[test_rows],
+        policy=policy,
+        n_bootstrap=n_bootstrap,
         random_state=seed,
     )
     return result, note

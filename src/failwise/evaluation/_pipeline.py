@@ -133,7 +133,7 @@ def _split_validation(
     calib, rest = [], []
     for label in np.unique(y_val):
         rows = rng.permutation(np.flatnonzero(y_val == label))
-        cut = int(round(rows.size * share)) if label >= 0 else 0
+        cut = round(rows.size * share) if label >= 0 else 0
         calib.append(rows[:cut])
         rest.append(rows[cut:])
     return np.sort(np.concatenate(calib)), np.sort(np.concatenate(rest))
@@ -245,14 +245,15 @@ def evaluate_scores(
                 larson_in_scope_accuracy=larson_acc,
             )
         )
-    comparison = compare(
-        entries, yt, outcome, n_bootstrap=n_bootstrap, random_state=random_state
-    )
+    comparison = compare(entries, yt, outcome, n_bootstrap=n_bootstrap, random_state=random_state)
     by_name = {row.name: row.metrics for row in comparison.rows}
     evaluations = [_with_metrics(e, by_name[e.name]) for e in evaluations]
     for e in evaluations:
         baseline = compare(
-            {e.name: always_answer(e.proba)}, yt, outcome, n_bootstrap=n_bootstrap,
+            {e.name: always_answer(e.proba)},
+            yt,
+            outcome,
+            n_bootstrap=n_bootstrap,
             random_state=random_state,
         )
         baselines[e.name] = baseline.rows[0].metrics

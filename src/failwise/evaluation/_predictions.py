@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,9 @@ class PredictionSet:
 
 def _read_table(path: Path) -> tuple[list[str], dict[str, list[Any]]]:
     if not path.is_file():
-        raise InputError(f"Predictions file {str(path)!r} does not exist; pass a CSV or Parquet file.")
+        raise InputError(
+            f"Predictions file {str(path)!r} does not exist; pass a CSV or Parquet file."
+        )
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
         try:
@@ -59,7 +60,9 @@ def _read_table(path: Path) -> tuple[list[str], dict[str, list[Any]]]:
             table = pq.read_table(path)
         except Exception as exc:  # pyarrow raises several types for damaged files
             raise InputError(f"Could not read {str(path)!r} as Parquet: {exc}") from None
-        return list(table.column_names), {c: table.column(c).to_pylist() for c in table.column_names}
+        return list(table.column_names), {
+            c: table.column(c).to_pylist() for c in table.column_names
+        }
     if suffix not in (".csv", ".tsv", ".txt"):
         raise InputError(
             f"Unsupported predictions file type {suffix!r} for {str(path)!r}; use .csv or .parquet."
@@ -133,9 +136,11 @@ def read_predictions(
     kind = kinds.pop()
     prefix = next(p for p, k in _PREFIXES.items() if k == kind)
     score_columns = [c for c in header if c.startswith(prefix)]
-    classes = [c[len(prefix):] for c in score_columns]
+    classes = [c[len(prefix) :] for c in score_columns]
     if len(classes) < 2:
-        raise InputError(f"{file.name}: found one {prefix}<class> column; need at least two classes.")
+        raise InputError(
+            f"{file.name}: found one {prefix}<class> column; need at least two classes."
+        )
     if label_column not in columns:
         raise InputError(
             f"{file.name}: no label column {label_column!r}; columns are {header[:12]}. "
@@ -161,14 +166,15 @@ def read_predictions(
             row, col = np.argwhere((scores < 0) | (scores > 1))[0]
             raise InputError(
                 f"{file.name}: column {score_columns[col]!r}, row {row + offset}: "
-                f"{scores[row, col]!r} is not a probability in [0, 1]. Name raw scores logit_<class>."
+                f"{scores[row, col]!r} is not a probability in [0, 1]. Name raw scores "
+                "logit_<class>."
             )
         sums = scores.sum(axis=1)
         bad = np.flatnonzero(np.abs(sums - 1) > 1e-3)
         if bad.size:
             raise InputError(
-                f"{file.name}: row {bad[0] + offset}: the proba_ columns sum to {sums[bad[0]]:.6g}, "
-                "not 1. Normalise each row, or name raw scores logit_<class>."
+                f"{file.name}: row {bad[0] + offset}: the proba_ columns sum to "
+                f"{sums[bad[0]]:.6g}, not 1. Normalise each row, or name raw scores logit_<class>."
             )
         scores = scores / sums[:, None]
     split = None
@@ -179,7 +185,9 @@ def read_predictions(
             raise InputError(
                 f"{file.name}: column 'split' holds {unknown[:3]}; expected 'val' or 'test'."
             )
-    ood = _floats(columns["ood_score"], "ood_score", file, offset) if "ood_score" in columns else None
+    ood = (
+        _floats(columns["ood_score"], "ood_score", file, offset) if "ood_score" in columns else None
+    )
     fallback = None
     if "fallback" in columns:
         fallback = np.full(n, -2, dtype=np.intp)
@@ -212,5 +220,3 @@ def read_predictions(
             )
         )
     return out
-
-

@@ -95,9 +95,7 @@ def model_section(evaluation: ModelEvaluation, y_test: np.ndarray) -> ModelSecti
     )
 
 
-def build_report(
-    result: EvaluationResult, path: str | Path, *, title: str, dataset: str
-) -> Path:
+def build_report(result: EvaluationResult, path: str | Path, *, title: str, dataset: str) -> Path:
     """Write the HTML report of ``result`` to ``path``; return the absolute path."""
     sections = [model_section(m, result.y_test) for m in result.models]
     assumptions = [

@@ -23,8 +23,10 @@ class Estimate:
 
     def to_dict(self) -> dict[str, float | None]:
         """JSON-friendly: NaN becomes None."""
-        return {k: (None if math.isnan(v) else v) for k, v in
-                (("value", self.value), ("low", self.low), ("high", self.high))}
+        return {
+            k: (None if math.isnan(v) else v)
+            for k, v in (("value", self.value), ("low", self.low), ("high", self.high))
+        }
 
     def __format__(self, spec: str) -> str:
         if math.isnan(self.value):
@@ -36,8 +38,12 @@ class Estimate:
 
 #: One line per metric: its definition, as printed in reports.
 METRIC_DESCRIPTIONS: dict[str, str] = {
-    "task_completion_rate": "tasks that ended with a correct output within the deadline / all tasks",
-    "time_to_correct_output_median_s": "median time from request to correct output (completed tasks)",
+    "task_completion_rate": (
+        "tasks that ended with a correct output within the deadline / all tasks"
+    ),
+    "time_to_correct_output_median_s": (
+        "median time from request to correct output (completed tasks)"
+    ),
     "time_to_correct_output_p90_s": "90th percentile of that time",
     "escalation_rate": "tasks escalated to a human by the ladder or by the user / all tasks",
     "recovery_rate": "tasks whose first output was wrong and later became correct / tasks whose "

@@ -163,8 +163,9 @@ class OutcomeModel:
     def assumptions(self) -> list[Assumption]:
         """Every assumption with its value, unit and reason, in declaration order."""
         return [
-            Assumption(f.name, float(getattr(self, f.name)), f.metadata["unit"],
-                       f.metadata["reason"])
+            Assumption(
+                f.name, float(getattr(self, f.name)), f.metadata["unit"], f.metadata["reason"]
+            )
             for f in fields(self)
         ]
 

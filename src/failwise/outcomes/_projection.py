@@ -49,7 +49,9 @@ class TaskPaths:
     def take(self, rows: NDArray[np.intp]) -> TaskPaths:
         """Rows ``rows`` of every column."""
         return TaskPaths(
-            self.action[rows], self.output_correct[rows], self.set_has_truth[rows],
+            self.action[rows],
+            self.output_correct[rows],
+            self.set_has_truth[rows],
             self.out_of_scope[rows],
         )
 
@@ -100,8 +102,10 @@ def _simulate(paths: TaskPaths, model: OutcomeModel, rng: np.random.Generator) -
     escalate = a == Action.ESCALATE.code
     abstain = a == Action.ABSTAIN.code
     u = rng.random((4, n))
-    sigma = np.log(max(model.human_response_p90_s, 1e-9) / max(model.human_response_median_s,
-                                                                 1e-9)) / _Z90
+    sigma = (
+        np.log(max(model.human_response_p90_s, 1e-9) / max(model.human_response_median_s, 1e-9))
+        / _Z90
+    )
     human_time = model.human_response_median_s * np.exp(sigma * rng.standard_normal(n))
     human_right = rng.random(n) < model.human_accuracy
 
@@ -162,17 +166,19 @@ def _summaries(draw: _Draw) -> NDArray[np.float64]:
     times = draw.time[draw.completed]
     first_wrong = int(draw.first_incorrect.sum())
     n_auto = int(draw.automatic.sum())
-    return np.array([
-        draw.completed.mean(),
-        np.median(times) if times.size else np.nan,
-        np.quantile(times, 0.9) if times.size else np.nan,
-        draw.escalated.mean(),
-        draw.recovered.sum() / first_wrong if first_wrong else np.nan,
-        draw.silent.mean(),
-        draw.automatic.mean(),
-        draw.automatic_correct.sum() / n_auto if n_auto else np.nan,
-        draw.human_seconds.sum() / 3600.0 / n * 1000.0,
-    ])
+    return np.array(
+        [
+            draw.completed.mean(),
+            np.median(times) if times.size else np.nan,
+            np.quantile(times, 0.9) if times.size else np.nan,
+            draw.escalated.mean(),
+            draw.recovered.sum() / first_wrong if first_wrong else np.nan,
+            draw.silent.mean(),
+            draw.automatic.mean(),
+            draw.automatic_correct.sum() / n_auto if n_auto else np.nan,
+            draw.human_seconds.sum() / 3600.0 / n * 1000.0,
+        ]
+    )
 
 
 _FIELDS = (
@@ -236,9 +242,7 @@ def project(
     """
     model = outcome_model if outcome_model is not None else OutcomeModel()
     if not isinstance(model, OutcomeModel):
-        raise InputError(
-            f"`outcome_model` must be an OutcomeModel; got {type(model).__name__}."
-        )
+        raise InputError(f"`outcome_model` must be an OutcomeModel; got {type(model).__name__}.")
     if not isinstance(n_bootstrap, int) or n_bootstrap < 0:
         raise InputError(f"`n_bootstrap` must be an int ≥ 0; got {n_bootstrap!r}.")
     if not 0 < interval_level < 1:
@@ -252,7 +256,7 @@ def project(
     if n_bootstrap:
         replicates = np.empty((n_bootstrap, point.size))
         for b in range(n_bootstrap):
-            rows = rng.integers(0, n, size=n)
+            rows = np.asarray(rng.integers(0, n, size=n), dtype=np.intp)
             replicates[b] = _summaries(_simulate(paths.take(rows), model, rng))
         tail = (1 - interval_level) / 2 * 100
         with warnings.catch_warnings():  # a metric undefined in every replicate stays NaN

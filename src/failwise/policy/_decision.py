@@ -1,4 +1,4 @@
-"""What the ladder decided: one :class:`Decision` per input, stored column-wise in :class:`Decisions`.
+"""What the ladder decided: one :class:`Decision` per input, column-wise in :class:`Decisions`.
 
 A batch of a million decisions is a handful of NumPy arrays (action codes, labels, confidences,
 band codes, reason codes); the per-row :class:`Decision` objects, prediction sets and reason
@@ -254,7 +254,8 @@ class Decisions(Sequence[Decision]):
             raise InputError(
                 f"Unknown action {action!r}; expected one of {[a.value for a in _ACTIONS]}."
             ) from None
-        return self.action_codes == code
+        mask: NDArray[np.bool_] = self.action_codes == code
+        return mask
 
     def counts(self) -> dict[Action, int]:
         """Number of rows per action, in ladder order."""

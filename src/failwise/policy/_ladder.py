@@ -134,7 +134,7 @@ class ClarifyRung:
         the M + 1 most likely labels of a row matter: its set has at most M labels exactly
         when the (M + 1)-th label is outside it, so no full sort is needed.
         """
-        n, k = proba.shape
+        k = proba.shape[1]
         m = self.max_set_size
         top = np.argpartition(proba, k - m - 1, axis=1)[:, k - m - 1 :]
         values = np.take_along_axis(proba, top, axis=1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import warnings
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -147,7 +147,7 @@ class Policy:
     []
     """
 
-    _parameter_constraints: dict[str, list[Any]] = {
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "target_risk": [None, Interval(Real, 0, 1, closed="neither")],
         "confidence_level": [Interval(Real, 0, 1, closed="neither")],
         "max_escalation_rate": [None, Interval(Real, 0, 1, closed="both")],
@@ -254,9 +254,7 @@ class Policy:
         self.ood_threshold_ = np.inf
         if ood is not None:
             self.ood_threshold_ = float(
-                fit_ood_threshold(
-                    ood, labels < 0, max_false_alarm_rate=self.ood_false_alarm_rate
-                )
+                fit_ood_threshold(ood, labels < 0, max_false_alarm_rate=self.ood_false_alarm_rate)
             )
         handoff = (ood > self.ood_threshold_) if ood is not None else np.zeros_like(correct)
 
@@ -458,9 +456,7 @@ class Policy:
         clarify_rows = state.set_rows
         if clarify_rows.size:
             truth = labels[clarify_rows]
-            hit = (truth >= 0) & state.set_masks[
-                np.arange(clarify_rows.size), np.maximum(truth, 0)
-            ]
+            hit = (truth >= 0) & state.set_masks[np.arange(clarify_rows.size), np.maximum(truth, 0)]
             cost[clarify_rows] = costs.clarify + np.where(hit, 0.0, costs.failed_clarification)
         return cost
 
@@ -648,4 +644,3 @@ def _erfinv(x: float) -> float:
     from scipy.special import erfinv
 
     return float(erfinv(x))
-

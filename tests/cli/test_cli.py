@@ -123,3 +123,35 @@ def test_evaluate_rejects_a_file_without_score_columns(tmp_path: Path) -> None:
     result = runner.invoke(app, ["evaluate", "--predictions", str(file)])
     assert result.exit_code == 2
     assert "proba_<class>" in result.output
+
+
+def test_evaluate_reads_parquet_with_a_split_and_two_models(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    n = 600
+    y = rng.integers(0, 3, n)
+    columns: dict[str, list[object]] = {"model": [], "label": [], "split": []}
+    for c in "abc":
+        columns[f"logit_{c}"] = []
+    for model, signal in (("sharp", 3.0), ("blunt", 1.0)):
+        logits = rng.normal(size=(n, 3)) + signal * np.eye(3)[y]
+        for i in range(n):
+            columns["model"].append(model)
+            columns["label"].append("abc"[y[i]])
+            columns["split"].append("val" if i < n // 2 else "test")
+            for j, c in enumerate("abc"):
+                columns[f"logit_{c}"].append(float(logits[i, j]))
+    pq.write_table(pa.table(columns), tmp_path / "preds.parquet")
+    out = tmp_path / "summary.json"
+    result = runner.invoke(
+        app, ["evaluate", "--predictions", str(tmp_path / "preds.parquet"), "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(out.read_text())
+    assert {m["name"] for m in summary["models"]} == {"sharp", "blunt"}
+    assert summary["n_test"] == n // 2
+    sharp = next(m for m in summary["models"] if m["name"] == "sharp")
+    blunt = next(m for m in summary["models"] if m["name"] == "blunt")
+    assert sharp["accuracy"] > blunt["accuracy"]

@@ -225,6 +225,12 @@ def demo(
     confidence_level: Annotated[
         float, typer.Option(help="Confidence that the target holds.")
     ] = 0.95,
+    ood_accuracy_budget: Annotated[
+        float,
+        typer.Option(
+            help="Points of in-scope accuracy the out-of-scope screen may spend (0.02 = two)."
+        ),
+    ] = 0.02,
     seed: Annotated[int, typer.Option(help="Random seed for splits and simulations.")] = 0,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write a machine-readable summary here.")
@@ -238,7 +244,11 @@ def demo(
     from failwise.policy import Policy
 
     try:
-        policy = Policy(target_risk=target_risk, confidence_level=confidence_level)
+        policy = Policy(
+            target_risk=target_risk,
+            confidence_level=confidence_level,
+            ood_max_accuracy_loss=ood_accuracy_budget,
+        )
         with (
             console.status("training models, calibrating and fitting the ladders…"),
             _collect_warnings() as notes,

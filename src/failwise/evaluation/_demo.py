@@ -146,50 +146,75 @@ def _clinc_models(
 ) -> tuple[list[ModelScores], Any, Any, str, str]:
     from failwise.datasets import load_clinc150
     from failwise.models import tfidf_linear_model
-    from failwise.policy import KNNDistance
+    from failwise.policy import max_logit_score
 
-    data = load_clinc150(data_dir)
+    data = load_clinc150(data_dir, include_oos_train=True)
+    in_scope_train = data.train.y >= 0
+    train_X = [x for x, keep in zip(data.train.X, in_scope_train, strict=True) if keep]
+    train_y = data.train.y[in_scope_train]
     log(
-        f"CLINC150: {len(data.train.y)} train, {len(data.val.y)} validation, "
+        f"CLINC150: {len(train_y)} train, {len(data.val.y)} validation, "
         f"{len(data.test.y)} test queries, {len(data.classes)} intents"
     )
     models = []
     log("training the TF-IDF + linear model")
-    model = tfidf_linear_model().fit(data.train.X, data.train.y)
-    features = model[:-1]
-    knn = KNNDistance().fit(features.transform(data.train.X))
+    model = tfidf_linear_model().fit(train_X, train_y)
+    val_z = model.decision_function(data.val.X)
+    test_z = model.decision_function(data.test.X)
     models.append(
         ModelScores(
             name="TF-IDF + linear",
-            val=_scores(model, data.val.X),
-            test=_scores(model, data.test.X),
+            val=val_z,
+            test=test_z,
             kind="logits",
-            val_ood=knn.score(features.transform(data.val.X)),
-            test_ood=knn.score(features.transform(data.test.X)),
-            description="word and character n-gram TF-IDF with a linear classifier (no torch)",
+            val_ood=max_logit_score(val_z),
+            test_ood=max_logit_score(test_z),
+            description="word and character n-gram TF-IDF with a linear SVM (no torch); "
+            "out-of-scope score: the negated largest margin",
         )
     )
     if embeddings is None:
         embeddings = _embeddings_available()
     if embeddings:
         from failwise.models import SentenceEmbedder, embedding_linear_model
+        from failwise.policy import CombinedOODScore, KNNDistance
 
-        log("encoding queries with all-MiniLM-L6-v2 (cached after the first run)")
+        log("encoding queries with all-MiniLM-L6-v2")
         encoder = SentenceEmbedder()
         train_e = encoder.encode(list(data.train.X))
         val_e = encoder.encode(list(data.val.X))
         test_e = encoder.encode(list(data.test.X))
-        clf = embedding_linear_model().fit(train_e, data.train.y)
-        knn_e = KNNDistance().fit(train_e)
+        # The oos_train queries become a 151st class that only shapes the probabilities: the
+        # model answers with its best intent. The out-of-scope score averages the in-scope
+        # ranks of two signals: one minus the largest intent probability (mass on the extra
+        # class raises it) and the distance to the 5th nearest training query.
+        k = len(data.classes)
+        labels = np.where(data.train.y >= 0, data.train.y, k)
+        clf = embedding_linear_model().fit(train_e, labels)
+        knn = KNNDistance(n_neighbors=5).fit(train_e[in_scope_train])
+
+        def signals(X: Any) -> tuple[Any, Any]:
+            proba = clf.predict_proba(X)
+            logits = np.asarray(clf.decision_function(X))[:, :k]
+            return logits, 1.0 - proba[:, :k].max(axis=1)
+
+        _, train_msp = signals(train_e[in_scope_train])
+        combined = CombinedOODScore().fit(np.column_stack([train_msp, knn.score_training()]))
+        val_logits, val_msp = signals(val_e)
+        test_logits, test_msp = signals(test_e)
+        val_ood = combined.score(np.column_stack([val_msp, knn.score(val_e)]))
+        test_ood = combined.score(np.column_stack([test_msp, knn.score(test_e)]))
         models.append(
             ModelScores(
                 name="MiniLM embeddings + linear",
-                val=_scores(clf, val_e),
-                test=_scores(clf, test_e),
+                val=val_logits,
+                test=test_logits,
                 kind="logits",
-                val_ood=knn_e.score(val_e),
-                test_ood=knn_e.score(test_e),
-                description="all-MiniLM-L6-v2 sentence embeddings with logistic regression",
+                val_ood=val_ood,
+                test_ood=test_ood,
+                description="all-MiniLM-L6-v2 sentence embeddings with logistic regression, "
+                "oos_train as an extra class; out-of-scope score: mean in-scope rank of "
+                "1 − largest intent probability and 5-NN distance",
             )
         )
     return models, data.val.y, data.test.y, "failwise demo: CLINC150 intents", data.description

@@ -31,9 +31,12 @@ from failwise.policy._ladder import (
     run_ladder,
 )
 from failwise.policy._ood import (
+    CombinedOODScore,
     KNNDistance,
+    OODThreshold,
     energy_score,
     fit_ood_threshold,
+    max_logit_score,
     max_probability_score,
 )
 from failwise.policy._policy import Policy
@@ -46,6 +49,7 @@ __all__ = [
     "AnswerRung",
     "Band",
     "ClarifyRung",
+    "CombinedOODScore",
     "ConformalPredictionSets",
     "Decision",
     "Decisions",
@@ -56,6 +60,7 @@ __all__ = [
     "KNNDistance",
     "KeywordRules",
     "LadderState",
+    "OODThreshold",
     "OutOfScopeRung",
     "OutcomeCosts",
     "Policy",
@@ -66,6 +71,7 @@ __all__ = [
     "apply_fallback",
     "energy_score",
     "fit_ood_threshold",
+    "max_logit_score",
     "max_probability_score",
     "measure_fallback",
     "run_ladder",

@@ -102,6 +102,11 @@ class Policy:
     ood_false_alarm_rate : float, default=0.05
         When out-of-scope scores are given to ``fit``: the largest share of in-scope inputs the
         out-of-scope screen may send down the ladder.
+    ood_max_accuracy_loss : float or None, default=None
+        When out-of-scope scores are given: the screen may lower the top label's in-scope
+        accuracy on validation data by at most this much (e.g. 0.02 = two points), certified
+        at ``confidence_level``; the screen then flags as much as that budget allows, within
+        ``ood_false_alarm_rate``. None: only the false-alarm budget applies.
     fallback_min_accuracy : float or None, default=None
         A fallback output is used only when its accuracy on the validation rows it would
         handle is at least this (Wilson lower bound at ``confidence_level``). None derives it:
@@ -121,6 +126,8 @@ class Policy:
         Calibrated confidence from which the top label is answered (``inf``: never).
     ood_threshold_ : float
         Out-of-scope score above which inputs are never answered (``inf`` when unused).
+    ood_screen_ : OODThreshold or None
+        How the out-of-scope threshold was set and what it did on validation data.
     certified_ : bool
         Whether the answer threshold carries the risk certificate.
     risk_control_ : RiskThreshold or None
@@ -156,6 +163,7 @@ class Policy:
         "clarify_coverage": [Interval(Real, 0, 1, closed="neither")],
         "clarify_method": [Options(("aps", "lac"))],
         "ood_false_alarm_rate": [Interval(Real, 0, 1, closed="neither")],
+        "ood_max_accuracy_loss": [None, Interval(Real, 0, 1, closed="both")],
         "fallback_min_accuracy": [None, Interval(Real, 0, 1, closed="both")],
         "escalate": [bool],
         "bound": [Options(("binomial", "hoeffding_bentkus"))],
@@ -173,6 +181,7 @@ class Policy:
         clarify_coverage: float = 0.9,
         clarify_method: str = "lac",
         ood_false_alarm_rate: float = 0.05,
+        ood_max_accuracy_loss: float | None = None,
         fallback_min_accuracy: float | None = None,
         escalate: bool = True,
         bound: str = "binomial",
@@ -186,6 +195,7 @@ class Policy:
         self.clarify_coverage = clarify_coverage
         self.clarify_method = clarify_method
         self.ood_false_alarm_rate = ood_false_alarm_rate
+        self.ood_max_accuracy_loss = ood_max_accuracy_loss
         self.fallback_min_accuracy = fallback_min_accuracy
         self.escalate = escalate
         self.bound = bound
@@ -252,10 +262,20 @@ class Policy:
 
         # 1. Out-of-scope screen.
         self.ood_threshold_ = np.inf
+        self.ood_screen_: Any = None
         if ood is not None:
-            self.ood_threshold_ = float(
-                fit_ood_threshold(ood, labels < 0, max_false_alarm_rate=self.ood_false_alarm_rate)
+            floor = None
+            if self.ood_max_accuracy_loss is not None and in_scope.any():
+                floor = max(float(correct[in_scope].mean()) - self.ood_max_accuracy_loss, 0.0)
+            self.ood_screen_ = fit_ood_threshold(
+                ood,
+                labels < 0,
+                max_false_alarm_rate=self.ood_false_alarm_rate,
+                correct=correct,
+                min_in_scope_accuracy=floor,
+                confidence_level=self.confidence_level,
             )
+            self.ood_threshold_ = float(self.ood_screen_)
         handoff = (ood > self.ood_threshold_) if ood is not None else np.zeros_like(correct)
 
         # 2. Prediction sets for clarification, on in-scope rows.

@@ -1,0 +1,235 @@
+"""A fitted :class:`~failwise.Policy` as plain data, and back.
+
+:func:`policy_to_state` reads the policy's constructor arguments and fitted attributes,
+including its :class:`~failwise.policy.RiskThreshold`, its
+:class:`~failwise.policy.ConformalPredictionSets` and the rungs of its fitted ladder
+(``policy.rungs_``); :func:`policy_from_state` builds an equivalent fitted policy by
+calling the constructor and setting those attributes. Nothing is pickled and no code named
+by the data is imported: only the classes listed here can be rebuilt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, Final
+
+import numpy as np
+
+from failwise.exceptions import InputError, NotFittedError
+from failwise.policy import (
+    AnswerRung,
+    ClarifyRung,
+    ConformalPredictionSets,
+    EscalateRung,
+    FallbackRung,
+    OutcomeCosts,
+    OutOfScopeRung,
+    Policy,
+    RiskThreshold,
+)
+
+__all__ = ["POLICY_STATE_FORMAT", "policy_from_state", "policy_to_state"]
+
+#: Version of the layout written by :func:`policy_to_state`.
+POLICY_STATE_FORMAT: Final = 1
+
+_RUNGS: Final[dict[str, type[Any]]] = {
+    cls.__name__: cls
+    for cls in (OutOfScopeRung, AnswerRung, ClarifyRung, FallbackRung, EscalateRung)
+}
+
+# Fitted parts stored as nested objects; everything else must be a plain value or an array.
+_PARTS: Final[dict[str, type[Any]]] = {
+    "risk_control_": RiskThreshold,
+    "prediction_sets_": ConformalPredictionSets,
+}
+
+# Caches filled on first use: not part of the fitted state, reset to None on load.
+_CACHES: Final[dict[type[Any], tuple[str, ...]]] = {RiskThreshold: ("_p_values",)}
+
+
+def _params(obj: Any) -> dict[str, Any]:
+    params: dict[str, Any] = dict(obj.get_params())
+    return params
+
+
+def _fitted_attributes(obj: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+    caches = _CACHES.get(type(obj), ())
+    return {
+        name: value
+        for name, value in vars(obj).items()
+        if name not in params and name not in caches
+    }
+
+
+def _part_state(obj: Any, where: str) -> dict[str, Any]:
+    params = _params(obj)
+    if isinstance(params.get("random_state"), np.random.Generator):
+        raise InputError(
+            f"cannot save `{where}`: its random_state is a numpy Generator, whose stream "
+            "cannot be written as plain data. Fit it with an int seed (or None) instead."
+        )
+    return {"params": params, "fitted": _fitted_attributes(obj, params)}
+
+
+def _build_part(cls: type[Any], state: Mapping[str, Any], where: str) -> Any:
+    _require_keys(state, ("params", "fitted"), where)
+    try:
+        part = cls(**state["params"])
+    except TypeError as exc:
+        raise InputError(
+            f"`{where}` has parameters {sorted(state['params'])} that {cls.__name__} does not "
+            f"take ({exc}); the state was written by another version of failwise."
+        ) from None
+    for name, value in state["fitted"].items():
+        setattr(part, name, value)
+    for name in _CACHES.get(cls, ()):
+        setattr(part, name, None)
+    return part
+
+
+def _require_keys(state: Any, keys: tuple[str, ...], where: str) -> None:
+    if not isinstance(state, Mapping):
+        raise InputError(f"`{where}` must be a dict; got {type(state).__name__}.")
+    missing = [key for key in keys if key not in state]
+    if missing:
+        raise InputError(
+            f"`{where}` lacks the key(s) {missing}; it must come from `policy_to_state`."
+        )
+
+
+def _rung_state(rung: Any, policy: Policy, index: int) -> dict[str, Any]:
+    name = type(rung).__name__
+    if _RUNGS.get(name) is not type(rung) or not dataclasses.is_dataclass(rung):
+        raise InputError(
+            f"cannot save policy.rungs_[{index}]: a {name} is not one of the rungs an artefact "
+            f"can rebuild ({', '.join(_RUNGS)})."
+        )
+    fields: dict[str, Any] = {}
+    for field in dataclasses.fields(rung):
+        value = getattr(rung, field.name)
+        if isinstance(value, ConformalPredictionSets):
+            if value is not policy.prediction_sets_:
+                raise InputError(
+                    f"cannot save policy.rungs_[{index}]: its prediction sets are not "
+                    "`policy.prediction_sets_`; refit the policy instead of editing its rungs."
+                )
+            value = {"$part": "prediction_sets_"}
+        fields[field.name] = value
+    return {"rung": name, "fields": fields}
+
+
+def policy_to_state(policy: Policy) -> dict[str, Any]:
+    """Return a fitted policy as plain values and NumPy arrays.
+
+    Parameters
+    ----------
+    policy : Policy
+        A fitted policy.
+
+    Returns
+    -------
+    dict
+        ``{"class": "Policy", "format": 1, "params": {...}, "fitted": {...}}``. ``fitted``
+        holds every fitted attribute; the risk certificate and the prediction sets are nested
+        ``{"params", "fitted"}`` dictionaries and each rung of ``rungs_`` is ``{"rung": class
+        name, "fields": {...}}``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from failwise import Policy
+    >>> from failwise.artifacts import policy_from_state, policy_to_state
+    >>> rng = np.random.default_rng(0)
+    >>> proba = rng.dirichlet(np.full(3, 0.3), size=2000)
+    >>> y = np.array([rng.choice(3, p=p) for p in proba])
+    >>> policy = Policy(target_risk=0.1, confidence_level=0.9).fit(proba, y)
+    >>> state = policy_to_state(policy)
+    >>> state["fitted"]["answer_threshold_"] == policy.answer_threshold_
+    True
+    >>> copy = policy_from_state(state)
+    >>> bool((copy.decide(proba).action_codes == policy.decide(proba).action_codes).all())
+    True
+    """
+    if not isinstance(policy, Policy):
+        raise InputError(
+            f"`policy` must be a failwise Policy; got {type(policy).__name__}. Calibrators "
+            "have their own `to_state()`."
+        )
+    if not hasattr(policy, "rungs_"):
+        raise NotFittedError(
+            "This Policy is not fitted yet: call fit before saving it (an artefact holds a "
+            "fitted ladder)."
+        )
+    params = _params(policy)
+    costs = params.get("costs")
+    if isinstance(costs, OutcomeCosts):
+        params["costs"] = costs.to_dict()
+    fitted: dict[str, Any] = {}
+    for name, value in _fitted_attributes(policy, params).items():
+        if name in _PARTS:
+            fitted[name] = None if value is None else _part_state(value, f"policy.{name}")
+        elif name == "rungs_":
+            fitted[name] = [_rung_state(r, policy, i) for i, r in enumerate(value)]
+        else:
+            fitted[name] = value
+    return {"class": "Policy", "format": POLICY_STATE_FORMAT, "params": params, "fitted": fitted}
+
+
+def policy_from_state(state: Mapping[str, Any]) -> Policy:
+    """Rebuild a fitted :class:`~failwise.Policy` from :func:`policy_to_state`'s output.
+
+    Parameters
+    ----------
+    state : mapping
+        ``{"class": "Policy", "format": 1, "params": {...}, "fitted": {...}}``.
+
+    Returns
+    -------
+    Policy
+        A fitted policy whose ``decide`` returns exactly what the saved one returned.
+    """
+    _require_keys(state, ("params", "fitted"), "state")
+    if state.get("class", "Policy") != "Policy":
+        raise InputError(f"`state` holds a {state.get('class')!r}, not a Policy.")
+    if state.get("format", POLICY_STATE_FORMAT) != POLICY_STATE_FORMAT:
+        raise InputError(
+            f"`state` has policy format {state.get('format')!r}; this failwise reads format "
+            f"{POLICY_STATE_FORMAT}. Refit the policy and save it again."
+        )
+    params = dict(state["params"])
+    if isinstance(params.get("costs"), Mapping):
+        params["costs"] = OutcomeCosts(**params["costs"])
+    unknown = set(params) - set(Policy().get_params())
+    if unknown:
+        raise InputError(
+            f"`state` has parameter(s) {sorted(unknown)} that Policy does not take; it was "
+            "written by another version of failwise. Refit the policy and save it again."
+        )
+    policy = Policy(**params)
+    fitted = dict(state["fitted"])
+    if "rungs_" not in fitted:
+        raise InputError("`state['fitted']` lacks `rungs_`: it does not describe a fitted policy.")
+    for name, cls in _PARTS.items():
+        if fitted.get(name) is not None:
+            fitted[name] = _build_part(cls, fitted[name], f"state['fitted']['{name}']")
+    rungs = []
+    for index, rung_state in enumerate(fitted.pop("rungs_")):
+        where = f"state['fitted']['rungs_'][{index}]"
+        _require_keys(rung_state, ("rung", "fields"), where)
+        cls = _RUNGS.get(rung_state["rung"])
+        if cls is None:
+            raise InputError(
+                f"`{where}` names an unknown rung {rung_state['rung']!r}; known rungs are "
+                f"{sorted(_RUNGS)}."
+            )
+        fields = {
+            key: fitted.get(value["$part"]) if isinstance(value, Mapping) else value
+            for key, value in rung_state["fields"].items()
+        }
+        rungs.append(cls(**fields))
+    for name, value in fitted.items():
+        setattr(policy, name, value)
+    policy.rungs_ = rungs
+    return policy

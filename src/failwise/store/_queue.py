@@ -27,7 +27,6 @@ Every change is also an event of the item's task: ``<kind>_created``, ``_claimed
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from numbers import Real
 from typing import TYPE_CHECKING, Any
@@ -213,8 +212,8 @@ def _holder_mismatch(item: QueueItem, reviewer: str | None, call: str) -> QueueS
     if reviewer is None or reviewer == item.claimed_by:
         return None
     return QueueStateError(
-        f"Queue item {item.id} is {item.state} by {item.claimed_by!r}, not {reviewer!r}; "
-        f"only the reviewer holding it may {call} it. Nothing was written."
+        f"Queue item {item.id} is held by {item.claimed_by!r} (state {item.state}), not by "
+        f"{reviewer!r}; only the reviewer holding it may {call} it. Nothing was written."
     )
 
 
@@ -545,5 +544,3 @@ def _enqueue_refusal(tx: Tx, task_id: str, kind: str) -> InputError:
         f"{rows[0][0]} first, or queue the other kind."
     )
 
-
-_ = time  # the default times come from check_at

@@ -1,0 +1,145 @@
+"""The event log and the review queue: every decision and what followed it, stored durably.
+
+Open a store from a URL: ``sqlite:///events.db`` (a file, the embedded default) or
+``postgresql://user:password@host:5432/db`` (production; needs the ``postgres`` extra).
+Both hold the same schema, created and migrated on first open.
+
+A *task* is one user request. :meth:`Store.record_decision` opens it; every later fact —
+user feedback, a clarification pick, a fallback result, the life of an escalation or an
+audit sample in :attr:`Store.queue` — is an append-only :class:`Event` of that task.
+Every write returns only once it is durable: it survives ``kill -9`` of the process.
+Concurrent writers are grouped into shared transactions (group commit), so durability
+costs one disk flush per batch rather than per call.
+
+Examples
+--------
+>>> import tempfile
+>>> from failwise import store
+>>> folder = tempfile.mkdtemp()
+>>> with store.open(f"sqlite:///{folder}/events.db") as events:
+...     events.record_decision("t1", {"action": "escalate", "confidence": 0.41, "predicted": 3})
+...     item_id = events.queue.enqueue("t1", "escalation", reason="low confidence")
+...     item = events.queue.claim("alice")
+...     _ = events.queue.resolve(item.id, label=7, reviewer="alice")
+...     [(e.kind, e.label) for e in events.events("t1")]
+[('decision', None), ('escalation_created', None), ('escalation_claimed', None),
+ ('escalation_resolved', 7)]
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+from typing import Any
+
+from failwise.exceptions import InputError
+from failwise.store._backend import Backend
+from failwise.store._errors import (
+    DuplicateTaskError,
+    QueueStateError,
+    StoreError,
+    UnknownItemError,
+    UnknownTaskError,
+)
+from failwise.store._events import (
+    FEEDBACK_OUTCOMES,
+    QUEUE_KINDS,
+    RECORDABLE_KINDS,
+    Event,
+    EventKind,
+    Task,
+)
+from failwise.store._queue import QUEUE_STATES, Queue, QueueItem
+from failwise.store._schema import SCHEMA_VERSION
+from failwise.store._store import Store
+from failwise.store._url import parse_url, redact
+
+__all__ = [
+    "FEEDBACK_OUTCOMES",
+    "QUEUE_KINDS",
+    "QUEUE_STATES",
+    "RECORDABLE_KINDS",
+    "SCHEMA_VERSION",
+    "DuplicateTaskError",
+    "Event",
+    "EventKind",
+    "Queue",
+    "QueueItem",
+    "QueueStateError",
+    "Store",
+    "StoreError",
+    "Task",
+    "UnknownItemError",
+    "UnknownTaskError",
+    "open",
+    "redact",
+]
+
+
+def open(  # noqa: A001 - `failwise.store.open(url)` mirrors `sqlite3.connect` / `dbm.open`
+    url: str,
+    *,
+    pool_size: int = 4,
+    connect_timeout_s: float = 10.0,
+    busy_timeout_s: float = 60.0,
+    max_batch: int = 512,
+) -> Store:
+    """Open (and create or migrate, on first use) the store at ``url``.
+
+    Parameters
+    ----------
+    url : str
+        ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` (optionally
+        ``?synchronous=normal``, see :mod:`failwise.store._sqlite`), or
+        ``postgresql://user:password@host:port/database`` with any libpq options in the
+        query string.
+    pool_size : int, default=4
+        Most connections kept for reads (PostgreSQL: the pool's size, writer included).
+    connect_timeout_s : float, default=10.0
+        PostgreSQL: how long to wait for the server.
+    busy_timeout_s : float, default=60.0
+        SQLite: how long a write waits while another process holds the write lock.
+    max_batch : int, default=512
+        Most calls committed together by the group-commit writer.
+
+    Returns
+    -------
+    Store
+
+    Raises
+    ------
+    InputError
+        When the URL or an option is malformed.
+    StoreError
+        When the database cannot be reached or opened (the message names the URL without
+        its password), or the ``postgres`` extra is missing.
+    """
+    parsed = parse_url(url)
+    size = _check_count(pool_size, "pool_size")
+    batch = _check_count(max_batch, "max_batch")
+    connect_s = _check_seconds(connect_timeout_s, "connect_timeout_s")
+    busy_s = _check_seconds(busy_timeout_s, "busy_timeout_s")
+    backend: Backend
+    if parsed.backend == "sqlite":
+        from failwise.store._sqlite import SQLiteBackend
+
+        backend = SQLiteBackend(parsed, pool_size=size, busy_timeout_s=busy_s)
+    else:
+        from failwise.store._postgres import PostgresBackend
+
+        backend = PostgresBackend(parsed, pool_size=size, connect_timeout_s=connect_s)
+    return Store(backend, max_batch=batch)
+
+
+def _check_count(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise InputError(f"`{name}` must be an int >= 1; got {value!r}.")
+    return int(value)
+
+
+def _check_seconds(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise InputError(f"`{name}` must be a finite number of seconds > 0; got {value!r}.")
+    if value <= 0:
+        raise InputError(f"`{name}` must be a finite number of seconds > 0; got {value!r}.")
+    return float(value)

@@ -102,7 +102,7 @@ def build_report(result: EvaluationResult, path: str | Path, *, title: str, data
         Assumption(a.name, a.formatted(), a.reason) for a in result.outcome_model.assumptions()
     ]
     notes = [
-        "Calibrators are fitted on half of the validation rows and the ladder on the other half; "
+        "Calibrators are fitted on 30% of the in-scope validation rows and the ladder on the rest; "
         "every number is measured on test rows neither has seen.",
         "In the outcome breakdown, escalate and abstain count as correct when the handoff was "
         "warranted (the model's top label was wrong or the input was out of scope).",

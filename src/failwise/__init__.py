@@ -41,6 +41,7 @@ from failwise.policy import (  # noqa: E402
     Policy,
     RiskThreshold,
 )
+from failwise.runtime import Guard  # noqa: E402
 
 __all__ = [
     "OUT_OF_SCOPE",
@@ -50,6 +51,7 @@ __all__ = [
     "Decision",
     "Decisions",
     "FailwiseError",
+    "Guard",
     "InputError",
     "IsotonicCalibration",
     "KNNDistance",

@@ -208,3 +208,9 @@ def test_benchmark_scripts_reject_a_non_positive_repeat_count(tmp_path: Path) ->
     )
     assert completed.returncode == 2
     assert "expected an integer ≥ 1" in completed.stderr
+
+
+def test_guard_benchmark_runs_and_writes_json(tmp_path: Path) -> None:
+    result = _run("bench_guard.py", tmp_path / "guard.json")
+    assert result
+    assert "environment" in result or "env" in result

@@ -40,6 +40,21 @@ def test_fast_clarify_sets_equal_the_conformal_sets(
     np.testing.assert_array_equal(state.set_masks[order], reference[expected])
 
 
+@pytest.mark.parametrize("coverage", [0.5, 0.8, 0.95])
+def test_fast_lac_sets_equal_the_conformal_sets(rng: np.random.Generator, coverage: float) -> None:
+    proba = rng.dirichlet(np.full(6, 0.5), size=4000)
+    proba[:300] = np.round(proba[:300], 2)
+    proba[:300] /= proba[:300].sum(axis=1, keepdims=True)
+    y = rng.integers(0, 6, 4000)
+    sets = ConformalPredictionSets(method="lac", coverage=coverage).fit(proba[2000:], y[2000:])
+    state = run_ladder(state_for(proba[:2000]), [ClarifyRung(sets, 3)])
+    reference = sets.predict_set(proba[:2000])
+    sizes = reference.sum(axis=1)
+    expected = np.flatnonzero((sizes >= 1) & (sizes <= 3))
+    np.testing.assert_array_equal(state.set_rows, expected)
+    np.testing.assert_array_equal(state.set_masks, reference[expected])
+
+
 def test_rungs_claim_rows_in_ladder_order() -> None:
     proba = np.array([[0.95, 0.05], [0.6, 0.4], [0.55, 0.45], [0.9, 0.1]])
     state = state_for(

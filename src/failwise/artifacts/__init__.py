@@ -84,7 +84,9 @@ def _state_of(obj: Any) -> tuple[str, str, int, Any, Any]:
     )
 
 
-def save(obj: Policy | BaseCalibrator, path: str | os.PathLike[str], *, overwrite: bool = False) -> Artifact:
+def save(
+    obj: Policy | BaseCalibrator, path: str | os.PathLike[str], *, overwrite: bool = False
+) -> Artifact:
     """Save a fitted policy or calibrator as an artefact directory.
 
     Parameters
@@ -109,9 +111,7 @@ def save(obj: Policy | BaseCalibrator, path: str | os.PathLike[str], *, overwrit
         path is taken.
     """
     kind, class_name, state_format, params, fitted = _state_of(obj)
-    return write_artifact(
-        path, kind, class_name, state_format, params, fitted, overwrite=overwrite
-    )
+    return write_artifact(path, kind, class_name, state_format, params, fitted, overwrite=overwrite)
 
 
 def load(path: str | os.PathLike[str]) -> Any:
@@ -176,4 +176,3 @@ def artifact_hash(obj: Policy | BaseCalibrator) -> str:
     """
     kind, class_name, state_format, params, fitted = _state_of(obj)
     return content_hash(kind, class_name, state_format, params, fitted)
-

@@ -168,8 +168,7 @@ def _decode(value: Any, arrays: Mapping[str, NDArray[Any]], file: Path) -> Any:
         if tag == "$float":
             if payload not in _NON_FINITE:
                 raise ArtifactError(
-                    f"{file}: unknown float tag {payload!r}; expected one of "
-                    f"{sorted(_NON_FINITE)}."
+                    f"{file}: unknown float tag {payload!r}; expected one of {sorted(_NON_FINITE)}."
                 )
             return _NON_FINITE[payload]
         if tag == "$tuple":
@@ -297,7 +296,8 @@ def write_artifact(
         text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
         _write_synced(staging / MANIFEST_FILE, (text + "\n").encode("utf-8"))
         with open(staging / ARRAYS_FILE, "wb") as handle:
-            np.savez(handle, **{name: _little_endian(a) for name, a in arrays.items()})
+            savez: Any = np.savez  # NumPy's stub types **arrays as bool
+            savez(handle, allow_pickle=False, **{n: _little_endian(a) for n, a in arrays.items()})
             handle.flush()
             os.fsync(handle.fileno())
         _replace_directory(staging, target)
@@ -358,7 +358,9 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
             "partly copied)."
         ) from None
     except UnicodeDecodeError as exc:
-        raise ArtifactError(f"{manifest_path} is not UTF-8 text ({exc}); it is corrupted.") from None
+        raise ArtifactError(
+            f"{manifest_path} is not UTF-8 text ({exc}); it is corrupted."
+        ) from None
     try:
         manifest = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -407,7 +409,8 @@ def _read_arrays(directory: Path, declared: Mapping[str, Any]) -> dict[str, NDAr
         )
     arrays: dict[str, NDArray[Any]] = {}
     try:
-        with np.load(arrays_path, allow_pickle=False) as archive:
+        # Opened here so that the file is closed even when NumPy fails to read it.
+        with open(arrays_path, "rb") as handle, np.load(handle, allow_pickle=False) as archive:
             names = set(archive.files)
             for name in declared:
                 if name not in names:
@@ -433,7 +436,9 @@ def _read_arrays(directory: Path, declared: Mapping[str, Any]) -> dict[str, NDAr
         array = arrays[name]
         expected = meta if isinstance(meta, dict) else {}
         if array.dtype.kind not in _ARRAY_KINDS:
-            raise ArtifactError(f"{arrays_path}: array {name!r} has unsupported dtype {array.dtype}.")
+            raise ArtifactError(
+                f"{arrays_path}: array {name!r} has unsupported dtype {array.dtype}."
+            )
         if (
             expected.get("dtype") != array.dtype.str
             or expected.get("shape") != list(array.shape)

@@ -23,6 +23,7 @@ from failwise.policy import (
     ConformalPredictionSets,
     EscalateRung,
     FallbackRung,
+    OODThreshold,
     OutcomeCosts,
     OutOfScopeRung,
     Policy,
@@ -44,6 +45,9 @@ _PARTS: Final[dict[str, type[Any]]] = {
     "risk_control_": RiskThreshold,
     "prediction_sets_": ConformalPredictionSets,
 }
+
+# Fitted results stored as frozen dataclasses: rebuilt from their fields.
+_RECORDS: Final[dict[str, type[Any]]] = {"OODThreshold": OODThreshold}
 
 # Caches filled on first use: not part of the fitted state, reset to None on load.
 _CACHES: Final[dict[type[Any], tuple[str, ...]]] = {RiskThreshold: ("_p_values",)}
@@ -99,6 +103,22 @@ def _require_keys(state: Any, keys: tuple[str, ...], where: str) -> None:
         )
 
 
+def _record_state(record: Any) -> dict[str, Any]:
+    fields = {field.name: getattr(record, field.name) for field in dataclasses.fields(record)}
+    return {"record": type(record).__name__, "fields": fields}
+
+
+def _build_record(state: Mapping[str, Any], where: str) -> Any:
+    cls = _RECORDS.get(state["record"])
+    if cls is None:
+        raise InputError(
+            f"`{where}` names an unknown record {state['record']!r}; known records are "
+            f"{sorted(_RECORDS)}."
+        )
+    _require_keys(state, ("fields",), where)
+    return cls(**state["fields"])
+
+
 def _rung_state(rung: Any, policy: Policy, index: int) -> dict[str, Any]:
     name = type(rung).__name__
     if _RUNGS.get(name) is not type(rung) or not dataclasses.is_dataclass(rung):
@@ -133,7 +153,8 @@ def policy_to_state(policy: Policy) -> dict[str, Any]:
     dict
         ``{"class": "Policy", "format": 1, "params": {...}, "fitted": {...}}``. ``fitted``
         holds every fitted attribute; the risk certificate and the prediction sets are nested
-        ``{"params", "fitted"}`` dictionaries and each rung of ``rungs_`` is ``{"rung": class
+        ``{"params", "fitted"}`` dictionaries, the out-of-scope screen is ``{"record":
+        "OODThreshold", "fields": {...}}`` and each rung of ``rungs_`` is ``{"rung": class
         name, "fields": {...}}``.
 
     Examples
@@ -172,6 +193,8 @@ def policy_to_state(policy: Policy) -> dict[str, Any]:
             fitted[name] = None if value is None else _part_state(value, f"policy.{name}")
         elif name == "rungs_":
             fitted[name] = [_rung_state(r, policy, i) for i, r in enumerate(value)]
+        elif _RECORDS.get(type(value).__name__) is type(value):
+            fitted[name] = _record_state(value)
         else:
             fitted[name] = value
     return {"class": "Policy", "format": POLICY_STATE_FORMAT, "params": params, "fitted": fitted}
@@ -214,12 +237,15 @@ def policy_from_state(state: Mapping[str, Any]) -> Policy:
     for name, cls in _PARTS.items():
         if fitted.get(name) is not None:
             fitted[name] = _build_part(cls, fitted[name], f"state['fitted']['{name}']")
+    for name, value in fitted.items():
+        if isinstance(value, Mapping) and "record" in value:
+            fitted[name] = _build_record(value, f"state['fitted']['{name}']")
     rungs = []
     for index, rung_state in enumerate(fitted.pop("rungs_")):
         where = f"state['fitted']['rungs_'][{index}]"
         _require_keys(rung_state, ("rung", "fields"), where)
-        cls = _RUNGS.get(rung_state["rung"])
-        if cls is None:
+        rung_class = _RUNGS.get(rung_state["rung"])
+        if rung_class is None:
             raise InputError(
                 f"`{where}` names an unknown rung {rung_state['rung']!r}; known rungs are "
                 f"{sorted(_RUNGS)}."
@@ -228,7 +254,7 @@ def policy_from_state(state: Mapping[str, Any]) -> Policy:
             key: fitted.get(value["$part"]) if isinstance(value, Mapping) else value
             for key, value in rung_state["fields"].items()
         }
-        rungs.append(cls(**fields))
+        rungs.append(rung_class(**fields))
     for name, value in fitted.items():
         setattr(policy, name, value)
     policy.rungs_ = rungs

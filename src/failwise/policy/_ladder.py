@@ -75,10 +75,19 @@ class LadderState:
         self.action_codes[rows] = action.code
         if label is not None:
             self.label[rows] = label
-        reasons = np.full(np.shape(self.action_codes[rows]), REASON_CODES[reason], np.int8)
-        reasons[self.handoff[rows]] = REASON_CODES[Reason.OUT_OF_SCOPE]
-        self.reason_codes[rows] = reasons
+        self.reason_codes[rows] = REASON_CODES[reason]
+        if self.any_handoff:
+            if rows.dtype == np.bool_:
+                out_of_scope: NDArray[Any] = rows & self.handoff
+            else:
+                out_of_scope = rows[self.handoff[rows]]
+            self.reason_codes[out_of_scope] = REASON_CODES[Reason.OUT_OF_SCOPE]
         self.undecided[rows] = False
+
+    @property
+    def any_handoff(self) -> bool:
+        """Whether any row was flagged out of scope (cached once the screen has run)."""
+        return bool(self.handoff.any())
 
 
 class Rung(Protocol):
@@ -149,8 +158,42 @@ class ClarifyRung:
         np.put_along_axis(masks, labels[small, :m], inside[small, :m], axis=1)
         return small, masks, exact
 
+    def _lac_bar(self) -> float | None:
+        """Smallest probability p with ``1 - p <= quantile_`` (the LAC membership test).
+
+        Comparing probabilities with this bar gives bit-for-bit the sets of
+        ``predict_set`` without materialising ``1 - proba``.
+        """
+        if getattr(self.sets, "method", None) != "lac":
+            return None
+        quantile = getattr(self.sets, "quantile_", None)
+        if quantile is None or not np.isfinite(quantile):
+            return None
+        q = float(quantile)
+        bar = float(np.clip(1.0 - q, 0.0, 1.0))
+        while bar > 0.0 and 1.0 - float(np.nextafter(bar, -1.0)) <= q:
+            bar = float(np.nextafter(bar, -1.0))
+        while bar <= 1.0 and not 1.0 - bar <= q:
+            bar = float(np.nextafter(bar, 2.0))
+        return bar
+
+    def _call_lac(self, state: LadderState, bar: float) -> None:
+        inside = state.proba >= bar
+        sizes = np.count_nonzero(inside, axis=1)
+        keep = state.undecided & (sizes >= 1) & (sizes <= self.max_set_size)
+        if state.any_handoff:
+            keep &= ~state.handoff
+        chosen = np.flatnonzero(keep)
+        state.assign(chosen, Action.CLARIFY, Reason.SMALL_PREDICTION_SET)
+        state.set_rows = np.concatenate([state.set_rows, chosen])
+        state.set_masks = np.concatenate([state.set_masks, inside[chosen]])
+
     def __call__(self, state: LadderState) -> None:
         if self.max_set_size < 1:
+            return
+        bar = self._lac_bar()
+        if bar is not None:
+            self._call_lac(state, bar)
             return
         rows = np.flatnonzero(state.undecided & ~state.handoff)
         if rows.size == 0:

@@ -12,6 +12,7 @@ pybreaker intends.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 from collections.abc import Callable
@@ -136,15 +137,13 @@ class BreakerGate:
             tried.append(attempt())
             return _replay(tried[0])  # type: ignore[return-value]
 
-        try:
+        # Raises while still open, or when the trial failed and the breaker opened again.
+        with contextlib.suppress(Exception):
             self.breaker.call(trial)
-        except Exception:  # still open, or the trial failed and the breaker opened again
-            pass
         return tried[0] if tried else when_open()
 
     def report(self, outcome: HasError) -> None:
         """Count a finished attempt (success or failure) in the breaker."""
-        try:
+        # Raises the failure itself, or the breaker's error when it trips on it.
+        with contextlib.suppress(Exception):
             self.breaker.call(_replay, outcome)
-        except Exception:  # the failure itself, or the breaker tripping on it
-            pass

@@ -15,25 +15,31 @@ import asyncio
 import inspect
 import json
 import math
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
-from failwise._validation import check_fitted, check_probabilities, describe
+from failwise._validation import (
+    PROBABILITY_SUM_TOLERANCE,
+    check_fitted,
+    check_probabilities,
+    describe,
+)
 from failwise.artifacts import artifact_hash
 from failwise.calibration import BaseCalibrator
-from failwise.exceptions import FailwiseError, InputError, NotFittedError
+from failwise.exceptions import InputError, NotFittedError
 from failwise.policy import NO_LABEL, Action, Band, Decision, Policy
 from failwise.runtime._audit import AuditSampler, audit_reason
 from failwise.runtime._breaker import BreakerGate, is_circuit_breaker
 from failwise.runtime._one_row import OneRowLadder, Verdict
 from failwise.runtime._timeout import ModelThreads
+from failwise.store import StoreError
 
 __all__ = ["DecisionNotRecordedError", "Guard"]
 
@@ -49,7 +55,7 @@ _REACHED_FALLBACK: Final = frozenset({Action.FALLBACK, Action.ESCALATE, Action.A
 _MESSAGE_LIMIT: Final = 200
 
 
-class DecisionNotRecordedError(FailwiseError):
+class DecisionNotRecordedError(StoreError):
     """The ladder decided, but the store did not record the decision (or its queue item).
 
     The product rule is that no accepted event is ever lost silently, so the guard raises
@@ -77,20 +83,19 @@ class DecisionNotRecordedError(FailwiseError):
         return self.decisions[0]
 
 
-class _InvalidScores(Exception):
+class _InvalidScoresError(Exception):
     """The model's output is not a finite score vector of the expected length."""
 
 
-class _CalibratorFailed(Exception):
+class _CalibratorError(Exception):
     """The calibrator raised, or returned something that is not probabilities."""
 
 
-class _ModelTimeout(TimeoutError):
+class _ModelTimeoutError(TimeoutError):
     """The model did not return within ``timeout_s``."""
 
 
-@dataclass(frozen=True)
-class _Outcome:
+class _Outcome(NamedTuple):
     """Calibrated probabilities of one input, or why there are none."""
 
     proba: NDArray[np.float64] | None
@@ -99,6 +104,26 @@ class _Outcome:
     detail: str
     model_s: float
     calibrate_s: float
+
+
+class _Done(NamedTuple):
+    """The verdict for one input and what the decision records next to it."""
+
+    verdict: Verdict
+    failure: str | None
+    ood: float | None
+    ood_error: str | None
+
+
+def _timings(outcome: _Outcome, ood_s: float) -> dict[str, float]:
+    return {
+        "model_s": outcome.model_s,
+        "calibrate_s": outcome.calibrate_s,
+        "ood_s": ood_s,
+        "decide_s": 0.0,
+        "store_s": 0.0,
+        "total_s": 0.0,
+    }
 
 
 def _short(exc: BaseException) -> str:
@@ -209,13 +234,19 @@ class Guard:
     >>> y = np.array([rng.choice(3, p=p) for p in proba])
     >>> policy = Policy(target_risk=0.1, confidence_level=0.9).fit(proba, y)
     >>> guard = Guard(lambda i: proba[i], None, policy)
-    >>> decision = guard.decide(0)
-    >>> decision.action.value, decision.policy_version == guard.policy_version
-    ('answer', True)
+    >>> decision = guard.decide(5)
+    >>> decision.action.value, decision.label
+    ('answer', 2)
+    >>> decision.reason.split(" (")
+    ['answer: confidence 0.886 ≥ answer threshold 0.756',
+     'certified selective risk ≤ 0.1 at confidence 0.9)']
+    >>> decision.policy_version == guard.policy_version, len(decision.task_id)
+    (True, 32)
     >>> def broken(x):
     ...     raise ConnectionError("model server down")
-    >>> Guard(broken, None, policy).decide(0).reason
-    'escalate: model failed: ConnectionError: model server down; no trusted fallback label, so a human decides'
+    >>> Guard(broken, None, policy).decide(0).reason.split("; ")
+    ['escalate: model failed: ConnectionError: model server down',
+     'no trusted fallback label, so a human decides']
     """
 
     def __init__(
@@ -278,7 +309,14 @@ class Guard:
         self._sampler = AuditSampler(audit_rate, random_state)
         self._labels = self._check_labels(labels)
 
-        self.policy_version = artifact_hash(policy)
+        try:
+            self.policy_version = artifact_hash(policy)
+        except InputError as exc:
+            raise InputError(
+                f"Every decision records the content hash of its policy, and this policy cannot "
+                f"be hashed: {exc} Wrap a policy as `Policy.fit` built it (or as "
+                "`failwise.artifacts.load` returns it)."
+            ) from None
         self.calibrator_version = (
             artifact_hash(calibrator) if isinstance(calibrator, BaseCalibrator) else None
         )
@@ -286,6 +324,7 @@ class Guard:
         self._fallback_used = fallback is not None and any(self._trusted)
         self._ladder = OneRowLadder.from_policy(policy)
         self._threads: ModelThreads | None = None
+        self._threads_lock = threading.Lock()
 
     # -- construction checks ------------------------------------------------------------------
     def _check_calibrator(self, calibrator: Any) -> None:
@@ -381,9 +420,13 @@ class Guard:
 
     # -- the model call -----------------------------------------------------------------------
     def _model_threads(self) -> ModelThreads:
-        if self._threads is None:
-            self._threads = ModelThreads(MAX_MODEL_THREADS)
-        return self._threads
+        threads = self._threads
+        if threads is None:
+            with self._threads_lock:
+                if self._threads is None:
+                    self._threads = ModelThreads(MAX_MODEL_THREADS)
+                threads = self._threads
+        return threads
 
     def _raw_scores(self, x: Any) -> Any:
         if self._timeout is None:
@@ -395,13 +438,14 @@ class Guard:
             if future.done():
                 raise  # the model itself raised a TimeoutError
             future.cancel()
-            raise _ModelTimeout(f"TimeoutError after {self._timeout:g} s") from None
+            raise _ModelTimeoutError(f"TimeoutError after {self._timeout:g} s") from None
 
-    def _scores(self, raw: Any) -> NDArray[np.float64]:
+    def _scores(self, raw: Any) -> tuple[NDArray[np.float64], float]:
+        """The model's output as one finite float64 vector, and its sum."""
         try:
             scores = np.asarray(raw, dtype=np.float64)
         except (TypeError, ValueError):
-            raise _InvalidScores(
+            raise _InvalidScoresError(
                 f"the model returned {describe(raw)}, not a vector of numbers"
             ) from None
         if scores.ndim == 2 and scores.shape[0] == 1:
@@ -409,54 +453,57 @@ class Guard:
         elif scores.ndim == 0:
             scores = scores.reshape(1)
         if scores.ndim != 1 or scores.size == 0:
-            raise _InvalidScores(
+            raise _InvalidScoresError(
                 f"the model returned scores of shape {scores.shape}; expected one vector of "
                 f"{self._score_length or 'n_classes'} scores"
             )
         total = float(scores.sum())
         if not math.isfinite(total):
             what = "NaN" if np.isnan(scores).any() else "infinite values"
-            raise _InvalidScores(f"the model returned scores containing {what}")
+            raise _InvalidScoresError(f"the model returned scores containing {what}")
         if self._score_length is not None and scores.shape[0] != self._score_length:
-            raise _InvalidScores(
+            raise _InvalidScoresError(
                 f"the model returned {scores.shape[0]} scores; expected {self._score_length}"
             )
-        return scores
+        return scores, total
 
-    def _calibrate(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
+    def _calibrate(self, scores: NDArray[np.float64], total: float) -> NDArray[np.float64]:
         if self.calibrator is None:
-            try:
-                check_probabilities(scores[None, :], "the model's probabilities")
-            except InputError as exc:
-                raise _InvalidScores(str(exc).split(". ")[0]) from None
+            # The conditions of `check_probabilities`, for one finite row.
+            low = float(scores.min())
+            if low < 0.0 or abs(total - 1.0) > PROBABILITY_SUM_TOLERANCE:
+                raise _InvalidScoresError(
+                    f"the model returned scores from {low:.4g} to {float(scores.max()):.4g} "
+                    f"summing to {total:.6g}, not probabilities; pass a calibrator for logits"
+                )
             return scores
         try:
             out = self.calibrator.predict_proba(scores if self._binary_scores else scores[None, :])
             proba = np.asarray(out, dtype=np.float64)
         except Exception as exc:  # any calibrator error degrades the input
-            raise _CalibratorFailed(_short(exc)) from None
+            raise _CalibratorError(_short(exc)) from None
         if proba.shape != (1, self.n_classes):
-            raise _CalibratorFailed(
+            raise _CalibratorError(
                 f"the calibrator returned shape {proba.shape}; expected (1, {self.n_classes})"
             )
         try:
             check_probabilities(proba, "the calibrated probabilities")
         except InputError as exc:
-            raise _CalibratorFailed(str(exc).split(". ")[0]) from None
+            raise _CalibratorError(str(exc).split(". ")[0]) from None
         return np.ascontiguousarray(proba[0])
 
     def _finish(self, raw: Any, error: BaseException | None, model_s: float) -> _Outcome:
         """Turn the model's raw output (or error) into an outcome."""
         if error is not None:
-            kind = "timeout" if isinstance(error, _ModelTimeout) else "exception"
+            kind = "timeout" if isinstance(error, _ModelTimeoutError) else "exception"
             detail = str(error) if kind == "timeout" else _short(error)
             return _Outcome(None, error, kind, detail, model_s, 0.0)
         start = time.perf_counter()
         try:
-            proba = self._calibrate(self._scores(raw))
-        except _InvalidScores as exc:
+            proba = self._calibrate(*self._scores(raw))
+        except _InvalidScoresError as exc:
             return _Outcome(None, exc, "invalid_scores", str(exc), model_s, 0.0)
-        except _CalibratorFailed as exc:
+        except _CalibratorError as exc:
             spent = time.perf_counter() - start
             return _Outcome(None, exc, "calibrator", str(exc), model_s, spent)
         return _Outcome(proba, None, None, "", model_s, time.perf_counter() - start)
@@ -494,11 +541,11 @@ class Guard:
         return value, None
 
     def _run_fallback(self, x: Any) -> tuple[int, str | None]:
-        assert_callable = self.fallback
-        if assert_callable is None:
+        rule = self.fallback
+        if rule is None:
             return _NO_OPINION, None
         try:
-            value = assert_callable(x)
+            value = rule(x)
         except Exception as exc:  # a failing rule means "no opinion"
             return _NO_OPINION, _short(exc)
         if value is None:
@@ -516,15 +563,7 @@ class Guard:
     def _verdict(self, x: Any, proba: NDArray[np.float64], ood: float | None) -> Verdict:
         """The fitted ladder on one row of probabilities."""
         fallback = (lambda: self._run_fallback(x)) if self._fallback_used else None
-        if self._ladder is not None:
-            return self._ladder.decide(proba, ood, fallback)
-        fb_label, fb_error = fallback() if fallback is not None else (_NO_OPINION, None)
-        decisions = self.policy.decide(
-            proba[None, :],
-            None if ood is None else [ood],
-            None if fallback is None else np.array([fb_label]),
-        )
-        return self._verdict_of(decisions, 0, fallback is not None, fb_error)
+        return self._ladder.decide(proba, ood, fallback)
 
     @staticmethod
     def _verdict_of(decisions: Any, row: int, called: bool, fb_error: str | None) -> Verdict:
@@ -584,18 +623,19 @@ class Guard:
 
     def _decision(
         self,
-        verdict: Verdict,
+        done: _Done,
         *,
         task_id: str,
-        ood: float | None,
-        failure: str | None,
         context: dict[str, Any] | None,
         timings: dict[str, float],
     ) -> Decision:
+        verdict = done.verdict
         audit = verdict.action is Action.ANSWER and self._sampler.draw()
         extra: dict[str, Any] = {"audit": audit}
-        if failure is not None:
-            extra["failure"] = failure
+        if done.failure is not None:
+            extra["failure"] = done.failure
+        if done.ood_error is not None:
+            extra["ood_error"] = done.ood_error
         if verdict.fallback_error is not None:
             extra["fallback_error"] = verdict.fallback_error
         if self.calibrator_version is not None:
@@ -613,7 +653,7 @@ class Guard:
             prediction_set=verdict.prediction_set,
             reason=verdict.reason,
             predicted=verdict.predicted,
-            ood_score=ood,
+            ood_score=done.ood,
             task_id=task_id,
             policy_version=self.policy_version,
             timings=timings,
@@ -622,16 +662,16 @@ class Guard:
 
     def _after_model(
         self, x: Any, outcome: _Outcome, ood: float | None, ood_error: str | None
-    ) -> tuple[Verdict, str | None, float | None]:
+    ) -> _Done:
         """The verdict for an input whose model outcome and out-of-scope score are known."""
         if outcome.proba is None:
             verdict, failure = self._degraded(x, outcome)
-            return verdict, failure, None
+            return _Done(verdict, failure, None, None)
         if ood_error is not None and self._ood_required:
             failed = _Outcome(None, None, "ood", ood_error, 0.0, 0.0)
             verdict, failure = self._degraded(x, failed, outcome.proba)
-            return verdict, failure, None
-        return self._verdict(x, outcome.proba, ood), None, ood
+            return _Done(verdict, failure, None, None)
+        return _Done(self._verdict(x, outcome.proba, ood), None, ood, ood_error)
 
     def decide(self, x: Any, context: Mapping[str, Any] | None = None) -> Decision:
         """Decide what to do with one input.
@@ -664,22 +704,13 @@ class Guard:
         ood_start = time.perf_counter()
         ood, ood_error = self._ood_score(x) if outcome.proba is not None else (None, None)
         decide_start = time.perf_counter()
-        verdict, failure, ood = self._after_model(x, outcome, ood, ood_error)
-        timings = {
-            "model_s": outcome.model_s,
-            "calibrate_s": outcome.calibrate_s,
-            "ood_s": decide_start - ood_start,
-            "decide_s": 0.0,
-            "store_s": 0.0,
-            "total_s": 0.0,
-        }
-        decision = self._decision(
-            verdict, task_id=task_id, ood=ood, failure=failure, context=ctx, timings=timings
-        )
+        done = self._after_model(x, outcome, ood, ood_error)
+        timings = _timings(outcome, decide_start - ood_start)
+        decision = self._decision(done, task_id=task_id, context=ctx, timings=timings)
         store_start = time.perf_counter()
         timings["decide_s"] = store_start - decide_start
         if self.store is not None:
-            self._record([decision], timings)
+            self._record([decision])
         end = time.perf_counter()
         timings["store_s"] = end - store_start
         timings["total_s"] = end - start
@@ -688,7 +719,7 @@ class Guard:
     def decide_batch(
         self, xs: Iterable[Any], contexts: Sequence[Mapping[str, Any] | None] | None = None
     ) -> list[Decision]:
-        """Decide for a batch: one model call per input, one ``policy.decide`` call, one store write.
+        """Decide for a batch: a model call per input, one ``policy.decide``, one store write.
 
         Parameters
         ----------
@@ -713,46 +744,31 @@ class Guard:
         ]
         ood_s = (time.perf_counter() - ood_start) / max(len(items), 1)
         decide_start = time.perf_counter()
-        verdicts: list[tuple[Verdict, str | None, float | None] | None] = [None] * len(items)
+        done: dict[int, _Done] = {}
         rows: list[int] = []
-        for i, (x, outcome, (ood, ood_error)) in enumerate(zip(items, outcomes, scored, strict=True)):
+        for i, (x, outcome, (ood, ood_error)) in enumerate(
+            zip(items, outcomes, scored, strict=True)
+        ):
             if outcome.proba is None or (ood_error is not None and self._ood_required):
-                verdicts[i] = self._after_model(x, outcome, ood, ood_error)
+                done[i] = self._after_model(x, outcome, ood, ood_error)
             else:
                 rows.append(i)
         if rows:
-            self._decide_rows(items, outcomes, scored, rows, verdicts)
-        decisions: list[Decision] = []
-        for i, entry in enumerate(verdicts):
-            assert entry is not None  # noqa: S101 - every row was decided above
-            verdict, failure, ood = entry
-            timings = {
-                "model_s": outcomes[i].model_s,
-                "calibrate_s": outcomes[i].calibrate_s,
-                "ood_s": ood_s,
-                "decide_s": 0.0,
-                "store_s": 0.0,
-                "total_s": 0.0,
-            }
-            decisions.append(
-                self._decision(
-                    verdict,
-                    task_id=uuid.uuid4().hex,
-                    ood=ood,
-                    failure=failure,
-                    context=ctxs[i],
-                    timings=timings,
-                )
-            )
+            done.update(self._decide_rows(items, outcomes, scored, rows))
+        timings = [_timings(outcome, ood_s) for outcome in outcomes]
+        decisions = [
+            self._decision(done[i], task_id=uuid.uuid4().hex, context=ctxs[i], timings=timings[i])
+            for i in range(len(items))
+        ]
         store_start = time.perf_counter()
-        for decision in decisions:
-            decision.timings["decide_s"] = store_start - decide_start  # type: ignore[index]
+        for entry in timings:
+            entry["decide_s"] = store_start - decide_start
         if self.store is not None and decisions:
-            self._record(decisions, None)
+            self._record(decisions)
         end = time.perf_counter()
-        for decision in decisions:
-            decision.timings["store_s"] = end - store_start  # type: ignore[index]
-            decision.timings["total_s"] = end - start  # type: ignore[index]
+        for entry in timings:
+            entry["store_s"] = end - store_start
+            entry["total_s"] = end - start
         return decisions
 
     def _decide_rows(
@@ -761,22 +777,27 @@ class Guard:
         outcomes: list[_Outcome],
         scored: list[tuple[float | None, str | None]],
         rows: list[int],
-        verdicts: list[tuple[Verdict, str | None, float | None] | None],
-    ) -> None:
+    ) -> dict[int, _Done]:
         """One vectorised ``policy.decide`` over the rows whose model call succeeded."""
         proba = np.stack([outcomes[i].proba for i in rows])  # type: ignore[misc]
         oods = [scored[i][0] for i in rows]
-        ood_array = None if self._call_ood is None or any(v is None for v in oods) else oods
+        ood_array = (
+            None
+            if self._call_ood is None or any(v is None for v in oods)
+            else np.array(oods, dtype=np.float64)
+        )
         fallbacks = [self._run_fallback(items[i]) for i in rows] if self._fallback_used else None
         decisions = self.policy.decide(
             proba,
             ood_array,
             None if fallbacks is None else np.array([label for label, _ in fallbacks]),
         )
+        done: dict[int, _Done] = {}
         for j, i in enumerate(rows):
             fb_error = None if fallbacks is None else fallbacks[j][1]
             verdict = self._verdict_of(decisions, j, fallbacks is not None, fb_error)
-            verdicts[i] = (verdict, None, oods[j])
+            done[i] = _Done(verdict, None, oods[j], scored[i][1])
+        return done
 
     @staticmethod
     def _check_batch(xs: Any) -> list[Any]:
@@ -824,7 +845,7 @@ class Guard:
                 self._in_thread(self._attempt_catching, x), timeout=self._timeout
             )
         except TimeoutError:
-            raw, error = None, _ModelTimeout(f"TimeoutError after {self._timeout:g} s")
+            raw, error = None, _ModelTimeoutError(f"TimeoutError after {self._timeout:g} s")
         outcome = self._finish(raw, error, time.perf_counter() - start)
         if self._gate is not None:
             self._gate.report(outcome)
@@ -847,29 +868,20 @@ class Guard:
         else:
             ood, ood_error = None, None
         decide_start = time.perf_counter()
-        verdict, failure, ood = self._after_model(x, outcome, ood, ood_error)
-        timings = {
-            "model_s": outcome.model_s,
-            "calibrate_s": outcome.calibrate_s,
-            "ood_s": decide_start - ood_start,
-            "decide_s": 0.0,
-            "store_s": 0.0,
-            "total_s": 0.0,
-        }
-        decision = self._decision(
-            verdict, task_id=task_id, ood=ood, failure=failure, context=ctx, timings=timings
-        )
+        done = self._after_model(x, outcome, ood, ood_error)
+        timings = _timings(outcome, decide_start - ood_start)
+        decision = self._decision(done, task_id=task_id, context=ctx, timings=timings)
         store_start = time.perf_counter()
         timings["decide_s"] = store_start - decide_start
         if self.store is not None:
-            await self._in_thread(self._record, [decision], timings)
+            await self._in_thread(self._record, [decision])
         end = time.perf_counter()
         timings["store_s"] = end - store_start
         timings["total_s"] = end - start
         return decision
 
     # -- recording ------------------------------------------------------------------------------
-    def _record(self, decisions: list[Decision], timings: dict[str, float] | None) -> None:
+    def _record(self, decisions: list[Decision]) -> None:
         """Record the decisions and queue their escalations and audits; raise if any fails."""
         store = self.store
         try:
@@ -910,9 +922,10 @@ class Guard:
     # -- lifecycle ------------------------------------------------------------------------------
     def close(self) -> None:
         """Stop the idle worker threads (calls still running are left to finish)."""
-        if self._threads is not None:
-            self._threads.shutdown(wait=False)
-            self._threads = None
+        with self._threads_lock:
+            threads, self._threads = self._threads, None
+        if threads is not None:
+            threads.shutdown(wait=False)
 
     def __enter__(self) -> Guard:
         return self

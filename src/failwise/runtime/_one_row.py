@@ -6,7 +6,7 @@ walks the same fitted rungs (``policy.rungs_``, in their order) with Python scal
 calling each rung's own vectorised code only where a scalar version would repeat real logic
 (the clarify rung's prediction sets). The reason sentence and prediction set come from a
 one-row :class:`~failwise.Decisions`, so they are the policy's own words. A policy with a
-rung this module does not know is decided by ``policy.decide`` instead.
+rung this module does not know cannot be wrapped (nor saved as an artefact).
 
 Tests check that it returns exactly what ``policy.decide`` returns, row by row.
 """
@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
+from failwise.exceptions import InputError
 from failwise.policy import (
     NO_LABEL,
     Action,
     AnswerRung,
     ClarifyRung,
+    ConformalPredictionSets,
     Decisions,
     EscalateRung,
     FallbackRung,
@@ -53,8 +54,7 @@ _R_CAPACITY: Final = REASON_CODES[Reason.HUMAN_CAPACITY]
 _R_NO_HUMANS: Final = REASON_CODES[Reason.NO_HUMANS]
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     """What the ladder did with one row, before ids and timings are attached."""
 
     action: Action
@@ -143,6 +143,9 @@ def _answer_step(rung: AnswerRung) -> Step:
 def _clarify_step(rung: ClarifyRung) -> Step:
     if rung.max_set_size < 1:
         return lambda row: None
+    sets = rung.sets
+    if isinstance(sets, ConformalPredictionSets) and sets.method == "lac":
+        return _lac_clarify_step(rung.max_set_size, float(sets.quantile_))
 
     def step(row: _Row) -> None:
         if row.handoff:
@@ -155,6 +158,21 @@ def _clarify_step(rung: ClarifyRung) -> Step:
         rung(state)
         if state.set_rows.size:
             row.mask = state.set_masks[0]
+            row.assign(_CLARIFY, _R_SET)
+
+    return step
+
+
+def _lac_clarify_step(max_set_size: int, quantile: float) -> Step:
+    """LAC sets (labels with 1 - p <= quantile), as `ConformalPredictionSets.predict_set`."""
+
+    def step(row: _Row) -> None:
+        if row.handoff:
+            return
+        mask = (1.0 - row.proba) <= quantile
+        size = int(np.count_nonzero(mask))
+        if 1 <= size <= max_set_size:
+            row.mask = mask
             row.assign(_CLARIFY, _R_SET)
 
     return step
@@ -211,8 +229,7 @@ _ACTIONS: Final = tuple(Action)
 class OneRowLadder:
     """The fitted ladder of a policy, for one row at a time.
 
-    Build it with :meth:`from_policy`, which returns None when the policy has a rung this
-    class does not know (then use ``policy.decide``).
+    Build it with :meth:`from_policy`.
     """
 
     def __init__(self, policy: Policy, steps: list[Step]) -> None:
@@ -223,13 +240,16 @@ class OneRowLadder:
         self._context = policy.describe()
 
     @classmethod
-    def from_policy(cls, policy: Policy) -> OneRowLadder | None:
-        """The one-row ladder of a fitted policy, or None if a rung is unknown."""
+    def from_policy(cls, policy: Policy) -> OneRowLadder:
+        """The one-row ladder of a fitted policy."""
         steps: list[Step] = []
-        for rung in policy.rungs_:
+        for index, rung in enumerate(policy.rungs_):
             build = _STEPS.get(type(rung))
             if build is None:
-                return None
+                raise InputError(
+                    f"policy.rungs_[{index}] is a {type(rung).__name__}, not one of the rungs a "
+                    f"Guard runs ({', '.join(c.__name__ for c in _STEPS)})."
+                )
             steps.append(build(rung))
         return cls(policy, steps)
 

@@ -76,7 +76,7 @@ __all__ = [
 ]
 
 
-def open(  # noqa: A001 - `failwise.store.open(url)` mirrors `sqlite3.connect` / `dbm.open`
+def open(
     url: str,
     *,
     pool_size: int = 4,

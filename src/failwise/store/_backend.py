@@ -77,6 +77,10 @@ class Backend(abc.ABC):
         ``body`` again from the start, so it must depend on nothing but the database.
         """
 
+    def run_batch(self, ops: Sequence[Op]) -> list[tuple[bool, Any]]:
+        """Run ``ops`` together durably; one outcome per operation (see :meth:`apply`)."""
+        return self.transact(lambda tx: self.apply(tx, ops))
+
     def apply(self, tx: Tx, ops: Sequence[Op]) -> list[tuple[bool, Any]]:
         """Run ``ops`` in ``tx``; each outcome is ``(True, result)`` or ``(False, error)``.
 

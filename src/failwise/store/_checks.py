@@ -89,8 +89,7 @@ def check_label(value: Any, name: str = "label", *, required: bool = False) -> i
         return None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
         raise InputError(
-            f"`{name}` must be an int class index (or -1 for out of scope); got "
-            f"{describe(value)}."
+            f"`{name}` must be an int class index (or -1 for out of scope); got {describe(value)}."
         )
     label = int(value)
     if label < -1 or label > _LABEL_MAX:

@@ -61,19 +61,6 @@ class _PostgresTx:
     def executemany(self, template: str, rows: Sequence[Sequence[Any]]) -> None:
         self._cursor.executemany(render_sql(template, "postgresql"), rows)
 
-    def executemany_returning(
-        self, template: str, rows: Sequence[Sequence[Any]]
-    ) -> list[list[Row]]:
-        """One result set per parameter row (sent in one pipeline)."""
-        cursor = self._cursor
-        cursor.executemany(render_sql(template, "postgresql"), rows, returning=True)
-        results: list[list[Row]] = []
-        while True:
-            results.append(cursor.fetchall() if cursor.description is not None else [])
-            if not cursor.nextset():
-                break
-        return results
-
 
 class PostgresBackend(Backend):
     """A PostgreSQL database reached through a :class:`psycopg_pool.ConnectionPool`.
@@ -125,36 +112,53 @@ class PostgresBackend(Backend):
 
     # ---------------------------------------------------------------- writes
     def transact(self, body: Callable[[Tx], T]) -> T:
-        errors = self._psycopg.errors
-        transient = (errors.DeadlockDetected, errors.SerializationFailure)
-        for attempt in range(_RETRIES):
-            try:
-                with self._pool.connection() as connection, connection.transaction():
-                    return body(_PostgresTx(connection))
-            except transient:
-                if attempt == _RETRIES - 1:
-                    raise
-                time.sleep(random.uniform(0.0, 0.002 * 2**attempt))  # noqa: S311 - jitter only
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._retrying(body, in_transaction=True)
+
+    def run_batch(self, ops: Sequence[Op]) -> list[tuple[bool, Any]]:
+        from failwise.store._store import RecordDecisions
+
+        singles = [op for op in ops if isinstance(op, RecordDecisions) and op.is_single]
+        if len(singles) < len(ops):
+            return super().run_batch(ops)
+        # Only new tasks: one statement, committed on its own (one round trip, no BEGIN).
+        return self._retrying(
+            lambda tx: RecordDecisions.run_singles_postgres(tx, singles), in_transaction=False
+        )
 
     def apply(self, tx: Tx, ops: Sequence[Op]) -> list[tuple[bool, Any]]:
         from failwise.store._store import RecordDecisions
 
-        single = [
-            i for i, op in enumerate(ops) if isinstance(op, RecordDecisions) and op.is_single
-        ]
-        if len(single) < 2 or not isinstance(tx, _PostgresTx):
+        singles = {
+            i: op for i, op in enumerate(ops) if isinstance(op, RecordDecisions) and op.is_single
+        }
+        if len(singles) < 2:
             return super().apply(tx, ops)
-        # Many callers' single decisions: one pipelined statement per decision.
-        outcomes: dict[int, tuple[bool, Any]] = {}
-        batch = [ops[i] for i in single]
-        assert all(isinstance(op, RecordDecisions) for op in batch)  # noqa: S101 - filtered above
-        outcomes.update(
-            zip(single, RecordDecisions.run_many_postgres(tx, batch), strict=True)  # type: ignore[arg-type]
+        outcomes = dict(
+            zip(
+                singles,
+                RecordDecisions.run_singles_postgres(tx, list(singles.values())),
+                strict=True,
+            )
         )
-        rest = [i for i in range(len(ops)) if i not in outcomes]
+        rest = [i for i in range(len(ops)) if i not in singles]
         outcomes.update(zip(rest, super().apply(tx, [ops[i] for i in rest]), strict=True))
         return [outcomes[i] for i in range(len(ops))]
+
+    def _retrying(self, body: Callable[[Tx], T], *, in_transaction: bool) -> T:
+        errors = self._psycopg.errors
+        transient = (errors.DeadlockDetected, errors.SerializationFailure)
+        for attempt in range(_RETRIES):
+            try:
+                with self._pool.connection() as connection:
+                    if not in_transaction:
+                        return body(_PostgresTx(connection))
+                    with connection.transaction():
+                        return body(_PostgresTx(connection))
+            except transient:
+                if attempt == _RETRIES - 1:
+                    raise
+                time.sleep(random.uniform(0.0, 0.002 * 2**attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # ---------------------------------------------------------------- reads
     def read(self, template: str, params: Sequence[Any] = ()) -> list[Row]:

@@ -171,7 +171,12 @@ def _check_item_id(item_id: Any) -> int:
 
 
 def _check_positive(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, Real)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise InputError(f"`{name}` must be a finite number of seconds > 0; got {value!r}.")
     return float(value)
 
@@ -262,7 +267,11 @@ class Queue:
         task_id = check_task_id(task_id)
         kind_ = _check_kind(kind)
         text = check_text(reason, "reason", max_length=_MAX_TEXT)
-        if isinstance(priority, bool) or not isinstance(priority, Real) or not math.isfinite(priority):
+        if (
+            isinstance(priority, bool)
+            or not isinstance(priority, Real)
+            or not math.isfinite(priority)
+        ):
             raise InputError(f"`priority` must be a finite number; got {priority!r}.")
         created = check_at(at)
         weight = float(priority)
@@ -461,7 +470,9 @@ class Queue:
         """
         item_id = _check_item_id(item_id)
         now = check_at(at)
-        rows = self._store._read(f"SELECT {_ITEM_COLUMNS} FROM queue_items WHERE id = ?", (item_id,))
+        rows = self._store._read(
+            f"SELECT {_ITEM_COLUMNS} FROM queue_items WHERE id = ?", (item_id,)
+        )
         if not rows:
             raise UnknownItemError(
                 f"No queue item {item_id} in the {self._store.backend} store. Use the id of a "
@@ -493,9 +504,7 @@ class Queue:
     ) -> list[QueueItem]:
         """Items in claim order (priority, then age), optionally of one state and kind."""
         if state is not None and state not in QUEUE_STATES:
-            raise InputError(
-                f"`state` must be one of {list(QUEUE_STATES)} or None; got {state!r}."
-            )
+            raise InputError(f"`state` must be one of {list(QUEUE_STATES)} or None; got {state!r}.")
         kind_ = _check_kind(kind, optional=True)
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InputError(f"`limit` must be an int >= 1; got {limit!r}.")
@@ -543,4 +552,3 @@ def _enqueue_refusal(tx: Tx, task_id: str, kind: str) -> InputError:
         f"has at most one open item of each kind, so nothing was written. Resolve item "
         f"{rows[0][0]} first, or queue the other kind."
     )
-

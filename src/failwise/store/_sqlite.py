@@ -75,7 +75,7 @@ class SQLiteBackend(Backend):
     name = "sqlite"
 
     def __init__(self, url: StoreURL, *, pool_size: int, busy_timeout_s: float) -> None:
-        assert url.path is not None  # noqa: S101 - parse_url guarantees it for sqlite URLs
+        assert url.path is not None
         self.redacted_url = url.redacted
         self._path = url.path
         self._synchronous = url.options.get("synchronous", "full").upper()

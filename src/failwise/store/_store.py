@@ -47,17 +47,29 @@ _INSERT_TASK = (
 _INSERT_DECISION_EVENT = (
     "INSERT INTO events (task_id, kind, at, label, payload) VALUES (?, 'decision', ?, ?, ?)"
 )
-# PostgreSQL: the task and its decision event in one statement (one round trip); no row
-# comes back when the task id exists, and then nothing was written.
-_INSERT_TASK_AND_EVENT = f"""
-WITH task AS (
-    {_INSERT_TASK}
+# PostgreSQL: many tasks and their decision events in one statement (one round trip),
+# from one array per column. Task ids that exist already are skipped and not returned.
+_INSERT_TASKS_AND_EVENTS = """
+WITH input AS (
+    SELECT * FROM unnest(
+        CAST(? AS TEXT[]), CAST(? AS DOUBLE PRECISION[]), CAST(? AS TEXT[]),
+        CAST(? AS INTEGER[]), CAST(? AS DOUBLE PRECISION[]), CAST(? AS INTEGER[]),
+        CAST(? AS TEXT[]), CAST(? AS DOUBLE PRECISION[]), CAST(? AS TEXT[]), CAST(? AS TEXT[])
+    ) AS input (task_id, created_at, action, label, confidence, predicted, band, ood_score,
+                policy_version, payload)
+), task AS (
+    INSERT INTO tasks (task_id, created_at, action, label, confidence, predicted, band,
+                       ood_score, policy_version)
+    SELECT task_id, created_at, action, label, confidence, predicted, band, ood_score,
+           policy_version
+    FROM input ORDER BY task_id
     ON CONFLICT (task_id) DO NOTHING
     RETURNING task_id, created_at, label
 )
 INSERT INTO events (task_id, kind, at, label, payload)
-SELECT task_id, 'decision', created_at, label, ? FROM task
-RETURNING id
+SELECT task.task_id, 'decision', task.created_at, task.label, input.payload
+FROM task JOIN input ON input.task_id = task.task_id
+RETURNING task_id
 """
 _APPEND_EVENT = """
 INSERT INTO events (task_id, kind, at, label, payload)
@@ -111,7 +123,9 @@ class RecordDecisions:
     def _run_sqlite(self, tx: Tx) -> None:
         if self.is_single:
             row = self.rows[0]
-            if not tx.execute(_INSERT_TASK + " ON CONFLICT (task_id) DO NOTHING RETURNING 1", row[:9]):
+            if not tx.execute(
+                _INSERT_TASK + " ON CONFLICT (task_id) DO NOTHING RETURNING 1", row[:9]
+            ):
                 raise _duplicate(tx, [row[0]])
             tx.execute(_INSERT_DECISION_EVENT, (row[0], row[1], row[3], row[9]))
             return
@@ -131,36 +145,40 @@ class RecordDecisions:
 
     def _run_postgres(self, tx: Tx) -> None:
         if self.is_single:
-            if not tx.execute(_INSERT_TASK_AND_EVENT, self.rows[0]):
+            if not insert_postgres(tx, self.rows):
                 raise _duplicate(tx, [self.rows[0][0]])
             return
         tx.execute("SAVEPOINT failwise_decisions")
-        results = _executemany_returning(tx, _INSERT_TASK_AND_EVENT, self.rows)
-        missing = [row[0] for row, rows in zip(self.rows, results, strict=True) if not rows]
-        if missing:
+        inserted = insert_postgres(tx, self.rows)
+        if len(inserted) < len(self.rows):
             tx.execute("ROLLBACK TO SAVEPOINT failwise_decisions")
-            raise _duplicate(tx, missing)
+            raise _duplicate(tx, [row[0] for row in self.rows if row[0] not in inserted])
         tx.execute("RELEASE SAVEPOINT failwise_decisions")
 
     @staticmethod
-    def run_many_postgres(tx: Tx, ops: Sequence[RecordDecisions]) -> list[tuple[bool, Any]]:
-        """Run many single-decision operations in one pipeline; one outcome each."""
-        rows = [op.rows[0] for op in ops]
-        results = _executemany_returning(tx, _INSERT_TASK_AND_EVENT, rows)
-        return [
-            (True, None) if found else (False, _duplicate(tx, [row[0]]))
-            for row, found in zip(rows, results, strict=True)
-        ]
+    def run_singles_postgres(tx: Tx, ops: Sequence[RecordDecisions]) -> list[tuple[bool, Any]]:
+        """Run many callers' single decisions as one statement; one outcome per operation.
+
+        Each operation stands alone: a duplicate id refuses only its own call.
+        """
+        unique: dict[str, tuple[Any, ...]] = {}
+        for op in ops:
+            unique.setdefault(op.rows[0][0], op.rows[0])
+        inserted = insert_postgres(tx, list(unique.values())) if unique else set()
+        outcomes: list[tuple[bool, Any]] = []
+        for op in ops:
+            row = op.rows[0]
+            if row[0] in inserted and unique.get(row[0]) is row:
+                outcomes.append((True, None))
+            else:
+                outcomes.append((False, _duplicate(tx, [row[0]])))
+        return outcomes
 
 
-def _executemany_returning(
-    tx: Tx, template: str, rows: Sequence[Sequence[Any]]
-) -> list[list[Row]]:
-    run = getattr(tx, "executemany_returning", None)
-    if run is not None:
-        result: list[list[Row]] = run(template, rows)
-        return result
-    return [tx.execute(template, row) for row in rows]
+def insert_postgres(tx: Tx, rows: Sequence[tuple[Any, ...]]) -> set[str]:
+    """Insert tasks and decision events (PostgreSQL); return the task ids written."""
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    return {str(row[0]) for row in tx.execute(_INSERT_TASKS_AND_EVENTS, columns)}
 
 
 def _duplicate(tx: Tx, task_ids: Sequence[str]) -> DuplicateTaskError:
@@ -257,8 +275,7 @@ class Store:
     def _read(self, template: str, params: Sequence[Any] = ()) -> list[Row]:
         if self._closed:
             raise StoreError(
-                f"The store for {self.url} is closed; open a new one with "
-                "failwise.store.open(url)."
+                f"The store for {self.url} is closed; open a new one with failwise.store.open(url)."
             )
         return self._backend.read(template, params)
 
@@ -313,8 +330,7 @@ class Store:
         """
         if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
             raise InputError(
-                "`items` must be a sequence of (task_id, decision) pairs; got "
-                f"{describe(items)}."
+                f"`items` must be a sequence of (task_id, decision) pairs; got {describe(items)}."
             )
         default_at = check_at(at)
         rows: list[tuple[Any, ...]] = []
@@ -325,7 +341,9 @@ class Store:
                     f"`items[{position}]` must be a (task_id, decision) or (task_id, decision, "
                     f"at) tuple; got {describe(item)}."
                 )
-            task_id = check_task_id(item[0], f"items[{position}][0]" if len(items) > 1 else "task_id")
+            task_id = check_task_id(
+                item[0], f"items[{position}][0]" if len(items) > 1 else "task_id"
+            )
             if task_id in seen:
                 raise DuplicateTaskError(
                     f"Task id {task_id!r} appears twice in `items`; a task id opens exactly "
@@ -391,9 +409,7 @@ class Store:
             checked = None
         event_at = check_at(at)
         return int(
-            self._write(
-                _AppendEvent(task_id, f"feedback_{outcome}", event_at, checked, "{}")
-            )
+            self._write(_AppendEvent(task_id, f"feedback_{outcome}", event_at, checked, "{}"))
         )
 
     def record_event(
@@ -512,9 +528,7 @@ class Store:
         low = None if since is None else check_at(since, "since")
         high = None if until is None else check_at(until, "until")
         if low is not None and high is not None and low > high:
-            raise InputError(
-                f"`since` ({low!r}) is after `until` ({high!r}); pass since <= until."
-            )
+            raise InputError(f"`since` ({low!r}) is after `until` ({high!r}); pass since <= until.")
         if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
             raise InputError(f"`batch_size` must be an int >= 1; got {batch_size!r}.")
         return self._iter_events(low, high, int(batch_size))
@@ -523,10 +537,14 @@ class Store:
         upper = "" if high is None else " AND at < ?"
         upper_params: tuple[float, ...] = () if high is None else (high,)
         if low is None:
-            query = f"SELECT {_EVENT_COLUMNS} FROM events WHERE 1 = 1{upper} ORDER BY at, id LIMIT ?"
+            query = (
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE 1 = 1{upper} ORDER BY at, id LIMIT ?"
+            )
             rows = self._read(query, (*upper_params, size))
         else:
-            query = f"SELECT {_EVENT_COLUMNS} FROM events WHERE at >= ?{upper} ORDER BY at, id LIMIT ?"
+            query = (
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE at >= ?{upper} ORDER BY at, id LIMIT ?"
+            )
             rows = self._read(query, (low, *upper_params, size))
         after = (
             f"SELECT {_EVENT_COLUMNS} FROM events WHERE (at, id) > (?, ?){upper} "

@@ -107,15 +107,11 @@ def _parse_sqlite(url: str) -> StoreURL:
     for key, value in parse_qsl(query, keep_blank_values=True):
         allowed = SQLITE_OPTIONS.get(key)
         if allowed is None:
-            raise InputError(
-                f"Unknown option {key!r} in SQLite URL {url!r}; accepted: "
-                f"{', '.join(f'{k}={"|".join(v)}' for k, v in SQLITE_OPTIONS.items())}."
-            )
+            accepted = ", ".join(f"{k}={'|'.join(v)}" for k, v in SQLITE_OPTIONS.items())
+            raise InputError(f"Unknown option {key!r} in SQLite URL {url!r}; accepted: {accepted}.")
         if value.lower() not in allowed:
             raise InputError(
                 f"SQLite option {key}={value!r} is not one of {list(allowed)} (in {url!r})."
             )
         options[key] = value.lower()
-    return StoreURL(
-        backend="sqlite", url=url, redacted=url, path=Path(raw_path), options=options
-    )
+    return StoreURL(backend="sqlite", url=url, redacted=url, path=Path(raw_path), options=options)

@@ -104,7 +104,7 @@ class GroupCommitWriter:
     def _run(self, batch: Sequence[_Request]) -> None:
         ops = [request.op for request in batch]
         try:
-            outcomes = self._backend.transact(lambda tx: self._backend.apply(tx, ops))
+            outcomes = self._backend.run_batch(ops)
         except BaseException as error:
             if len(batch) > 1 and self._backend.is_data_error(error):
                 for request in batch:

@@ -214,3 +214,8 @@ def test_guard_benchmark_runs_and_writes_json(tmp_path: Path) -> None:
     result = _run("bench_guard.py", tmp_path / "guard.json")
     assert result
     assert "environment" in result or "env" in result
+
+
+def test_store_benchmark_runs_and_writes_json(tmp_path: Path) -> None:
+    result = _run("bench_store.py", tmp_path / "store.json")
+    assert result

@@ -78,7 +78,8 @@ def test_claim_can_take_one_kind_only(events: store.Store) -> None:
     assert events.queue.pending("audit") == 1
     assert events.queue.pending("escalation") == 1
     item = events.queue.claim("alice", kind="escalation", at=3.0)
-    assert item is not None and item.task_id == "b"
+    assert item is not None
+    assert item.task_id == "b"
     assert events.queue.claim("alice", kind="escalation", at=3.0) is None
 
 
@@ -92,7 +93,8 @@ def test_an_expired_lease_returns_the_item_to_the_queue(events: store.Store) -> 
     assert events.queue.pending(at=11.0) == 1  # counted back as soon as the lease ends
     assert events.queue.get(item_id, at=11.0).state == "expired"
     second = events.queue.claim("bob", lease_s=10.0, at=12.0)
-    assert second is not None and second.id == item_id and second.claimed_by == "bob"
+    assert second is not None
+    assert (second.id, second.claimed_by) == (item_id, "bob")
     assert _queue_kinds(events, "t") == [
         ("escalation_created", 0.0, None),
         ("escalation_claimed", 1.0, None),

@@ -17,6 +17,8 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
+from failwise.exceptions import InputError
+
 __all__ = ["Backend", "Tx", "render_sql"]
 
 T = TypeVar("T")
@@ -87,8 +89,6 @@ class Backend(abc.ABC):
         Only refusals (:class:`~failwise.InputError`) become outcomes; any other error
         aborts the transaction.
         """
-        from failwise.exceptions import InputError
-
         outcomes: list[tuple[bool, Any]] = []
         for op in ops:
             try:

@@ -167,7 +167,8 @@ def check_decision(decision: Any, task_id: str) -> tuple[dict[str, Any], tuple[A
     policy_version = record.get("policy_version")
     if policy_version is not None and not isinstance(policy_version, str):
         raise InputError(
-            f"`decision['policy_version']` must be a string or None; got {describe(policy_version)}."
+            "`decision['policy_version']` must be a string or None; got "
+            f"{describe(policy_version)}."
         )
     columns = (
         action,

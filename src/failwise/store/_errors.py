@@ -7,6 +7,8 @@ because the argument is what is wrong, and they write nothing.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from failwise.exceptions import FailwiseError, InputError
 
 __all__ = [
@@ -15,6 +17,8 @@ __all__ = [
     "StoreError",
     "UnknownItemError",
     "UnknownTaskError",
+    "format_time",
+    "unknown_task",
 ]
 
 
@@ -39,3 +43,19 @@ class UnknownItemError(StoreError, InputError):
 
 class QueueStateError(StoreError, InputError):
     """A queue item is not in a state that allows the call (e.g. resolved twice)."""
+
+
+def format_time(at: float | None) -> str:
+    """Unix seconds as an ISO 8601 UTC time, for messages."""
+    if at is None:
+        return "an unknown time"
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
+
+
+def unknown_task(task_id: str, backend: str) -> UnknownTaskError:
+    """The refusal for an event or queue item naming a task that does not exist."""
+    return UnknownTaskError(
+        f"No task {task_id!r} in the {backend} store; nothing was written. A task exists once "
+        "its decision is recorded with store.record_decision(task_id, decision): check the "
+        "id, and record the decision first."
+    )

@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 from failwise.store._backend import Backend, Op, Row, T, Tx, render_sql
 from failwise.store._errors import StoreError
 from failwise.store._schema import migrate
+from failwise.store._store import RecordDecisions
 from failwise.store._url import StoreURL
 
 if TYPE_CHECKING:
@@ -88,12 +89,14 @@ class PostgresBackend(Backend):
         self._password = unquote(urlsplit(url.url).password or "")
         timeout = max(1, math.ceil(connect_timeout_s))
         try:
-            with psycopg.connect(url.url, connect_timeout=timeout, autocommit=True) as first:
-                with first.transaction():
-                    first.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-                    self.schema_version = migrate(
-                        _PostgresTx(first), "postgresql", now=time.time(), url=self.redacted_url
-                    )
+            with (
+                psycopg.connect(url.url, connect_timeout=timeout, autocommit=True) as first,
+                first.transaction(),
+            ):
+                first.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                self.schema_version = migrate(
+                    _PostgresTx(first), "postgresql", now=time.time(), url=self.redacted_url
+                )
         except psycopg.Error as error:
             raise StoreError(
                 f"Cannot open the PostgreSQL store {self.redacted_url}: "
@@ -115,8 +118,6 @@ class PostgresBackend(Backend):
         return self._retrying(body, in_transaction=True)
 
     def run_batch(self, ops: Sequence[Op]) -> list[tuple[bool, Any]]:
-        from failwise.store._store import RecordDecisions
-
         singles = [op for op in ops if isinstance(op, RecordDecisions) and op.is_single]
         if len(singles) < len(ops):
             return super().run_batch(ops)
@@ -126,8 +127,6 @@ class PostgresBackend(Backend):
         )
 
     def apply(self, tx: Tx, ops: Sequence[Op]) -> list[tuple[bool, Any]]:
-        from failwise.store._store import RecordDecisions
-
         singles = {
             i: op for i, op in enumerate(ops) if isinstance(op, RecordDecisions) and op.is_single
         }
@@ -164,7 +163,10 @@ class PostgresBackend(Backend):
     def read(self, template: str, params: Sequence[Any] = ()) -> list[Row]:
         try:
             with self._pool.connection() as connection:
-                return connection.execute(render_sql(template, "postgresql"), params).fetchall()
+                rows: list[Row] = connection.execute(
+                    render_sql(template, "postgresql"), params
+                ).fetchall()
+                return rows
         except self._psycopg.Error as error:
             raise StoreError(
                 f"Reading from {self.redacted_url} failed: {self.describe_error(error)}."

@@ -35,7 +35,7 @@ from failwise._validation import describe
 from failwise.exceptions import InputError
 from failwise.store._backend import Row, Tx
 from failwise.store._checks import check_at, check_label, check_task_id, check_text, dump_json
-from failwise.store._errors import QueueStateError, UnknownItemError
+from failwise.store._errors import QueueStateError, UnknownItemError, format_time, unknown_task
 from failwise.store._events import QUEUE_KINDS
 
 if TYPE_CHECKING:
@@ -389,7 +389,7 @@ class Queue:
             if item.state == "resolved":
                 raise QueueStateError(
                     f"Queue item {item_id} was already resolved by {item.resolved_by!r} with "
-                    f"label {item.label} at {_time(item.resolved_at)}; an item is resolved "
+                    f"label {item.label} at {format_time(item.resolved_at)}; an item is resolved "
                     "once, so nothing was written."
                 )
             if item.state == "pending":
@@ -532,15 +532,7 @@ class Queue:
         return [_item(row, now=now) for row in rows]
 
 
-def _time(at: float | None) -> str:
-    from failwise.store._store import format_time
-
-    return "an unknown time" if at is None else format_time(at)
-
-
 def _enqueue_refusal(tx: Tx, task_id: str, kind: str) -> InputError:
-    from failwise.store._store import unknown_task
-
     rows = tx.execute(
         "SELECT id, state FROM queue_items WHERE task_id = ? AND kind = ? AND state <> 'resolved'",
         (task_id, kind),

@@ -84,22 +84,28 @@ class SQLiteBackend(Backend):
         self._idle: list[sqlite3.Connection] = []
         self._idle_lock = threading.Lock()
         self._check_path()
+        writer: sqlite3.Connection | None = None
         try:
-            self._writer = self._connect()
-            mode = self._writer.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            writer = self._connect()
+            mode = writer.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(
                     f"Cannot switch {self.redacted_url} to WAL mode (SQLite kept journal mode "
                     f"{mode!r}); WAL needs a local file system. Put the database on a local "
                     "disk."
                 )
-            self._writer.execute(f"PRAGMA synchronous={self._synchronous}")
-            self._writer.execute("PRAGMA foreign_keys=ON")
-            self._tx = _SQLiteTx(self._writer)
+            writer.execute(f"PRAGMA synchronous={self._synchronous}")
+            writer.execute("PRAGMA foreign_keys=ON")
+            self._writer = writer
+            self._tx = _SQLiteTx(writer)
             self.schema_version = self.transact(
                 lambda tx: migrate(tx, "sqlite", now=time.time(), url=self.redacted_url)
             )
-        except sqlite3.Error as error:
+        except BaseException as error:
+            if writer is not None:
+                writer.close()
+            if not isinstance(error, sqlite3.Error):
+                raise
             raise StoreError(
                 f"Cannot open the SQLite store {self.redacted_url} ({self._path.resolve()}): "
                 f"{error}. Check that the path is a SQLite database (or a new file) that this "
@@ -151,13 +157,18 @@ class SQLiteBackend(Backend):
     def read(self, template: str, params: Sequence[Any] = ()) -> list[Row]:
         with self._idle_lock:
             connection = self._idle.pop() if self._idle else None
-        if connection is None:
-            connection = self._connect()
-            connection.execute("PRAGMA query_only=ON")
         try:
+            if connection is None:
+                connection = self._connect()
+                connection.execute("PRAGMA query_only=ON")
             rows = connection.execute(render_sql(template, "sqlite"), params).fetchall()
+        except sqlite3.Error as error:
+            if connection is not None:
+                connection.close()
+            raise StoreError(f"Reading from {self.redacted_url} failed: {error}.") from None
         except BaseException:
-            connection.close()
+            if connection is not None:
+                connection.close()
             raise
         with self._idle_lock:
             if len(self._idle) < self._pool_size:

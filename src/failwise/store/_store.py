@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from numbers import Integral
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from failwise._validation import describe
 from failwise.exceptions import InputError
@@ -24,7 +23,7 @@ from failwise.store._checks import (
     check_task_id,
     dump_json,
 )
-from failwise.store._errors import DuplicateTaskError, StoreError, UnknownTaskError
+from failwise.store._errors import DuplicateTaskError, StoreError, format_time, unknown_task
 from failwise.store._events import (
     FEEDBACK_OUTCOMES,
     OWNING_CALL,
@@ -36,7 +35,13 @@ from failwise.store._events import (
 from failwise.store._queue import Queue
 from failwise.store._writer import GroupCommitWriter
 
-__all__ = ["RecordDecisions", "Store"]
+if TYPE_CHECKING:
+    from failwise.policy import Decision
+
+__all__ = ["DecisionLike", "RecordDecisions", "Store"]
+
+#: What ``record_decision`` takes: a :class:`~failwise.Decision` or its ``to_dict()``.
+DecisionLike: TypeAlias = "Mapping[str, Any] | Decision"
 
 _EVENT_COLUMNS = "id, task_id, kind, at, label, payload"
 
@@ -80,11 +85,6 @@ RETURNING id
 
 #: Most task ids in one ``IN (...)`` list.
 _IN_CHUNK = 500
-
-
-def format_time(at: float) -> str:
-    """Unix seconds as an ISO 8601 UTC time, for messages."""
-    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
 
 
 def event_from_row(row: Row) -> Event:
@@ -209,14 +209,6 @@ class _AppendEvent:
         return int(rows[0][0])
 
 
-def unknown_task(task_id: str, where: str) -> UnknownTaskError:
-    return UnknownTaskError(
-        f"No task {task_id!r} in the {where} store; nothing was written. A task exists once "
-        "its decision is recorded with store.record_decision(task_id, decision): check the "
-        "id, and record the decision first."
-    )
-
-
 # ------------------------------------------------------------------------------ the store
 class Store:
     """The event log and review queue of one database.
@@ -281,7 +273,7 @@ class Store:
 
     # ---------------------------------------------------------------- writes
     def record_decision(
-        self, task_id: str, decision: Mapping[str, Any], *, at: float | None = None
+        self, task_id: str, decision: DecisionLike, *, at: float | None = None
     ) -> None:
         """Open task ``task_id`` with its decision; return once it is durable.
 
@@ -310,7 +302,7 @@ class Store:
 
     def record_decisions(
         self,
-        items: Sequence[tuple[str, Mapping[str, Any]] | tuple[str, Mapping[str, Any], float]],
+        items: Sequence[tuple[str, DecisionLike] | tuple[str, DecisionLike, float]],
         *,
         at: float | None = None,
     ) -> None:

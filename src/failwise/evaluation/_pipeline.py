@@ -7,6 +7,7 @@ they complete. Thresholds never see the test rows.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -16,7 +17,7 @@ from numpy.typing import NDArray
 
 from failwise._validation import check_consistent_length, check_labels, check_scores
 from failwise.calibration import TemperatureScaling
-from failwise.exceptions import InputError
+from failwise.exceptions import InputError, UncertifiedWarning
 from failwise.metrics import expected_calibration_error
 from failwise.outcomes import Comparison, OutcomeModel, ProductMetrics, compare
 from failwise.policy import Decisions, Policy, always_answer
@@ -205,12 +206,17 @@ def evaluate_scores(
             arr = np.asarray(array)
             return arr if rows is None else arr[rows]
 
-        fitted = Policy(**template.get_params()).fit(
-            proba_val,
-            yv[policy_rows],
-            ood_score=pick(scores.val_ood, policy_rows),
-            fallback=pick(scores.val_fallback, policy_rows),
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UncertifiedWarning)
+            fitted = Policy(**template.get_params()).fit(
+                proba_val,
+                yv[policy_rows],
+                ood_score=pick(scores.val_ood, policy_rows),
+                fallback=pick(scores.val_fallback, policy_rows),
+            )
+        for warning in caught:  # say which model could not be certified
+            message = f"{scores.name}: {warning.message}"
+            warnings.warn(message, warning.category, stacklevel=2)
         extras = {
             k: v
             for k, v in (

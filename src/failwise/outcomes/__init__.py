@@ -1,8 +1,9 @@
-"""Product metrics: projected offline from an outcome model (and measured online later)."""
+"""Product metrics: projected offline from an outcome model, and measured online from events."""
 
 from __future__ import annotations
 
 from failwise.outcomes._compare import Comparison, ComparisonRow, compare
+from failwise.outcomes._measure import measure
 from failwise.outcomes._metrics import METRIC_DESCRIPTIONS, Estimate, ProductMetrics
 from failwise.outcomes._model import Assumption, OutcomeModel
 from failwise.outcomes._projection import TaskPaths, project, task_paths
@@ -17,6 +18,7 @@ __all__ = [
     "ProductMetrics",
     "TaskPaths",
     "compare",
+    "measure",
     "project",
     "task_paths",
 ]

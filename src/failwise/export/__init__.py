@@ -1,0 +1,12 @@
+"""Export the event log for offline analysis: Parquet files that DuckDB (and pandas) read.
+
+``failwise export --store URL --to DIR`` or :func:`to_parquet`; then
+``failwise.outcomes.measure(DIR)`` computes the product metrics over the export with the
+same SQL the stores run. Needs the ``analytics`` extra (pyarrow, duckdb).
+"""
+
+from __future__ import annotations
+
+from failwise.export._parquet import TABLES, ExportSummary, to_parquet
+
+__all__ = ["TABLES", "ExportSummary", "to_parquet"]

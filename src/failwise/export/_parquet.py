@@ -1,0 +1,177 @@
+"""`to_parquet`: the store's three tables as Parquet files, for DuckDB and other tools.
+
+The export holds ``tasks.parquet``, ``events.parquet`` and ``queue_items.parquet`` with the
+store's columns and types (see :mod:`failwise.store._schema`). Tables are read in pages
+(keyset pagination) and written row group by row group, so the export runs in bounded
+memory; each file is written under a temporary name and renamed when complete.
+:func:`failwise.outcomes.measure` runs its SQL over the folder with DuckDB.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from numbers import Integral
+from pathlib import Path
+from typing import Any
+
+from failwise._validation import describe
+from failwise.exceptions import InputError
+
+__all__ = ["TABLES", "ExportSummary", "to_parquet"]
+
+#: Each table: its columns as (name, Arrow type name), and its unique ordering key.
+TABLES: dict[str, tuple[tuple[tuple[str, str], ...], str]] = {
+    "tasks": (
+        (
+            ("task_id", "string"),
+            ("created_at", "float64"),
+            ("action", "string"),
+            ("label", "int64"),
+            ("confidence", "float64"),
+            ("predicted", "int64"),
+            ("band", "string"),
+            ("ood_score", "float64"),
+            ("policy_version", "string"),
+        ),
+        "task_id",
+    ),
+    "events": (
+        (
+            ("id", "int64"),
+            ("task_id", "string"),
+            ("kind", "string"),
+            ("at", "float64"),
+            ("label", "int64"),
+            ("payload", "string"),
+        ),
+        "id",
+    ),
+    "queue_items": (
+        (
+            ("id", "int64"),
+            ("task_id", "string"),
+            ("kind", "string"),
+            ("reason", "string"),
+            ("priority", "float64"),
+            ("created_at", "float64"),
+            ("state", "string"),
+            ("claimed_by", "string"),
+            ("claimed_at", "float64"),
+            ("lease_expires_at", "float64"),
+            ("resolved_at", "float64"),
+            ("resolved_by", "string"),
+            ("label", "int64"),
+            ("note", "string"),
+        ),
+        "id",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """Where the export went and how many rows each table has."""
+
+    folder: Path
+    rows: dict[str, int]
+
+    @property
+    def files(self) -> list[Path]:
+        """The Parquet files written."""
+        return [self.folder / f"{name}.parquet" for name in self.rows]
+
+
+def _pyarrow() -> Any:
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError:
+        raise InputError(
+            "Exporting to Parquet needs pyarrow, which is not installed; install the "
+            "`analytics` extra: pip install 'failwise[analytics]'."
+        ) from None
+    return pyarrow
+
+
+def _pages(store: Any, table: str, columns: Sequence[str], key: str, size: int) -> Iterator[list[Any]]:
+    names = ", ".join(columns)
+    rows = store._read(f"SELECT {names} FROM {table} ORDER BY {key} LIMIT ?", (size,))
+    position = columns.index(key)
+    while rows:
+        yield rows
+        if len(rows) < size:
+            return
+        rows = store._read(
+            f"SELECT {names} FROM {table} WHERE {key} > ? ORDER BY {key} LIMIT ?",
+            (rows[-1][position], size),
+        )
+
+
+def to_parquet(store: Any, folder: str | os.PathLike[str], *, batch_size: int = 100_000) -> ExportSummary:
+    """Write the store's tables to ``folder`` as Parquet files.
+
+    Parameters
+    ----------
+    store : Store or str
+        An open store, or a store URL (opened and closed here).
+    folder : str or path
+        Created if missing; existing export files in it are replaced.
+    batch_size : int, default=100_000
+        Rows read per query and written per row group.
+
+    Returns
+    -------
+    ExportSummary
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from failwise import store
+    >>> from failwise.export import to_parquet
+    >>> folder = tempfile.mkdtemp()
+    >>> with store.open(f"sqlite:///{folder}/events.db") as events:
+    ...     events.record_decision("t1", {"action": "answer", "label": 3})
+    ...     summary = to_parquet(events, f"{folder}/export")
+    >>> summary.rows
+    {'tasks': 1, 'events': 1, 'queue_items': 0}
+    """
+    from failwise import store as store_module
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
+        raise InputError(f"`batch_size` must be an int >= 1; got {describe(batch_size)}.")
+    opened = None
+    if isinstance(store, str):
+        opened = store = store_module.open(store)
+    if not isinstance(store, store_module.Store):
+        raise InputError(
+            f"`store` must be a Store (failwise.store.open) or a store URL; got {describe(store)}."
+        )
+    pa = _pyarrow()
+    target = Path(folder)
+    if target.exists() and not target.is_dir():
+        raise InputError(f"`folder` {str(target)!r} exists and is not a folder; pick another path.")
+    target.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, int] = {}
+    try:
+        for table, (columns, key) in TABLES.items():
+            names = [name for name, _ in columns]
+            schema = pa.schema([(name, getattr(pa, kind)()) for name, kind in columns])
+            final = target / f"{table}.parquet"
+            partial = target / f".{table}.parquet.partial"
+            total = 0
+            with pa.parquet.ParquetWriter(str(partial), schema) as writer:
+                for rows in _pages(store, table, names, key, int(batch_size)):
+                    data = {
+                        name: pa.array([row[i] for row in rows], type=schema.field(name).type)
+                        for i, name in enumerate(names)
+                    }
+                    writer.write_table(pa.table(data, schema=schema))
+                    total += len(rows)
+            os.replace(partial, final)
+            counts[table] = total
+    finally:
+        if opened is not None:
+            opened.close()
+    return ExportSummary(folder=target, rows=counts)

@@ -1,0 +1,611 @@
+"""`measure`: product metrics measured online from the event log.
+
+One set of SQL definitions computes every metric from the tables ``tasks``, ``events`` and
+``queue_items``; it runs unchanged on SQLite, PostgreSQL and DuckDB (over a Parquet export
+written by :func:`failwise.export.to_parquet`). Only standard SQL is used: ``CASE``,
+``COALESCE``, grouped ``MIN``/``MAX``/``SUM``, ``ROW_NUMBER() OVER`` and ``?`` parameters
+(the store turns them into ``%s`` for PostgreSQL). Divisions, interval arithmetic and the
+order-statistic ranks are done in Python from the sums the query returns.
+
+What the event log records, and how each metric is read from it
+---------------------------------------------------------------
+A task starts with its ``decision`` event (time ``t0``). Its *first output* is the
+decision's label for ``answer`` and ``fallback``, or the label the user picked in a
+``clarification_choice`` (no label: "none of these"). What followed is read from events:
+
+- **negative signal** on the first output: a ``feedback_corrected`` or
+  ``feedback_abandoned`` before any human resolution, or a *user escalation* — an
+  ``escalation_created`` event on a task whose first output had been delivered (so not one
+  opened by the ladder's ``escalate`` rung, nor after "none of these").
+- **presumed delivered**: an automatic output (answer, fallback) with no negative signal.
+  Whether it was right is known for the audited ones (``audit_resolved`` or ``audit_label``:
+  right when the audit label equals the output, or is ``-1`` for a fallback, a handoff)
+  and estimated for the rest by the audit error rate ``k / m`` among audited presumed
+  outputs.
+- **human resolution**: an ``escalation_resolved`` within the deadline that no later
+  ``feedback_corrected`` / ``feedback_abandoned`` contradicts.
+
+=============================  ============================================  =========================================
+metric                         offline (``_projection._simulate``)           online (this module)
+=============================  ============================================  =========================================
+task completion rate           first output right, honest abstention, or     audited-right presumed outputs, picked
+                               a right human resolution, within the          clarifications without a negative signal,
+                               deadline                                      abstentions the user accepted, and human
+                                                                             resolutions, within the deadline; plus the
+                                                                             unaudited presumed outputs × (1 − k/m)
+time to correct output         request → first right output or human         ``t0`` → the delivering event: the user's
+(median, p90)                  resolution                                    ``feedback_accepted`` of an answer,
+                                                                             fallback or abstention (else ``t0``), the
+                                                                             ``clarification_choice``, or the
+                                                                             ``escalation_resolved``
+escalation rate                ladder escalation, "none of these", or a      tasks with an ``escalation_created`` event
+                               user who noticed a wrong output and asked
+                               for a human
+recovery rate                  wrong first output later resolved right by a  negative signal then a human resolution /
+                               human within the deadline / wrong first       (tasks with a negative signal + estimated
+                               outputs                                       silent failures)
+silent-failure rate            unnoticed wrong automatic outputs / tasks     presumed outputs × k / m / tasks
+automation rate                answer or fallback / tasks                    the same, from the decision
+selective accuracy             right automatic outputs / automatic outputs   presumed outputs × (1 − k/m) / automatic
+human hours per 1,000 tasks    handling time of absorbed escalations         claim → resolution time of every resolved
+                                                                             queue item (escalations and audits:
+                                                                             audits are human load too)
+=============================  ============================================  =========================================
+
+Two things the log cannot show are taken as the user reports them: a clarification the
+user picked is right unless a negative signal follows (audits sample automatic outputs
+only), and a human resolution is right unless the user contradicts it.
+
+Confidence intervals: Wilson score intervals for proportions, combined conservatively with
+the Wilson interval of the audit error rate where a metric depends on it (the extremes of
+both); a normal interval for human hours (from the per-task sum of squares); distribution-
+free order-statistic intervals for the time quantiles. Tasks are selected by the time of
+their decision (``since <= t0 < until``); every later event of those tasks counts, so a
+window that ends now still has tasks in progress, which count as not (yet) completed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from numbers import Real
+from pathlib import Path
+from typing import Any
+
+from scipy.stats import norm
+
+from failwise._validation import describe
+from failwise.exceptions import InputError
+from failwise.outcomes._metrics import Estimate, ProductMetrics
+from failwise.outcomes._model import OutcomeModel
+
+__all__ = ["MEASURE_SQL", "QUANTILE_SQL", "measure"]
+
+#: Bounds used when ``since`` / ``until`` are not given (finite on every backend).
+_NO_LOWER = -1.0e300
+_NO_UPPER = 1.0e300
+
+#: The per-task view every metric is read from; parameters: since, until, deadline_s.
+_TASKS_SQL = """
+WITH p AS (
+    SELECT CAST(? AS DOUBLE PRECISION) AS since_at,
+           CAST(? AS DOUBLE PRECISION) AS until_at,
+           CAST(? AS DOUBLE PRECISION) AS deadline_s
+),
+t AS (
+    SELECT tasks.task_id, tasks.created_at, tasks.action, tasks.label
+    FROM tasks, p
+    WHERE tasks.created_at >= p.since_at AND tasks.created_at < p.until_at
+),
+e AS (
+    SELECT
+        ev.task_id,
+        MIN(CASE WHEN ev.kind = 'feedback_accepted' THEN ev.at END) AS accepted_at,
+        MIN(CASE WHEN ev.kind IN ('feedback_corrected', 'feedback_abandoned')
+                 THEN ev.at END) AS negative_at,
+        MAX(CASE WHEN ev.kind IN ('feedback_corrected', 'feedback_abandoned')
+                 THEN ev.at END) AS last_negative_at,
+        MIN(CASE WHEN ev.kind = 'clarification_choice' THEN ev.at END) AS choice_at,
+        MAX(CASE WHEN ev.kind = 'clarification_choice' THEN ev.label END) AS choice_label,
+        MIN(CASE WHEN ev.kind = 'escalation_created' THEN ev.at END) AS escalated_at,
+        MIN(CASE WHEN ev.kind = 'escalation_resolved' THEN ev.at END) AS resolved_at,
+        MAX(CASE WHEN ev.kind IN ('audit_resolved', 'audit_label')
+                 THEN ev.label END) AS audit_label,
+        MAX(CASE WHEN ev.kind IN ('audit_resolved', 'audit_label')
+                 THEN 1 ELSE 0 END) AS audited
+    FROM events ev JOIN t ON t.task_id = ev.task_id
+    WHERE ev.kind <> 'decision'
+    GROUP BY ev.task_id
+),
+h AS (
+    SELECT qi.task_id, SUM(qi.resolved_at - qi.claimed_at) AS human_s
+    FROM queue_items qi JOIN t ON t.task_id = qi.task_id
+    WHERE qi.state = 'resolved' AND qi.claimed_at IS NOT NULL
+    GROUP BY qi.task_id
+),
+q AS (
+    SELECT
+        t.task_id,
+        t.action,
+        CASE WHEN t.action IN ('answer', 'fallback') THEN 1 ELSE 0 END AS automatic,
+        CASE WHEN t.action IN ('answer', 'fallback')
+                  OR (t.action = 'clarify' AND e.choice_label IS NOT NULL)
+             THEN 1 ELSE 0 END AS delivered,
+        CASE WHEN e.escalated_at IS NOT NULL THEN 1 ELSE 0 END AS escalated,
+        CASE WHEN e.negative_at IS NOT NULL
+                  AND (e.resolved_at IS NULL OR e.negative_at < e.resolved_at)
+             THEN 1 ELSE 0 END AS negative_first,
+        CASE WHEN e.accepted_at IS NOT NULL
+                  AND (e.resolved_at IS NULL OR e.accepted_at < e.resolved_at)
+             THEN 1 ELSE 0 END AS accepted_first,
+        CASE WHEN e.resolved_at IS NOT NULL
+                  AND e.resolved_at - t.created_at <= p.deadline_s
+                  AND (e.last_negative_at IS NULL OR e.last_negative_at < e.resolved_at)
+             THEN 1 ELSE 0 END AS human_done,
+        COALESCE(e.audited, 0) AS audited,
+        CASE WHEN e.audited = 1
+                  AND ((t.action = 'clarify' AND e.audit_label = e.choice_label)
+                       OR (t.action <> 'clarify' AND e.audit_label = t.label)
+                       OR (t.action = 'fallback' AND e.audit_label = -1))
+             THEN 1 ELSE 0 END AS audit_right,
+        CASE WHEN t.action = 'clarify' THEN e.choice_at - t.created_at
+             ELSE COALESCE(e.accepted_at, t.created_at) - t.created_at END AS first_s,
+        e.resolved_at - t.created_at AS resolved_s,
+        COALESCE(h.human_s, 0.0) AS human_s,
+        p.deadline_s
+    FROM t CROSS JOIN p
+    LEFT JOIN e ON e.task_id = t.task_id
+    LEFT JOIN h ON h.task_id = t.task_id
+),
+r AS (
+    SELECT
+        q.*,
+        CASE WHEN delivered = 1 AND (negative_first = 1
+                  OR (escalated = 1 AND action <> 'escalate'))
+             THEN 1 ELSE 0 END AS wrong_first
+    FROM q
+),
+s AS (
+    SELECT
+        r.*,
+        CASE WHEN automatic = 1 AND wrong_first = 0 THEN 1 ELSE 0 END AS presumed,
+        CASE WHEN action = 'clarify' AND delivered = 1 AND wrong_first = 0
+             THEN 1 ELSE 0 END AS picked,
+        CASE WHEN first_s <= deadline_s AND wrong_first = 0
+                  AND ((action = 'abstain' AND accepted_first = 1 AND negative_first = 0)
+                       OR (delivered = 1 AND audited = 1 AND audit_right = 1))
+             THEN 1 ELSE 0 END AS first_done
+    FROM r
+),
+m AS (
+    SELECT
+        s.*,
+        CASE WHEN presumed = 1 AND audited = 0 AND first_s <= deadline_s
+             THEN 1 ELSE 0 END AS presumed_done,
+        CASE WHEN picked = 1 AND audited = 0 AND first_s <= deadline_s
+             THEN 1 ELSE 0 END AS picked_done,
+        CASE WHEN first_done = 0 AND human_done = 1
+                  AND NOT ((presumed = 1 OR picked = 1) AND audited = 0)
+             THEN 1 ELSE 0 END AS resolved_done
+    FROM s
+),
+tasks_view AS (
+    SELECT
+        m.*,
+        CASE WHEN first_done = 1 OR presumed_done = 1 OR picked_done = 1 THEN first_s
+             WHEN resolved_done = 1 THEN resolved_s END AS completed_s
+    FROM m
+)
+"""
+
+#: Sums over the tasks of the window; one row.
+MEASURE_SQL = (
+    _TASKS_SQL
+    + """
+SELECT
+    COUNT(*) AS n_tasks,
+    SUM(automatic) AS n_automatic,
+    SUM(presumed) AS n_presumed,
+    SUM(presumed * audited) AS n_audited,
+    SUM(presumed * audited * (1 - audit_right)) AS n_audited_wrong,
+    SUM(wrong_first) AS n_wrong_first,
+    SUM(wrong_first * resolved_done) AS n_recovered,
+    SUM(escalated) AS n_escalated,
+    SUM(first_done) + SUM(resolved_done) AS n_completed_known,
+    SUM(presumed_done) AS n_presumed_done,
+    SUM(picked) AS n_picked,
+    SUM(picked * audited) AS n_picked_audited,
+    SUM(picked * audited * (1 - audit_right)) AS n_picked_audited_wrong,
+    SUM(picked_done) AS n_picked_done,
+    SUM(human_s) AS human_s,
+    SUM(human_s * human_s) AS human_s2,
+    SUM(CASE WHEN completed_s IS NOT NULL THEN 1 ELSE 0 END) AS n_timed
+FROM tasks_view
+"""
+)
+
+#: Times to correct output at the requested 0-based ranks (bound as a parenthesised list).
+QUANTILE_SQL = (
+    _TASKS_SQL
+    + """
+SELECT ranked.position, ranked.completed_s
+FROM (
+    SELECT completed_s, ROW_NUMBER() OVER (ORDER BY completed_s) - 1 AS position
+    FROM tasks_view
+    WHERE completed_s IS NOT NULL
+) AS ranked
+WHERE ranked.position IN ({ranks})
+"""
+)
+
+Runner = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
+
+
+@dataclass(frozen=True)
+class _Counts:
+    n_tasks: int
+    n_automatic: int
+    n_presumed: int
+    n_audited: int
+    n_audited_wrong: int
+    n_wrong_first: int
+    n_recovered: int
+    n_escalated: int
+    n_completed_known: int
+    n_presumed_done: int
+    n_picked: int
+    n_picked_audited: int
+    n_picked_audited_wrong: int
+    n_picked_done: int
+    human_s: float
+    human_s2: float
+    n_timed: int
+
+
+# ------------------------------------------------------------------------------ sources
+def _duckdb_module() -> Any:
+    try:
+        import duckdb
+    except ImportError:
+        raise InputError(
+            "Measuring a Parquet export needs DuckDB, which is not installed; install the "
+            "`analytics` extra: pip install 'failwise[analytics]'."
+        ) from None
+    return duckdb
+
+
+def _parquet_connection(folder: Path) -> Any:
+    missing = [
+        name
+        for name in ("tasks", "events", "queue_items")
+        if not (folder / f"{name}.parquet").is_file()
+    ]
+    if missing:
+        raise InputError(
+            f"{str(folder)!r} is not a failwise Parquet export: "
+            f"{', '.join(f'{m}.parquet' for m in missing)} missing. Write one with "
+            "`failwise export --store URL --to DIR`."
+        )
+    duckdb = _duckdb_module()
+    connection = duckdb.connect()
+    for name in ("tasks", "events", "queue_items"):
+        path = str((folder / f"{name}.parquet").resolve()).replace("'", "''")
+        connection.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
+    return connection
+
+
+def _duckdb_runner(connection: Any) -> Runner:
+    def run(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in connection.execute(sql, list(params)).fetchall()]
+
+    return run
+
+
+def _is_duckdb(source: Any) -> bool:
+    return type(source).__module__.split(".")[0] in ("duckdb", "_duckdb") and hasattr(
+        source, "execute"
+    )
+
+
+def _runner(source: Any) -> tuple[Runner, Callable[[], None]]:
+    """A query runner over ``source`` and what closes what this call opened."""
+    from failwise.store import Store
+
+    if isinstance(source, Store):
+        return source._read, lambda: None
+    if _is_duckdb(source):
+        return _duckdb_runner(source), lambda: None
+    if isinstance(source, (str, os.PathLike)):
+        text = os.fspath(source)
+        if "://" in text:
+            from failwise import store as store_module
+
+            opened = store_module.open(text)
+            return opened._read, opened.close
+        folder = Path(text)
+        if not folder.is_dir():
+            raise InputError(
+                f"`source` {text!r} is neither a store URL (sqlite:///…, postgresql://…) nor "
+                "an existing folder with a Parquet export."
+            )
+        connection = _parquet_connection(folder)
+        return _duckdb_runner(connection), connection.close
+    raise InputError(
+        f"`source` must be a Store (failwise.store.open), a store URL, a DuckDB connection "
+        f"with tasks/events/queue_items tables, or a Parquet export folder; got "
+        f"{describe(source)}."
+    )
+
+
+# ------------------------------------------------------------------------------ arguments
+def _as_time(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise InputError(
+            f"`{name}` must be a time in Unix seconds (e.g. time.time()) or a datetime; got "
+            f"{describe(value)}."
+        )
+    return float(value)
+
+
+def _as_window(value: Any) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, Real)
+        or not math.isfinite(seconds)
+        or seconds <= 0
+    ):
+        raise InputError(
+            f"`window` must be a positive number of seconds or a timedelta (e.g. "
+            f"timedelta(days=7)); got {describe(value)}."
+        )
+    return float(seconds)
+
+
+def _bounds(since: Any, until: Any, window: Any) -> tuple[float, float]:
+    low = _as_time(since, "since")
+    high = _as_time(until, "until")
+    span = _as_window(window)
+    if span is not None:
+        if low is not None:
+            raise InputError(
+                "Pass either `since` or `window`, not both: `window` counts back from `until` "
+                "(default now)."
+            )
+        high = time.time() if high is None else high
+        low = high - span
+    if low is not None and high is not None and low > high:
+        raise InputError(f"`since` ({low!r}) is after `until` ({high!r}); pass since <= until.")
+    return (_NO_LOWER if low is None else low, _NO_UPPER if high is None else high)
+
+
+# ------------------------------------------------------------------------------ intervals
+def _wilson(successes: float, n: float, z: float) -> tuple[float, float]:
+    """Wilson score interval of ``successes / n`` (counts may be fractional estimates)."""
+    if n <= 0:
+        return math.nan, math.nan
+    p = min(max(successes / n, 0.0), 1.0)
+    denominator = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    low = 0.0 if p <= 0.0 else min(max(0.0, centre - half), p)
+    high = 1.0 if p >= 1.0 else max(min(1.0, centre + half), p)
+    return low, high
+
+
+def _rate(successes: float, n: float, z: float) -> Estimate:
+    if n <= 0:
+        return Estimate(math.nan, math.nan, math.nan)
+    low, high = _wilson(successes, n, z)
+    return Estimate(successes / n, low, high)
+
+
+def _quantile_ranks(n: int, q: float, z: float) -> tuple[int, int, int, int]:
+    """0-based ranks: the two around numpy's linear estimate, and the CI bounds."""
+    position = (n - 1) * q
+    below, above = math.floor(position), math.ceil(position)
+    spread = z * math.sqrt(n * q * (1 - q))
+    low = min(max(math.floor(n * q - spread) - 1, 0), n - 1)
+    high = min(max(math.ceil(n * q + spread), 0), n - 1)
+    return below, above, low, high
+
+
+def _counts(row: tuple[Any, ...]) -> _Counts:
+    values = [0 if v is None else v for v in row]
+    return _Counts(
+        *(int(v) for v in values[:14]),
+        float(values[14]),
+        float(values[15]),
+        int(values[16]),
+    )
+
+
+def _metrics(c: _Counts, times: dict[int, float], level: float) -> dict[str, Estimate]:
+    z = float(norm.ppf(0.5 + level / 2))
+    n = c.n_tasks
+    nan = Estimate(math.nan, math.nan, math.nan)
+    if c.n_audited:
+        err = c.n_audited_wrong / c.n_audited
+        err_low, err_high = _wilson(c.n_audited_wrong, c.n_audited, z)
+    else:  # nothing audited: the error rate of unaudited outputs is anywhere in [0, 1]
+        err, err_low, err_high = math.nan, 0.0, 1.0
+    out: dict[str, Estimate] = {}
+
+    # Picked clarifications: right unless audits of picks say otherwise.
+    if c.n_picked_audited:
+        pick_err = c.n_picked_audited_wrong / c.n_picked_audited
+        pick_low, pick_high = _wilson(c.n_picked_audited_wrong, c.n_picked_audited, z)
+    else:
+        pick_err = pick_low = pick_high = 0.0
+
+    # Task completion: known completions + presumed outputs that were (estimated) right.
+    known, presumed, picked = c.n_completed_known, c.n_presumed_done, c.n_picked_done
+    if n:
+        low = _wilson(known + presumed * (1 - err_high) + picked * (1 - pick_high), n, z)[0]
+        high = _wilson(known + presumed * (1 - err_low) + picked * (1 - pick_low), n, z)[1]
+        value = (known + (presumed * (1 - err) if presumed else 0.0) + picked * (1 - pick_err)) / n
+        out["task_completion_rate"] = Estimate(value, low, high)
+    else:
+        out["task_completion_rate"] = nan
+
+    # Silent failures: presumed outputs × audit error rate.
+    share = c.n_presumed / n if n else math.nan
+    if n and c.n_presumed:
+        out["silent_failure_rate"] = Estimate(share * err, share * err_low, share * err_high)
+    else:
+        out["silent_failure_rate"] = Estimate(0.0, 0.0, 0.0) if n else nan
+
+    # Recovery: recovered / (known wrong first outputs + estimated silent failures).
+    # (wrong picks the user did not notice are wrong first outputs too)
+    silent_low = c.n_presumed * err_low + c.n_picked * pick_low
+    silent_high = c.n_presumed * err_high + c.n_picked * pick_high
+    silent = (c.n_presumed * err if c.n_presumed else 0.0) + c.n_picked * pick_err
+    wrong = c.n_wrong_first + silent
+    if c.n_wrong_first + silent_high > 0 and not math.isnan(wrong):
+        low = _wilson(c.n_recovered, c.n_wrong_first + silent_high, z)[0]
+        high = (
+            _wilson(c.n_recovered, c.n_wrong_first + silent_low, z)[1]
+            if c.n_wrong_first + silent_low > 0
+            else 1.0
+        )
+        value = c.n_recovered / wrong if wrong > 0 else math.nan
+        out["recovery_rate"] = Estimate(value, low, high)
+    else:
+        out["recovery_rate"] = (
+            Estimate(math.nan, 0.0, 1.0) if c.n_wrong_first + silent_high > 0 else nan
+        )
+
+    out["escalation_rate"] = _rate(c.n_escalated, n, z)
+    out["automation_rate"] = _rate(c.n_automatic, n, z)
+
+    # Selective accuracy: presumed outputs that were (estimated) right / automatic outputs.
+    if c.n_automatic:
+        right = c.n_presumed * (1 - err) if c.n_presumed else 0.0
+        low = _wilson(c.n_presumed * (1 - err_high), c.n_automatic, z)[0]
+        high = _wilson(c.n_presumed * (1 - err_low), c.n_automatic, z)[1]
+        out["selective_accuracy"] = Estimate(right / c.n_automatic, low, high)
+    else:
+        out["selective_accuracy"] = nan
+
+    # Human hours per 1,000 tasks: normal interval over tasks.
+    if n:
+        mean = c.human_s / n
+        variance = max(c.human_s2 / n - mean * mean, 0.0) * (n / (n - 1) if n > 1 else 0.0)
+        half = z * math.sqrt(variance / n)
+        scale = 1000.0 / 3600.0
+        out["human_hours_per_1000_tasks"] = Estimate(
+            mean * scale, max(mean - half, 0.0) * scale, (mean + half) * scale
+        )
+    else:
+        out["human_hours_per_1000_tasks"] = nan
+
+    for name, q in (("time_to_correct_output_median_s", 0.5), ("time_to_correct_output_p90_s", 0.9)):
+        if c.n_timed:
+            below, above, low_rank, high_rank = _quantile_ranks(c.n_timed, q, z)
+            position = (c.n_timed - 1) * q
+            fraction = position - below
+            value = times[below] + (times[above] - times[below]) * fraction
+            out[name] = Estimate(value, times[low_rank], times[high_rank])
+        else:
+            out[name] = nan
+    return out
+
+
+def measure(
+    source: Any,
+    since: float | datetime | None = None,
+    until: float | datetime | None = None,
+    window: float | timedelta | None = None,
+    *,
+    outcome_model: OutcomeModel | None = None,
+    interval_level: float = 0.95,
+) -> ProductMetrics:
+    """Measure product metrics from what really happened, as recorded in the event log.
+
+    The same metrics as :func:`project`, defined on events (see this module's notes for
+    each definition beside its offline counterpart); the silent-failure rate is estimated
+    from the audit sample of confident answers, with its confidence interval.
+
+    Parameters
+    ----------
+    source : Store, str, path or DuckDB connection
+        An open store, a store URL (opened and closed here), a folder written by
+        ``failwise export`` (read with DuckDB), or a DuckDB connection holding tables or
+        views ``tasks``, ``events`` and ``queue_items``.
+    since, until : float or datetime, optional
+        Tasks whose decision is at ``since <= t < until`` (Unix seconds); all by default.
+    window : float or timedelta, optional
+        The last ``window`` seconds before ``until`` (default now); instead of ``since``.
+    outcome_model : OutcomeModel, optional
+        Only its ``deadline_s`` is used: a correct output later than this does not
+        complete the task.
+    interval_level : float, default=0.95
+        Level of the confidence intervals.
+
+    Returns
+    -------
+    ProductMetrics
+        With ``source="measured"``; NaN metrics (and ``n_tasks=0``) for an empty window.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from failwise import store
+    >>> from failwise.outcomes import measure
+    >>> folder = tempfile.mkdtemp()
+    >>> with store.open(f"sqlite:///{folder}/events.db") as events:
+    ...     events.record_decision("t1", {"action": "answer", "label": 3}, at=100.0)
+    ...     _ = events.feedback("t1", "accepted", at=101.0)
+    ...     events.record_decision("t2", {"action": "answer", "label": 5}, at=200.0)
+    ...     _ = events.feedback("t2", "abandoned", at=260.0)
+    ...     _ = events.record_event("t1", "audit_label", label=3, at=300.0)
+    ...     metrics = measure(events)
+    >>> metrics.n_tasks, metrics.automation_rate.value, metrics.task_completion_rate.value
+    (2, 1.0, 0.5)
+    >>> metrics.time_to_correct_output_median_s.value, metrics.silent_failure_rate.value
+    (1.0, 0.0)
+    """
+    model = outcome_model if outcome_model is not None else OutcomeModel()
+    if not isinstance(model, OutcomeModel):
+        raise InputError(f"`outcome_model` must be an OutcomeModel; got {describe(model)}.")
+    if (
+        isinstance(interval_level, bool)
+        or not isinstance(interval_level, Real)
+        or not 0 < interval_level < 1
+    ):
+        raise InputError(
+            f"`interval_level` must lie in (0, 1), e.g. 0.95; got {describe(interval_level)}."
+        )
+    low, high = _bounds(since, until, window)
+    run, close = _runner(source)
+    try:
+        params = (low, high, float(model.deadline_s))
+        counts = _counts(run(MEASURE_SQL, params)[0])
+        times: dict[int, float] = {}
+        if counts.n_timed:
+            z = float(norm.ppf(0.5 + float(interval_level) / 2))
+            ranks = sorted(
+                {r for q in (0.5, 0.9) for r in _quantile_ranks(counts.n_timed, q, z)}
+            )
+            sql = QUANTILE_SQL.replace("{ranks}", ", ".join("?" * len(ranks)))
+            for position, seconds in run(sql, (*params, *ranks)):
+                times[int(position)] = float(seconds)
+    finally:
+        close()
+    values = _metrics(counts, times, float(interval_level))
+    return ProductMetrics(
+        **values,
+        n_tasks=counts.n_tasks,
+        interval_level=float(interval_level),
+        source="measured",
+    )

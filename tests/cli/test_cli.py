@@ -50,28 +50,34 @@ def test_demo_report_is_self_contained(digits_demo: tuple[dict, Path, str]) -> N
     assert "https://" not in html
 
 
-def test_clinc150_demo_meets_the_light_default_targets(clinc150_dir: Path, tmp_path: Path) -> None:
-    result = runner.invoke(
-        app,
-        [
-            "demo",
-            "--dataset",
-            "clinc150",
-            "--data-dir",
-            str(clinc150_dir),
-            "--no-embeddings",
-            "--json",
-            str(tmp_path / "clinc.json"),
-            "--report",
-            str(tmp_path / "clinc.html"),
-        ],
-    )
+def _clinc_demo(clinc150_dir: Path, tmp_path: Path, *flags: str) -> dict[str, dict]:
+    args = ["demo", "--dataset", "clinc150", "--data-dir", str(clinc150_dir), *flags]
+    args += ["--json", str(tmp_path / "clinc.json"), "--report", str(tmp_path / "clinc.html")]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
+    assert "Larson" in result.output
     summary = json.loads((tmp_path / "clinc.json").read_text())
-    tfidf = summary["models"][0]
+    return {m["name"]: m for m in summary["models"]}
+
+
+def test_clinc150_demo_meets_the_light_default_targets(clinc150_dir: Path, tmp_path: Path) -> None:
+    tfidf = _clinc_demo(clinc150_dir, tmp_path, "--no-embeddings")["TF-IDF + linear"]
+    # Thresholds come from the policy on the validation split; these are test-split numbers
+    # with the definitions of Larson et al. (2019).
     assert tfidf["in_scope_accuracy"] >= 0.91
     assert tfidf["oos_recall"] >= 0.50
-    assert "Larson" in result.output
+
+
+@pytest.mark.embeddings
+def test_clinc150_demo_with_sentence_embeddings_beats_the_paper(
+    clinc150_dir: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("sentence_transformers")
+    minilm = _clinc_demo(clinc150_dir, tmp_path, "--embeddings")["MiniLM embeddings + linear"]
+    # Larson et al. (2019): MLP oos-threshold 93.4 / 49.1; BERT oos-threshold OOS recall 52.3.
+    assert minilm["in_scope_accuracy"] > 0.934
+    assert minilm["oos_recall"] > 0.491
+    assert minilm["oos_recall"] >= 0.523 + 0.20
 
 
 def _write_predictions(path: Path, rng: np.random.Generator, n: int = 400) -> None:

@@ -104,6 +104,7 @@ class _Outcome(NamedTuple):
     detail: str
     model_s: float
     calibrate_s: float
+    scores: NDArray[np.float64] | None = None
 
 
 class _Done(NamedTuple):
@@ -204,6 +205,11 @@ class Guard:
         Seed of the audit draws.
     labels : sequence of str, optional
         Class names; decisions then carry ``extra["label_name"]``.
+    record_scores : bool, default=True
+        With a store, record the model's raw scores in the decision
+        (``extra["scores"]``), so that labels gathered later can refit the calibrator
+        (:func:`failwise.loop.recalibrate`). Turn off to keep large score vectors out of
+        the event log.
 
     Attributes
     ----------
@@ -263,6 +269,7 @@ class Guard:
         audit_rate: float = 0.0,
         random_state: int | np.random.Generator | None = None,
         labels: Sequence[str] | None = None,
+        record_scores: bool = True,
     ) -> None:
         if not isinstance(policy, Policy):
             raise InputError(
@@ -281,6 +288,9 @@ class Guard:
         self.audit_rate = audit_rate
         self.random_state = random_state
         self.labels = labels
+        self.record_scores = record_scores
+        if not isinstance(record_scores, bool):
+            raise InputError(f"`record_scores` must be True or False; got {describe(record_scores)}.")
 
         self.n_classes = int(policy.n_classes_)
         self._call_model = _model_caller(model)
@@ -499,14 +509,16 @@ class Guard:
             detail = str(error) if kind == "timeout" else _short(error)
             return _Outcome(None, error, kind, detail, model_s, 0.0)
         start = time.perf_counter()
+        scores: NDArray[np.float64] | None = None
         try:
-            proba = self._calibrate(*self._scores(raw))
+            scores, total = self._scores(raw)
+            proba = self._calibrate(scores, total)
         except _InvalidScoresError as exc:
             return _Outcome(None, exc, "invalid_scores", str(exc), model_s, 0.0)
         except _CalibratorError as exc:
             spent = time.perf_counter() - start
             return _Outcome(None, exc, "calibrator", str(exc), model_s, spent)
-        return _Outcome(proba, None, None, "", model_s, time.perf_counter() - start)
+        return _Outcome(proba, None, None, "", model_s, time.perf_counter() - start, scores)
 
     def _attempt(self, x: Any) -> _Outcome:
         start = time.perf_counter()
@@ -628,6 +640,7 @@ class Guard:
         task_id: str,
         context: dict[str, Any] | None,
         timings: dict[str, float],
+        scores: NDArray[np.float64] | None = None,
     ) -> Decision:
         verdict = done.verdict
         audit = verdict.action is Action.ANSWER and self._sampler.draw()
@@ -645,6 +658,8 @@ class Guard:
             extra["label_name"] = self._labels[label] if label is not None and label >= 0 else None
         if context is not None:
             extra["context"] = context
+        if scores is not None and self.store is not None and self.record_scores:
+            extra["scores"] = scores.tolist()
         return Decision(
             action=verdict.action,
             label=verdict.label,
@@ -706,7 +721,9 @@ class Guard:
         decide_start = time.perf_counter()
         done = self._after_model(x, outcome, ood, ood_error)
         timings = _timings(outcome, decide_start - ood_start)
-        decision = self._decision(done, task_id=task_id, context=ctx, timings=timings)
+        decision = self._decision(
+            done, task_id=task_id, context=ctx, timings=timings, scores=outcome.scores
+        )
         store_start = time.perf_counter()
         timings["decide_s"] = store_start - decide_start
         if self.store is not None:
@@ -757,7 +774,13 @@ class Guard:
             done.update(self._decide_rows(items, outcomes, scored, rows))
         timings = [_timings(outcome, ood_s) for outcome in outcomes]
         decisions = [
-            self._decision(done[i], task_id=uuid.uuid4().hex, context=ctxs[i], timings=timings[i])
+            self._decision(
+                done[i],
+                task_id=uuid.uuid4().hex,
+                context=ctxs[i],
+                timings=timings[i],
+                scores=outcomes[i].scores,
+            )
             for i in range(len(items))
         ]
         store_start = time.perf_counter()
@@ -870,7 +893,9 @@ class Guard:
         decide_start = time.perf_counter()
         done = self._after_model(x, outcome, ood, ood_error)
         timings = _timings(outcome, decide_start - ood_start)
-        decision = self._decision(done, task_id=task_id, context=ctx, timings=timings)
+        decision = self._decision(
+            done, task_id=task_id, context=ctx, timings=timings, scores=outcome.scores
+        )
         store_start = time.perf_counter()
         timings["decide_s"] = store_start - decide_start
         if self.store is not None:

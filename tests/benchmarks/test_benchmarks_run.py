@@ -219,3 +219,8 @@ def test_guard_benchmark_runs_and_writes_json(tmp_path: Path) -> None:
 def test_store_benchmark_runs_and_writes_json(tmp_path: Path) -> None:
     result = _run("bench_store.py", tmp_path / "store.json")
     assert result
+
+
+def test_measure_benchmark_runs_and_writes_json(tmp_path: Path) -> None:
+    result = _run("bench_measure.py", tmp_path / "measure.json")
+    assert result

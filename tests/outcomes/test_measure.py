@@ -61,7 +61,8 @@ def _log(events: store.Store) -> None:
 def test_each_metric_follows_its_online_definition(events: store.Store) -> None:
     _log(events)
     m = measure(events)
-    assert m.n_tasks == 8 and m.source == "measured"
+    assert m.n_tasks == 8
+    assert m.source == "measured"
     # completed: a (audited right), c (recovered by a human), e (picked), g (accepted abstain)
     assert m.task_completion_rate.value == pytest.approx(4 / 8)
     assert m.escalation_rate.value == pytest.approx(2 / 8)  # c (by the user) and f
@@ -124,6 +125,15 @@ def test_a_store_url_and_a_duckdb_export_measure_the_same(
     to_parquet(events, tmp_path / "export")
     assert measure(tmp_path / "export") == direct
     assert measure(str(tmp_path / "export")) == direct
+    import duckdb
+
+    connection = duckdb.connect()
+    for name in ("tasks", "events", "queue_items"):
+        path = tmp_path / "export" / f"{name}.parquet"
+        connection.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet('{path}')")
+    assert measure(connection) == direct
+    tables = {row[0] for row in connection.execute("SHOW TABLES").fetchall()}
+    assert tables == {"tasks", "events", "queue_items"}  # its working table is gone
 
 
 @pytest.mark.parametrize(

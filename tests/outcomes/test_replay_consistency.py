@@ -28,7 +28,8 @@ TESTS = Path(__file__).resolve().parents[1]
 def _load(name: str, path: Path) -> ModuleType:
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
@@ -90,8 +91,10 @@ def test_measured_metrics_reproduce_the_projection_within_intervals(
     events: store.Store, seed: int
 ) -> None:
     projected, measured, summary = _replayed(events, seed)
-    assert measured.source == "measured" and measured.n_tasks == projected.n_tasks
-    assert summary.audits_resolved > 0 and summary.escalations_resolved > 0
+    assert measured.source == "measured"
+    assert measured.n_tasks == projected.n_tasks
+    assert summary.audits_resolved > 0
+    assert summary.escalations_resolved > 0
     for name in projected.metric_names():
         p, m = getattr(projected, name), getattr(measured, name)
         if name == "human_hours_per_1000_tasks":
@@ -99,7 +102,8 @@ def test_measured_metrics_reproduce_the_projection_within_intervals(
             audit_hours = summary.audits_resolved * 120.0 / 3600.0 / measured.n_tasks * 1000
             m = type(m)(m.value - audit_hours, m.low - audit_hours, m.high - audit_hours)
         assert m.low <= m.value <= m.high, name
-        assert m.high >= p.low - 1e-9 and m.low <= p.high + 1e-9, (name, p, m)
+        assert m.high >= p.low - 1e-9, (name, p, m)  # the intervals overlap
+        assert m.low <= p.high + 1e-9, (name, p, m)
         if name in POINT_INSIDE or name == "human_hours_per_1000_tasks":
             assert p.low - 1e-9 <= m.value <= p.high + 1e-9, (name, p, m)
 

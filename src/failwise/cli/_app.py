@@ -335,3 +335,6 @@ def evaluate(
 def main() -> None:
     """Entry point of the `failwise` script."""
     app()
+
+
+from failwise.cli import _runtime_commands  # noqa: E402,F401  (registers export and recalibrate)

@@ -95,7 +95,9 @@ def _pyarrow() -> Any:
     return pyarrow
 
 
-def _pages(store: Any, table: str, columns: Sequence[str], key: str, size: int) -> Iterator[list[Any]]:
+def _pages(
+    store: Any, table: str, columns: Sequence[str], key: str, size: int
+) -> Iterator[list[Any]]:
     names = ", ".join(columns)
     rows = store._read(f"SELECT {names} FROM {table} ORDER BY {key} LIMIT ?", (size,))
     position = columns.index(key)
@@ -109,7 +111,9 @@ def _pages(store: Any, table: str, columns: Sequence[str], key: str, size: int) 
         )
 
 
-def to_parquet(store: Any, folder: str | os.PathLike[str], *, batch_size: int = 100_000) -> ExportSummary:
+def to_parquet(
+    store: Any, folder: str | os.PathLike[str], *, batch_size: int = 100_000
+) -> ExportSummary:
     """Write the store's tables to ``folder`` as Parquet files.
 
     Parameters
@@ -141,10 +145,7 @@ def to_parquet(store: Any, folder: str | os.PathLike[str], *, batch_size: int = 
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
         raise InputError(f"`batch_size` must be an int >= 1; got {describe(batch_size)}.")
-    opened = None
-    if isinstance(store, str):
-        opened = store = store_module.open(store)
-    if not isinstance(store, store_module.Store):
+    if not isinstance(store, (str, store_module.Store)):
         raise InputError(
             f"`store` must be a Store (failwise.store.open) or a store URL; got {describe(store)}."
         )
@@ -152,6 +153,8 @@ def to_parquet(store: Any, folder: str | os.PathLike[str], *, batch_size: int = 
     target = Path(folder)
     if target.exists() and not target.is_dir():
         raise InputError(f"`folder` {str(target)!r} exists and is not a folder; pick another path.")
+    opened = store_module.open(store) if isinstance(store, str) else None
+    source = opened if opened is not None else store
     target.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     try:
@@ -162,7 +165,7 @@ def to_parquet(store: Any, folder: str | os.PathLike[str], *, batch_size: int = 
             partial = target / f".{table}.parquet.partial"
             total = 0
             with pa.parquet.ParquetWriter(str(partial), schema) as writer:
-                for rows in _pages(store, table, names, key, int(batch_size)):
+                for rows in _pages(source, table, names, key, int(batch_size)):
                     data = {
                         name: pa.array([row[i] for row in rows], type=schema.field(name).type)
                         for i, name in enumerate(names)

@@ -25,36 +25,36 @@ decision's label for ``answer`` and ``fallback``, or the label the user picked i
 - **human resolution**: an ``escalation_resolved`` within the deadline that no later
   ``feedback_corrected`` / ``feedback_abandoned`` contradicts.
 
-=============================  ============================================  =========================================
-metric                         offline (``_projection._simulate``)           online (this module)
-=============================  ============================================  =========================================
-task completion rate           first output right, honest abstention, or     audited-right presumed outputs, picked
-                               a right human resolution, within the          clarifications without a negative signal,
-                               deadline                                      abstentions the user accepted, and human
-                                                                             resolutions, within the deadline; plus the
-                                                                             unaudited presumed outputs × (1 − k/m)
-time to correct output         request → first right output or human         ``t0`` → the delivering event: the user's
-(median, p90)                  resolution                                    ``feedback_accepted`` of an answer,
-                                                                             fallback or abstention (else ``t0``), the
-                                                                             ``clarification_choice``, or the
-                                                                             ``escalation_resolved``
-escalation rate                ladder escalation, "none of these", or a      tasks with an ``escalation_created`` event
-                               user who noticed a wrong output and asked
-                               for a human
-recovery rate                  wrong first output later resolved right by a  negative signal then a human resolution /
-                               human within the deadline / wrong first       (tasks with a negative signal + estimated
-                               outputs                                       silent failures)
-silent-failure rate            unnoticed wrong automatic outputs / tasks     presumed outputs × k / m / tasks
-automation rate                answer or fallback / tasks                    the same, from the decision
-selective accuracy             right automatic outputs / automatic outputs   presumed outputs × (1 − k/m) / automatic
-human hours per 1,000 tasks    handling time of absorbed escalations         claim → resolution time of every resolved
-                                                                             queue item (escalations and audits:
-                                                                             audits are human load too)
-=============================  ============================================  =========================================
+Each metric, offline (``_projection._simulate``) → online (here):
 
-Two things the log cannot show are taken as the user reports them: a clarification the
-user picked is right unless a negative signal follows (audits sample automatic outputs
-only), and a human resolution is right unless the user contradicts it.
+- **task completion rate**: first output right, an honest abstention, or a right human
+  resolution, within the deadline → audited-right outputs (answers, fallbacks, picked
+  clarifications), abstentions the user accepted and uncontradicted human resolutions,
+  within the deadline, plus the unaudited presumed outputs weighted by one minus their
+  audit error rate (answers and fallbacks: ``k / m``; picked clarifications: the error rate
+  among audited picks, 0 when none was audited).
+- **time to correct output** (median, p90): request → first right output or human
+  resolution → ``t0`` → the delivering event: the user's ``feedback_accepted`` of an answer,
+  fallback or abstention (else ``t0``), the ``clarification_choice``, or the
+  ``escalation_resolved``.
+- **escalation rate**: ladder escalation, "none of these", or a user who noticed a wrong
+  output and asked for a human → tasks with an ``escalation_created`` event.
+- **recovery rate**: wrong first outputs later resolved right by a human within the
+  deadline / wrong first outputs → negative signal then a human resolution / (tasks with a
+  negative signal + estimated unnoticed wrong outputs).
+- **silent-failure rate**: unnoticed wrong automatic outputs / tasks → presumed automatic
+  outputs × ``k / m`` / tasks.
+- **automation rate**: answer or fallback / tasks → the same, from the decision.
+- **selective accuracy**: right automatic outputs / automatic outputs → presumed automatic
+  outputs × (1 − ``k / m``) / automatic outputs.
+- **human hours per 1,000 tasks**: handling time of absorbed escalations → claim →
+  resolution time of every resolved queue item, escalations and audits (audits are human
+  load too; the projection has no audits, so it counts escalations only).
+
+Two things the log cannot show are taken as the user reports them: a picked
+clarification is right unless a negative signal or an audit of picks says otherwise (a
+guard audits answers only; the application may queue audits of picks), and a human
+resolution is right unless the user contradicts it.
 
 Confidence intervals: Wilson score intervals for proportions, combined conservatively with
 the Wilson interval of the audit error rate where a metric depends on it (the extremes of
@@ -69,6 +69,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -203,9 +204,7 @@ tasks_view AS (
 """
 
 #: Sums over the tasks of the window; one row.
-MEASURE_SQL = (
-    _TASKS_SQL
-    + """
+_SUMS_SELECT = """
 SELECT
     COUNT(*) AS n_tasks,
     SUM(automatic) AS n_automatic,
@@ -226,12 +225,10 @@ SELECT
     SUM(CASE WHEN completed_s IS NOT NULL THEN 1 ELSE 0 END) AS n_timed
 FROM tasks_view
 """
-)
+MEASURE_SQL = _TASKS_SQL + _SUMS_SELECT
 
 #: Times to correct output at the requested 0-based ranks (bound as a parenthesised list).
-QUANTILE_SQL = (
-    _TASKS_SQL
-    + """
+_QUANTILE_SELECT = """
 SELECT ranked.position, ranked.completed_s
 FROM (
     SELECT completed_s, ROW_NUMBER() OVER (ORDER BY completed_s) - 1 AS position
@@ -240,6 +237,12 @@ FROM (
 ) AS ranked
 WHERE ranked.position IN ({ranks})
 """
+QUANTILE_SQL = _TASKS_SQL + _QUANTILE_SELECT
+
+#: Columns of the per-task view that the two final queries read.
+_VIEW_COLUMNS = (
+    "automatic, presumed, audited, audit_right, wrong_first, resolved_done, escalated, "
+    "first_done, presumed_done, picked, picked_done, human_s, completed_s"
 )
 
 Runner = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
@@ -298,11 +301,30 @@ def _parquet_connection(folder: Path) -> Any:
     return connection
 
 
-def _duckdb_runner(connection: Any) -> Runner:
-    def run(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in connection.execute(sql, list(params)).fetchall()]
+def _duckdb_runner(connection: Any) -> tuple[Runner, Callable[[], None]]:
+    """DuckDB: the per-task view is computed once into a temporary table, then both final
+    queries read it (the view is the expensive part; a store reruns it per query)."""
+    table = f"failwise_measure_{uuid.uuid4().hex[:12]}"
+    done: dict[tuple[Any, ...], bool] = {}
 
-    return run
+    def run(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        view_params = tuple(params[:3])
+        if view_params not in done:
+            connection.execute(f"DROP TABLE IF EXISTS {table}")
+            connection.execute(
+                f"CREATE TEMP TABLE {table} AS {_TASKS_SQL} SELECT {_VIEW_COLUMNS} FROM tasks_view",
+                list(view_params),
+            )
+            done.clear()
+            done[view_params] = True
+        final = sql.replace(_TASKS_SQL, f"WITH tasks_view AS (SELECT * FROM {table})")
+        rows = connection.execute(final, list(params[3:])).fetchall()
+        return [tuple(row) for row in rows]
+
+    def drop() -> None:
+        connection.execute(f"DROP TABLE IF EXISTS {table}")
+
+    return run, drop
 
 
 def _is_duckdb(source: Any) -> bool:
@@ -318,7 +340,7 @@ def _runner(source: Any) -> tuple[Runner, Callable[[], None]]:
     if isinstance(source, Store):
         return source._read, lambda: None
     if _is_duckdb(source):
-        return _duckdb_runner(source), lambda: None
+        return _duckdb_runner(source)
     if isinstance(source, (str, os.PathLike)):
         text = os.fspath(source)
         if "://" in text:
@@ -333,7 +355,8 @@ def _runner(source: Any) -> tuple[Runner, Callable[[], None]]:
                 "an existing folder with a Parquet export."
             )
         connection = _parquet_connection(folder)
-        return _duckdb_runner(connection), connection.close
+        run, _ = _duckdb_runner(connection)
+        return run, connection.close
     raise InputError(
         f"`source` must be a Store (failwise.store.open), a store URL, a DuckDB connection "
         f"with tasks/events/queue_items tables, or a Parquet export folder; got "
@@ -422,11 +445,25 @@ def _quantile_ranks(n: int, q: float, z: float) -> tuple[int, int, int, int]:
 
 def _counts(row: tuple[Any, ...]) -> _Counts:
     values = [0 if v is None else v for v in row]
+    ints = [int(v) for v in values[:14]]
     return _Counts(
-        *(int(v) for v in values[:14]),
-        float(values[14]),
-        float(values[15]),
-        int(values[16]),
+        n_tasks=ints[0],
+        n_automatic=ints[1],
+        n_presumed=ints[2],
+        n_audited=ints[3],
+        n_audited_wrong=ints[4],
+        n_wrong_first=ints[5],
+        n_recovered=ints[6],
+        n_escalated=ints[7],
+        n_completed_known=ints[8],
+        n_presumed_done=ints[9],
+        n_picked=ints[10],
+        n_picked_audited=ints[11],
+        n_picked_audited_wrong=ints[12],
+        n_picked_done=ints[13],
+        human_s=float(values[14]),
+        human_s2=float(values[15]),
+        n_timed=int(values[16]),
     )
 
 
@@ -509,7 +546,10 @@ def _metrics(c: _Counts, times: dict[int, float], level: float) -> dict[str, Est
     else:
         out["human_hours_per_1000_tasks"] = nan
 
-    for name, q in (("time_to_correct_output_median_s", 0.5), ("time_to_correct_output_p90_s", 0.9)):
+    for name, q in (
+        ("time_to_correct_output_median_s", 0.5),
+        ("time_to_correct_output_p90_s", 0.9),
+    ):
         if c.n_timed:
             below, above, low_rank, high_rank = _quantile_ranks(c.n_timed, q, z)
             position = (c.n_timed - 1) * q
@@ -594,9 +634,7 @@ def measure(
         times: dict[int, float] = {}
         if counts.n_timed:
             z = float(norm.ppf(0.5 + float(interval_level) / 2))
-            ranks = sorted(
-                {r for q in (0.5, 0.9) for r in _quantile_ranks(counts.n_timed, q, z)}
-            )
+            ranks = sorted({r for q in (0.5, 0.9) for r in _quantile_ranks(counts.n_timed, q, z)})
             sql = QUANTILE_SQL.replace("{ranks}", ", ".join("?" * len(ranks)))
             for position, seconds in run(sql, (*params, *ranks)):
                 times[int(position)] = float(seconds)

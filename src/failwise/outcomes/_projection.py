@@ -235,7 +235,7 @@ def project(
     >>> rng = np.random.default_rng(0)
     >>> proba = rng.dirichlet(np.full(4, 0.3), size=3000)
     >>> y = np.array([rng.choice(4, p=p) for p in proba])
-    >>> policy = Policy(target_risk=0.05).fit(proba[:1500], y[:1500])
+    >>> policy = Policy(target_risk=0.2).fit(proba[:1500], y[:1500])
     >>> metrics = project(policy.decide(proba[1500:]), y[1500:], n_bootstrap=50)
     >>> 0.0 <= metrics.task_completion_rate.value <= 1.0
     True

@@ -106,9 +106,11 @@ def replay(
     from failwise.store import Store
 
     if not isinstance(store, Store):
-        raise InputError(f"`store` must be a Store from failwise.store.open; got {describe(store)}.")
+        raise InputError(
+            f"`store` must be a Store from failwise.store.open; got {describe(store)}."
+        )
     items = list(decisions)
-    if not all(isinstance(d, Decision) and d.task_id for d in items):
+    if not all(isinstance(d, Decision) and isinstance(d.task_id, str) for d in items):
         raise InputError(
             "`decisions` must be the Decisions a Guard with a store returned (each with its "
             "task_id)."
@@ -177,45 +179,47 @@ def replay(
     wait = np.where(user_escalates, model.time_to_notice_s, 0.0)
     audit_pick = (picks_right | picks_wrong) & (rng.random(n) < clarification_audit_rate)
 
-    t0 = {d.task_id: store.task(d.task_id).created_at for d in items}
-    plan: dict[str, int] = {d.task_id: i for i, d in enumerate(items)}
+    ids = [str(d.task_id) for d in items]
+    t0 = {task: store.task(task).created_at for task in ids}
+    plan: dict[str, int] = {task: i for i, task in enumerate(ids)}
     counts = {"accepted": 0, "abandoned": 0}
 
     for i, d in enumerate(items):
-        start = t0[d.task_id]
+        task_id = ids[i]
+        start = t0[task_id]
         if clarify[i]:
             picked: int | None = None
             if picks_right[i]:
                 picked = int(y[i])
             elif picks_wrong[i]:
                 picked = _wrong_label(int(y[i]), d.prediction_set, k)
-            store.record_event(d.task_id, "clarification_choice", label=picked, at=start + base[i])
+            store.record_event(task_id, "clarification_choice", label=picked, at=start + base[i])
             if audit_pick[i]:
                 store.queue.enqueue(
-                    d.task_id, "audit", "sampled clarification", 0.0, at=start + base[i]
+                    task_id, "audit", "sampled clarification", 0.0, at=start + base[i]
                 )
             if none_of_these[i]:
                 store.queue.enqueue(
-                    d.task_id, "escalation", "none of the offered labels", 1.0, at=start + base[i]
+                    task_id, "escalation", "none of the offered labels", 1.0, at=start + base[i]
                 )
         if delivered[i]:
             if user_escalates[i]:
                 store.queue.enqueue(
-                    d.task_id,
+                    task_id,
                     "escalation",
                     "the user reported a wrong answer",
                     1.0,
                     at=start + base[i] + wait[i],
                 )
             elif gives_up[i]:
-                store.feedback(d.task_id, "abandoned", at=start + base[i] + model.time_to_notice_s)
+                store.feedback(task_id, "abandoned", at=start + base[i] + model.time_to_notice_s)
                 counts["abandoned"] += 1
             elif answer[i] or fallback[i]:
-                store.feedback(d.task_id, "accepted", at=start + base[i])
+                store.feedback(task_id, "accepted", at=start + base[i])
                 counts["accepted"] += 1
         elif abstain[i]:
             outcome = "accepted" if oos[i] else "abandoned"
-            store.feedback(d.task_id, outcome, at=start + base[i])
+            store.feedback(task_id, outcome, at=start + base[i])
             counts[outcome] += 1
 
     # Reviewers work the queue in its claim order; each claim is stamped so that claim →

@@ -290,7 +290,9 @@ class Guard:
         self.labels = labels
         self.record_scores = record_scores
         if not isinstance(record_scores, bool):
-            raise InputError(f"`record_scores` must be True or False; got {describe(record_scores)}.")
+            raise InputError(
+                f"`record_scores` must be True or False; got {describe(record_scores)}."
+            )
 
         self.n_classes = int(policy.n_classes_)
         self._call_model = _model_caller(model)

@@ -1,44 +1,22 @@
-"""Fixtures of the artefact tests: the real digits policies of ``tests/runtime/_digits.py``."""
+"""Fixtures of the artefact tests: the same real digits policies as the runtime tests."""
 
 from __future__ import annotations
 
 import importlib.util
 import sys
 from pathlib import Path
-from types import ModuleType
 
-import pytest
+_NAME = "failwise_test_runtime_fixtures"
+if _NAME not in sys.modules:
+    _spec = importlib.util.spec_from_file_location(
+        _NAME, Path(__file__).resolve().parents[1] / "runtime" / "conftest.py"
+    )
+    if _spec is None or _spec.loader is None:
+        raise ImportError("tests/runtime/conftest.py could not be loaded")
+    sys.modules[_NAME] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(sys.modules[_NAME])
 
-from failwise import Policy
-
-
-def load_digits_helper() -> ModuleType:
-    """The shared ``_digits`` helper module (loaded once, by path)."""
-    name = "failwise_test_digits"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "runtime" / "_digits.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-helper = load_digits_helper()
-
-
-@pytest.fixture(scope="session")
-def data():  # type: ignore[no-untyped-def]
-    return helper.digits()
-
-
-@pytest.fixture(scope="session")
-def policies() -> dict[str, Policy]:
-    return {name: helper.named_policy(name) for name in helper.POLICIES}
-
-
-@pytest.fixture(params=sorted(helper.POLICIES))
-def policy_name(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+_fixtures = sys.modules[_NAME]
+data = _fixtures.data
+policies = _fixtures.policies
+policy_name = _fixtures.policy_name

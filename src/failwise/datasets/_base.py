@@ -138,8 +138,8 @@ def get_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
 
     Examples
     --------
-    >>> get_cache_dir("/tmp/failwise-cache").as_posix()
-    '/tmp/failwise-cache'
+    >>> get_cache_dir("data/failwise-cache").as_posix()
+    'data/failwise-cache'
     """
     if cache_dir is not None:
         return Path(cache_dir).expanduser()

@@ -428,7 +428,7 @@ def test_accuracy_floor_holds_with_the_stated_confidence(seed: int) -> None:
             )
         accuracy = np.mean(fresh_correct & (fresh_scores <= fitted.threshold))
         # Learn-then-Test: P(the floor is reported met and yet violated) <= 1 - level.
-        failures += fitted.met and accuracy < floor
+        failures += int(fitted.met and accuracy < floor)
     assert failures / repeats <= (1 - level) + 0.03
 
 
@@ -449,7 +449,7 @@ def test_accuracy_budget_holds_with_the_stated_confidence(seed: int) -> None:
             max_accuracy_loss=budget,
             confidence_level=level,
         )
-        failures += stats.norm.sf(fitted.threshold) > budget
+        failures += int(stats.norm.sf(fitted.threshold) > budget)
     rate = failures / repeats
     assert rate <= (1 - level) + 0.02
     assert rate >= (1 - level) - 0.06  # not vacuous: close to the stated level

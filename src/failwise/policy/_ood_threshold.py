@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
 
+from failwise._stats import binomial_cdf, binomial_sf, clopper_pearson_lower
 from failwise._validation import (
     check_binary_labels,
     check_consistent_length,
@@ -155,9 +155,7 @@ def _check_rate(value: Any, name: str, fix: str, *, closed_high: bool = False) -
 
 def _lower_bound(successes: int, trials: int, confidence_level: float) -> float:
     """One-sided Clopper–Pearson lower bound on a success probability."""
-    if successes <= 0:
-        return 0.0
-    return float(stats.beta.ppf(1.0 - confidence_level, successes, trials - successes + 1))
+    return float(clopper_pearson_lower(successes, trials, confidence_level))
 
 
 def _conformal_threshold(ranked: NDArray[np.float64], rate: float) -> float | None:
@@ -420,13 +418,14 @@ def _accuracy_budget(
     m = ranked.size
     # The k-th smallest of m scores leaves a share 1 - F(bar) ~ 1 - Beta(k, m - k + 1) of
     # new correct rows above it; P(that share <= budget) = P(Binomial(m, 1 - budget) < k).
-    ks = np.arange(1, m + 1)
-    ok = np.flatnonzero(stats.binom.cdf(ks - 1, m, 1.0 - budget) >= level) if m else ks
     note = None
+    ok = np.zeros(0, dtype=np.intp)
+    if m and budget < 1.0:
+        ok = np.flatnonzero(binomial_cdf(np.arange(m), m, 1.0 - budget) >= level)
     if budget >= 1.0:
         bar = -math.inf
     elif ok.size:
-        bar = float(ranked[int(ks[ok[0]]) - 1])
+        bar = float(ranked[int(ok[0])])  # k = ok[0] + 1: the k-th smallest
     else:
         needed = math.ceil(math.log(1.0 - level) / math.log(1.0 - budget) - 1e-9)
         note = (
@@ -465,7 +464,7 @@ def _accuracy_floor(
     lost = np.r_[0, np.cumsum(right_desc)]
     kept_right = int(right.sum()) - lost[n_flagged]
     # Null: accuracy < floor. p = P(Binomial(n, floor) >= kept_right).
-    p_values = stats.binom.sf(kept_right - 1, n, floor)
+    p_values = binomial_sf(kept_right, n, floor)
     delta = 1.0 - level
     passed = (p_values <= delta) & (candidates >= threshold_far)
     if not p_values[0] <= delta:

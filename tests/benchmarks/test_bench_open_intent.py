@@ -36,6 +36,7 @@ def payload(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "Open-intent splits, per seed" in completed.stdout
+    assert json.loads(out.read_text(encoding="utf-8"))["complete"] is True
     data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     return data
 

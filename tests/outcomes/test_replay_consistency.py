@@ -9,12 +9,9 @@ out exactly the behaviour `project` draws with the same seed.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
@@ -29,22 +26,9 @@ from failwise.outcomes import (
     task_paths,
 )
 from failwise.testing import DigitsSystem, ReplayResult, digits_system, replay
+from tests.store import conftest as store_fixtures
 
-TESTS = Path(__file__).resolve().parents[1]
-
-
-def _load(name: str, path: Path) -> ModuleType:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-store_fixtures = _load("failwise_test_store_fixtures", TESTS / "store" / "conftest.py")
+# The store tests' fixtures: every test here runs on a real SQLite file and PostgreSQL.
 postgres_server = store_fixtures.postgres_server
 postgres_url = store_fixtures.postgres_url
 sqlite_url = store_fixtures.sqlite_url

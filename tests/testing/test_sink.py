@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from failwise.exceptions import InputError
+from failwise.store import QueueRequest
 from failwise.testing import InMemoryEventSink, SinkUnavailableError, digits_system
 
 
-@dataclass(frozen=True)
 class Request:
-    task_id: str
-    kind: str
-    reason: str
-    priority: float = 0.0
+    """A queue request as a caller might build one by hand (QueueRequest checks its own)."""
+
+    def __init__(self, task_id: str, kind: str, reason: str, priority: float = 0.0) -> None:
+        self.task_id, self.kind, self.reason, self.priority = task_id, kind, reason, priority
 
 
 def test_a_batch_with_its_queue_requests_is_recorded_in_one_call() -> None:
@@ -23,7 +21,10 @@ def test_a_batch_with_its_queue_requests_is_recorded_in_one_call() -> None:
     ids = sink.record_decisions(
         [("a", {"action": "answer"}), ("b", {"action": "escalate"}, 5.0)],
         at=1.0,
-        enqueue=[Request("b", "escalation", "low confidence", 0.6), Request("a", "audit", "x")],
+        enqueue=[
+            QueueRequest("b", "escalation", "low confidence", 0.6),
+            QueueRequest("a", "audit", "x"),
+        ],
     )
     assert ids == [0, 1]
     assert sink.calls == 1

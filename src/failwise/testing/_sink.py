@@ -90,12 +90,16 @@ class InMemoryEventSink:
 
     Examples
     --------
+    >>> from failwise.store import QueueRequest
     >>> from failwise.testing import InMemoryEventSink, SinkUnavailableError
     >>> sink = InMemoryEventSink()
-    >>> sink.record_decisions([("t1", {"action": "answer"}), ("t2", {"action": "escalate"})])
-    []
-    >>> list(sink.decisions), sink.calls
-    (['t1', 't2'], 1)
+    >>> sink.record_decisions(
+    ...     [("t1", {"action": "answer"}), ("t2", {"action": "escalate"})],
+    ...     enqueue=[QueueRequest("t2", "escalation", "low confidence")],
+    ... )
+    [0]
+    >>> list(sink.decisions), [r.task_id for r in sink.queued], sink.calls
+    (['t1', 't2'], ['t2'], 1)
     >>> sink.fail_next()
     >>> try:
     ...     sink.record_decision("t3", {"action": "answer"})

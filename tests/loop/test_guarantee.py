@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.loop._system import TARGET_RISK, Outcome, log_day, outcome, system
 
 from failwise import store
 from failwise.exceptions import UncertifiedWarning
 from failwise.loop import read_logged_tasks, recalibrate_tasks
+from tests.loop._system import TARGET_RISK, Outcome, log_day, outcome, system
 
 DELTA = 0.05  # 1 - the policy's confidence level
 

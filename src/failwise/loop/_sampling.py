@@ -82,8 +82,8 @@ def uniform_subsample(
     >>> pi = np.where(rng.random(100_000) < 0.2, 1.0, 0.1)   # escalations and audits
     >>> selected = rng.random(pi.size) < pi
     >>> kept = uniform_subsample(pi, selected, rng)
-    >>> round(kept[pi == 1.0].mean(), 2), round(kept[pi == 0.1].mean(), 2)
-    (0.1, 0.1)
+    >>> print(round(kept[pi == 1.0].mean(), 2), round(kept[pi == 0.1].mean(), 2))
+    0.1 0.1
     """
     _check(review_probability, selected)
     if review_probability.size == 0 or review_probability.min() <= 0:

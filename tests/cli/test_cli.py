@@ -111,8 +111,8 @@ def test_evaluate_names_the_bad_row_and_column(tmp_path: Path, rng: np.random.Ge
     file.write_text("\n".join(lines) + "\n")
     result = runner.invoke(app, ["evaluate", "--predictions", str(file)])
     assert result.exit_code == 2
-    assert "proba_login" in result.output
-    assert "row 6" in result.output
+    assert "proba_login" in result.stderr
+    assert "data row 5 (line 6 of the file)" in result.stderr
 
 
 def test_evaluate_rejects_unknown_labels(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from failwise import store
 from failwise.artifacts import artifact_hash, load, save
-from failwise.cli._app import app
+from failwise.cli import app
 from failwise.exceptions import InputError
 from failwise.loop import recalibrate
 from failwise.outcomes._replay import replay

@@ -62,7 +62,7 @@ def _assert_bad_input(result: object, before: set[Path], folder: Path, *needles:
     for needle in needles:
         assert needle in lines[0], lines[0]
     assert _snapshot(folder) == before, "a bad input must not write anything"
-    return lines[0]
+    return str(lines[0])
 
 
 def _evaluate(work: Path, *flags: str) -> Callable[[], object]:

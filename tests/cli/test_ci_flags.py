@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -36,10 +37,11 @@ def preds(tmp_path: Path, rng: np.random.Generator) -> Path:
     return path
 
 
-def _summary(preds: Path, *flags: str) -> dict:
+def _summary(preds: Path, *flags: str) -> dict[str, Any]:
     result = runner.invoke(app, ["evaluate", "--predictions", str(preds), "--json", "-", *flags])
     assert result.exit_code == 0, result.stderr
-    return json.loads(result.stdout)
+    summary: dict[str, Any] = json.loads(result.stdout)
+    return summary
 
 
 def test_version_prints_the_package_version() -> None:

@@ -47,6 +47,7 @@ _FLAGS = {
     "max_escalation_rate": "--max-escalation-rate",
     "costs": "--costs",
     "ood_max_accuracy_loss": "--ood-accuracy-budget",
+    "ood_false_alarm_rate": "--ood-false-alarm-rate",
 }
 
 
@@ -104,6 +105,13 @@ OutcomeFile = Annotated[
         "--outcome-model",
         help="JSON or YAML file of outcome-model assumptions to change (e.g. "
         "human_accuracy: 0.99); YAML needs the `yaml` extra.",
+    ),
+]
+FalseAlarms = Annotated[
+    float,
+    typer.Option(
+        help="Largest share of in-scope requests the out-of-scope screen may flag, in (0, 1) "
+        "(used when the data has out-of-scope scores)."
     ),
 ]
 Seed = Annotated[int, typer.Option(help="Random seed for splits and simulations (≥ 0).")]
@@ -289,9 +297,10 @@ def demo(
         float,
         typer.Option(
             help="Points of in-scope accuracy the out-of-scope screen may spend (0.02 = two), "
-            "in [0, 1)."
+            "in (0, 1]."
         ),
     ] = 0.02,
+    ood_false_alarm_rate: FalseAlarms = 0.05,
     seed: Seed = 0,
     json_path: JsonOut = None,
     report: Annotated[
@@ -304,11 +313,12 @@ def demo(
     """Train two models, calibrate them, fit decision ladders and compare what users get."""
     risk = parse_target_risk(target_risk)
     _check_common(confidence_level, max_escalation_rate, seed, json_path, report, save_policy)
-    if not 0 <= ood_accuracy_budget < 1:
+    if not 0 < ood_accuracy_budget <= 1:
         fail(
-            f"--ood-accuracy-budget must lie in [0, 1); got {ood_accuracy_budget:g}. "
+            f"--ood-accuracy-budget must lie in (0, 1]; got {ood_accuracy_budget:g}. "
             "Pass e.g. --ood-accuracy-budget 0.02 (two points)."
         )
+    check_fraction(ood_false_alarm_rate, "--ood-false-alarm-rate", "0.05")
     if dataset is DemoDataset.clinc150 and data_dir is not None:
         _check_clinc_dir(data_dir)
     outcome = read_outcome_model(outcome_model)
@@ -318,6 +328,7 @@ def demo(
         max_escalation_rate,
         parse_costs(costs),
         ood_max_accuracy_loss=ood_accuracy_budget,
+        ood_false_alarm_rate=ood_false_alarm_rate,
     )
     reporter = Reporter(quiet=quiet)
     from failwise.evaluation import run_demo
@@ -386,6 +397,7 @@ def evaluate(
     max_escalation_rate: MaxEscalation = None,
     costs: Costs = None,
     outcome_model: OutcomeFile = None,
+    ood_false_alarm_rate: FalseAlarms = 0.05,
     seed: Seed = 0,
     json_path: JsonOut = None,
     report: Annotated[
@@ -402,7 +414,14 @@ def evaluate(
         what = "is a folder" if predictions.expanduser().is_dir() else "does not exist"
         fail(f"--predictions {str(predictions)!r} {what}; pass a .csv or .parquet file.")
     outcome = read_outcome_model(outcome_model)
-    policy = _policy(risk, confidence_level, max_escalation_rate, parse_costs(costs))
+    check_fraction(ood_false_alarm_rate, "--ood-false-alarm-rate", "0.05")
+    policy = _policy(
+        risk,
+        confidence_level,
+        max_escalation_rate,
+        parse_costs(costs),
+        ood_false_alarm_rate=ood_false_alarm_rate,
+    )
     reporter = Reporter(quiet=quiet)
     from failwise.evaluation import evaluate_file
 

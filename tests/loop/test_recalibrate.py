@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from failwise import store
 from failwise.artifacts import artifact_hash, load, save
-from failwise.cli._app import app
+from failwise.cli import app
 from failwise.exceptions import InputError, UncertifiedWarning
 from failwise.loop import LoggedTasks, read_logged_tasks, recalibrate, recalibrate_tasks
 from tests.loop._system import TARGET_RISK, log_day, outcome, system

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from failwise.cli._app import _collect_warnings, _print_notes, app, console, err_console
-from failwise.exceptions import FailwiseError
+from failwise.cli._console import console, err_console, fail, one_line
+from failwise.exceptions import FailwiseError, UncertifiedWarning
+
+__all__ = ["export", "recalibrate"]
 
 
 def _fail(error: FailwiseError) -> None:
-    err_console.print(f"[red]error:[/red] {error}")
-    raise typer.Exit(code=2)
+    fail(str(error))
 
 
-@app.command()
 def export(
     store: Annotated[str, typer.Option("--store", help="Store URL, e.g. sqlite:///events.db.")],
     to: Annotated[Path, typer.Option("--to", help="Folder for the Parquet files.")],
@@ -52,7 +54,6 @@ def _fmt(name: str, value: float | bool | None) -> str:
     return f"{value:.1%}"
 
 
-@app.command()
 def recalibrate(
     store: Annotated[str, typer.Option("--store", help="Store URL, e.g. sqlite:///events.db.")],
     policy: Annotated[Path, typer.Option("--policy", help="Policy artefact in service.")],
@@ -87,12 +88,17 @@ def recalibrate(
     from failwise.loop._report import METRICS
 
     try:
-        with _collect_warnings() as notes:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UncertifiedWarning)
             report = run(store, policy, calibrator_path=calibrator, since=since)
     except FailwiseError as error:
         _fail(error)
         return
-    _print_notes(notes)
+    for w in caught:
+        if issubclass(w.category, UncertifiedWarning):
+            err_console.print(f"[yellow]note:[/yellow] {escape(one_line(str(w.message)))}")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     table = Table(
         title=(
             f"recalibration on {report.n_tasks:,} logged tasks, {report.n_labels:,} labels "

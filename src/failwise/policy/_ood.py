@@ -23,7 +23,8 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
-from failwise._params import Interval, Options, validate_params
+from failwise._base import Estimator
+from failwise._params import Interval, Options
 from failwise._validation import (
     check_binary_labels,
     check_consistent_length,
@@ -182,7 +183,7 @@ def _squared_norms(X: NDArray[np.floating[Any]] | sp.csr_matrix) -> NDArray[np.f
     return np.asarray(X.multiply(X).sum(axis=1), dtype=np.float64).ravel()
 
 
-class KNNDistance:
+class KNNDistance(Estimator):
     """Distance to the k-th nearest training example (Sun, Ming, Zhu & Li, 2022).
 
     An input far from every training example is likely out of scope even when the
@@ -246,7 +247,7 @@ class KNNDistance:
         -------
         self
         """
-        validate_params(self, self._parameter_constraints)
+        self._validate_params()
         X = _check_features(train_features, "train_features")
         if X.shape[0] < self.n_neighbors:
             raise InputError(
@@ -355,7 +356,7 @@ class KNNDistance:
 # --------------------------------------------------------------------------- combination
 
 
-class CombinedOODScore:
+class CombinedOODScore(Estimator):
     """Combine several out-of-scope scores through their in-scope ranks.
 
     Each score column ``j`` is mapped to ``F_j(s)``, the fraction of in-scope reference
@@ -413,7 +414,7 @@ class CombinedOODScore:
         -------
         self
         """
-        validate_params(self, self._parameter_constraints)
+        self._validate_params()
         R = check_scores(reference_scores, "reference_scores", ndim=2)
         self.reference_ = [np.sort(R[:, j].astype(np.float64)) for j in range(R.shape[1])]
         self.n_scores_ = int(R.shape[1])

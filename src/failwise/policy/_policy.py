@@ -6,6 +6,7 @@ explicit costs — and the policy fits every rung of the ladder on labelled vali
 
 from __future__ import annotations
 
+import math
 import warnings
 from numbers import Integral, Real
 from typing import Any, ClassVar
@@ -13,7 +14,8 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from failwise._params import Interval, Options, validate_params
+from failwise._base import Estimator
+from failwise._params import Interval, Options
 from failwise._stats import wilson_lower
 from failwise._validation import (
     check_consistent_length,
@@ -55,7 +57,7 @@ def top_label(proba: NDArray[Any]) -> tuple[NDArray[np.intp], NDArray[np.float64
     return predicted.astype(np.intp, copy=False), confidence.astype(np.float64, copy=False)
 
 
-class Policy:
+class Policy(Estimator):
     """The decision ladder answer → clarify → fallback → escalate → abstain, fitted to an objective.
 
     State one objective:
@@ -193,19 +195,6 @@ class Policy:
         self.bound = bound
         self.medium_band_floor = medium_band_floor
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, e.g. to fit a fresh copy: ``Policy(**p.get_params())``."""
-        return {name: getattr(self, name) for name in self._parameter_constraints}
-
-    def __repr__(self) -> str:
-        defaults = Policy()
-        changed = [
-            f"{name}={getattr(self, name)!r}"
-            for name in self._parameter_constraints
-            if getattr(self, name) != getattr(defaults, name)
-        ]
-        return f"Policy({', '.join(changed)})"
-
     # -- fitting ------------------------------------------------------------------------------
     def fit(
         self,
@@ -235,7 +224,7 @@ class Policy:
         -------
         self : Policy
         """
-        validate_params(self, self._parameter_constraints)
+        self._validate_params()
         if self.target_risk is None and self.max_escalation_rate is None and self.costs is None:
             raise InputError(
                 "Policy needs an objective: set `target_risk` (with `confidence_level`), "
@@ -258,7 +247,10 @@ class Policy:
         if ood is not None:
             floor = None
             if self.ood_max_accuracy_loss is not None and in_scope.any():
-                floor = max(float(correct[in_scope].mean()) - self.ood_max_accuracy_loss, 0.0)
+                floor = float(correct[in_scope].mean()) - float(self.ood_max_accuracy_loss)
+                # A floor at or below 0 constrains nothing; one at 1 (a perfect model with
+                # no loss allowed) cannot be certified, like any floor close to it.
+                floor = None if floor <= 0.0 else min(floor, math.nextafter(1.0, 0.0))
             self.ood_screen_ = fit_ood_threshold(
                 ood,
                 labels < 0,
@@ -613,6 +605,7 @@ class Policy:
         fallback: int | None = None,
     ) -> Any:
         """Decide for a single input given its probability vector; returns a `Decision`."""
+        check_fitted(self, "rungs_", "decide_one")
         row = np.asarray(proba, dtype=np.float64)
         if row.ndim != 1:
             raise InputError(

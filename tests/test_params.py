@@ -39,7 +39,9 @@ def _inside(x: float, low: float, high: float, closed: str) -> bool:
     kind=st.sampled_from(FLOAT_TYPES),
     closed=st.sampled_from(CLOSED),
 )
-def test_a_real_interval_accepts_exactly_the_finite_values_inside_it(x, kind, closed) -> None:
+def test_a_real_interval_accepts_exactly_the_finite_values_inside_it(
+    x: Any, kind: Any, closed: Any
+) -> None:
     value = kind(x)
     interval = Interval(Real, -1.0, 1.0, closed=closed)
     assert interval.accepts(value) == _inside(float(value), -1.0, 1.0, closed)
@@ -50,7 +52,7 @@ def test_a_real_interval_accepts_exactly_the_finite_values_inside_it(x, kind, cl
     kind=st.sampled_from(INT_TYPES),
     low=st.integers(min_value=0, max_value=100),
 )
-def test_integer_intervals_accept_numpy_integers(x, kind, low) -> None:
+def test_integer_intervals_accept_numpy_integers(x: Any, kind: Any, low: Any) -> None:
     assert Count(low).accepts(kind(x)) == (x >= low)
     assert Interval(Real, low, None).accepts(kind(x)) == (x >= low)
 
@@ -66,35 +68,37 @@ def test_integer_intervals_accept_numpy_integers(x, kind, low) -> None:
         Seconds(allow_zero=True),
     ],
 )
-def test_nan_and_infinities_of_every_float_type_are_refused(kind, special, constraint) -> None:
+def test_nan_and_infinities_of_every_float_type_are_refused(
+    kind: Any, special: Any, constraint: Any
+) -> None:
     assert not constraint.accepts(kind(special))
 
 
 @given(x=st.floats(min_value=0.0, max_value=10.0))
-def test_whole_floats_are_not_counts(x) -> None:
+def test_whole_floats_are_not_counts(x: Any) -> None:
     assert not Count(0).accepts(x)
     assert not Interval(Integral, 0, None).accepts(np.float64(x))
 
 
 @pytest.mark.parametrize("flag", [True, False, np.True_, np.False_])
-def test_booleans_are_not_numbers(flag) -> None:
+def test_booleans_are_not_numbers(flag: Any) -> None:
     assert not Interval(Real, None, None).accepts(flag)
     assert not Count(0).accepts(flag)
 
 
 @pytest.mark.parametrize("flag", [True, np.False_])
-def test_the_bool_type_accepts_numpy_booleans(flag) -> None:
+def test_the_bool_type_accepts_numpy_booleans(flag: Any) -> None:
     assert check_param("escalate", flag, [bool]) is flag
 
 
 @given(x=st.floats(min_value=-10, max_value=10, allow_nan=False))
-def test_seconds_are_positive_unless_zero_is_allowed(x) -> None:
+def test_seconds_are_positive_unless_zero_is_allowed(x: Any) -> None:
     assert Seconds().accepts(x) == (x > 0)
     assert Seconds(allow_zero=True).accepts(x) == (x >= 0)
 
 
 @given(value=st.one_of(st.text(max_size=5), st.integers(), st.none(), st.booleans()))
-def test_options_accept_exactly_their_values(value) -> None:
+def test_options_accept_exactly_their_values(value: Any) -> None:
     options = Options(("lac", "aps", 3))
     assert options.accepts(value) == (
         value in ("lac", "aps") or (value == 3 and not isinstance(value, bool))
@@ -109,7 +113,7 @@ def test_options_accept_numpy_strings() -> None:
     x=st.floats(allow_nan=False, allow_infinity=False, width=16),
     kind=st.sampled_from(FLOAT_TYPES),
 )
-def test_every_refusal_names_the_parameter_the_value_and_a_fix(x, kind) -> None:
+def test_every_refusal_names_the_parameter_the_value_and_a_fix(x: Any, kind: Any) -> None:
     value = kind(x)
     constraint = Probability(closed="neither")
     if constraint.accepts(value):
@@ -124,7 +128,7 @@ def test_every_refusal_names_the_parameter_the_value_and_a_fix(x, kind) -> None:
 
 
 @pytest.mark.parametrize("kind", [np.float16, np.float32, np.float64, float])
-def test_nan_is_named_in_the_message(kind) -> None:
+def test_nan_is_named_in_the_message(kind: Any) -> None:
     with pytest.raises(InputError, match=r"got nan.*NaN is not a valid value"):
         check_param("level", kind("nan"), [Probability()])
 

@@ -1,17 +1,14 @@
 """Out-of-scope scores and the rule that turns one into a threshold.
 
-Every score here follows one convention: **higher means more likely out of scope**.
-Scores from the model's own outputs (:func:`max_probability_score`,
-:func:`max_logit_score`, :func:`energy_score`) cost nothing extra; :class:`KNNDistance`
-measures how far an input lies from the training data in a feature space and catches
-inputs the classifier is confidently wrong about; :class:`CombinedOODScore` merges
-several scores on a common scale. :func:`fit_ood_threshold` sets the threshold on
-validation data with a finite-sample guarantee on false alarms (and, optionally, on
-in-scope accuracy).
+The code lives in one module per concept: :mod:`failwise.policy._ood_scores` (scores from
+the model's outputs and their combination), :mod:`failwise.policy._knn` (distance to the
+training data) and :mod:`failwise.policy._ood_threshold` (the threshold rule). This
+module keeps the old import path working.
 """
 
 from __future__ import annotations
 
+<<<<<<< HEAD
 import math
 import warnings
 from dataclasses import dataclass
@@ -31,8 +28,16 @@ from failwise._validation import (
     check_fitted,
     check_probabilities,
     check_scores,
+=======
+from failwise.policy._knn import KNNDistance
+from failwise.policy._ood_scores import (
+    CombinedOODScore,
+    energy_score,
+    max_logit_score,
+    max_probability_score,
+>>>>>>> main
 )
-from failwise.exceptions import InputError, UncertifiedWarning
+from failwise.policy._ood_threshold import OODThreshold, fit_ood_threshold
 
 __all__ = [
     "CombinedOODScore",
@@ -43,6 +48,7 @@ __all__ = [
     "max_logit_score",
     "max_probability_score",
 ]
+<<<<<<< HEAD
 
 # Similarity blocks hold at most this many entries (float64: 128 MiB).
 _BLOCK_ENTRIES = 1 << 24
@@ -721,3 +727,5 @@ def _accuracy_floor(
     if chosen > threshold_far:
         return chosen, "in_scope_accuracy"
     return chosen, limited_by
+=======
+>>>>>>> main

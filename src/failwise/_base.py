@@ -72,9 +72,10 @@ class Estimator:
 
     @classmethod
     def _parameter_defaults(cls) -> dict[str, Any]:
-        """Constructor parameter name → default (``inspect.Parameter.empty`` if none)."""
+        """Constructor parameter name → default, in signature order (``empty`` if none)."""
+        names = set(cls._get_param_names())
         signature = inspect.signature(cls.__init__)
-        return {name: signature.parameters[name].default for name in cls._get_param_names()}
+        return {n: p.default for n, p in signature.parameters.items() if n in names}
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Return the constructor parameters.

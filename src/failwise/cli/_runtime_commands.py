@@ -10,16 +10,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from failwise.cli._app import app, console, err_console
+from failwise.cli._console import console, fail
 from failwise.exceptions import FailwiseError
+
+__all__ = ["export", "recalibrate"]
 
 
 def _fail(error: FailwiseError) -> None:
-    err_console.print(f"[red]error:[/red] {error}")
-    raise typer.Exit(code=2)
+    fail(str(error))
 
 
-@app.command()
 def export(
     store: Annotated[str, typer.Option("--store", help="Store URL, e.g. sqlite:///events.db.")],
     to: Annotated[Path, typer.Option("--to", help="Folder for the Parquet files.")],
@@ -46,7 +46,6 @@ def _fmt(name: str, value: float) -> str:
     return f"{value:.4f}" if name == "ece" else f"{value:.1%}"
 
 
-@app.command()
 def recalibrate(
     store: Annotated[str, typer.Option("--store", help="Store URL, e.g. sqlite:///events.db.")],
     policy: Annotated[Path, typer.Option("--policy", help="Policy artefact in service.")],

@@ -166,3 +166,30 @@ def log_day(
             assert claimed is not None
             events.queue.resolve(claimed.id, int(y[i]), reviewer="auditor", at=t0 + i + 2)
     return url
+
+
+def log_day_guarded(folder: Path, drift: str, seed: int, *, n: int = 4000) -> str:
+    """A day of traffic through a real Guard into a new SQLite store; returns its URL.
+
+    The guard audits every action at 20 % and records each decision's review probability
+    and the fallback's opinion; :func:`failwise.testing.replay` acts out the users and
+    reviewers of the default outcome model (auditors exact, escalations 97 % right).
+    """
+    from failwise.runtime import Guard
+    from failwise.testing import CentroidRule, replay
+
+    sys_ = system()
+    X, y = sys_.traffic(n, drift, np.random.default_rng(seed))
+    url = f"sqlite:///{folder / f'guarded-{drift}-{seed}.db'}?synchronous=normal"
+    with store.open(url) as events:
+        guard = Guard(
+            sys_.model.decision_function,
+            sys_.calibrator,
+            sys_.policy,
+            fallback=CentroidRule(sys_.centroids),
+            store=events,
+            audit_rate=0.2,
+            random_state=seed,
+        )
+        replay(guard, list(X), y, audit_accuracy=1.0, random_state=seed)
+    return url

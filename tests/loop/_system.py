@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
-from failwise import Policy, TemperatureScaling, store
+from failwise import Policy, TemperatureScaling, project, store
 from failwise.exceptions import UncertifiedWarning
 
 N_CLASSES = 10
@@ -96,6 +96,8 @@ class Outcome:
     coverage: float
     risk: float
     escalation_rate: float
+    task_completion: float
+    escalated_or_user_escalated: float
 
 
 def outcome(policy: Policy, calibrator: Any, drift: str, seed: int, n: int = 20_000) -> Outcome:
@@ -106,7 +108,14 @@ def outcome(policy: Policy, calibrator: Any, drift: str, seed: int, n: int = 20_
     answered = decisions.action_codes == 0
     automatic = answered | (decisions.action_codes == 2)
     risk = float((decisions.label[answered] != y[answered]).mean()) if answered.any() else 0.0
-    return Outcome(float(automatic.mean()), risk, float((decisions.action_codes == 3).mean()))
+    projected = project(decisions, y, n_bootstrap=0, random_state=seed)
+    return Outcome(
+        coverage=float(automatic.mean()),
+        risk=risk,
+        escalation_rate=float((decisions.action_codes == 3).mean()),
+        task_completion=float(projected.task_completion_rate.value),
+        escalated_or_user_escalated=float(projected.escalation_rate.value),
+    )
 
 
 def log_day(

@@ -69,6 +69,11 @@ def test_on_a_faded_scanner_log_the_refit_answers_more_and_meets_its_target(
     # The table's figures describe all traffic, not just the labelled inputs.
     assert report.old.coverage == pytest.approx(before.coverage, abs=0.03)
     assert report.new.coverage == pytest.approx(after.coverage, abs=0.03)
+    for estimated, fresh in ((report.old, before), (report.new, after)):
+        assert estimated.task_completion == pytest.approx(fresh.task_completion, abs=0.03)
+        assert estimated.escalation_rate == pytest.approx(
+            fresh.escalated_or_user_escalated, abs=0.03
+        )
     assert report.new.human_hours_per_1000_tasks < report.old.human_hours_per_1000_tasks
     assert report.regressions() == []
 

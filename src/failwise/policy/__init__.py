@@ -21,6 +21,11 @@ from failwise.policy._fallback import (
     apply_fallback,
     measure_fallback,
 )
+from failwise.policy._frontier import (
+    CertificationFrontier,
+    FrontierPoint,
+    certification_frontier,
+)
 from failwise.policy._ladder import (
     AnswerRung,
     ClarifyRung,
@@ -48,6 +53,7 @@ __all__ = [
     "Action",
     "AnswerRung",
     "Band",
+    "CertificationFrontier",
     "ClarifyRung",
     "CombinedOODScore",
     "ConformalPredictionSets",
@@ -57,6 +63,7 @@ __all__ = [
     "FallbackReport",
     "FallbackResult",
     "FallbackRung",
+    "FrontierPoint",
     "KNNDistance",
     "KeywordRules",
     "LadderState",
@@ -69,6 +76,7 @@ __all__ = [
     "RiskThreshold",
     "always_answer",
     "apply_fallback",
+    "certification_frontier",
     "energy_score",
     "fit_ood_threshold",
     "max_logit_score",

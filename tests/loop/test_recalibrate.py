@@ -16,8 +16,8 @@ from failwise.artifacts import artifact_hash, load, save
 from failwise.cli._app import app
 from failwise.exceptions import InputError
 from failwise.loop import recalibrate
-from failwise.outcomes._replay import replay
 from failwise.runtime import Guard
+from failwise.testing import replay
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -47,8 +47,7 @@ def served(tmp_path: Path) -> tuple[str, Path, Path]:
         guard = Guard(
             data.model.decision_function, data.calibrator, policy, store=events, audit_rate=0.5
         )
-        decisions = guard.decide_batch(list(data.X_test))
-        replay(events, decisions, data.y_test, n_classes=helper.N_CLASSES, random_state=0)
+        replay(guard, data.X_test, data.y_test, audit_accuracy=1.0, random_state=0)
     return url, tmp_path / "policy", tmp_path / "calibrator"
 
 

@@ -26,6 +26,7 @@ from failwise.policy._frontier import (
     FrontierPoint,
     certification_frontier,
 )
+from failwise.policy._knn import KNNDistance
 from failwise.policy._ladder import (
     AnswerRung,
     ClarifyRung,
@@ -35,15 +36,13 @@ from failwise.policy._ladder import (
     OutOfScopeRung,
     run_ladder,
 )
-from failwise.policy._ood import (
+from failwise.policy._ood_scores import (
     CombinedOODScore,
-    KNNDistance,
-    OODThreshold,
     energy_score,
-    fit_ood_threshold,
     max_logit_score,
     max_probability_score,
 )
+from failwise.policy._ood_threshold import OODThreshold, fit_ood_threshold
 from failwise.policy._policy import Policy
 from failwise.policy._risk import RiskThreshold
 

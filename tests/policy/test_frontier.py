@@ -163,3 +163,15 @@ def test_policy_reports_the_frontier_and_says_what_the_data_certifies() -> None:
     capacity = Policy(target_risk=None, max_escalation_rate=0.5).fit(proba, labels)
     assert capacity.frontier_ is None
     assert capacity.describe()["frontier"] is None
+
+
+def test_saved_policy_keeps_its_frontier() -> None:
+    from failwise.artifacts import policy_from_state, policy_to_state
+
+    rng = np.random.default_rng(8)
+    proba = rng.dirichlet(np.full(3, 0.3), size=2000)
+    labels = np.array([rng.choice(3, p=p) for p in proba])
+    policy = Policy(target_risk=0.1, confidence_level=0.9).fit(proba, labels)
+    copy = policy_from_state(policy_to_state(policy))
+    assert copy.frontier_ == policy.frontier_
+    assert copy.describe()["frontier"] == policy.describe()["frontier"]

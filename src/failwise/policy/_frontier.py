@@ -80,8 +80,12 @@ class CertificationFrontier:
     confidence_level : float
     n_samples : int
         Labelled rows the frontier was computed on.
-    points : tuple of FrontierPoint
-        One per target risk, in increasing order of target.
+    target_risks : tuple of float
+        The grid, in increasing order (the requested target included).
+    certified_at, coverages, thresholds, risk_upper_bounds : tuples
+        Per target of the grid: whether it is certified, the share answered, the threshold
+        (``inf`` when none) and the upper confidence bound of the risk (1.0 when none).
+        :attr:`points` gives the same as :class:`FrontierPoint` objects.
     certified : bool
         Whether the requested target is certified on these rows.
     planned_coverage : float or None
@@ -110,12 +114,31 @@ class CertificationFrontier:
     target_risk: float
     confidence_level: float
     n_samples: int
-    points: tuple[FrontierPoint, ...]
+    target_risks: tuple[float, ...]
+    certified_at: tuple[bool, ...]
+    coverages: tuple[float, ...]
+    thresholds: tuple[float, ...]
+    risk_upper_bounds: tuple[float, ...]
     certified: bool
     planned_coverage: float | None
     observed_error_rate: float | None
     rows_needed: int | None
     additional_rows: int | None
+
+    @property
+    def points(self) -> tuple[FrontierPoint, ...]:
+        """One :class:`FrontierPoint` per target risk, in increasing order of target."""
+        return tuple(
+            FrontierPoint(risk, ok, cov, thr, up)
+            for risk, ok, cov, thr, up in zip(
+                self.target_risks,
+                self.certified_at,
+                self.coverages,
+                self.thresholds,
+                self.risk_upper_bounds,
+                strict=True,
+            )
+        )
 
     def best_target(self) -> FrontierPoint | None:
         """The smallest target risk on the grid that certifies something (None if none)."""
@@ -247,7 +270,11 @@ def certification_frontier(
         target_risk=alpha,
         confidence_level=level,
         n_samples=n_samples,
-        points=tuple(points),
+        target_risks=tuple(p.target_risk for p in points),
+        certified_at=tuple(p.certified for p in points),
+        coverages=tuple(p.coverage for p in points),
+        thresholds=tuple(p.threshold for p in points),
+        risk_upper_bounds=tuple(p.risk_upper_bound for p in points),
         certified=certified,
         planned_coverage=planned,
         observed_error_rate=observed,

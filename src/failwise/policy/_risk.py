@@ -145,8 +145,8 @@ class RiskThreshold:
       pass at that level. A single start near the top ends the search at the first unlucky
       error among the most confident answers (one error in the top 150 fails a 2 % target
       at 95 %); the second start lies deep enough that a few such errors still pass.
-      When fewer samples are given than the second start answers, its share goes to the
-      first start (so with few samples the first start gets 90 % of δ);
+      When the second start would answer more than half of the samples, its share goes to
+      the first start (so with few samples the first start gets 90 % of δ);
     * 10 % on restart points, the candidates answering 2^k samples (weights ∝ 2^(k/2);
       points closer to the top than twice the last start are unused), for a bad patch
       at the top above a clean majority.
@@ -200,7 +200,7 @@ class RiskThreshold:
         Answered count of the first start (equal to ``min_answered_``).
     start_points_ : ndarray of shape (n_starts,)
         Answered counts of the pre-registered starts (zero and three errors allowed; one
-        start when there are fewer samples than the second would answer).
+        start when the second would answer more than half of the samples).
     start_levels_ : ndarray of shape (n_starts,)
         The share of δ each start adds to the running level.
     candidates_ : ndarray of shape (n_tests,)
@@ -349,9 +349,11 @@ class RiskThreshold:
         self.n_samples_ = n_samples
         first, second = _STARTS
         deep = _answered_for_errors(alpha, 1.0 - second[1] * delta, second[0], self.bound)
-        # A second start past the last sample could never be tested: its share goes to the
-        # first start instead (this depends on the number of samples only, not on labels).
-        plan = [first, second] if deep <= n_samples else [(first[0], first[1] + second[1])]
+        # A second start deeper than half the samples would rarely be reached by a region
+        # worth certifying: its share goes to the first start instead (this depends on the
+        # number of samples only, not on labels).
+        two = 2 * deep <= n_samples
+        plan = [first, second] if two else [(first[0], first[1] + second[1])]
         self.start_levels_ = np.array([share * delta for _, share in plan])
         self.start_points_ = np.array(
             [

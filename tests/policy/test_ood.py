@@ -224,7 +224,7 @@ def test_scorers_clone_to_unfitted_copies_with_the_same_parameters(
 
 
 def test_scorers_reject_unknown_parameters() -> None:
-    with pytest.raises(InputError, match="KNNDistance has no parameter 'k'"):
+    with pytest.raises(InputError, match="KNNDistance has no parameter `k`"):
         KNNDistance().set_params(k=3)
     assert KNNDistance().set_params(n_neighbors=3).n_neighbors == 3
 

@@ -9,7 +9,8 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from failwise._params import Interval, Options, validate_params
+from failwise._base import Estimator
+from failwise._params import Interval, Options
 from failwise._validation import check_fitted, check_scores
 from failwise.exceptions import InputError
 
@@ -64,7 +65,7 @@ def _squared_norms(X: NDArray[np.floating[Any]] | sp.csr_matrix) -> NDArray[np.f
     return np.asarray(X.multiply(X).sum(axis=1), dtype=np.float64).ravel()
 
 
-class KNNDistance:
+class KNNDistance(Estimator):
     """Distance to the k-th nearest training example (Sun, Ming, Zhu & Li, 2022).
 
     An input far from every training example is likely out of scope even when the
@@ -114,45 +115,6 @@ class KNNDistance:
         self.n_neighbors = n_neighbors
         self.metric = metric
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor arguments, as in scikit-learn (``sklearn.base.clone`` uses them).
-
-        Parameters
-        ----------
-        deep : bool, default=True
-            Accepted for scikit-learn compatibility; there are no nested estimators.
-
-        Returns
-        -------
-        dict
-        """
-        return {name: getattr(self, name) for name in self._parameter_constraints}
-
-    def set_params(self, **params: Any) -> KNNDistance:
-        """Set constructor arguments; they are validated in ``fit``.
-
-        Returns
-        -------
-        self
-        """
-        for name, value in params.items():
-            if name not in self._parameter_constraints:
-                raise InputError(
-                    f"KNNDistance has no parameter {name!r}; valid parameters are "
-                    f"{sorted(self._parameter_constraints)}."
-                )
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        defaults = type(self)()
-        changed = [
-            f"{name}={value!r}"
-            for name, value in self.get_params().items()
-            if value != getattr(defaults, name)
-        ]
-        return f"KNNDistance({', '.join(changed)})"
-
     def fit(self, train_features: Any, y: Any = None) -> KNNDistance:
         """Store the (normalised) training features.
 
@@ -167,7 +129,7 @@ class KNNDistance:
         -------
         self
         """
-        validate_params(self, self._parameter_constraints)
+        self._validate_params()
         X = _check_features(train_features, "train_features")
         if X.shape[0] < self.n_neighbors:
             raise InputError(

@@ -17,7 +17,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import special
 
-from failwise._params import Options, validate_params
+from failwise._base import Estimator
+from failwise._params import Options
 from failwise._validation import check_fitted, check_probabilities, check_scores
 from failwise.exceptions import InputError
 
@@ -113,7 +114,7 @@ def energy_score(logits: ArrayLike, temperature: float = 1.0) -> NDArray[np.floa
     return np.asarray(-T * special.logsumexp(Z / T, axis=1), dtype=np.float64)
 
 
-class CombinedOODScore:
+class CombinedOODScore(Estimator):
     """Combine several out-of-scope scores through their in-scope ranks.
 
     Each score column ``j`` is mapped to ``F_j(s)``, the fraction of in-scope reference
@@ -158,45 +159,6 @@ class CombinedOODScore:
     def __init__(self, method: str = "mean") -> None:
         self.method = method
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor arguments, as in scikit-learn (``sklearn.base.clone`` uses them).
-
-        Parameters
-        ----------
-        deep : bool, default=True
-            Accepted for scikit-learn compatibility; there are no nested estimators.
-
-        Returns
-        -------
-        dict
-        """
-        return {name: getattr(self, name) for name in self._parameter_constraints}
-
-    def set_params(self, **params: Any) -> CombinedOODScore:
-        """Set constructor arguments; they are validated in ``fit``.
-
-        Returns
-        -------
-        self
-        """
-        for name, value in params.items():
-            if name not in self._parameter_constraints:
-                raise InputError(
-                    f"CombinedOODScore has no parameter {name!r}; valid parameters are "
-                    f"{sorted(self._parameter_constraints)}."
-                )
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        defaults = type(self)()
-        changed = [
-            f"{name}={value!r}"
-            for name, value in self.get_params().items()
-            if value != getattr(defaults, name)
-        ]
-        return f"CombinedOODScore({', '.join(changed)})"
-
     def fit(self, reference_scores: ArrayLike, y: Any = None) -> CombinedOODScore:
         """Store the in-scope reference distribution of each score.
 
@@ -212,7 +174,7 @@ class CombinedOODScore:
         -------
         self
         """
-        validate_params(self, self._parameter_constraints)
+        self._validate_params()
         R = check_scores(reference_scores, "reference_scores", ndim=2)
         self.reference_ = [np.sort(R[:, j].astype(np.float64)) for j in range(R.shape[1])]
         self.n_scores_ = int(R.shape[1])

@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from failwise._params import Interval, Options, validate_params
+from failwise._base import Estimator
+from failwise._params import Interval, Options
 from failwise._stats import wilson_lower
 from failwise._validation import (
     check_consistent_length,
@@ -62,7 +63,7 @@ def top_label(proba: NDArray[Any]) -> tuple[NDArray[np.intp], NDArray[np.float64
     return predicted.astype(np.intp, copy=False), confidence.astype(np.float64, copy=False)
 
 
-class Policy:
+class Policy(Estimator):
     """The decision ladder answer → clarify → fallback → escalate → abstain, fitted to an objective.
 
     State one objective:
@@ -214,19 +215,6 @@ class Policy:
         self.bound = bound
         self.medium_band_floor = medium_band_floor
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, e.g. to fit a fresh copy: ``Policy(**p.get_params())``."""
-        return {name: getattr(self, name) for name in self._parameter_constraints}
-
-    def __repr__(self) -> str:
-        defaults = Policy()
-        changed = [
-            f"{name}={getattr(self, name)!r}"
-            for name in self._parameter_constraints
-            if getattr(self, name) != getattr(defaults, name)
-        ]
-        return f"Policy({', '.join(changed)})"
-
     # -- fitting ------------------------------------------------------------------------------
     def fit(
         self,
@@ -256,7 +244,7 @@ class Policy:
         -------
         self : Policy
         """
-        validate_params(self, self._parameter_constraints)
+        self._validate_params()
         if self.target_risk is None and self.max_escalation_rate is None and self.costs is None:
             raise InputError(
                 "Policy needs an objective: set `target_risk` (with `confidence_level`), "
@@ -653,6 +641,7 @@ class Policy:
         fallback: int | None = None,
     ) -> Any:
         """Decide for a single input given its probability vector; returns a `Decision`."""
+        check_fitted(self, "rungs_", "decide_one")
         row = np.asarray(proba, dtype=np.float64)
         if row.ndim != 1:
             raise InputError(

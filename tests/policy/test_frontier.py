@@ -175,3 +175,19 @@ def test_saved_policy_keeps_its_frontier() -> None:
     copy = policy_from_state(policy_to_state(policy))
     assert copy.frontier_ == policy.frontier_
     assert copy.describe()["frontier"] == policy.describe()["frontier"]
+
+
+def test_each_target_says_how_many_more_rows_it_needs() -> None:
+    frontier = certification_frontier(*_clean_top_half(np.random.default_rng(2), 400))
+    records = frontier.to_records()
+    assert [r["target_risk"] for r in records] == list(frontier.target_risks)
+    for record, point in zip(records, frontier.points, strict=True):
+        assert record["coverage"] == point.coverage
+        assert record["extra_rows"] == point.additional_rows
+        if point.certified:
+            assert point.additional_rows == 0
+    requested = next(p for p in frontier.points if p.target_risk == 0.02)
+    assert requested.additional_rows == frontier.additional_rows
+    # A looser target never needs more rows than a stricter one, here.
+    needs = [p.additional_rows for p in frontier.points if p.additional_rows is not None]
+    assert needs == sorted(needs, reverse=True)

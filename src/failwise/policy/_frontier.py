@@ -50,6 +50,10 @@ class FrontierPoint:
         The certified threshold (``inf`` when none).
     risk_upper_bound : float
         Upper confidence bound of the selective risk there (1.0 when none).
+    additional_rows : int or None
+        About how many more labelled rows this target needs at the observed error rate
+        (0 when certified; None when no share of the rows has an error rate below it).
+        The estimate is described under :class:`CertificationFrontier`.
     """
 
     target_risk: float
@@ -57,6 +61,7 @@ class FrontierPoint:
     coverage: float
     threshold: float
     risk_upper_bound: float
+    additional_rows: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data (``threshold`` is None when nothing is certified)."""
@@ -66,6 +71,7 @@ class FrontierPoint:
             "coverage": self.coverage,
             "threshold": _finite_or_none(self.threshold),
             "risk_upper_bound": self.risk_upper_bound,
+            "additional_rows": self.additional_rows,
         }
 
 
@@ -82,9 +88,10 @@ class CertificationFrontier:
         Labelled rows the frontier was computed on.
     target_risks : tuple of float
         The grid, in increasing order (the requested target included).
-    certified_at, coverages, thresholds, risk_upper_bounds : tuples
+    certified_at, coverages, thresholds, risk_upper_bounds, additional_rows_at : tuples
         Per target of the grid: whether it is certified, the share answered, the threshold
-        (``inf`` when none) and the upper confidence bound of the risk (1.0 when none).
+        (``inf`` when none), the upper confidence bound of the risk (1.0 when none) and the
+        estimated additional labelled rows (as ``additional_rows``, for that target).
         :attr:`points` gives the same as :class:`FrontierPoint` objects.
     certified : bool
         Whether the requested target is certified on these rows.
@@ -119,6 +126,7 @@ class CertificationFrontier:
     coverages: tuple[float, ...]
     thresholds: tuple[float, ...]
     risk_upper_bounds: tuple[float, ...]
+    additional_rows_at: tuple[int | None, ...]
     certified: bool
     planned_coverage: float | None
     observed_error_rate: float | None
@@ -129,16 +137,32 @@ class CertificationFrontier:
     def points(self) -> tuple[FrontierPoint, ...]:
         """One :class:`FrontierPoint` per target risk, in increasing order of target."""
         return tuple(
-            FrontierPoint(risk, ok, cov, thr, up)
-            for risk, ok, cov, thr, up in zip(
+            FrontierPoint(risk, ok, cov, thr, up, more)
+            for risk, ok, cov, thr, up, more in zip(
                 self.target_risks,
                 self.certified_at,
                 self.coverages,
                 self.thresholds,
                 self.risk_upper_bounds,
+                self.additional_rows_at,
                 strict=True,
             )
         )
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One plain record per target: target_risk, confidence_level, coverage, certified,
+        extra_rows (the estimated additional labelled rows; None when more rows of the same
+        kind cannot reach the target)."""
+        return [
+            {
+                "target_risk": p.target_risk,
+                "confidence_level": self.confidence_level,
+                "coverage": p.coverage,
+                "certified": p.certified,
+                "extra_rows": p.additional_rows,
+            }
+            for p in self.points
+        ]
 
     def best_target(self) -> FrontierPoint | None:
         """The smallest target risk on the grid that certifies something (None if none)."""
@@ -226,13 +250,19 @@ def certification_frontier(
     right = check_binary_labels(correct, "correct")
     n_samples = check_consistent_length(confidence=scores, correct=right)
 
+    order = np.argsort(scores, kind="stable")[::-1]
+    wrong = np.cumsum(right[order] == 0)
     points = []
+    plans: dict[float, tuple[int, float, float] | None] = {}
     for risk in risks:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UncertifiedWarning)
             fitted = RiskThreshold(target_risk=risk, confidence_level=level, bound=bound).fit(
                 scores, right
             )
+        plans[risk] = _plan(wrong, risk, level, bound)
+        plan = plans[risk]
+        more = 0 if fitted.certified_ else (None if plan is None else max(plan[0] - n_samples, 0))
         points.append(
             FrontierPoint(
                 target_risk=risk,
@@ -240,13 +270,42 @@ def certification_frontier(
                 coverage=float(fitted.coverage_),
                 threshold=float(fitted.threshold_),
                 risk_upper_bound=float(fitted.risk_upper_bound_),
+                additional_rows=more,
             )
         )
-    certified = next(p for p in points if p.target_risk == alpha).certified
+    requested = next(p for p in points if p.target_risk == alpha)
+    certified = requested.certified
+    best = plans[alpha]
+    if best is None:
+        rows_needed = None
+        planned = observed = None
+    else:
+        rows_needed, planned, observed = best
+    additional = requested.additional_rows
+    return CertificationFrontier(
+        target_risk=alpha,
+        confidence_level=level,
+        n_samples=n_samples,
+        target_risks=tuple(p.target_risk for p in points),
+        certified_at=tuple(p.certified for p in points),
+        coverages=tuple(p.coverage for p in points),
+        thresholds=tuple(p.threshold for p in points),
+        risk_upper_bounds=tuple(p.risk_upper_bound for p in points),
+        additional_rows_at=tuple(p.additional_rows for p in points),
+        certified=certified,
+        planned_coverage=planned,
+        observed_error_rate=observed,
+        rows_needed=rows_needed,
+        additional_rows=additional,
+    )
 
-    # Data needed at the observed error rate of each top-confidence share.
-    order = np.argsort(scores, kind="stable")[::-1]
-    wrong = np.cumsum(right[order] == 0)
+
+def _plan(wrong: Any, alpha: float, level: float, bound: str) -> tuple[int, float, float] | None:
+    """(rows needed, planned share, observed rate) for one target, or None.
+
+    ``wrong`` is the running error count along the confidence order, strictest first.
+    """
+    n_samples = int(wrong.size)
     second_level = 1.0 - _STARTS[1][1] * (1.0 - level)
     best: tuple[int, float, float] | None = None
     for share in _PLAN_COVERAGES:
@@ -260,24 +319,4 @@ def certification_frontier(
         needed = math.ceil(_required_answered(alpha, second_level, rate, bound) / share)
         if best is None or needed < best[0]:
             best = (needed, share, errors / answered)
-    if best is None:
-        rows_needed = additional = None
-        planned = observed = None
-    else:
-        rows_needed, planned, observed = best
-        additional = 0 if certified else max(rows_needed - n_samples, 0)
-    return CertificationFrontier(
-        target_risk=alpha,
-        confidence_level=level,
-        n_samples=n_samples,
-        target_risks=tuple(p.target_risk for p in points),
-        certified_at=tuple(p.certified for p in points),
-        coverages=tuple(p.coverage for p in points),
-        thresholds=tuple(p.threshold for p in points),
-        risk_upper_bounds=tuple(p.risk_upper_bound for p in points),
-        certified=certified,
-        planned_coverage=planned,
-        observed_error_rate=observed,
-        rows_needed=rows_needed,
-        additional_rows=additional,
-    )
+    return best

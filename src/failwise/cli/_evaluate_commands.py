@@ -229,7 +229,7 @@ def _finish(
     if preface and not json_to_stdout:
         out.print(f"[dim]{preface}[/dim]")
     if not (json_to_stdout and reporter.quiet):
-        print_result(result, title, out)
+        print_result(result, title, out, speak_cli)
     summary = json.dumps(result.to_dict(), indent=2, default=_json_default)
     try:
         if json_to_stdout:

@@ -7,6 +7,7 @@ are; long text (the reason behind an assumption) wraps inside its cell instead o
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from rich import box
@@ -225,14 +226,25 @@ def tables(result: EvaluationResult) -> list[Any]:
     return out
 
 
-def print_result(result: EvaluationResult, title: str, console: Console) -> None:
-    """Print the headline, the notes on test-time risk and every table to ``console``."""
+def print_result(
+    result: EvaluationResult,
+    title: str,
+    console: Console,
+    speak: Callable[[str], str] = lambda text: text,
+) -> None:
+    """Print the headline, the notes on test-time risk and every table to ``console``.
+
+    ``speak`` rewords library messages for the reader (the CLI names its flags).
+    """
     console.print(f"[bold]{escape(title)}[/bold]")
     for line in result.headlines():
-        console.print(escape(line))
+        console.print(escape(speak(line)))
     for m in _ranked(result):
-        if m.automation is not None and m.automation.risk_note:
-            console.print(f"[yellow]{escape(m.automation.risk_note)}[/yellow]")
+        if m.automation is None:
+            continue
+        for note in (m.automation.risk_note, *m.automation.screen_notes):
+            if note:
+                console.print(f"[yellow]{escape(speak(note))}[/yellow]")
     for table in tables(result):
         console.print()
         console.print(table)

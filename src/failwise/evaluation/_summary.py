@@ -119,6 +119,10 @@ class AutomationSummary:
         The test risk is above the target, and only because of answered out-of-scope inputs.
     risk_note : str or None
         A sentence on the test risk when it is above the target; None otherwise.
+    screen_unmet : tuple of str
+        Parameters of the out-of-scope screen whose rule the validation data could not meet.
+    screen_notes : tuple of str
+        One sentence per unmet rule (what was asked, what the data allows, what to change).
     """
 
     headline: str
@@ -132,6 +136,8 @@ class AutomationSummary:
     certified: bool
     out_of_scope_over_target: bool
     risk_note: str | None
+    screen_unmet: tuple[str, ...] = ()
+    screen_notes: tuple[str, ...] = ()
 
     @property
     def automates_nothing(self) -> bool:
@@ -152,6 +158,8 @@ class AutomationSummary:
             "n_answered_out_of_scope": self.n_answered_out_of_scope,
             "out_of_scope_pushes_risk_over_target": self.out_of_scope_over_target,
             "risk_note": self.risk_note,
+            "out_of_scope_screen_unmet": list(self.screen_unmet),
+            "out_of_scope_screen_notes": list(self.screen_notes),
         }
 
 
@@ -217,6 +225,14 @@ def summarise_automation(
         if task_completion is not None and math.isfinite(task_completion):
             headline += f", and completes {_pct(task_completion)} of tasks"
         headline += "."
+    screen = getattr(policy, "ood_screen_", None)
+    unmet = tuple(str(u) for u in getattr(screen, "unmet", ()) or ())
+    screen_notes = tuple(str(n) for n in getattr(screen, "notes", ()) or ())
+    if unmet:
+        headline += (
+            f" Its out-of-scope screen cannot meet `{'`, `'.join(unmet)}` on this data "
+            "(see the notes)."
+        )
     note = None
     if over and risk is not None and target is not None:
         if oos_over:
@@ -224,8 +240,13 @@ def summarise_automation(
                 f"{name}: {_pct(risk)} of automatic answers are wrong on the test rows, above "
                 f"the {_pct(target)} target, because {n_oos} out-of-scope test input(s) were "
                 f"answered; among in-scope inputs {_pct(risk_in or 0.0)} of answers are wrong. "
-                "The certificate covers inputs like the validation rows; add out-of-scope "
-                "examples to validation or an out-of-scope score to screen them."
+                "The certificate covers inputs like the validation rows; "
+                + (
+                    "the out-of-scope screen let these through (add out-of-scope examples to "
+                    "validation, or use a sharper out-of-scope score)."
+                    if math.isfinite(float(getattr(policy, "ood_threshold_", math.inf)))
+                    else "give the policy an out-of-scope score to screen such inputs."
+                )
             )
         else:
             note = (
@@ -251,4 +272,6 @@ def summarise_automation(
         certified=certified,
         out_of_scope_over_target=oos_over,
         risk_note=note,
+        screen_unmet=unmet,
+        screen_notes=screen_notes,
     )

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from failwise._params import Interval, Options, validate_params
-from failwise._validation import check_fitted, check_scores
+from failwise._base import Estimator
+from failwise._params import Count, Options, Probability
+from failwise._validation import check_scores
 from failwise.exceptions import InputError
 
 __all__ = ["UnseenInputDetector", "UnseenInputTest"]
@@ -77,7 +78,7 @@ class UnseenInputTest:
         }
 
 
-class UnseenInputDetector:
+class UnseenInputDetector(Estimator):
     """Flag inputs farther from the reference than its own nearest-neighbour distances.
 
     Parameters
@@ -120,10 +121,10 @@ class UnseenInputDetector:
     (True, 0.1)
     """
 
-    _parameter_constraints: dict[str, list[Any]] = {  # noqa: RUF012  (a class-level table)
-        "n_neighbors": [Interval(int, 1, None)],
-        "false_alarm_rate": [Interval(float, 0.0, 1.0, closed="neither")],
-        "reference_confidence": [Interval(float, 0.0, 1.0, closed="neither")],
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_neighbors": [Count(1)],
+        "false_alarm_rate": [Probability(closed="neither")],
+        "reference_confidence": [Probability(closed="neither")],
         "metric": [Options(("euclidean", "cosine"))],
     }
 
@@ -139,25 +140,6 @@ class UnseenInputDetector:
         self.false_alarm_rate = false_alarm_rate
         self.reference_confidence = reference_confidence
         self.metric = metric
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor arguments, as scikit-learn's ``clone`` reads them."""
-        return {name: getattr(self, name) for name in self._parameter_constraints}
-
-    def set_params(self, **params: Any) -> UnseenInputDetector:
-        """Set constructor arguments; returns self."""
-        for name, value in params.items():
-            if name not in self._parameter_constraints:
-                raise InputError(
-                    f"UnseenInputDetector has no parameter {name!r}; valid: "
-                    f"{', '.join(self._parameter_constraints)}."
-                )
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"UnseenInputDetector({args})"
 
     def _prepare(self, X: ArrayLike, name: str) -> NDArray[np.float64]:
         array = check_scores(X, name, ndim=2).astype(np.float64)
@@ -186,7 +168,7 @@ class UnseenInputDetector:
         from scipy import stats
         from sklearn.neighbors import NearestNeighbors
 
-        validate_params(self, self._parameter_constraints)
+        self._validate_params()
         reference = self._prepare(X, "X")
         n = reference.shape[0]
         k = int(self.n_neighbors)
@@ -215,7 +197,7 @@ class UnseenInputDetector:
 
     def score(self, X: ArrayLike) -> NDArray[np.float64]:
         """Distance of each input to its ``n_neighbors``-th nearest reference input."""
-        check_fitted(self, "threshold_", "score")
+        self._check_fitted("threshold_", "score")
         features = self._prepare(X, "X")
         if features.shape[1] != self.n_features_in_:
             raise InputError(
@@ -233,7 +215,7 @@ class UnseenInputDetector:
         """Test one window: does it hold more unseen inputs than ordinary inputs explain?"""
         from scipy import stats
 
-        check_fitted(self, "threshold_", "test")
+        self._check_fitted("threshold_", "test")
         flags = self.unseen(X)
         n, k = int(flags.size), int(flags.sum())
         rate = k / n if n else math.nan

@@ -104,6 +104,10 @@ class UnseenInputDetector(Estimator):
         ``false_alarm_rate``).
     null_rate_ : float
         Upper ``reference_confidence`` quantile of the flag rate of ordinary inputs.
+    category_spread_ : float or None
+        With reference labels: the median over categories of the mean distance between two
+        reference inputs of the same category (the size of an evaluated category, which
+        :func:`~failwise.monitor.find_gaps` uses to merge unseen inputs); None without.
 
     Examples
     --------
@@ -153,13 +157,16 @@ class UnseenInputDetector(Estimator):
             array = array / norms
         return array
 
-    def fit(self, X: ArrayLike) -> UnseenInputDetector:
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> UnseenInputDetector:
         """Index the reference features and calibrate the cut.
 
         Parameters
         ----------
         X : array-like of shape (n_reference, n_features)
             Features of the reference inputs (the validation data the policy was fitted on).
+        y : array-like of shape (n_reference,), optional
+            Their categories (true or predicted labels), to measure how large an evaluated
+            category is (``category_spread_``).
 
         Returns
         -------
@@ -190,6 +197,7 @@ class UnseenInputDetector(Estimator):
             self.null_rate_ = float(
                 stats.beta.ppf(float(self.reference_confidence), n + 1 - rank, rank)
             )
+        self.category_spread_ = None if y is None else _category_spread(reference, y)
         self._index = NearestNeighbors(n_neighbors=k).fit(reference)
         self.n_reference_ = n
         self.n_features_in_ = reference.shape[1]
@@ -205,6 +213,11 @@ class UnseenInputDetector(Estimator):
                 f"{self.n_features_in_}; use the same feature function for both."
             )
         distances, _ = self._index.kneighbors(features)
+        return np.asarray(distances[:, -1], dtype=np.float64)
+
+    def _distance_to_reference(self, prepared: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Score of rows already prepared (normalised for the cosine metric)."""
+        distances, _ = self._index.kneighbors(prepared)
         return np.asarray(distances[:, -1], dtype=np.float64)
 
     def unseen(self, X: ArrayLike) -> NDArray[np.bool_]:
@@ -229,3 +242,31 @@ class UnseenInputDetector(Estimator):
             p_value=min(1.0, p_value),
             unseen=flags,
         )
+
+
+def _category_spread(reference: NDArray[np.float64], y: ArrayLike, per_class: int = 200) -> float:
+    """Median over categories of the mean within-category pairwise distance."""
+    labels = np.asarray(y)
+    if labels.ndim != 1 or labels.shape[0] != reference.shape[0]:
+        raise InputError(
+            f"`y` must hold one category per reference input ({reference.shape[0]}); got shape "
+            f"{labels.shape}."
+        )
+    rng = np.random.default_rng(0)
+    spreads = []
+    for category in np.unique(labels):
+        rows = np.flatnonzero(labels == category)
+        if rows.size < 2:
+            continue
+        if rows.size > per_class:
+            rows = rng.choice(rows, size=per_class, replace=False)
+        points = reference[rows]
+        sq = np.einsum("ij,ij->i", points, points)
+        distances = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * points @ points.T, 0))
+        spreads.append(distances[np.triu_indices(rows.size, k=1)].mean())
+    if not spreads:
+        raise InputError(
+            "`y` has no category with two or more reference inputs; pass the reference's "
+            "labels (or predicted labels), or leave y out."
+        )
+    return float(np.median(spreads))

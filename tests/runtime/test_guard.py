@@ -108,8 +108,8 @@ def test_decision_carries_task_id_policy_version_and_timings(data: Any, policies
         "model_s",
         "calibrate_s",
         "ood_s",
+        "fallback_s",
         "decide_s",
-        "store_s",
         "total_s",
     }
     assert all(value >= 0 for value in first.timings.values())
@@ -462,7 +462,7 @@ def test_adecide_with_an_open_breaker_skips_the_model(data: Any, policies: Any) 
 # --------------------------------------------------------------------------- audit
 
 
-def test_audit_rate_samples_the_stated_share_of_answers_only(
+def test_audit_rate_samples_the_stated_share_of_every_non_escalated_action(
     data: Any, policies: Any, seed: int
 ) -> None:
     policy = policies["risk"]
@@ -471,12 +471,40 @@ def test_audit_rate_samples_the_stated_share_of_answers_only(
     rows = rng.integers(0, len(proba), size=6000)
     guard = Guard(lambda i: proba[i], None, policy, audit_rate=0.1, random_state=seed)
     decisions = guard.decide_batch(list(rows[:3000])) + [guard.decide(i) for i in rows[3000:]]
-    answers = [d for d in decisions if d.action is Action.ANSWER]
-    audited = sum(bool(d.extra["audit"]) for d in answers)
-    assert not any(d.extra["audit"] for d in decisions if d.action is not Action.ANSWER)
-    low, high = stats.binom.ppf([0.0005, 0.9995], len(answers), 0.1)
+    assert all(d.review_probability == 1.0 for d in decisions if d.action is Action.ESCALATE)
+    assert all(d.review == "escalation" for d in decisions if d.action is Action.ESCALATE)
+    rest = [d for d in decisions if d.action is not Action.ESCALATE]
+    assert {d.review_probability for d in rest} == {0.1}
+    assert {d.action for d in rest} >= {Action.ANSWER, Action.CLARIFY}
+    audited = sum(d.review == "audit" for d in rest)
+    assert audited == sum(bool(d.extra["audit"]) for d in decisions)
+    low, high = stats.binom.ppf([0.0005, 0.9995], len(rest), 0.1)
     assert low <= audited <= high
-    assert len(answers) > 1000
+    assert len(rest) > 1000
+
+
+def test_audit_rate_per_action_audits_only_the_named_actions(
+    data: Any, policies: Any
+) -> None:
+    proba = data.proba(data.X_test)
+    rates = {"clarify": 1.0, "answer": 0.0}
+    guard = Guard(lambda i: proba[i], None, policies["risk"], audit_rate=rates)
+    decisions = guard.decide_batch(list(range(300)))
+    clarified = [d for d in decisions if d.action is Action.CLARIFY]
+    assert clarified
+    assert all(d.review == "audit" and d.review_probability == 1.0 for d in clarified)
+    answers = [d for d in decisions if d.action is Action.ANSWER]
+    assert all(d.review is None and d.review_probability == 0.0 for d in answers)
+
+
+def test_audit_rate_mapping_is_checked(data: Any, policies: Any) -> None:
+    policy = policies["risk"]
+    with pytest.raises(InputError, match=r"unknown action\(s\) \['escalate'\].*always reviewed"):
+        Guard(lambda i: i, None, policy, audit_rate={"escalate": 0.5})
+    with pytest.raises(InputError, match=r"`audit_rate\['answer'\]` must be a number in \[0, 1\]"):
+        Guard(lambda i: i, None, policy, audit_rate={"answer": float("nan")})
+    with pytest.raises(InputError, match=r"or a mapping action -> rate"):
+        Guard(lambda i: i, None, policy, audit_rate="often")
 
 
 def test_audit_rate_zero_and_one(data: Any, policies: Any) -> None:
@@ -486,7 +514,8 @@ def test_audit_rate_zero_and_one(data: Any, policies: Any) -> None:
     answers = [i for i in range(100) if never.decide(i).action is Action.ANSWER]
     assert answers
     assert not any(never.decide(i).extra["audit"] for i in answers)
-    assert all(always.decide(i).extra["audit"] for i in answers)
+    assert all(never.decide(i).review_probability == 0.0 for i in answers)
+    assert all(always.decide(i).review == "audit" for i in answers)
 
 
 # --------------------------------------------------------------------------- bad arguments

@@ -73,7 +73,8 @@ def test_every_decision_is_recorded_with_its_payload(
         assert event.payload["policy_version"] == guard.policy_version
         assert event.payload["reason"] == decision.reason
         assert event.payload["context"] == decision.extra["context"]
-        assert decision.timings["store_s"] > 0
+        assert event.payload == decision.to_dict()
+        assert "store_s" not in decision.timings
 
 
 def test_escalations_are_queued_by_expected_cost(
@@ -118,12 +119,15 @@ def test_audit_samples_are_queued_as_audit_items(
 ) -> None:
     guard = proba_guard(data, policies["risk"], events, audit_rate=0.5, random_state=3)
     decisions = guard.decide_batch(list(range(100))) + [guard.decide(i) for i in range(100, 200)]
-    audited = {d.task_id for d in decisions if d.extra["audit"]}
-    assert audited
-    assert all(d.action is Action.ANSWER for d in decisions if d.task_id in audited)
+    audited = {d.task_id for d in decisions if d.review == "audit"}
+    assert audited == {d.task_id for d in decisions if d.extra["audit"]}
+    assert {d.action for d in decisions if d.task_id in audited} > {Action.ANSWER}
+    assert not any(d.action is Action.ESCALATE for d in decisions if d.task_id in audited)
     items = events.queue.items("pending", kind="audit", limit=1000)
     assert {item.task_id for item in items} == audited
-    assert all(item.reason.startswith("audit: a random 0.5 share") for item in items)
+    assert all(item.reason.startswith("audit: a random 0.5 share of") for item in items)
+    for decision in decisions:
+        assert events.events(decision.task_id)[0].payload == decision.to_dict()
 
 
 def test_adecide_records_too(data: Any, policies: dict[str, Policy], events: store.Store) -> None:
@@ -186,5 +190,6 @@ def test_batch_is_one_transaction_of_decisions(
 ) -> None:
     guard = proba_guard(data, policies["risk"], events)
     decisions = guard.decide_batch(list(np.arange(50)))
-    assert len({d.timings["store_s"] for d in decisions}) == 1
-    assert all(events.events(d.task_id) for d in decisions)
+    assert len({d.timings["total_s"] for d in decisions}) == 1
+    for decision in decisions:
+        assert events.events(decision.task_id)[0].payload == decision.to_dict()

@@ -9,6 +9,10 @@ Run ``python benchmarks/bench_store.py`` (add ``--quick`` for a smoke run).
   is the median of the repeats. Targets: ≥ 5,000/s on SQLite (WAL, ``synchronous=FULL``)
   and ≥ 3,000/s on PostgreSQL. SQLite with ``synchronous=NORMAL`` (no fsync at commit:
   survives ``kill -9``, not power loss) is reported for reference.
+- escalations: like decisions, but every call escalates: the decision and its review-queue
+  item. "two-step" records the decision, then calls ``store.queue.enqueue`` (two
+  transactions); "atomic" passes ``enqueue=[QueueRequest(...)]`` to ``record_decision`` (one
+  transaction: no escalation can be left without its item).
 - single-thread latency: one thread, one call at a time: median and p99 of
   ``record_decision`` (the floor a lone caller sees: one commit per call).
 - claims: N escalations queued, then 8 threads share one store and claim until the queue
@@ -163,6 +167,29 @@ def decisions_per_second(url: str, per_thread: int) -> tuple[float, int]:
     return THREADS * per_thread / elapsed, stored
 
 
+ESCALATION: dict[str, Any] = {**DECISION, "action": "escalate", "label": None}
+
+
+def escalations_per_second(url: str, per_thread: int, *, atomic: bool) -> tuple[float, int]:
+    from failwise import store
+
+    with store.open(url) as opened:
+
+        def work(_: int) -> None:
+            for _i in range(per_thread):
+                task_id = uuid.uuid4().hex
+                if atomic:
+                    request = store.QueueRequest(task_id, "escalation", "low confidence", 1.0)
+                    opened.record_decision(task_id, ESCALATION, enqueue=[request])
+                else:
+                    opened.record_decision(task_id, ESCALATION)
+                    opened.queue.enqueue(task_id, "escalation", "low confidence", 1.0)
+
+        elapsed = run_threads(work, THREADS)
+        stored = opened.queue.pending("escalation")
+    return THREADS * per_thread / elapsed, stored
+
+
 def single_latency(url: str, calls: int) -> np.ndarray[Any, np.dtype[np.float64]]:
     from failwise import store
 
@@ -231,6 +258,9 @@ def _case(
 
 def main(argv: list[str] | None = None) -> int:
     parser = h.build_parser(NAME, __doc__.splitlines()[0], default_repeats=DEFAULT_REPEATS)
+    parser.add_argument(
+        "--only", default="", help="run only the cases whose name contains this text"
+    )
     args = parser.parse_args(argv)
     repeats = h.resolve_repeats(args, default_repeats=DEFAULT_REPEATS)
     sizes = QUICK if args.quick else FULL
@@ -249,6 +279,15 @@ def main(argv: list[str] | None = None) -> int:
             raise RuntimeError(f"{claimed} items claimed of {sizes['claim_items']}")
         return rate
 
+    def escalations(atomic: bool) -> Callable[[str], float]:
+        def repeat(url: str) -> float:
+            rate, stored = escalations_per_second(url, per_thread, atomic=atomic)
+            if stored != THREADS * per_thread:
+                raise RuntimeError(f"{stored} escalations queued of {THREADS * per_thread}")
+            return rate
+
+        return repeat
+
     latencies: dict[str, Any] = {}
 
     def latency(url: str) -> float:
@@ -257,23 +296,54 @@ def main(argv: list[str] | None = None) -> int:
         return float(np.median(samples) * 1e6)
 
     cases: dict[str, dict[str, Any]] = {}
+    wanted = args.only
+
+    def add(
+        name: str,
+        backend: str,
+        repeat: Callable[[str], float],
+        count: int,
+        unit: str,
+        options: str = "",
+    ) -> None:
+        if wanted in name:
+            cases[name] = _case(backend, server, missing, repeat, count, unit, options)
+
+    from failwise import store as _store
+
+    atomic_available = hasattr(_store, "QueueRequest")
     with postgres_server() as (server, missing):
         for backend in ("sqlite", "postgresql"):
-            cases[f"decisions/{backend}"] = _case(
-                backend, server, missing, decisions, repeats, "decisions/s"
-            )
-        cases["decisions/sqlite synchronous=normal"] = _case(
-            "sqlite", server, missing, decisions, repeats, "decisions/s", "?synchronous=normal"
+            add(f"decisions/{backend}", backend, decisions, repeats, "decisions/s")
+        add(
+            "decisions/sqlite synchronous=normal",
+            "sqlite",
+            decisions,
+            repeats,
+            "decisions/s",
+            "?synchronous=normal",
         )
         for backend in ("sqlite", "postgresql"):
-            cases[f"claims/{backend}"] = _case(
-                backend, server, missing, claims, repeats, "claims/s"
+            add(
+                f"escalations two-step/{backend}",
+                backend,
+                escalations(False),
+                repeats,
+                "escalations/s",
             )
-            cases[f"latency/{backend}"] = _case(
-                backend, server, missing, latency, max(1, repeats // 2), "µs (median)"
-            )
+            if atomic_available:
+                add(
+                    f"escalations atomic/{backend}",
+                    backend,
+                    escalations(True),
+                    repeats,
+                    "escalations/s",
+                )
+        for backend in ("sqlite", "postgresql"):
+            add(f"claims/{backend}", backend, claims, repeats, "claims/s")
+            add(f"latency/{backend}", backend, latency, max(1, repeats // 2), "µs (median)")
             runs = latencies.get(backend)
-            if runs:
+            if runs and f"latency/{backend}" in cases:
                 joined = np.concatenate(runs)
                 cases[f"latency/{backend}"].update(
                     p99_us=float(np.percentile(joined, 99) * 1e6),
@@ -288,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
             else None
         )
         for backend, target in TARGETS.items()
+        if f"decisions/{backend}" in cases
     }
     rows = []
     for name, case in cases.items():

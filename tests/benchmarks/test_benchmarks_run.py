@@ -7,7 +7,6 @@ nothing; the tests only prove that the scripts work and record what they promise
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -40,13 +39,6 @@ def _run(script: str, out: Path, *extra: str) -> dict[str, Any]:
     assert out.is_file(), f"{script} did not write {out}"
     payload: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     return payload
-
-
-def _has(module: str, name: str) -> bool:
-    try:
-        return hasattr(importlib.import_module(module), name)
-    except ImportError:
-        return False
 
 
 def _check_environment(payload: dict[str, Any]) -> None:
@@ -116,10 +108,6 @@ def test_temperature_benchmark_peers_reach_the_generating_temperature(
                 assert entry["nll"] < case["reference"]["nll_uncalibrated"]
 
 
-@pytest.mark.skipif(
-    not _has("failwise.calibration", "TemperatureScaling"),
-    reason="failwise.calibration.TemperatureScaling is not available",
-)
 def test_temperature_benchmark_times_failwise_and_computes_its_ratios(
     temperature: dict[str, Any],
 ) -> None:
@@ -128,7 +116,8 @@ def test_temperature_benchmark_times_failwise_and_computes_its_ratios(
         assert entry["status"] == "ok", entry["notes"]
         assert entry["nll"] < case["reference"]["nll_uncalibrated"]
         assert case["ratios"]["failwise/scipy logsumexp"] > 0
-        assert case["targets"]["within 10× of scipy logsumexp"] in (True, False)
+        ratio = case["ratios"]["failwise/scipy logsumexp"]
+        assert case["targets"]["within 10× of scipy logsumexp"] is (ratio <= 10)
 
 
 def test_risk_threshold_benchmark_records_coverage_and_certification(
@@ -160,12 +149,6 @@ def test_risk_threshold_benchmark_mapie_controllers_agree_when_given_the_same_st
             assert binary["coverage"] == pytest.approx(multiclass["coverage"])
 
 
-@pytest.mark.skipif(
-    not (
-        _has("failwise.policy", "RiskThreshold") or _has("failwise.policy._risk", "RiskThreshold")
-    ),
-    reason="failwise RiskThreshold is not available",
-)
 def test_risk_threshold_benchmark_times_failwise(risk_threshold: dict[str, Any]) -> None:
     for case in risk_threshold["cases"]:
         entry = case["contenders"]["failwise"]
@@ -186,9 +169,6 @@ def test_decide_benchmark_records_batch_baseline_and_single_row_latency(
     assert latency["median_us"] <= latency["p99_us"]
 
 
-@pytest.mark.skipif(
-    not _has("failwise.policy", "Policy"), reason="failwise.policy.Policy is not available"
-)
 def test_decide_benchmark_times_failwise_decide(decide: dict[str, Any]) -> None:
     batch = decide["batch"]
     entry = batch["contenders"]["failwise decide"]
@@ -210,17 +190,43 @@ def test_benchmark_scripts_reject_a_non_positive_repeat_count(tmp_path: Path) ->
     assert "expected an integer ≥ 1" in completed.stderr
 
 
-def test_guard_benchmark_runs_and_writes_json(tmp_path: Path) -> None:
+def test_guard_benchmark_measures_overhead_beyond_the_model(tmp_path: Path) -> None:
     result = _run("bench_guard.py", tmp_path / "guard.json")
-    assert result
-    assert "environment" in result or "env" in result
+    _check_environment(result)
+    assert result["cases"], "the guard benchmark measured no case"
+    for case in result["cases"].values():
+        for stats in case["latency"].values():
+            assert 0 < stats["median_us"] <= stats["p99_us"]
+        shares = case["action_shares"]
+        assert sum(shares.values()) == pytest.approx(1.0)
+        assert case["decide_batch"]["per_input_us"] > 0
+        guard = next(k for k in case["overhead_vs_model"] if k.startswith("guard"))
+        overhead = case["overhead_vs_model"][guard]
+        assert case["targets"]["guard overhead median < 50 µs"] is (
+            overhead["median_us"] < result["target_us"]
+        )
 
 
-def test_store_benchmark_runs_and_writes_json(tmp_path: Path) -> None:
+def test_store_benchmark_measures_every_backend_it_can_reach(tmp_path: Path) -> None:
     result = _run("bench_store.py", tmp_path / "store.json")
-    assert result
+    _check_environment(result)
+    cases = result["cases"]
+    assert cases["decisions/sqlite"]["status"] == "ok", cases["decisions/sqlite"]["notes"]
+    if os.environ.get("FAILWISE_TEST_POSTGRES_URL"):
+        assert cases["decisions/postgresql"]["status"] == "ok"
+    for name, case in cases.items():
+        if case["status"] != "ok":
+            assert case["notes"], f"{name} did not run and does not say why"
+            continue
+        assert 0 < case["min"] <= case["median"] <= case["max"], name
 
 
-def test_measure_benchmark_runs_and_writes_json(tmp_path: Path) -> None:
+def test_measure_benchmark_gives_the_same_metrics_on_every_engine(tmp_path: Path) -> None:
     result = _run("bench_measure.py", tmp_path / "measure.json")
-    assert result
+    _check_environment(result)
+    measured = [case for case in result["cases"] if "median" in case]
+    assert {case["backend"] for case in measured} >= {"sqlite", "duckdb (parquet)"}
+    for case in measured:
+        assert case["median"] > 0
+        # Every engine reports exactly the numbers of the reference engine.
+        assert case.get("same_metrics", True) is True, case

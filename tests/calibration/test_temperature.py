@@ -7,6 +7,7 @@ from scipy.special import logsumexp
 
 from failwise.calibration import TemperatureScaling
 from failwise.exceptions import InputError, NotFittedError
+from tests.calibration.conftest import Split
 
 
 def exact_nll(logits: np.ndarray, y: np.ndarray, temperature: float) -> float:
@@ -27,7 +28,7 @@ def top_label_ece(proba: np.ndarray, y: np.ndarray, n_bins: int = 15) -> float:
     )
 
 
-def test_temperature_scaling_matches_brute_force_optimum_to_1e6(cifar_logits):
+def test_temperature_scaling_matches_brute_force_optimum_to_1e6(cifar_logits: Split) -> None:
     data = cifar_logits
     reference = minimize_scalar(
         lambda t: exact_nll(data.scores_cal, data.y_cal, t),
@@ -40,7 +41,9 @@ def test_temperature_scaling_matches_brute_force_optimum_to_1e6(cifar_logits):
     assert fitted.nll_ == pytest.approx(reference.fun, rel=1e-9)
 
 
-def test_temperature_scaling_lowers_nll_and_ece_on_overconfident_cifar_model(cifar_logits):
+def test_temperature_scaling_lowers_nll_and_ece_on_overconfident_cifar_model(
+    cifar_logits: Split,
+) -> None:
     data = cifar_logits
     raw = np.exp(data.scores_test)
     calibrated = (
@@ -52,7 +55,9 @@ def test_temperature_scaling_lowers_nll_and_ece_on_overconfident_cifar_model(cif
     assert top_label_ece(calibrated, data.y_test) < 0.6 * top_label_ece(raw, data.y_test)
 
 
-def test_temperature_scaling_softens_overconfident_naive_bayes_on_digits(digits_probs):
+def test_temperature_scaling_softens_overconfident_naive_bayes_on_digits(
+    digits_probs: Split,
+) -> None:
     data = digits_probs
     ts = TemperatureScaling(from_probabilities=True).fit(data.scores_cal, data.y_cal)
     calibrated = ts.predict_proba(data.scores_test)
@@ -62,7 +67,7 @@ def test_temperature_scaling_softens_overconfident_naive_bayes_on_digits(digits_
     )
 
 
-def test_temperature_scaling_never_changes_the_predicted_class(cifar_logits):
+def test_temperature_scaling_never_changes_the_predicted_class(cifar_logits: Split) -> None:
     data = cifar_logits
     calibrated = (
         TemperatureScaling().fit(data.scores_cal, data.y_cal).predict_proba(data.scores_test)
@@ -70,7 +75,7 @@ def test_temperature_scaling_never_changes_the_predicted_class(cifar_logits):
     np.testing.assert_array_equal(calibrated.argmax(axis=1), data.scores_test.argmax(axis=1))
 
 
-def test_temperature_scaling_nll_is_not_worse_than_netcal(cifar_probs):
+def test_temperature_scaling_nll_is_not_worse_than_netcal(cifar_probs: Split) -> None:
     netcal_scaling = pytest.importorskip("netcal.scaling")
     data = cifar_probs
     ours = TemperatureScaling(from_probabilities=True).fit(data.scores_cal, data.y_cal)
@@ -82,7 +87,7 @@ def test_temperature_scaling_nll_is_not_worse_than_netcal(cifar_probs):
     assert ours_nll <= exact_nll(logits, data.y_cal, peer_temperature) + 1e-12
 
 
-def test_temperature_scaling_chunked_fit_equals_unchunked(cifar_logits):
+def test_temperature_scaling_chunked_fit_equals_unchunked(cifar_logits: Split) -> None:
     data = cifar_logits
     whole = TemperatureScaling(chunk_size=10_000_000).fit(data.scores_cal, data.y_cal)
     chunked = TemperatureScaling(chunk_size=97).fit(data.scores_cal, data.y_cal)
@@ -92,7 +97,9 @@ def test_temperature_scaling_chunked_fit_equals_unchunked(cifar_logits):
     )
 
 
-def test_temperature_scaling_result_does_not_depend_on_the_number_of_threads(rng):
+def test_temperature_scaling_result_does_not_depend_on_the_number_of_threads(
+    rng: np.random.Generator,
+) -> None:
     y = rng.integers(0, 4, size=6000)
     logits = 2.0 * (np.eye(4)[y] + rng.normal(size=(6000, 4)))
     one = TemperatureScaling(chunk_size=100, n_threads=1).fit(logits, y)
@@ -101,7 +108,9 @@ def test_temperature_scaling_result_does_not_depend_on_the_number_of_threads(rng
     assert three.nll_ == pytest.approx(one.nll_, rel=1e-12)
 
 
-def test_temperature_scaling_accepts_float32_logits_without_losing_the_optimum(cifar_logits):
+def test_temperature_scaling_accepts_float32_logits_without_losing_the_optimum(
+    cifar_logits: Split,
+) -> None:
     data = cifar_logits
     logits32 = data.scores_cal.astype(np.float32)
     fitted32 = TemperatureScaling().fit(logits32, data.y_cal)
@@ -112,7 +121,9 @@ def test_temperature_scaling_accepts_float32_logits_without_losing_the_optimum(c
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-12)
 
 
-def test_temperature_scaling_streams_large_inputs_from_a_subsample_start(rng):
+def test_temperature_scaling_streams_large_inputs_from_a_subsample_start(
+    rng: np.random.Generator,
+) -> None:
     n, k = 150_000, 8
     y = rng.integers(0, k, size=n)
     logits = (3.0 * (np.eye(k)[y] + rng.normal(size=(n, k)))).astype(np.float32)
@@ -129,7 +140,9 @@ def test_temperature_scaling_streams_large_inputs_from_a_subsample_start(rng):
     assert fitted.predict_proba(logits[rows]).shape == (20_000, k)
 
 
-def test_temperature_scaling_from_probabilities_equals_fit_on_log_probabilities(cifar_probs):
+def test_temperature_scaling_from_probabilities_equals_fit_on_log_probabilities(
+    cifar_probs: Split,
+) -> None:
     data = cifar_probs
     from_probs = TemperatureScaling(from_probabilities=True).fit(data.scores_cal, data.y_cal)
     from_logs = TemperatureScaling().fit(np.log(data.scores_cal), data.y_cal)
@@ -141,41 +154,41 @@ def test_temperature_scaling_from_probabilities_equals_fit_on_log_probabilities(
     )
 
 
-def test_temperature_scaling_warns_when_calibration_data_has_no_errors():
+def test_temperature_scaling_warns_when_calibration_data_has_no_errors() -> None:
     logits = np.array([[3.0, 0.0, 0.0], [0.0, 2.0, 1.0], [0.0, 0.0, 1.0]])
     with pytest.warns(UserWarning, match="predicted class is always right"):
         fitted = TemperatureScaling().fit(logits, [0, 1, 2])
     assert fitted.temperature_ < 1e-3
 
 
-def test_temperature_scaling_warns_when_logits_carry_no_information():
+def test_temperature_scaling_warns_when_logits_carry_no_information() -> None:
     logits = np.array([[3.0, 0.0], [0.0, 3.0]])
     with pytest.warns(UserWarning, match="carry no information"):
         fitted = TemperatureScaling().fit(logits, [1, 0])
     assert fitted.temperature_ > 1e3
 
 
-def test_temperature_scaling_rejects_a_different_number_of_columns_than_in_fit():
+def test_temperature_scaling_rejects_a_different_number_of_columns_than_in_fit() -> None:
     fitted = TemperatureScaling().fit([[2.0, 0.0, 1.0], [0.0, 2.0, 1.0]], [0, 2])
     with pytest.raises(InputError, match="has 2 columns but 3 classes were seen in fit"):
         fitted.predict_proba([[1.0, 0.0]])
 
 
-def test_temperature_scaling_rejects_probabilities_that_do_not_sum_to_one():
+def test_temperature_scaling_rejects_probabilities_that_do_not_sum_to_one() -> None:
     with pytest.raises(InputError, match="rows must sum to 1"):
         TemperatureScaling(from_probabilities=True).fit([[0.5, 0.6], [0.5, 0.5]], [0, 1])
 
 
-def test_temperature_scaling_rejects_a_single_column():
+def test_temperature_scaling_rejects_a_single_column() -> None:
     with pytest.raises(InputError, match=r"at least 2 columns.*PlattScaling"):
         TemperatureScaling().fit([[1.0], [2.0]], [0, 0])
 
 
-def test_temperature_scaling_rejects_a_zero_chunk_size():
+def test_temperature_scaling_rejects_a_zero_chunk_size() -> None:
     with pytest.raises(InputError, match="`chunk_size` must be an int in \\[1, inf\\)"):
         TemperatureScaling(chunk_size=0).fit([[1.0, 0.0], [0.0, 1.0]], [0, 1])
 
 
-def test_temperature_scaling_before_fit_says_to_call_fit():
+def test_temperature_scaling_before_fit_says_to_call_fit() -> None:
     with pytest.raises(NotFittedError, match="call fit before predict_proba"):
         TemperatureScaling().predict_proba([[1.0, 0.0]])

@@ -7,21 +7,22 @@ from scipy.special import logsumexp
 
 from failwise.calibration import TemperatureScaling, VectorScaling
 from failwise.exceptions import InputError
+from tests.calibration.conftest import Split
 
 
 def nll(proba: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(np.log(np.clip(proba[np.arange(len(y)), y], 1e-300, 1.0))))
 
 
-def test_vector_scaling_lowers_nll_on_cifar_logits(cifar_logits):
+def test_vector_scaling_lowers_nll_on_cifar_logits(cifar_logits: Split) -> None:
     data = cifar_logits
     calibrated = VectorScaling().fit(data.scores_cal, data.y_cal).predict_proba(data.scores_test)
     assert nll(calibrated, data.y_test) < 0.9 * nll(np.exp(data.scores_test), data.y_test)
 
 
 def test_vector_scaling_fits_calibration_data_at_least_as_well_as_temperature_scaling(
-    cifar_logits,
-):
+    cifar_logits: Split,
+) -> None:
     data = cifar_logits
     vector = VectorScaling(l2_penalty=0.0).fit(data.scores_cal, data.y_cal)
     temperature = TemperatureScaling().fit(data.scores_cal, data.y_cal)
@@ -35,7 +36,9 @@ def mean_nll(logits: np.ndarray, y: np.ndarray, params: np.ndarray) -> float:
     return float(np.mean(logsumexp(scaled, axis=1) - scaled[np.arange(len(y)), y]))
 
 
-def test_vector_scaling_reaches_a_stationary_point_of_the_penalised_nll(digits_probs):
+def test_vector_scaling_reaches_a_stationary_point_of_the_penalised_nll(
+    digits_probs: Split,
+) -> None:
     data = digits_probs
     logits = np.log(np.maximum(data.scores_cal, 1e-12))
     fitted = VectorScaling(l2_penalty=1e-3).fit(logits, data.y_cal)
@@ -51,7 +54,7 @@ def test_vector_scaling_reaches_a_stationary_point_of_the_penalised_nll(digits_p
     assert fitted.nll_ == pytest.approx(mean_nll(logits, data.y_cal, optimum), rel=1e-9)
 
 
-def test_vector_scaling_keeps_scales_finite_when_a_class_is_perfectly_separated():
+def test_vector_scaling_keeps_scales_finite_when_a_class_is_perfectly_separated() -> None:
     # Class 0 has logit 0 on its own samples and -27.6 (log 1e-12) elsewhere.
     logits = np.log(
         np.maximum(np.array([[1.0, 0, 0], [0, 0.7, 0.3], [0, 0.4, 0.6], [0, 0.6, 0.4]]), 1e-12)
@@ -61,18 +64,20 @@ def test_vector_scaling_keeps_scales_finite_when_a_class_is_perfectly_separated(
     assert np.all(np.abs(fitted.coef_) < 1e3)
 
 
-def test_vector_scaling_intercept_sums_to_zero(cifar_logits):
+def test_vector_scaling_intercept_sums_to_zero(cifar_logits: Split) -> None:
     fitted = VectorScaling().fit(cifar_logits.scores_cal, cifar_logits.y_cal)
     assert abs(fitted.intercept_.sum()) < 1e-9
     assert fitted.coef_.shape == fitted.intercept_.shape == (10,)
 
 
-def test_vector_scaling_rejects_labels_absent_from_the_scores():
+def test_vector_scaling_rejects_labels_absent_from_the_scores() -> None:
     with pytest.raises(InputError, match=r"holds label\(s\) \[3\] but the scores have only 3"):
         VectorScaling().fit([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], [0, 3])
 
 
-def test_vector_scaling_rejects_a_different_number_of_columns_than_in_fit(cifar_logits):
+def test_vector_scaling_rejects_a_different_number_of_columns_than_in_fit(
+    cifar_logits: Split,
+) -> None:
     fitted = VectorScaling().fit(cifar_logits.scores_cal, cifar_logits.y_cal)
     with pytest.raises(InputError, match="has 9 columns but 10 classes were seen in fit"):
         fitted.predict_proba(cifar_logits.scores_test[:, :9])

@@ -29,15 +29,15 @@ def test_held_out_digits_appear_only_in_test_as_out_of_scope(seed: int) -> None:
     assert (data.val.y >= 0).all()
     unseen = data.test.y == OUT_OF_SCOPE
     assert int(unseen.sum()) == 359  # every 1 and 2 of the 1,797 images
-    assert set(_original_digit(data.test.X[unseen]).tolist()) == {1, 2}
-    assert not {1, 2} & set(_original_digit(data.train.X).tolist())
+    assert set(_original_digit(np.asarray(data.test.X)[unseen]).tolist()) == {1, 2}
+    assert not {1, 2} & set(_original_digit(np.asarray(data.train.X)).tolist())
 
 
 def test_remaining_classes_are_reindexed_and_the_mapping_is_kept(seed: int) -> None:
     data = load_digits_with_unseen(held_out=(3, 5), seed=seed)
     assert data.classes == ("0", "1", "2", "4", "6", "7", "8", "9")
     digits = np.asarray(data.metadata["digits"])
-    assert np.array_equal(digits[data.train.y], _original_digit(data.train.X))
+    assert np.array_equal(digits[data.train.y], _original_digit(np.asarray(data.train.X)))
     assert set(np.unique(data.val.y).tolist()) == set(range(8))
 
 
@@ -89,8 +89,8 @@ def test_split_fractions_must_leave_training_data() -> None:
 def test_default_held_out_digits_fool_max_probability_but_not_knn_distance() -> None:
     """The documented reason for holding out 1 and 2."""
     data = load_digits_with_unseen(seed=0)
-    model = LogisticRegression(max_iter=5000).fit(data.train.X / 16, data.train.y)
-    proba = model.predict_proba(data.test.X / 16)
+    model = LogisticRegression(max_iter=5000).fit(np.asarray(data.train.X) / 16, data.train.y)
+    proba = model.predict_proba(np.asarray(data.test.X) / 16)
     unseen = data.test.y == OUT_OF_SCOPE
     assert np.mean(proba[unseen].max(axis=1) > 0.9) > 0.1
     msp_auroc = roc_auc_score(unseen, 1 - proba.max(axis=1))

@@ -107,9 +107,9 @@ def test_minilm_reaches_the_clinc150_target(embedder: SentenceEmbedder, clinc150
     data = load_clinc150(clinc150_dir, include_oos_train=True)
     n_classes = data.n_classes
     y_train = np.where(data.train.y < 0, n_classes, data.train.y)
-    model = embedding_linear_model().fit(embedder.encode(data.train.X), y_train)
-    val_p = model.predict_proba(embedder.encode(data.val.X))[:, :n_classes]
-    test_p = model.predict_proba(embedder.encode(data.test.X))[:, :n_classes]
+    model = embedding_linear_model().fit(embedder.encode([str(x) for x in data.train.X]), y_train)
+    val_p = model.predict_proba(embedder.encode([str(x) for x in data.val.X]))[:, :n_classes]
+    test_p = model.predict_proba(embedder.encode([str(x) for x in data.test.X]))[:, :n_classes]
     fitted = fit_ood_threshold(
         1 - val_p.max(axis=1),
         data.val.y < 0,

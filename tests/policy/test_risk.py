@@ -50,11 +50,11 @@ def _reference_path(
 ) -> tuple[list[float], list[float], list[bool]]:
     """The documented procedure, written plainly: one candidate at a time.
 
-    Candidates: distinct confidences, strictest first. 90 % of δ on the first candidate
-    answering at least n₀ = max(F₀, min(⌈0.05·n⌉, F₂₀)) samples, F_m being the fewest answered
-    samples with which m errors pass at that level; restart points at answered counts
-    2^k ≥ 2·n₀ with weights ∝ √(2^k) (scaled over all k up to log2 n) sharing the other
-    10 %. A pass carries the level on; a failure resets it to 0.
+    Candidates: distinct confidences, strictest first. 40 % of δ on the first candidate
+    answering at least F₀(0.4δ), 50 % on the first answering at least F₃(0.5δ), F_m(w) being
+    the fewest answered samples with which m errors pass at level w; restart points at
+    answered counts 2^k ≥ 2·F₃(0.5δ) with weights ∝ √(2^k) (scaled over all k up to log2 n)
+    sharing the other 10 %. A pass carries the level on; a failure resets it to 0.
     """
     delta = 1.0 - confidence_level
     n_total = confidence.size
@@ -62,9 +62,9 @@ def _reference_path(
     answered = [int((confidence >= v).sum()) for v in values]
     errors = [int(((confidence >= v) & ~correct).sum()) for v in values]
 
-    def fewest(m: int) -> int:
+    def fewest(m: int, level: float) -> int:
         n = m + 1
-        while p_value(m, n) > 0.9 * delta:
+        while p_value(m, n) > level:
             n += 1
         return n
 
@@ -78,15 +78,16 @@ def _reference_path(
         )
         return min(math.exp(-n * kl), math.e * binom, 1.0)
 
-    n0 = max(fewest(0), min(math.ceil(0.05 * n_total), fewest(20)))
     shares = [0.0] * len(values)
-    first = next((i for i, n in enumerate(answered) if n >= n0), None)
-    if first is not None:
-        shares[first] += 0.9 * delta
+    starts = [(fewest(0, 0.4 * delta), 0.4 * delta), (fewest(3, 0.5 * delta), 0.5 * delta)]
+    for n0, share in starts:
+        first = next((i for i, n in enumerate(answered) if n >= n0), None)
+        if first is not None:
+            shares[first] += share
     counts = [2**k for k in range(int(math.log2(n_total)) + 1)]
     total = sum(math.sqrt(c) for c in counts)
     for count in counts:
-        if count >= 2 * n0:
+        if count >= 2 * starts[1][0]:
             index = next(i for i, n in enumerate(answered) if n >= count)
             shares[index] += 0.1 * delta * math.sqrt(count) / total
 
@@ -203,9 +204,9 @@ def test_all_correct_sample_certifies_answering_everything() -> None:
     assert rt.risk_ == 0.0
     # Clopper–Pearson with no error: 1 − 0.1^(1/100).
     assert rt.risk_upper_bound_ == pytest.approx(1 - 0.1 ** (1 / 100))
-    # First start: the fewest clean answers that pass at 90 % of δ: 0.95^n ≤ 0.09 → n = 47.
-    assert rt.min_answered_ == 47
-    assert rt.n_answered_path_[0] == 47
+    # First start: the fewest clean answers that pass at 40 % of δ: 0.95^n ≤ 0.04 → n = 63.
+    assert rt.min_answered_ == 63
+    assert rt.n_answered_path_[0] == 63
     assert np.allclose(rt.p_values_, 0.95**rt.n_answered_path_)
 
 
@@ -227,7 +228,7 @@ def test_errors_below_a_clean_block_stop_the_threshold_where_the_p_value_exceeds
 def test_too_few_samples_leave_nothing_certified_and_say_how_many_are_needed() -> None:
     confidence = np.linspace(0.9, 0.99, 40)
     with pytest.warns(
-        UncertifiedWarning, match=r"only 40 labelled samples.*at least 47 labelled samples above"
+        UncertifiedWarning, match=r"only 40 labelled samples.*at least 63 labelled samples above"
     ):
         rt = RiskThreshold(target_risk=0.05, confidence_level=0.9).fit(confidence, np.ones(40))
     assert not rt.certified_
@@ -502,3 +503,29 @@ def test_clones_and_parameters_follow_scikit_learn() -> None:
     assert copy.set_params(confidence_level=0.8).confidence_level == 0.8
     with pytest.raises(InputError, match="RiskThreshold has no parameter 'alpha'"):
         rt.set_params(alpha=0.1)
+
+
+def test_one_error_among_the_most_confident_answers_does_not_end_the_search() -> None:
+    # 1,500 rows with a 1 % error rate, one of the errors at rank 20: the first start fails
+    # at once (one error among its few hundred answers), the second start still certifies.
+    rng = np.random.default_rng(3)
+    confidence = np.linspace(1.0, 0.5, 1500)
+    correct = rng.uniform(size=1500) >= 0.01
+    correct[:300] = True
+    correct[20] = False
+    correct[800:] = rng.uniform(size=700) >= 0.2  # the model is poor below the top half
+    rt = RiskThreshold(target_risk=0.02, confidence_level=0.95).fit(confidence, correct)
+    assert rt.p_values_[0] > rt.levels_[0]  # the first start failed
+    assert rt.certified_
+    assert rt.coverage_ > 0.3
+    assert rt.start_points_.tolist() == sorted(rt.start_points_.tolist())
+
+
+def test_starts_depend_only_on_target_risk_confidence_level_and_bound() -> None:
+    rng = np.random.default_rng(4)
+    first = RiskThreshold().fit(*_calibrated_sample(rng, 3000, low=0.9))
+    second = _fit_quietly(RiskThreshold(), *_calibrated_sample(rng, 800, low=0.3))
+    assert first.start_points_.tolist() == second.start_points_.tolist()
+    # Three errors pass at 50 % of δ from the second start on, not one answer earlier.
+    n3 = int(first.start_points_[1])
+    assert stats.binom.cdf(3, n3, 0.02) <= 0.5 * 0.05 < stats.binom.cdf(3, n3 - 1, 0.02)

@@ -63,11 +63,7 @@ class AnswerWhenFallbackAgrees(Rung):
         state.assign(rows, Action.ANSWER, Reason.RULE, label=state.predicted[rows])
 
     def decide_row(self, row: RowState) -> None:
-        if (
-            not row.handoff
-            and row.fallback_label == row.predicted
-            and row.confidence >= self.floor
-        ):
+        if not row.handoff and row.fallback_label == row.predicted and row.confidence >= self.floor:
             row.assign(Action.ANSWER, Reason.RULE, row.predicted)
 
     def to_state(self) -> dict[str, Any]:
@@ -108,13 +104,17 @@ def ladders(k: int, draw: st.DrawFn) -> list[Any]:
         EscalateLabel(draw(st.integers(0, k - 1))),
         AnswerRung(draw(st.floats(0.3, 1.0))),
         AnswerWhenFallbackAgrees(draw(st.floats(0.0, 1.0))),
-        ClarifyRung(fitted_sets(method, k, draw(st.sampled_from([0.6, 0.9]))), draw(st.integers(0, 3))),
+        ClarifyRung(
+            fitted_sets(method, k, draw(st.sampled_from([0.6, 0.9]))), draw(st.integers(0, 3))
+        ),
         FallbackRung(trusted),
         EscalateRung(draw(st.booleans()), draw(st.sampled_from([-np.inf, 0.4]))),
     ]
 
 
-def batch_and_rows(rungs: list[Any], proba: np.ndarray, ood: np.ndarray, fallback: np.ndarray) -> None:
+def batch_and_rows(
+    rungs: list[Any], proba: np.ndarray, ood: np.ndarray, fallback: np.ndarray
+) -> None:
     state = run_ladder(
         LadderState(proba, proba.max(axis=1), proba.argmax(axis=1), ood, fallback), rungs
     )
@@ -143,7 +143,9 @@ def test_every_rung_decides_a_row_as_its_batch_path_does(data: st.DataObject, ba
 
 
 @pytest.mark.parametrize("method", ["lac", "aps"])
-def test_saved_rungs_rebuild_rungs_that_decide_the_same(rng: np.random.Generator, method: str) -> None:
+def test_saved_rungs_rebuild_rungs_that_decide_the_same(
+    rng: np.random.Generator, method: str
+) -> None:
     proba = rng.dirichlet(np.full(5, 0.4), size=500)
     fallback = rng.integers(NO_OPINION, 5, size=500)
     rungs = [
@@ -212,7 +214,9 @@ def test_extra_rungs_must_be_rungs() -> None:
 
 
 def test_unknown_rung_names_say_how_to_load_them() -> None:
-    with pytest.raises(InputError, match=r"no rung class is registered as 'Nope'.*Define \(import\)"):
+    with pytest.raises(
+        InputError, match=r"no rung class is registered as 'Nope'.*Define \(import\)"
+    ):
         rung_class("Nope")
 
 

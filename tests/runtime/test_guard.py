@@ -483,9 +483,7 @@ def test_audit_rate_samples_the_stated_share_of_every_non_escalated_action(
     assert len(rest) > 1000
 
 
-def test_audit_rate_per_action_audits_only_the_named_actions(
-    data: Any, policies: Any
-) -> None:
+def test_audit_rate_per_action_audits_only_the_named_actions(data: Any, policies: Any) -> None:
     proba = data.proba(data.X_test)
     rates = {"clarify": 1.0, "answer": 0.0}
     guard = Guard(lambda i: proba[i], None, policies["risk"], audit_rate=rates)

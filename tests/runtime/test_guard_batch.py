@@ -139,13 +139,13 @@ class EscalateLabel(Rung):
             row.assign(Action.ESCALATE, Reason.RULE)
 
 
-def test_a_user_rung_runs_in_a_guard_and_through_an_artefact(
-    data: Any, tmp_path: Path
-) -> None:
+def test_a_user_rung_runs_in_a_guard_and_through_an_artefact(data: Any, tmp_path: Path) -> None:
     logits = data.logits(data.X_val)
     in_scope = data.y_val >= 0
     proba = data.calibrator.predict_proba(logits[in_scope])
-    policy = Policy(target_risk=0.05, extra_rungs=[EscalateLabel(3)]).fit(proba, data.y_val[in_scope])
+    policy = Policy(target_risk=0.05, extra_rungs=[EscalateLabel(3)]).fit(
+        proba, data.y_val[in_scope]
+    )
     save(policy, tmp_path / "policy")
     loaded = load(tmp_path / "policy")
     for p in (policy, loaded):

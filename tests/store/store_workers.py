@@ -74,3 +74,51 @@ def open_and_close(url: str, barrier: Any, results: Any) -> None:
             results.put(("ok", opened.schema_version))
     except Exception as error:  # reported to the parent, which fails the test
         results.put(("error", f"{type(error).__name__}: {error}"))
+
+
+def escalate_until_killed(url: str, ack_path: str, threads: int) -> None:
+    """Record decisions with their queue items forever, from ``threads`` threads.
+
+    Every third decision escalates (with an escalation item), every fourth of the others
+    is audited (with an audit item); one thread in two records batches of five. After
+    each call, ``decision <task> <action> <item ids…>`` lines are appended to ``ack_path``
+    and fsync'd.
+    """
+    opened = store.open(url)
+    fd = os.open(ack_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    lock = threading.Lock()
+
+    def ack(lines: list[str]) -> None:
+        with lock:
+            os.write(fd, "".join(line + "\n" for line in lines).encode())
+            os.fsync(fd)
+
+    def one(worker: int, i: int) -> tuple[str, dict[str, Any], store.QueueRequest | None]:
+        task_id = f"w{worker}-{i}"
+        if i % 3 == 0:
+            decision = {**DECISION, "action": "escalate", "label": None, "review": "escalation"}
+            return task_id, decision, store.QueueRequest(task_id, "escalation", "low", 0.7)
+        if i % 4 == 0:
+            decision = {**DECISION, "review": "audit"}
+            return task_id, decision, store.QueueRequest(task_id, "audit", "sampled", 0.1)
+        return task_id, {**DECISION, "review": None}, None
+
+    def loop(worker: int) -> None:
+        i = 0
+        while True:
+            size = 5 if worker % 2 else 1
+            calls = [one(worker, i + k) for k in range(size)]
+            requests = [request for _, _, request in calls if request is not None]
+            if size == 1:
+                ids = opened.record_decision(calls[0][0], calls[0][1], enqueue=requests)
+            else:
+                ids = opened.record_decisions([(t, d) for t, d, _ in calls], enqueue=requests)
+            by_task = {r.task_id: item for r, item in zip(requests, ids, strict=True)}
+            ack([f"decision {t} {d['action']} {by_task.get(t, '-')}".strip() for t, d, _ in calls])
+            i += size
+
+    pool = [threading.Thread(target=loop, args=(k,), daemon=True) for k in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()

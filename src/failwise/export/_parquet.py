@@ -136,7 +136,7 @@ def to_parquet(
     >>> from failwise.export import to_parquet
     >>> folder = tempfile.mkdtemp()
     >>> with store.open(f"sqlite:///{folder}/events.db") as events:
-    ...     events.record_decision("t1", {"action": "answer", "label": 3})
+    ...     _ = events.record_decision("t1", {"action": "answer", "label": 3})
     ...     summary = to_parquet(events, f"{folder}/export")
     >>> summary.rows
     {'tasks': 1, 'events': 1, 'queue_items': 0}

@@ -604,9 +604,9 @@ def measure(
     >>> from failwise.outcomes import measure
     >>> folder = tempfile.mkdtemp()
     >>> with store.open(f"sqlite:///{folder}/events.db") as events:
-    ...     events.record_decision("t1", {"action": "answer", "label": 3}, at=100.0)
+    ...     _ = events.record_decision("t1", {"action": "answer", "label": 3}, at=100.0)
     ...     _ = events.feedback("t1", "accepted", at=101.0)
-    ...     events.record_decision("t2", {"action": "answer", "label": 5}, at=200.0)
+    ...     _ = events.record_decision("t2", {"action": "answer", "label": 5}, at=200.0)
     ...     _ = events.feedback("t2", "abandoned", at=260.0)
     ...     _ = events.record_event("t1", "audit_label", label=3, at=300.0)
     ...     metrics = measure(events)

@@ -20,12 +20,12 @@ Every function here is vectorised over ``errors`` and ``n_answered``.
 from __future__ import annotations
 
 import math
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import special
 
+from failwise._stats import _binomial_cdf, _cp_upper, _hb_upper, _hoeffding, _hoeffding_bentkus
 from failwise.exceptions import InputError
 
 __all__ = [
@@ -38,15 +38,15 @@ __all__ = [
     "risk_upper_bound",
 ]
 
+#: The Hoeffding p-value and the Hoeffding–Bentkus p-value of :mod:`failwise._stats`.
+_hb_hoeffding = _hoeffding
+_hb_at = _hoeffding_bentkus
+
 Bound = Literal["binomial", "hoeffding_bentkus"]
 
 #: The p-values (and matching upper bounds) a certificate can use.
 BOUNDS: Final[tuple[str, ...]] = ("binomial", "hoeffding_bentkus")
 
-# Inverting the Hoeffding–Bentkus p-value: _ROUNDS rounds of a _GRID-point search shrink
-# the interval by (_GRID − 1)^_ROUNDS ≈ 1e12.
-_GRID: Final = 33
-_ROUNDS: Final = 8
 _MAX_SEARCH: Final = 1 << 40
 
 
@@ -98,31 +98,12 @@ def _check_counts(
     return errs_b, ns_b
 
 
-def _binomial_cdf(errors: Any, n: Any, alpha: Any) -> Any:
-    """P(Binomial(n, alpha) <= errors) through the regularised incomplete beta function.
-
-    Valid for whole and real-valued ``errors``; 1 where ``errors >= n`` (including n = 0).
-    """
-    full = errors >= n
-    with np.errstate(all="ignore"):
-        tail = special.betainc(np.where(full, 1.0, n - errors), errors + 1.0, 1.0 - alpha)
-    return np.where(full, 1.0, tail)
-
-
-def _binomial(errors: NDArray[np.float64], n: NDArray[np.float64], alpha: float) -> Any:
-    # P(Binomial(n, alpha) <= errors); 1 when nothing was answered.
-    return _binomial_cdf(errors, n, alpha)
-
-
-def _hoeffding_bentkus(errors: NDArray[np.float64], n: NDArray[np.float64], alpha: float) -> Any:
-    return np.where(n > 0, _hb_at(errors, n, alpha), 1.0)
-
-
 def _p_value(
     errors: NDArray[np.float64], n: NDArray[np.float64], alpha: float, bound: str
 ) -> NDArray[np.float64]:
     if bound == "binomial":
-        return np.asarray(_binomial(errors, n, alpha), dtype=np.float64)
+        # P(Binomial(n, alpha) <= errors); 1 when nothing was answered.
+        return np.asarray(_binomial_cdf(errors, n, alpha), dtype=np.float64)
     return np.asarray(_hoeffding_bentkus(errors, n, alpha), dtype=np.float64)
 
 
@@ -275,43 +256,9 @@ def risk_upper_bound(
 def _upper_bound(
     errors: NDArray[np.float64], n: NDArray[np.float64], level: float, bound: str
 ) -> NDArray[np.float64]:
-    trivial = (n <= 0) | (errors >= n)
     if bound == "binomial":
-        with np.errstate(all="ignore"):
-            ucb = special.betaincinv(errors + 1.0, np.maximum(n - errors, 1.0), level)
-        return np.asarray(np.where(trivial, 1.0, ucb), dtype=np.float64)
-    # The p-value falls as the tested rate rises: search [r̂, 1] on a grid of _GRID points
-    # per round (the p-value at r̂ is 1, at 1 it is 0), keeping the first rejected point.
-    delta = 1.0 - level
-    flat_e, flat_n = errors.ravel()[:, None], n.ravel()[:, None]
-    low = np.where(flat_n > 0, flat_e / np.maximum(flat_n, 1.0), 0.0)
-    high = np.ones_like(low)
-    steps = np.linspace(0.0, 1.0, _GRID)[None, :]
-    for _ in range(_ROUNDS):
-        grid = low + (high - low) * steps
-        rejected = _hb_at(flat_e, flat_n, grid) <= delta
-        first = np.argmax(rejected, axis=1)[:, None]  # the last point is always rejected
-        high = np.take_along_axis(grid, first, axis=1)
-        low = np.take_along_axis(grid, np.maximum(first - 1, 0), axis=1)
-    ucb = high.reshape(errors.shape)
-    return np.asarray(np.where(trivial, 1.0, ucb), dtype=np.float64)
-
-
-def _hb_hoeffding(observed_rate: Any, n: Any, alpha: Any) -> Any:
-    # exp(-n·h(min(r̂, α), α)), h the Bernoulli relative entropy (Hoeffding, 1963, eq. 2.1).
-    rate = np.minimum(observed_rate, alpha)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        first = np.where(rate > 0, rate * np.log(rate / alpha), 0.0)
-        second = (1.0 - rate) * np.log((1.0 - rate) / (1.0 - alpha))
-    return np.exp(-n * (first + second))
-
-
-def _hb_at(errors: NDArray[np.float64], n: NDArray[np.float64], alpha: Any) -> Any:
-    # Hoeffding–Bentkus p-value with an array of alphas in (0, 1).
-    alpha = np.clip(alpha, 1e-300, 1.0 - 1e-16)
-    hoeffding = _hb_hoeffding(errors / np.maximum(n, 1.0), n, alpha)
-    bentkus = math.e * _binomial_cdf(np.ceil(errors), n, alpha)
-    return np.minimum(np.minimum(hoeffding, bentkus), 1.0)
+        return np.asarray(_cp_upper(errors, n, level), dtype=np.float64)
+    return np.asarray(_hb_upper(errors, n, level), dtype=np.float64)
 
 
 def required_answered_samples(

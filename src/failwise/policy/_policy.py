@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from failwise._params import Constraint, Interval, Options, validate_params
+from failwise._stats import wilson_lower
 from failwise._validation import (
     check_consistent_length,
     check_fitted,
@@ -50,15 +51,6 @@ def top_label(proba: NDArray[Any]) -> tuple[NDArray[np.intp], NDArray[np.float64
     else:
         confidence = np.take_along_axis(proba, predicted[:, None], axis=1)[:, 0]
     return predicted.astype(np.intp, copy=False), confidence.astype(np.float64, copy=False)
-
-
-def _wilson_lower(successes: NDArray[Any], trials: NDArray[Any], z: float) -> NDArray[np.float64]:
-    trials = np.maximum(trials, 1)
-    phat = successes / trials
-    denom = 1 + z * z / trials
-    centre = phat + z * z / (2 * trials)
-    spread = z * np.sqrt(phat * (1 - phat) / trials + z * z / (4 * trials * trials))
-    return np.asarray((centre - spread) / denom, dtype=np.float64)
 
 
 class Policy:
@@ -522,13 +514,12 @@ class Policy:
         hit = fb == labels
         # An out-of-scope input sent to the fallback is handled correctly whatever it says.
         hit |= labels < 0
-        z = float(np.sqrt(2.0) * _erfinv(2 * self.confidence_level - 1))
         k = self.n_classes_ + 1
         outputs = fb[fires] + 1
         trials = np.bincount(outputs, minlength=k)
         successes = np.bincount(outputs, weights=hit[fires].astype(float), minlength=k)
-        pooled = _wilson_lower(np.array([successes.sum()]), np.array([trials.sum()]), z)[0]
-        per_label = _wilson_lower(successes, trials, z)
+        pooled = float(wilson_lower(successes.sum(), trials.sum(), self.confidence_level))
+        per_label = wilson_lower(successes, trials, self.confidence_level)
         floor = self._fallback_floor()
         # Outputs seen fewer than 5 times on validation data borrow the pooled estimate.
         estimate = np.where(trials >= 5, per_label, pooled)
@@ -706,9 +697,3 @@ class Policy:
             "abstain_below": self.abstain_below_,
             "certified": self.certified_,
         }
-
-
-def _erfinv(x: float) -> float:
-    from scipy.special import erfinv
-
-    return float(erfinv(x))

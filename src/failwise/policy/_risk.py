@@ -35,10 +35,17 @@ from failwise.policy._bounds import (
 
 __all__ = ["RiskThreshold"]
 
-#: Share of δ spent on the sequence that starts at the strictest testable candidate; the
-#: rest is spread over restart points so that one unlucky error near the top (where few
-#: samples are answered) does not end the search.
-_MAIN_SHARE: Final = 0.9
+#: The pre-registered starts: (errors allowed, share of δ). Each start is the candidate
+#: answering the fewest samples with which that many errors pass at the start's own share of
+#: δ, so where it lies depends on ``target_risk`` and ``confidence_level`` only. The first
+#: catches a clean top; the second starts deep enough that a few unlucky errors among the
+#: most confident answers still pass, and inherits the first one's level when the first
+#: sequence reaches it alive.
+_STARTS: Final = ((0, 0.4), (3, 0.5))
+
+#: Share of δ spread over the restart points (answered counts 2^k beyond the last start),
+#: for a bad patch among the most confident answers above a clean majority.
+_RESTART_SHARE: Final = 0.1
 
 # Candidates are tested block by block along the testing order; blocks double in size, so
 # a sequence that fails early costs little and a long one takes few passes.
@@ -47,10 +54,6 @@ _FIRST_BLOCK: Final = 16384
 # The cheap bounds must decide a candidate by this relative margin, so that rounding in
 # them never decides a candidate differently from its exact p-value.
 _SCREEN_MARGIN: Final = 1e-6
-
-# Where the main sequence starts (see `_first_start`).
-_START_SHARE: Final = 0.05
-_START_ERRORS: Final = 20
 
 
 def _first_failure(
@@ -117,23 +120,6 @@ def _first_failure(
     return int(critical[cut]) if cut < critical.size else None
 
 
-def _first_start(alpha: float, level: float, n_samples: int, bound: str, clean: int) -> int:
-    """Answered count at which the main sequence starts.
-
-    At least ``clean``, the fewest answered samples that can pass at all (zero errors);
-    otherwise the top ``_START_SHARE`` of the calibration samples, but no deeper than where
-    ``_START_ERRORS`` errors can pass. A start with room for a few errors keeps one
-    unlucky error among the most confident answers from ending the search.
-    """
-    share = math.ceil(_START_SHARE * n_samples)
-    if share <= clean:
-        return clean
-    at_share = _p_value(np.array(float(_START_ERRORS)), np.array(float(share)), alpha, bound)
-    if float(at_share) > 1.0 - level:  # the error allowance reaches deeper than the share
-        return share
-    return max(clean, _answered_for_errors(alpha, level, _START_ERRORS, bound))
-
-
 class RiskThreshold:
     """Lowest confidence threshold with certified selective risk (Learn-then-Test).
 
@@ -150,21 +136,26 @@ class RiskThreshold:
     at most the level it is tested at; ``threshold_`` is the lowest candidate that passed.
 
     The levels follow the fallback procedure (Wiens, 2003), a fixed-sequence test with
-    restarts that controls the family-wise error rate at δ = 1 − ``confidence_level``:
+    several pre-registered starts that controls the family-wise error rate at δ = 1 −
+    ``confidence_level``. δ is split, before looking at any label, over the starts:
 
-    * 90 % of δ goes to the first start, the candidate answering ``start_answered_``
-      samples: the top 5 % of the calibration samples, but at least ``min_answered_`` (the
-      fewest for which zero errors reach that level) and no more than where 20 errors
-      could pass. Starting a little below the very top leaves room for an unlucky error
-      among the most confident answers. From there, candidates are tested in order at that
-      level, and a pass carries the level on to the next candidate: plain fixed-sequence
-      testing, with no multiplicity correction, so every distinct confidence can be a
-      candidate. Thresholds stricter than the first start are not tested.
-    * The other 10 % is fixed in advance on restart points, the candidates answering 2^k
-      samples (weights ∝ 2^(k/2); points closer to the top than 2·``start_answered_`` are
-      unused). A restart point adds its weight to the running level; after a failure the
-      level drops to 0 until the next restart point. Without restarts, a single error
-      among the first few hundred answered samples can end the search near the top.
+    * 40 % of δ on the first start, the candidate answering ``min_answered_`` samples: the
+      fewest with which zero errors pass at that level;
+    * 50 % on the second start, the fewest answered samples with which **three** errors
+      pass at that level. A single start near the top ends the search at the first unlucky
+      error among the most confident answers (one error in the top 150 fails a 2 % target
+      at 95 %); the second start lies deep enough that a few such errors still pass;
+    * 10 % on restart points, the candidates answering 2^k samples (weights ∝ 2^(k/2);
+      points closer to the top than twice the second start are unused), for a bad patch
+      at the top above a clean majority.
+
+    From a start, candidates are tested in order (strictest first) at the running level; a
+    pass carries the level on to the next candidate, and each start or restart point that
+    is reached adds its share, so a first sequence that reaches the second start alive goes
+    on at 90 % of δ. A failure drops the level to 0 until the next start or restart point,
+    which goes on at its own share. Every distinct confidence can be a candidate: there is
+    no multiplicity correction along a sequence. Thresholds stricter than the first start
+    are not tested. ``start_points_`` holds the two starts' answered counts.
 
     Parameters
     ----------
@@ -200,11 +191,13 @@ class RiskThreshold:
     n_samples_ : int
         Calibration samples seen in ``fit``.
     min_answered_ : int
-        Fewest answered samples that pass at 90 % of δ with zero errors,
-        ⌈log(0.9·δ) / log(1 − target_risk)⌉: below this many labelled samples nothing can
+        Fewest answered samples that pass at 40 % of δ with zero errors,
+        ⌈log(0.4·δ) / log(1 − target_risk)⌉: below this many labelled samples nothing can
         be certified.
     start_answered_ : int
-        Answered count of the first start (see above).
+        Answered count of the first start (equal to ``min_answered_``).
+    start_points_ : ndarray of shape (2,)
+        Answered counts of the two pre-registered starts (zero and three errors allowed).
     candidates_ : ndarray of shape (n_tests,)
         Every tested threshold, in testing order (strictest first). Candidates skipped
         after a failure, before the next restart point, are not listed.
@@ -224,25 +217,40 @@ class RiskThreshold:
     R(t) = P(wrong | confidence ≥ t) is the selective risk on new inputs (R(∞) = 0: an
     uncertified fit answers nothing).
 
+    **Why several starts keep the guarantee exact.** Under the assumption below, the
+    hypotheses H_t: "R(t) > ``target_risk``" are nested: the false ones are the strict
+    thresholds, the true ones every threshold from some t* down. Each start begins a chain
+    that tests candidates from strict to loose, so a chain can wrongly pass a true H_t
+    only by wrongly passing the *first* true hypothesis it meets (t*, or its own start if
+    that is already past t*), and it tests that one at a level no larger than the shares
+    of δ that reached it. The procedure is a graphical Bonferroni procedure (each candidate
+    hands its level to the next; Bretz, Maurer, Brannath & Posch, 2009): the shares are
+    fixed before any label is seen and add up to δ, so P(some true hypothesis passes) ≤ δ,
+    for any dependence between the tests. Placing a start deep is not a look at the data:
+    its answered count depends on ``target_risk``, ``confidence_level`` and ``bound``
+    only. Learn then Test (Angelopoulos et al., 2021) allows any such pre-registered
+    graph; selective-guaranteed-risk search (Geifman & El-Yaniv, 2017) instead splits δ
+    over the ⌈log₂ n⌉ steps of a binary search, which costs more than two starts.
+
     **Candidate grid.** The candidates are the observed confidences (every distinct value,
-    or those at evenly spaced ranks), chosen without looking at ``correct``; the first
-    start and the restart points are fixed by answered counts, ``target_risk`` and
+    or those at evenly spaced ranks), chosen without looking at ``correct``; the starts
+    and the restart points are fixed by answered counts, ``target_risk`` and
     ``confidence_level`` alone. Because the grid comes
     from the (unlabelled) calibration confidences rather than being fixed in advance, the
     argument for validity uses one assumption: R(t) does not increase with t, i.e. raising
     the threshold never raises the error rate among answered inputs, which holds whenever
     the confidence is calibrated. Then the answered set of the strictest candidate whose
-    risk exceeds the target, and of every restart point below it, holds only inputs whose
-    error probabilities are at least ``target_risk`` on average, so each of those tests
-    wrongly passes with probability at most its level, and those levels add up to at most
-    δ.
+    risk exceeds the target, and of every start or restart point below it, holds only
+    inputs whose error probabilities are at least ``target_risk`` on average, so each of
+    those tests wrongly passes with probability at most its level, and those levels add
+    up to at most δ.
 
     **Monotone behaviour.** With distinct confidences and the default grid, a higher
-    ``target_risk`` or a lower ``confidence_level`` never lowers ``coverage_``: the
-    restart points and their weights do not depend on either, the first start only moves
-    up (towards stricter thresholds) as they relax, and whatever error count passes at the
-    stricter setting's start also passes from the relaxed setting's start on. Ties in the
-    confidences, or a coarse grid (``n_candidates``), can break this near the top.
+    ``target_risk`` or a lower ``confidence_level`` almost never lowers ``coverage_``: the
+    restart points do not depend on either, each start only moves up (towards stricter
+    thresholds) as they relax, and whatever error count passes at the stricter setting's
+    start also passes from the relaxed setting's start on. Ties in the confidences, or a
+    coarse grid (``n_candidates``), can break this near the top.
 
     References
     ----------
@@ -250,6 +258,11 @@ class RiskThreshold:
     Test: Calibrating predictive algorithms to achieve risk control. arXiv:2110.01052.
     Wiens, B. L. (2003). A fixed sequence Bonferroni procedure for testing multiple
     endpoints. *Pharmaceutical Statistics* 2(3), 211–215.
+    Bretz, F., Maurer, W., Brannath, W. & Posch, M. (2009). A graphical approach to
+    sequentially rejective multiple test procedures. *Statistics in Medicine* 28(4),
+    586–604.
+    Geifman, Y. & El-Yaniv, R. (2017). Selective classification for deep neural networks.
+    *NeurIPS 30*.
 
     Examples
     --------
@@ -329,11 +342,15 @@ class RiskThreshold:
         errors = cum_errors[ends]
 
         self.n_samples_ = n_samples
-        main_level = 1.0 - _MAIN_SHARE * delta
-        self.min_answered_ = _answered_for_errors(alpha, main_level, 0, self.bound)
-        self.start_answered_ = _first_start(
-            alpha, main_level, n_samples, self.bound, self.min_answered_
+        self.start_points_ = np.array(
+            [
+                _answered_for_errors(alpha, 1.0 - share * delta, errors, self.bound)
+                for errors, share in _STARTS
+            ],
+            dtype=np.intp,
         )
+        self.min_answered_ = int(self.start_points_[0])
+        self.start_answered_ = int(self.start_points_[0])
         tested, levels, passed = self._test(n_answered, errors, alpha, delta)
         self.candidates_ = thresholds[tested].astype(np.float64)
         self.n_answered_path_ = n_answered[tested].astype(np.intp)
@@ -384,15 +401,16 @@ class RiskThreshold:
         return self._p_values
 
     def _shares(self, n_answered: NDArray[np.intp], delta: float) -> NDArray[np.float64]:
-        """Share of δ placed on each candidate: the first start and the restart points."""
+        """Share of δ placed on each candidate: the starts and the restart points."""
         n_samples = int(n_answered[-1])
         shares = np.zeros(n_answered.size + 1)  # the extra slot collects points past the end
-        shares[np.searchsorted(n_answered, self.start_answered_)] += _MAIN_SHARE * delta
+        for point, (_, share) in zip(self.start_points_, _STARTS, strict=True):
+            shares[np.searchsorted(n_answered, point)] += share * delta
         # Restart points at answered counts 2^k with weights ∝ 2^(k/2), fixed in advance;
-        # those closer to the top than twice the first start are not used.
+        # those closer to the top than twice the last start are not used.
         counts = 2 ** np.arange(int(np.log2(n_samples)) + 1)
-        weights = (1.0 - _MAIN_SHARE) * delta * np.sqrt(counts) / np.sqrt(counts).sum()
-        used = counts >= 2 * self.start_answered_
+        weights = _RESTART_SHARE * delta * np.sqrt(counts) / np.sqrt(counts).sum()
+        used = counts >= 2 * int(self.start_points_[-1])
         np.add.at(shares, np.searchsorted(n_answered, counts[used]), weights[used])
         return shares[:-1]
 
@@ -460,8 +478,8 @@ class RiskThreshold:
         alpha = float(self.target_risk)
         level = float(self.confidence_level)
         bound = self.bound
-        # Counted at the level of the main sequence, like `min_answered_`.
-        half = _required_answered(alpha, 1.0 - _MAIN_SHARE * (1.0 - level), alpha / 2, bound)
+        # Counted at the level of the first start, like `min_answered_`.
+        half = _required_answered(alpha, 1.0 - _STARTS[0][1] * (1.0 - level), alpha / 2, bound)
         if self.candidates_.size == 0:
             why = (
                 f"only {self.n_samples_} labelled samples were given, fewer than the "
@@ -472,7 +490,8 @@ class RiskThreshold:
                 f"testing started at threshold {self.candidates_[0]:.6g} (answering "
                 f"{int(self.n_answered_path_[0])} of {self.n_samples_} samples), which had "
                 f"{int(self.errors_path_[0])} error(s), p-value {self.p_values_[0]:.3g} > its "
-                f"level {self.levels_[0]:.3g}, and no restart point further down passed"
+                f"level {self.levels_[0]:.3g}, and neither the second start (answering "
+                f"{int(self.start_points_[-1])}) nor a restart point further down passed"
             )
         return (
             f"RiskThreshold could not certify any threshold: no confidence threshold keeps "

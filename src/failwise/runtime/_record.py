@@ -18,19 +18,7 @@ from failwise.exceptions import InputError
 from failwise.policy import Action, Decision
 from failwise.runtime._attempt import short
 from failwise.runtime._audit import audit_reason
-from failwise.store import StoreError
-
-try:
-    from failwise.store import QueueRequest
-except ImportError:  # TEMP-C1: until the store's one-transaction recording lands
-    from dataclasses import dataclass
-
-    @dataclass(frozen=True)
-    class QueueRequest:  # type: ignore[no-redef]
-        task_id: str
-        kind: str
-        reason: str
-        priority: float = 0.0
+from failwise.store import QueueRequest, StoreError
 
 __all__ = ["DecisionNotRecordedError", "Recorder", "check_sink"]
 
@@ -107,12 +95,7 @@ class Recorder:
         requests = self.requests(decisions)
         items = [(str(d.task_id), d.to_dict()) for d in decisions]
         try:
-            if hasattr(QueueRequest, "__dataclass_fields__") and QueueRequest.__module__ == __name__:
-                self.store.record_decisions(items)  # TEMP-C1
-                for r in requests:
-                    self.store.queue.enqueue(r.task_id, r.kind, r.reason, r.priority)
-            else:
-                self.store.record_decisions(items, enqueue=requests)
+            self.store.record_decisions(items, enqueue=requests)
         except Exception as exc:
             escalated = sum(d.action is Action.ESCALATE for d in decisions)
             raise DecisionNotRecordedError(

@@ -4,7 +4,8 @@ Open a store from a URL: ``sqlite:///events.db`` (a file, the embedded default) 
 ``postgresql://user:password@host:5432/db`` (production; needs the ``postgres`` extra).
 Both hold the same schema, created and migrated on first open.
 
-A *task* is one user request. :meth:`Store.record_decision` opens it; every later fact —
+A *task* is one user request. :meth:`Store.record_decision` opens it (with its
+escalation or audit item, when it has one, in the same transaction); every later fact —
 user feedback, a clarification pick, a fallback result, the life of an escalation or an
 audit sample in :attr:`Store.queue` — is an append-only :class:`Event` of that task.
 Every write returns only once it is durable: it survives ``kill -9`` of the process.
@@ -17,8 +18,9 @@ Examples
 >>> from failwise import store
 >>> folder = tempfile.mkdtemp()
 >>> with store.open(f"sqlite:///{folder}/events.db") as events:
-...     events.record_decision("t1", {"action": "escalate", "confidence": 0.41, "predicted": 3})
-...     item_id = events.queue.enqueue("t1", "escalation", reason="low confidence")
+...     escalate = store.QueueRequest("t1", "escalation", reason="low confidence")
+...     decision = {"action": "escalate", "confidence": 0.41, "predicted": 3}
+...     _ = events.record_decision("t1", decision, enqueue=[escalate])
 ...     item = events.queue.claim("alice")
 ...     _ = events.queue.resolve(item.id, label=7, reviewer="alice")
 ...     [(e.kind, e.label) for e in events.events("t1")]
@@ -50,6 +52,7 @@ from failwise.store._events import (
     Task,
 )
 from failwise.store._queue import QUEUE_STATES, Queue, QueueItem
+from failwise.store._queue_items import QueueRequest
 from failwise.store._schema import SCHEMA_VERSION
 from failwise.store._store import Store
 from failwise.store._url import parse_url, redact
@@ -65,6 +68,7 @@ __all__ = [
     "EventKind",
     "Queue",
     "QueueItem",
+    "QueueRequest",
     "QueueStateError",
     "Store",
     "StoreError",

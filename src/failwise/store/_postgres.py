@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from failwise.store._backend import Backend, Op, Row, T, Tx, render_sql
+from failwise.store._decisions import RecordDecisions
 from failwise.store._errors import StoreError
 from failwise.store._schema import migrate
-from failwise.store._store import RecordDecisions
 from failwise.store._url import StoreURL
 
 if TYPE_CHECKING:
@@ -121,9 +121,11 @@ class PostgresBackend(Backend):
         singles = [op for op in ops if isinstance(op, RecordDecisions) and op.is_single]
         if len(singles) < len(ops):
             return super().run_batch(ops)
-        # Only new tasks: one statement, committed on its own (one round trip, no BEGIN).
+        # Only new tasks: one statement, committed on its own (one round trip, no BEGIN),
+        # or, when some also queue items, two statements in one transaction.
         return self._retrying(
-            lambda tx: RecordDecisions.run_singles_postgres(tx, singles), in_transaction=False
+            lambda tx: RecordDecisions.run_singles_postgres(tx, singles),
+            in_transaction=any(op.requests for op in singles),
         )
 
     def apply(self, tx: Tx, ops: Sequence[Op]) -> list[tuple[bool, Any]]:

@@ -27,27 +27,28 @@ Every change is also an event of the item's task: ``<kind>_created``, ``_claimed
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from numbers import Real
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from failwise._validation import describe
 from failwise.exceptions import InputError
-from failwise.store._backend import Row, Tx
+from failwise.store._backend import Op, Row, Tx
 from failwise.store._checks import check_at, check_label, check_task_id, check_text, dump_json
 from failwise.store._errors import QueueStateError, UnknownItemError, format_time, unknown_task
-from failwise.store._events import QUEUE_KINDS
-
-if TYPE_CHECKING:
-    from failwise.store._store import Store
+from failwise.store._queue_items import (
+    MAX_TEXT,
+    ItemRow,
+    check_kind,
+    check_priority,
+    write_created_event,
+)
 
 __all__ = ["QUEUE_STATES", "Queue", "QueueItem"]
 
 #: The states of a queue item.
 QUEUE_STATES: tuple[str, ...] = ("pending", "claimed", "expired", "resolved")
-
-#: Longest accepted reason or note (characters).
-_MAX_TEXT = 10_000
 
 _ITEM_COLUMNS = (
     "id, task_id, kind, reason, priority, created_at, state, claimed_by, lease_expires_at, "
@@ -153,15 +154,6 @@ def _item(row: Row, *, now: float | None = None) -> QueueItem:
     )
 
 
-def _check_kind(kind: Any, *, optional: bool = False) -> str | None:
-    if optional and kind is None:
-        return None
-    if kind not in QUEUE_KINDS:
-        extra = " or None for both" if optional else ""
-        raise InputError(f"`kind` must be one of {list(QUEUE_KINDS)}{extra}; got {kind!r}.")
-    return str(kind)
-
-
 def _check_item_id(item_id: Any) -> int:
     if isinstance(item_id, bool) or not isinstance(item_id, int) or item_id < 1:
         raise InputError(
@@ -223,13 +215,28 @@ def _holder_mismatch(item: QueueItem, reviewer: str | None, call: str) -> QueueS
 
 
 class Queue:
-    """The review queue of a :class:`~failwise.store.Store` (``store.queue``)."""
+    """The review queue of a :class:`~failwise.store.Store` (``store.queue``).
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    It reaches the database only through the two callables its store hands it: ``write``
+    runs a write operation in the store's group-commit writer (returning once durable),
+    ``read`` runs a read-only query.
+    """
+
+    def __init__(
+        self,
+        *,
+        write: Callable[[Op], Any],
+        read: Callable[[str, Sequence[Any]], list[Row]],
+        url: str,
+        backend: str,
+    ) -> None:
+        self._write = write
+        self._read = read
+        self._url = url
+        self._backend_name = backend
 
     def __repr__(self) -> str:
-        return f"<failwise Queue of {self._store.url}>"
+        return f"<failwise Queue of {self._url}>"
 
     # ---------------------------------------------------------------- writes
     def enqueue(
@@ -265,35 +272,23 @@ class Queue:
             When the task already has an open (unresolved) item of this kind.
         """
         task_id = check_task_id(task_id)
-        kind_ = _check_kind(kind)
-        text = check_text(reason, "reason", max_length=_MAX_TEXT)
-        if (
-            isinstance(priority, bool)
-            or not isinstance(priority, Real)
-            or not math.isfinite(priority)
-        ):
-            raise InputError(f"`priority` must be a finite number; got {priority!r}.")
-        created = check_at(at)
-        weight = float(priority)
+        row: ItemRow = (
+            task_id,
+            str(check_kind(kind)),
+            check_text(reason, "reason", max_length=MAX_TEXT),
+            check_priority(priority),
+            check_at(at),
+        )
 
         def op(tx: Tx) -> int:
-            rows = tx.execute(_ENQUEUE, (kind_, text, weight, created, task_id))
+            rows = tx.execute(_ENQUEUE, (*row[1:], task_id))
             if not rows:
-                raise _enqueue_refusal(tx, task_id, str(kind_))
+                raise _enqueue_refusal(tx, task_id, row[1])
             item_id = int(rows[0][0])
-            tx.execute(
-                _EVENT,
-                (
-                    task_id,
-                    f"{kind_}_created",
-                    created,
-                    None,
-                    dump_json({"item_id": item_id, "reason": text, "priority": weight}),
-                ),
-            )
+            write_created_event(tx, item_id, row)
             return item_id
 
-        return int(self._store._write(op))
+        return int(self._write(op))
 
     def claim(
         self,
@@ -325,7 +320,7 @@ class Queue:
         """
         name = check_text(reviewer, "reviewer")
         lease = _check_positive(lease_s, "lease_s")
-        kind_ = _check_kind(kind, optional=True)
+        kind_ = check_kind(kind, optional=True)
         now = check_at(at)
         query = _CLAIM.replace("{kind}", "" if kind_ is None else " AND kind = ?")
 
@@ -341,7 +336,7 @@ class Queue:
             _event(tx, item, "claimed", now, reviewer=name, lease_expires_at=now + lease)
             return item
 
-        result: QueueItem | None = self._store._write(op)
+        result: QueueItem | None = self._write(op)
         return result
 
     def resolve(
@@ -380,7 +375,7 @@ class Queue:
         """
         item_id = _check_item_id(item_id)
         checked = check_label(label, required=True)
-        text = None if note is None else check_text(note, "note", max_length=_MAX_TEXT)
+        text = None if note is None else check_text(note, "note", max_length=MAX_TEXT)
         name = None if reviewer is None else check_text(reviewer, "reviewer")
         now = check_at(at)
 
@@ -410,7 +405,7 @@ class Queue:
             _event(tx, resolved, "resolved", now, label=checked, reviewer=by, note=text)
             return resolved
 
-        result: QueueItem = self._store._write(op)
+        result: QueueItem = self._write(op)
         return result
 
     def release(
@@ -447,7 +442,7 @@ class Queue:
             _event(tx, item, "released", now, reviewer=item.claimed_by)
             return _item(rows[0])
 
-        result: QueueItem = self._store._write(op)
+        result: QueueItem = self._write(op)
         return result
 
     def expire(self, *, at: float | None = None) -> int:
@@ -457,7 +452,7 @@ class Queue:
         when nobody is claiming (e.g. from a periodic job).
         """
         now = check_at(at)
-        return int(self._store._write(lambda tx: len(_sweep(tx, now))))
+        return int(self._write(lambda tx: len(_sweep(tx, now))))
 
     # ---------------------------------------------------------------- reads
     def get(self, item_id: int, *, at: float | None = None) -> QueueItem:
@@ -470,19 +465,17 @@ class Queue:
         """
         item_id = _check_item_id(item_id)
         now = check_at(at)
-        rows = self._store._read(
-            f"SELECT {_ITEM_COLUMNS} FROM queue_items WHERE id = ?", (item_id,)
-        )
+        rows = self._read(f"SELECT {_ITEM_COLUMNS} FROM queue_items WHERE id = ?", (item_id,))
         if not rows:
             raise UnknownItemError(
-                f"No queue item {item_id} in the {self._store.backend} store. Use the id of a "
+                f"No queue item {item_id} in the {self._backend_name} store. Use the id of a "
                 "QueueItem returned by enqueue or claim."
             )
         return _item(rows[0], now=now)
 
     def pending(self, kind: str | None = None, *, at: float | None = None) -> int:
         """How many items wait for a reviewer (pending, or with a lease that ran out)."""
-        kind_ = _check_kind(kind, optional=True)
+        kind_ = check_kind(kind, optional=True)
         now = check_at(at)
         query = (
             "SELECT COUNT(*) FROM queue_items WHERE (state IN ('pending', 'expired') OR "
@@ -492,7 +485,7 @@ class Queue:
         if kind_ is not None:
             query += " AND kind = ?"
             params = (now, kind_)
-        return int(self._store._read(query, params)[0][0])
+        return int(self._read(query, params)[0][0])
 
     def items(
         self,
@@ -505,7 +498,7 @@ class Queue:
         """Items in claim order (priority, then age), optionally of one state and kind."""
         if state is not None and state not in QUEUE_STATES:
             raise InputError(f"`state` must be one of {list(QUEUE_STATES)} or None; got {state!r}.")
-        kind_ = _check_kind(kind, optional=True)
+        kind_ = check_kind(kind, optional=True)
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InputError(f"`limit` must be an int >= 1; got {limit!r}.")
         now = check_at(at)
@@ -524,7 +517,7 @@ class Queue:
             where.append("kind = ?")
             params.append(kind_)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
-        rows = self._store._read(
+        rows = self._read(
             f"SELECT {_ITEM_COLUMNS} FROM queue_items{clause} "
             "ORDER BY priority DESC, created_at, id LIMIT ?",
             (*params, limit),

@@ -10,20 +10,13 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from numbers import Integral
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any
 
-from failwise._validation import describe
 from failwise.exceptions import InputError
 from failwise.store._backend import Backend, Row, Tx
-from failwise.store._checks import (
-    check_at,
-    check_decision,
-    check_label,
-    check_payload,
-    check_task_id,
-    dump_json,
-)
-from failwise.store._errors import DuplicateTaskError, StoreError, format_time, unknown_task
+from failwise.store._checks import check_at, check_label, check_payload, check_task_id, dump_json
+from failwise.store._decisions import DecisionLike, build_record
+from failwise.store._errors import StoreError, unknown_task
 from failwise.store._events import (
     FEEDBACK_OUTCOMES,
     OWNING_CALL,
@@ -33,58 +26,19 @@ from failwise.store._events import (
     Task,
 )
 from failwise.store._queue import Queue
+from failwise.store._queue_items import QueueRequest
 from failwise.store._writer import GroupCommitWriter
 
-if TYPE_CHECKING:
-    from failwise.policy import Decision
-
-__all__ = ["DecisionLike", "RecordDecisions", "Store"]
-
-#: What ``record_decision`` takes: a :class:`~failwise.Decision` or its ``to_dict()``.
-DecisionLike: TypeAlias = "Mapping[str, Any] | Decision"
+__all__ = ["DecisionLike", "Store"]
 
 _EVENT_COLUMNS = "id, task_id, kind, at, label, payload"
 
-_INSERT_TASK = (
-    "INSERT INTO tasks (task_id, created_at, action, label, confidence, predicted, band, "
-    "ood_score, policy_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_INSERT_DECISION_EVENT = (
-    "INSERT INTO events (task_id, kind, at, label, payload) VALUES (?, 'decision', ?, ?, ?)"
-)
-# PostgreSQL: many tasks and their decision events in one statement (one round trip),
-# from one array per column. Task ids that exist already are skipped and not returned.
-_INSERT_TASKS_AND_EVENTS = """
-WITH input AS (
-    SELECT * FROM unnest(
-        CAST(? AS TEXT[]), CAST(? AS DOUBLE PRECISION[]), CAST(? AS TEXT[]),
-        CAST(? AS INTEGER[]), CAST(? AS DOUBLE PRECISION[]), CAST(? AS INTEGER[]),
-        CAST(? AS TEXT[]), CAST(? AS DOUBLE PRECISION[]), CAST(? AS TEXT[]), CAST(? AS TEXT[])
-    ) AS input (task_id, created_at, action, label, confidence, predicted, band, ood_score,
-                policy_version, payload)
-), task AS (
-    INSERT INTO tasks (task_id, created_at, action, label, confidence, predicted, band,
-                       ood_score, policy_version)
-    SELECT task_id, created_at, action, label, confidence, predicted, band, ood_score,
-           policy_version
-    FROM input ORDER BY task_id
-    ON CONFLICT (task_id) DO NOTHING
-    RETURNING task_id, created_at, label
-)
-INSERT INTO events (task_id, kind, at, label, payload)
-SELECT task.task_id, 'decision', task.created_at, task.label, input.payload
-FROM task JOIN input ON input.task_id = task.task_id
-RETURNING task_id
-"""
 _APPEND_EVENT = """
 INSERT INTO events (task_id, kind, at, label, payload)
 SELECT task_id, CAST(? AS TEXT), CAST(? AS {float}), CAST(? AS INTEGER), CAST(? AS TEXT)
 FROM tasks WHERE task_id = ?
 RETURNING id
 """
-
-#: Most task ids in one ``IN (...)`` list.
-_IN_CHUNK = 500
 
 
 def event_from_row(row: Row) -> Event:
@@ -100,99 +54,6 @@ def event_from_row(row: Row) -> Event:
 
 
 # ------------------------------------------------------------------------------ operations
-class RecordDecisions:
-    """Write operation: open tasks with their decision events; all or nothing."""
-
-    __slots__ = ("rows",)
-
-    def __init__(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        # Each row: (task_id, at, action, label, confidence, predicted, band, ood_score,
-        # policy_version, payload_json).
-        self.rows = rows
-
-    @property
-    def is_single(self) -> bool:
-        return len(self.rows) == 1
-
-    def __call__(self, tx: Tx) -> None:
-        if tx.backend == "postgresql":
-            self._run_postgres(tx)
-        else:
-            self._run_sqlite(tx)
-
-    def _run_sqlite(self, tx: Tx) -> None:
-        if self.is_single:
-            row = self.rows[0]
-            if not tx.execute(
-                _INSERT_TASK + " ON CONFLICT (task_id) DO NOTHING RETURNING 1", row[:9]
-            ):
-                raise _duplicate(tx, [row[0]])
-            tx.execute(_INSERT_DECISION_EVENT, (row[0], row[1], row[3], row[9]))
-            return
-        ids = [row[0] for row in self.rows]
-        existing: list[str] = []
-        for start in range(0, len(ids), _IN_CHUNK):
-            chunk = ids[start : start + _IN_CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            found = tx.execute(f"SELECT task_id FROM tasks WHERE task_id IN ({marks})", chunk)
-            existing.extend(str(r[0]) for r in found)
-        if existing:
-            raise _duplicate(tx, existing)
-        tx.executemany(_INSERT_TASK, [row[:9] for row in self.rows])
-        tx.executemany(
-            _INSERT_DECISION_EVENT, [(row[0], row[1], row[3], row[9]) for row in self.rows]
-        )
-
-    def _run_postgres(self, tx: Tx) -> None:
-        if self.is_single:
-            if not insert_postgres(tx, self.rows):
-                raise _duplicate(tx, [self.rows[0][0]])
-            return
-        tx.execute("SAVEPOINT failwise_decisions")
-        inserted = insert_postgres(tx, self.rows)
-        if len(inserted) < len(self.rows):
-            tx.execute("ROLLBACK TO SAVEPOINT failwise_decisions")
-            raise _duplicate(tx, [row[0] for row in self.rows if row[0] not in inserted])
-        tx.execute("RELEASE SAVEPOINT failwise_decisions")
-
-    @staticmethod
-    def run_singles_postgres(tx: Tx, ops: Sequence[RecordDecisions]) -> list[tuple[bool, Any]]:
-        """Run many callers' single decisions as one statement; one outcome per operation.
-
-        Each operation stands alone: a duplicate id refuses only its own call.
-        """
-        unique: dict[str, tuple[Any, ...]] = {}
-        for op in ops:
-            unique.setdefault(op.rows[0][0], op.rows[0])
-        inserted = insert_postgres(tx, list(unique.values())) if unique else set()
-        outcomes: list[tuple[bool, Any]] = []
-        for op in ops:
-            row = op.rows[0]
-            if row[0] in inserted and unique.get(row[0]) is row:
-                outcomes.append((True, None))
-            else:
-                outcomes.append((False, _duplicate(tx, [row[0]])))
-        return outcomes
-
-
-def insert_postgres(tx: Tx, rows: Sequence[tuple[Any, ...]]) -> set[str]:
-    """Insert tasks and decision events (PostgreSQL); return the task ids written."""
-    columns = [list(column) for column in zip(*rows, strict=True)]
-    return {str(row[0]) for row in tx.execute(_INSERT_TASKS_AND_EVENTS, columns)}
-
-
-def _duplicate(tx: Tx, task_ids: Sequence[str]) -> DuplicateTaskError:
-    first = task_ids[0]
-    found = tx.execute("SELECT created_at FROM tasks WHERE task_id = ?", (first,))
-    when = f" (its decision was recorded at {format_time(float(found[0][0]))})" if found else ""
-    others = f" and {len(task_ids) - 1} other id(s)" if len(task_ids) > 1 else ""
-    return DuplicateTaskError(
-        f"Task {first!r}{others} already exists{when}; a task id opens exactly one task, so "
-        "nothing was written. Give every request a fresh id (e.g. `uuid.uuid4().hex`); to "
-        "add what happened next, use store.feedback or store.record_event."
-    )
-
-
 class _AppendEvent:
     """Write operation: one event for an existing task; returns the event id."""
 
@@ -235,7 +96,7 @@ class Store:
         self.backend = backend.name
         self.schema_version = int(getattr(backend, "schema_version", 0))
         self._writer = GroupCommitWriter(backend, max_batch=max_batch)
-        self.queue = Queue(self)
+        self.queue = Queue(write=self._write, read=self._read, url=self.url, backend=self.backend)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -273,8 +134,13 @@ class Store:
 
     # ---------------------------------------------------------------- writes
     def record_decision(
-        self, task_id: str, decision: DecisionLike, *, at: float | None = None
-    ) -> None:
+        self,
+        task_id: str,
+        decision: DecisionLike,
+        *,
+        at: float | None = None,
+        enqueue: QueueRequest | Sequence[QueueRequest] | None = None,
+    ) -> list[int]:
         """Open task ``task_id`` with its decision; return once it is durable.
 
         Parameters
@@ -289,6 +155,16 @@ class Store:
             stored as the event's JSON payload.
         at : float, optional
             Unix seconds of the decision; now by default.
+        enqueue : list of QueueRequest, optional
+            Review-queue items for this task (an escalation, an audit sample), written in
+            the decision's transaction together with their ``<kind>_created`` events:
+            the decision and its items are committed together or not at all.
+
+        Returns
+        -------
+        list of int
+            The ids of the queue items written, in the order of ``enqueue`` (empty
+            without it).
 
         Raises
         ------
@@ -296,16 +172,18 @@ class Store:
             When ``task_id`` exists already; nothing is written.
         InputError
             When the decision is malformed (unknown action, confidence outside [0, 1],
-            NaN, values JSON cannot hold).
+            NaN, values JSON cannot hold), or a queue request names another task or
+            asks twice for the same kind; nothing is written.
         """
-        self.record_decisions([(task_id, decision)], at=at)
+        return self.record_decisions([(task_id, decision)], at=at, enqueue=enqueue)
 
     def record_decisions(
         self,
         items: Sequence[tuple[str, DecisionLike] | tuple[str, DecisionLike, float]],
         *,
         at: float | None = None,
-    ) -> None:
+        enqueue: QueueRequest | Sequence[QueueRequest] | None = None,
+    ) -> list[int]:
         """Open many tasks in one transaction: all are written, or none.
 
         Parameters
@@ -314,40 +192,42 @@ class Store:
             As for :meth:`record_decision`; a per-item time overrides ``at``.
         at : float, optional
             Unix seconds of the decisions without their own time; now by default.
+        enqueue : list of QueueRequest, optional
+            Review-queue items for tasks among ``items``, at most one of each kind per
+            task; written (with their ``<kind>_created`` events, at their task's
+            decision time) in the same transaction as the decisions.
+
+        Returns
+        -------
+        list of int
+            The ids of the queue items written, in the order of ``enqueue``.
 
         Raises
         ------
         DuplicateTaskError
             When any task id exists already or appears twice in ``items``.
+        InputError
+            When a decision or a queue request is malformed; every one is checked
+            before anything is written.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from failwise import store
+        >>> folder = tempfile.mkdtemp()
+        >>> with store.open(f"sqlite:///{folder}/events.db") as events:
+        ...     ids = events.record_decisions(
+        ...         [("t1", {"action": "answer", "label": 2}), ("t2", {"action": "escalate"})],
+        ...         enqueue=[store.QueueRequest("t2", "escalation", "low confidence")],
+        ...     )
+        ...     [e.kind for e in events.events("t2")]
+        ['decision', 'escalation_created']
         """
-        if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
-            raise InputError(
-                f"`items` must be a sequence of (task_id, decision) pairs; got {describe(items)}."
-            )
-        default_at = check_at(at)
-        rows: list[tuple[Any, ...]] = []
-        seen: set[str] = set()
-        for position, item in enumerate(items):
-            if not isinstance(item, tuple) or len(item) not in (2, 3):
-                raise InputError(
-                    f"`items[{position}]` must be a (task_id, decision) or (task_id, decision, "
-                    f"at) tuple; got {describe(item)}."
-                )
-            task_id = check_task_id(
-                item[0], f"items[{position}][0]" if len(items) > 1 else "task_id"
-            )
-            if task_id in seen:
-                raise DuplicateTaskError(
-                    f"Task id {task_id!r} appears twice in `items`; a task id opens exactly "
-                    "one task, so nothing was written."
-                )
-            seen.add(task_id)
-            item_at = check_at(item[2], f"items[{position}][2]") if len(item) == 3 else default_at
-            record, columns = check_decision(item[1], task_id)
-            payload = dump_json(record, "decision")
-            rows.append((task_id, item_at, *columns, payload))
-        if rows:
-            self._write(RecordDecisions(rows))
+        op = build_record(items, at, enqueue)
+        if op is None:
+            return []
+        ids: list[int] = self._write(op)
+        return ids
 
     def feedback(
         self,

@@ -136,7 +136,7 @@ def batch_and_rows(
 @given(data=st.data(), batch=batches())
 def test_every_rung_decides_a_row_as_its_batch_path_does(data: st.DataObject, batch: Any) -> None:
     proba, ood, fallback = batch
-    rungs = ladders(proba.shape[1], data.draw)
+    rungs = ladders(proba.shape[1], data.draw)  # type: ignore[arg-type]
     for start in range(len(rungs)):  # every rung gets undecided rows, alone and in a ladder
         batch_and_rows(rungs[start:], proba, ood, fallback)
         batch_and_rows([rungs[start]], proba, ood, fallback)
@@ -194,7 +194,7 @@ def test_user_rungs_run_where_they_say_and_survive_an_artefact() -> None:
     assert set(decisions.action[decisions.predicted == 1].tolist()) == {"escalate"}
     loaded = policy_from_state(policy_to_state(policy))
     assert [type(r) for r in loaded.rungs_] == [type(r) for r in policy.rungs_]
-    assert [type(r) for r in loaded.extra_rungs] == [EscalateLabel, AnswerWhenFallbackAgrees]
+    assert [type(r) for r in loaded.extra_rungs] == [EscalateLabel, AnswerWhenFallbackAgrees]  # type: ignore[union-attr]
     again = loaded.decide(proba, fallback=fallback)
     np.testing.assert_array_equal(again.action_codes, decisions.action_codes)
     for i in range(0, 3000, 97):

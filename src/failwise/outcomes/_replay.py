@@ -194,7 +194,7 @@ def replay(
             elif picks_wrong[i]:
                 picked = _wrong_label(int(y[i]), d.prediction_set, k)
             store.record_event(task_id, "clarification_choice", label=picked, at=start + base[i])
-            if audit_pick[i]:
+            if audit_pick[i] and d.review != "audit":  # not already audited by the guard
                 store.queue.enqueue(
                     task_id, "audit", "sampled clarification", 0.0, at=start + base[i]
                 )

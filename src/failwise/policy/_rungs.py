@@ -57,7 +57,8 @@ class Rung(abc.ABC):
     Attributes
     ----------
     rung_name : str
-        Name under which artefacts save the rung (default: the class's qualified name).
+        Name under which artefacts save the rung (default: ``module.QualifiedName`` of
+        the class; the built-in rungs use their class name).
     runs_before : {"answer", "clarify", "fallback", "escalate"}
         Where :class:`~failwise.Policy` puts the rung when it is given in ``extra_rungs``
         (default "answer": right after the out-of-scope screen).
@@ -99,7 +100,7 @@ class Rung(abc.ABC):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "rung_name" not in cls.__dict__:
-            cls.rung_name = cls.__qualname__
+            cls.rung_name = f"{cls.__module__}.{cls.__qualname__}"
         if cls.runs_before not in LADDER_STEPS:
             raise InputError(
                 f"{cls.__name__}.runs_before must be one of {list(LADDER_STEPS)}; got "
@@ -169,6 +170,8 @@ class PredictionSets(Protocol):
 class OutOfScopeRung(Rung):
     """Flag rows whose out-of-scope score exceeds ``threshold``: never answered or clarified."""
 
+    rung_name = "OutOfScopeRung"
+
     threshold: float
 
     def __call__(self, state: LadderState) -> None:
@@ -188,6 +191,8 @@ class OutOfScopeRung(Rung):
 class AnswerRung(Rung):
     """Answer with the model's top label when confidence reaches ``threshold``."""
 
+    rung_name = "AnswerRung"
+
     threshold: float
 
     def __call__(self, state: LadderState) -> None:
@@ -205,6 +210,8 @@ class AnswerRung(Rung):
 @dataclasses.dataclass(frozen=True)
 class ClarifyRung(Rung):
     """Ask the user to pick among the prediction set when it has 1..``max_set_size`` labels."""
+
+    rung_name = "ClarifyRung"
 
     sets: PredictionSets
     max_set_size: int
@@ -347,6 +354,8 @@ class FallbackRung(Rung):
     out-of-scope label -1, a safe "I can't help with that" response).
     """
 
+    rung_name = "FallbackRung"
+
     trusted: NDArray[np.bool_]
     _flags: list[bool] = dataclasses.field(
         default_factory=list, init=False, repr=False, compare=False
@@ -389,6 +398,8 @@ class EscalateRung(Rung):
     Rows with confidence below ``abstain_below`` abstain so that escalations stay within the
     human capacity the policy was fitted for.
     """
+
+    rung_name = "EscalateRung"
 
     enabled: bool = True
     abstain_below: float = -np.inf

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from failwise import store
-from failwise.cli._app import app
+from failwise.cli import app
 from failwise.exceptions import InputError
 from failwise.export import TABLES, to_parquet
 from failwise.outcomes import measure
@@ -69,3 +69,22 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputError, match=r"exists and is not a folder"):
         to_parquet(f"sqlite:///{tmp_path / 'e.db'}", tmp_path / "file")
+
+
+def test_cli_export_from_a_missing_sqlite_file_exits_2_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'evnets.db'}"
+    result = CliRunner().invoke(app, ["export", "--store", url, "--to", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "No failwise store at sqlite:///" in lines[0]
+    assert "evnets.db does not exist" in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_measure_of_a_missing_sqlite_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(store.StoreError, match=r"No failwise store at .*missing\.db"):
+        measure(f"sqlite:///{tmp_path / 'missing.db'}")
+    assert list(tmp_path.iterdir()) == []

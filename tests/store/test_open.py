@@ -195,3 +195,41 @@ def test_a_closed_store_refuses_reads_and_writes(store_url: str) -> None:
         opened.events("t")
     with pytest.raises(store.StoreError, match=r"is closed"):
         opened.queue.claim("alice")
+
+
+def test_open_without_create_refuses_a_missing_sqlite_file_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "typo.db"
+    with pytest.raises(
+        store.StoreError,
+        match=r"No failwise store at sqlite:///.*typo\.db: the file .*typo\.db does not exist\. "
+        r"Expected the URL of an existing store .*Reading does not create a store\.",
+    ):
+        store.open(f"sqlite:///{path}", create=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_open_without_create_refuses_a_database_without_the_store_tables(
+    store_url: str, tmp_path: Path
+) -> None:
+    if store_url.startswith("sqlite"):
+        sqlite3.connect(tmp_path / "events.db").close()  # an empty SQLite database
+    for _ in range(2):  # the refused open created nothing, so it is refused again
+        with pytest.raises(store.StoreError, match=r"the database holds no failwise tables"):
+            store.open(store_url, create=False)
+    if store_url.startswith("sqlite"):
+        with sqlite3.connect(tmp_path / "events.db") as connection:
+            assert connection.execute("SELECT name FROM sqlite_master").fetchall() == []
+
+
+def test_open_without_create_reads_an_existing_store(store_url: str) -> None:
+    with store.open(store_url) as events:
+        events.record_decision("t", {"action": "answer", "label": 1}, at=5.0)
+    with store.open(store_url, create=False) as events:
+        assert events.task("t").created_at == 5.0
+
+
+def test_create_must_be_a_bool(sqlite_url: str) -> None:
+    with pytest.raises(InputError, match=r"`create` must be True or False; got 'no'"):
+        store.open(sqlite_url, create="no")  # type: ignore[arg-type]

@@ -153,7 +153,7 @@ def to_parquet(
     target = Path(folder)
     if target.exists() and not target.is_dir():
         raise InputError(f"`folder` {str(target)!r} exists and is not a folder; pick another path.")
-    opened = store_module.open(store) if isinstance(store, str) else None
+    opened = store_module.open(store, create=False) if isinstance(store, str) else None
     source = opened if opened is not None else store
     target.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}

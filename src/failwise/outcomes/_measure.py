@@ -346,7 +346,7 @@ def _runner(source: Any) -> tuple[Runner, Callable[[], None]]:
         if "://" in text:
             from failwise import store as store_module
 
-            opened = store_module.open(text)
+            opened = store_module.open(text, create=False)
             return opened._read, opened.close
         folder = Path(text)
         if not folder.is_dir():

@@ -34,6 +34,8 @@ import math
 from numbers import Integral, Real
 from typing import Any
 
+import numpy as np
+
 from failwise.exceptions import InputError
 from failwise.store._backend import Backend
 from failwise.store._errors import (
@@ -87,6 +89,7 @@ def open(
     connect_timeout_s: float = 10.0,
     busy_timeout_s: float = 60.0,
     max_batch: int = 512,
+    create: bool = True,
 ) -> Store:
     """Open (and create or migrate, on first use) the store at ``url``.
 
@@ -105,6 +108,11 @@ def open(
         SQLite: how long a write waits while another process holds the write lock.
     max_batch : int, default=512
         Most calls committed together by the group-commit writer.
+    create : bool, default=True
+        Create the store when there is none at ``url``. Pass False to open only an
+        existing store (what read-only tools such as ``export`` and ``measure`` do): a
+        SQLite file that does not exist, or a database without failwise's tables, is then
+        an error instead of a new, empty store.
 
     Returns
     -------
@@ -116,22 +124,41 @@ def open(
         When the URL or an option is malformed.
     StoreError
         When the database cannot be reached or opened (the message names the URL without
-        its password), or the ``postgres`` extra is missing.
+        its password), the ``postgres`` extra is missing, or ``create=False`` and there
+        is no store at ``url``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from failwise import store
+    >>> folder = tempfile.mkdtemp()
+    >>> try:
+    ...     store.open(f"sqlite:///{folder}/typo.db", create=False)
+    ... except store.StoreError as error:
+    ...     print(str(error)[:21], "typo.db" in str(error))
+    No failwise store at  True
     """
     parsed = parse_url(url)
     size = _check_count(pool_size, "pool_size")
     batch = _check_count(max_batch, "max_batch")
     connect_s = _check_seconds(connect_timeout_s, "connect_timeout_s")
     busy_s = _check_seconds(busy_timeout_s, "busy_timeout_s")
+    if not isinstance(create, (bool, np.bool_)):
+        raise InputError(
+            f"`create` must be True or False; got {create!r}. Pass create=False to open only "
+            "an existing store."
+        )
     backend: Backend
     if parsed.backend == "sqlite":
         from failwise.store._sqlite import SQLiteBackend
 
-        backend = SQLiteBackend(parsed, pool_size=size, busy_timeout_s=busy_s)
+        backend = SQLiteBackend(parsed, pool_size=size, busy_timeout_s=busy_s, create=bool(create))
     else:
         from failwise.store._postgres import PostgresBackend
 
-        backend = PostgresBackend(parsed, pool_size=size, connect_timeout_s=connect_s)
+        backend = PostgresBackend(
+            parsed, pool_size=size, connect_timeout_s=connect_s, create=bool(create)
+        )
     return Store(backend, max_batch=batch)
 
 

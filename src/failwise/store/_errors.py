@@ -18,6 +18,7 @@ __all__ = [
     "UnknownItemError",
     "UnknownTaskError",
     "format_time",
+    "no_store",
     "unknown_task",
 ]
 
@@ -58,4 +59,13 @@ def unknown_task(task_id: str, backend: str) -> UnknownTaskError:
         f"No task {task_id!r} in the {backend} store; nothing was written. A task exists once "
         "its decision is recorded with store.record_decision(task_id, decision): check the "
         "id, and record the decision first."
+    )
+
+
+def no_store(url: str, why: str) -> StoreError:
+    """The refusal of ``open(url, create=False)`` when there is no store at ``url``."""
+    return StoreError(
+        f"No failwise store at {url}: {why}. Expected the URL of an existing store (the one "
+        "the Guard records to); check the path or database name for a typo. Reading does "
+        "not create a store."
     )

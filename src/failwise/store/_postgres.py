@@ -78,7 +78,9 @@ class PostgresBackend(Backend):
 
     name = "postgresql"
 
-    def __init__(self, url: StoreURL, *, pool_size: int, connect_timeout_s: float) -> None:
+    def __init__(
+        self, url: StoreURL, *, pool_size: int, connect_timeout_s: float, create: bool = True
+    ) -> None:
         try:
             import psycopg
             from psycopg_pool import ConnectionPool
@@ -95,7 +97,11 @@ class PostgresBackend(Backend):
             ):
                 first.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
                 self.schema_version = migrate(
-                    _PostgresTx(first), "postgresql", now=time.time(), url=self.redacted_url
+                    _PostgresTx(first),
+                    "postgresql",
+                    now=time.time(),
+                    url=self.redacted_url,
+                    create=create,
                 )
         except psycopg.Error as error:
             raise StoreError(

@@ -134,16 +134,20 @@ def render(statement: str, backend: str) -> str:
     return statement.format(**_TYPES[backend]).strip()
 
 
-def migrate(tx: Tx, backend: str, *, now: float, url: str) -> int:
+def migrate(tx: Tx, backend: str, *, now: float, url: str, create: bool = True) -> int:
     """Bring the schema in ``tx``'s database up to :data:`SCHEMA_VERSION`; return it.
 
-    The caller holds the database's write lock (or an advisory lock) and commits.
+    The caller holds the database's write lock (or an advisory lock) and commits. With
+    ``create=False`` a database without the store's tables is refused (the caller rolls
+    back, so nothing is created).
     """
-    from failwise.store._errors import StoreError
+    from failwise.store._errors import StoreError, no_store
 
     tx.execute(render(VERSION_TABLE, backend))
     rows = tx.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")
     current = int(rows[0][0])
+    if current == 0 and not create:
+        raise no_store(url, "the database holds no failwise tables")
     if current > SCHEMA_VERSION:
         raise StoreError(
             f"The database at {url} is at schema version {current}, newer than the version "

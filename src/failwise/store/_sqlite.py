@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from failwise.store._backend import Backend, Row, T, Tx, render_sql
-from failwise.store._errors import StoreError
+from failwise.store._errors import StoreError, no_store
 from failwise.store._schema import migrate
 from failwise.store._url import StoreURL
 
@@ -74,7 +74,9 @@ class SQLiteBackend(Backend):
 
     name = "sqlite"
 
-    def __init__(self, url: StoreURL, *, pool_size: int, busy_timeout_s: float) -> None:
+    def __init__(
+        self, url: StoreURL, *, pool_size: int, busy_timeout_s: float, create: bool = True
+    ) -> None:
         assert url.path is not None
         self.redacted_url = url.redacted
         self._path = url.path
@@ -83,7 +85,7 @@ class SQLiteBackend(Backend):
         self._pool_size = pool_size
         self._idle: list[sqlite3.Connection] = []
         self._idle_lock = threading.Lock()
-        self._check_path()
+        self._check_path(create)
         writer: sqlite3.Connection | None = None
         try:
             writer = self._connect()
@@ -99,7 +101,9 @@ class SQLiteBackend(Backend):
             self._writer = writer
             self._tx = _SQLiteTx(writer)
             self.schema_version = self.transact(
-                lambda tx: migrate(tx, "sqlite", now=time.time(), url=self.redacted_url)
+                lambda tx: migrate(
+                    tx, "sqlite", now=time.time(), url=self.redacted_url, create=create
+                )
             )
         except BaseException as error:
             if writer is not None:
@@ -112,7 +116,14 @@ class SQLiteBackend(Backend):
                 "process may read and write."
             ) from None
 
-    def _check_path(self) -> None:
+    def _check_path(self, create: bool) -> None:
+        if not create and not self._path.is_file():
+            raise no_store(
+                self.redacted_url,
+                f"the file {self._path.resolve()} does not exist"
+                if not self._path.is_dir()
+                else f"{self._path.resolve()} is a folder",
+            )
         folder = self._path.resolve().parent
         if not folder.is_dir():
             raise StoreError(

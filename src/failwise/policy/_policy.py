@@ -28,7 +28,7 @@ from failwise.policy._conformal import ConformalPredictionSets
 from failwise.policy._costs import OutcomeCosts
 from failwise.policy._decision import NO_OPINION, Action, Decision, Decisions
 from failwise.policy._ladder import LadderState, RowState, run_ladder, run_row
-from failwise.policy._ood import fit_ood_threshold
+from failwise.policy._ood_threshold import OODThreshold, fit_screen
 from failwise.policy._risk import RiskThreshold
 from failwise.policy._rungs import (
     AnswerRung,
@@ -38,8 +38,6 @@ from failwise.policy._rungs import (
     OutOfScopeRung,
     Rung,
 )
-from failwise.policy._ood_threshold import OODThreshold, fit_screen
-from failwise.policy._risk import RiskThreshold
 
 __all__ = ["Policy", "top_label"]
 

@@ -28,6 +28,11 @@ from failwise.policy._fallback import (
     apply_fallback,
     measure_fallback,
 )
+from failwise.policy._frontier import (
+    CertificationFrontier,
+    FrontierPoint,
+    certification_frontier,
+)
 from failwise.policy._knn import KNNDistance
 from failwise.policy._ladder import LadderState, RowState, run_ladder, run_row
 from failwise.policy._ood_scores import (
@@ -55,6 +60,7 @@ __all__ = [
     "Action",
     "AnswerRung",
     "Band",
+    "CertificationFrontier",
     "ClarifyRung",
     "CombinedOODScore",
     "ConformalPredictionSets",
@@ -64,6 +70,7 @@ __all__ = [
     "FallbackReport",
     "FallbackResult",
     "FallbackRung",
+    "FrontierPoint",
     "KNNDistance",
     "KeywordRules",
     "LadderState",
@@ -78,6 +85,7 @@ __all__ = [
     "Rung",
     "always_answer",
     "apply_fallback",
+    "certification_frontier",
     "energy_score",
     "fit_ood_threshold",
     "lac_bar",

@@ -176,6 +176,9 @@ def _frontier_table(models: list[ModelEvaluation]) -> Table | None:
         return None
     table = Table(
         title="What the validation data certifies at other targets",
+        caption="more rows needed: labelled rows the target needs at the observed error rate; "
+        "–: more rows of the same kind cannot reach it (improve the model or raise the target)",
+        caption_justify="left",
         title_justify="left",
         header_style="bold",
         box=box.SIMPLE_HEAD,

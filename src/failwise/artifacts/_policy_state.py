@@ -19,6 +19,7 @@ import numpy as np
 from failwise.exceptions import InputError, NotFittedError
 from failwise.policy import (
     AnswerRung,
+    CertificationFrontier,
     ClarifyRung,
     ConformalPredictionSets,
     EscalateRung,
@@ -47,7 +48,10 @@ _PARTS: Final[dict[str, type[Any]]] = {
 }
 
 # Fitted results stored as frozen dataclasses: rebuilt from their fields.
-_RECORDS: Final[dict[str, type[Any]]] = {"OODThreshold": OODThreshold}
+_RECORDS: Final[dict[str, type[Any]]] = {
+    "OODThreshold": OODThreshold,
+    "CertificationFrontier": CertificationFrontier,
+}
 
 # Caches filled on first use: not part of the fitted state, reset to None on load.
 _CACHES: Final[dict[type[Any], tuple[str, ...]]] = {RiskThreshold: ("_p_values",)}

@@ -31,8 +31,7 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -48,19 +47,16 @@ from failwise.loop._sampling import (
     inverse_probability_weights,
     uniform_subsample,
 )
+from failwise.loop._verdict import Evidence, bound_of, needs, verdict
 from failwise.metrics import expected_calibration_error
 from failwise.outcomes import OutcomeModel, project
 from failwise.policy import Action, Policy
-from failwise.policy._bounds import required_answered_samples, risk_p_value, risk_upper_bound
+from failwise.policy._bounds import risk_p_value, risk_upper_bound
 
 __all__ = ["recalibrate_tasks"]
 
 _MIN_CALIBRATION_LABELS = 20
 _ESTIMATE_ROWS = 40_000
-
-
-def _bound(policy: Policy) -> Literal["binomial", "hoeffding_bentkus"]:
-    return "hoeffding_bentkus" if policy.bound == "hoeffding_bentkus" else "binomial"
 
 
 def _accepts_weights(calibrator: BaseCalibrator) -> bool:
@@ -146,76 +142,6 @@ def _certificate(
     return int(wrong.sum()), int(answered.sum())
 
 
-@dataclass(frozen=True)
-class _Evidence:
-    """What the log says about the policy in service and the refitted candidate."""
-
-    n_cert: int
-    n_labels: int
-    pi_min: float
-    old_errors: int
-    old_answered: int
-    old_certified: bool | None
-    new_certified: bool | None
-    new_bound: float
-    new_answered: int
-    old_coverage: float
-    new_coverage: float
-    old_escalated: float
-    new_escalated: float
-
-
-def _verdict(
-    policy: Policy, candidate: Policy | None, failure: str | None, ev: _Evidence
-) -> tuple[bool, str, bool]:
-    """Adopt the candidate, or keep the policy in service: (adopted, reason, warn)."""
-    target = float(policy.target_risk or 0.0)
-    level = float(policy.confidence_level)
-    sample = (
-        f"a uniform sample of {ev.n_cert} labels (rate π_min = {ev.pi_min:.3g}, thinned from "
-        f"{ev.n_labels} labels weighted by 1/π)"
-    )
-    if candidate is None or ev.new_certified is False:
-        why = failure or (
-            f"no refitted threshold is certified at target {target:g} and confidence "
-            f"{level:g} on {sample}"
-        )
-        # Warn unless the log itself certifies the policy in service.
-        return False, f"kept the policy in service: {why}", ev.old_certified is not True
-    if ev.new_certified is None:
-        return True, f"adopted: the policy has no risk target ({candidate.mode_} mode)", False
-    certified = (
-        f"the refitted threshold answers {ev.new_answered} of them with risk bound "
-        f"{ev.new_bound:.3f} ≤ target {target:g} at confidence {level:g}"
-    )
-    more = ev.new_coverage > ev.old_coverage + 1e-12 and ev.new_escalated <= ev.old_escalated
-    observed = ev.old_errors / ev.old_answered if ev.old_answered else 0.0
-    drifted = ev.old_answered > 0 and observed > target
-    if more:
-        return (
-            True,
-            f"adopted: on {sample}, {certified}, and it answers more without escalating more",
-            False,
-        )
-    if drifted:
-        return (
-            True,
-            f"adopted: the policy in service misses its target on the log ({ev.old_errors} of "
-            f"{ev.old_answered} sampled answers wrong, {observed:.1%} > {target:g}); on "
-            f"{sample}, {certified}",
-            False,
-        )
-    status = "certifies" if ev.old_certified else "does not certify (too few labels) but"
-    return (
-        False,
-        f"kept the policy in service: the log {status} shows no sign that it misses its target "
-        f"({ev.old_errors} of {ev.old_answered} sampled answers wrong), and the certified refit "
-        f"would answer {ev.new_coverage:.1%} instead of {ev.old_coverage:.1%} and escalate "
-        f"{ev.new_escalated:.1%} instead of {ev.old_escalated:.1%}",
-        False,
-    )
-
-
 def _shares(
     policy: Policy, calibrator: BaseCalibrator | None, tasks: LoggedTasks
 ) -> tuple[float, float]:
@@ -270,33 +196,6 @@ def _figures(
     )
 
 
-def _needs(
-    policy: Policy, errors: int, answered: int, n_sample: int, tasks: LoggedTasks, share: float
-) -> str:
-    """What a certificate would need, from the error rate the old threshold shows."""
-    target = float(policy.target_risk or 0.0)
-    level = float(policy.confidence_level)
-    if answered == 0:
-        return "no labelled task in the uniform sample was answered at the old threshold"
-    rate = errors / answered
-    if rate >= target:
-        return (
-            f"at the old threshold {errors} of {answered} sampled answers were wrong "
-            f"({rate:.1%} ≥ target {target:g}): more labels cannot certify that "
-            "threshold"
-        )
-    need = required_answered_samples(target, level, error_rate=rate, bound=_bound(policy))
-    answered_share = answered / max(n_sample, 1)
-    labels = need / max(answered_share, 1e-12)
-    rate_needed = labels / max(tasks.n_tasks * (1.0 - share), 1.0)
-    return (
-        f"at the old threshold {errors} of {answered} sampled answers were wrong; a "
-        f"certificate at that error rate needs about {need} answered labels in the uniform "
-        f"sample (about {labels:.0f} uniformly sampled labels, an audit rate of about "
-        f"{min(rate_needed, 1.0):.2f} at this traffic)"
-    )
-
-
 def recalibrate_tasks(
     tasks: LoggedTasks,
     policy: Policy,
@@ -338,6 +237,32 @@ def recalibrate_tasks(
     -----
     UncertifiedWarning
         When the refitted thresholds are not certified and the pair in service is kept.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from failwise import Policy
+    >>> from failwise.loop import LoggedTasks, recalibrate_tasks
+    >>> rng = np.random.default_rng(0)
+    >>> def traffic(n):
+    ...     proba = rng.dirichlet(np.full(3, 0.3), size=n)
+    ...     return proba, (rng.random((n, 1)) > proba.cumsum(axis=1)).sum(axis=1)
+    >>> proba, y = traffic(2000)
+    >>> policy = Policy(target_risk=0.1, confidence_level=0.9).fit(proba, y)
+    >>> proba, y = traffic(6000)  # a day of traffic, without drift
+    >>> action = np.asarray(policy.decide(proba).action)
+    >>> pi = np.where(action == "escalate", 1.0, 0.2)  # escalations, and audits of the rest
+    >>> selected = rng.random(pi.size) < pi
+    >>> tasks = LoggedTasks(
+    ...     scores=proba, y=np.where(selected, y, -2), selected=selected,
+    ...     review_probability=pi, fallback_label=None, ood_score=None, action=action,
+    ...     task_id=[f"t{i}" for i in range(pi.size)],
+    ... )
+    >>> report = recalibrate_tasks(tasks, policy)
+    >>> report.adopted, report.n_labels
+    (False, 1201)
+    >>> report.reason.split(":")[0]
+    'kept the policy in service'
     """
     if not isinstance(tasks, LoggedTasks):
         raise InputError(f"`tasks` must be LoggedTasks; got {describe(tasks)}.")
@@ -422,8 +347,8 @@ def recalibrate_tasks(
     old_certified: bool | None = None
     old_bound = math.nan
     if has_target:
-        old_bound = float(risk_upper_bound(old_errors, old_answered, level, _bound(policy)))
-        p = float(risk_p_value(old_errors, old_answered, target, _bound(policy)))
+        old_bound = float(risk_upper_bound(old_errors, old_answered, level, bound_of(policy)))
+        p = float(risk_p_value(old_errors, old_answered, target, bound_of(policy)))
         old_certified = bool(old_answered > 0 and p <= 1.0 - level)
 
     candidate: Policy | None = None
@@ -463,7 +388,7 @@ def recalibrate_tasks(
         if candidate is None
         else _shares(candidate, new_calibrator, tasks)
     )
-    evidence = _Evidence(
+    evidence = Evidence(
         n_cert=int(cert_rows.size),
         n_labels=n_labels,
         pi_min=pi_min,
@@ -480,9 +405,9 @@ def recalibrate_tasks(
         old_escalated=old_escalated,
         new_escalated=new_escalated,
     )
-    adopted, reason, warn = _verdict(policy, candidate, failure, evidence)
+    adopted, reason, warn = verdict(policy, candidate, failure, evidence)
     if not adopted and has_target and evidence.new_certified is not True:
-        reason += "; " + _needs(policy, old_errors, old_answered, evidence.n_cert, tasks, share)
+        reason += "; " + needs(policy, old_errors, old_answered, evidence.n_cert, tasks, share)
     reason += "."
     if warn:
         warnings.warn(

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from failwise._params import Interval, Options, validate_params
-from failwise._validation import check_fitted, check_scores
+from failwise._base import Estimator
+from failwise._params import Count, Options, Probability
+from failwise._validation import check_scores
 from failwise.exceptions import InputError
 
 __all__ = ["UnseenInputDetector", "UnseenInputTest"]
@@ -77,7 +78,7 @@ class UnseenInputTest:
         }
 
 
-class UnseenInputDetector:
+class UnseenInputDetector(Estimator):
     """Flag inputs farther from the reference than its own nearest-neighbour distances.
 
     Parameters
@@ -103,6 +104,10 @@ class UnseenInputDetector:
         ``false_alarm_rate``).
     null_rate_ : float
         Upper ``reference_confidence`` quantile of the flag rate of ordinary inputs.
+    category_spread_ : float or None
+        With reference labels: the median over categories of the mean distance between two
+        reference inputs of the same category (the size of an evaluated category, which
+        :func:`~failwise.monitor.find_gaps` uses to merge unseen inputs); None without.
 
     Examples
     --------
@@ -120,10 +125,10 @@ class UnseenInputDetector:
     (True, 0.1)
     """
 
-    _parameter_constraints: dict[str, list[Any]] = {  # noqa: RUF012  (a class-level table)
-        "n_neighbors": [Interval(int, 1, None)],
-        "false_alarm_rate": [Interval(float, 0.0, 1.0, closed="neither")],
-        "reference_confidence": [Interval(float, 0.0, 1.0, closed="neither")],
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_neighbors": [Count(1)],
+        "false_alarm_rate": [Probability(closed="neither")],
+        "reference_confidence": [Probability(closed="neither")],
         "metric": [Options(("euclidean", "cosine"))],
     }
 
@@ -140,25 +145,6 @@ class UnseenInputDetector:
         self.reference_confidence = reference_confidence
         self.metric = metric
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor arguments, as scikit-learn's ``clone`` reads them."""
-        return {name: getattr(self, name) for name in self._parameter_constraints}
-
-    def set_params(self, **params: Any) -> UnseenInputDetector:
-        """Set constructor arguments; returns self."""
-        for name, value in params.items():
-            if name not in self._parameter_constraints:
-                raise InputError(
-                    f"UnseenInputDetector has no parameter {name!r}; valid: "
-                    f"{', '.join(self._parameter_constraints)}."
-                )
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"UnseenInputDetector({args})"
-
     def _prepare(self, X: ArrayLike, name: str) -> NDArray[np.float64]:
         array = check_scores(X, name, ndim=2).astype(np.float64)
         if self.metric == "cosine":
@@ -171,13 +157,16 @@ class UnseenInputDetector:
             array = array / norms
         return array
 
-    def fit(self, X: ArrayLike) -> UnseenInputDetector:
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> UnseenInputDetector:
         """Index the reference features and calibrate the cut.
 
         Parameters
         ----------
         X : array-like of shape (n_reference, n_features)
             Features of the reference inputs (the validation data the policy was fitted on).
+        y : array-like of shape (n_reference,), optional
+            Their categories (true or predicted labels), to measure how large an evaluated
+            category is (``category_spread_``).
 
         Returns
         -------
@@ -186,7 +175,7 @@ class UnseenInputDetector:
         from scipy import stats
         from sklearn.neighbors import NearestNeighbors
 
-        validate_params(self, self._parameter_constraints)
+        self._validate_params()
         reference = self._prepare(X, "X")
         n = reference.shape[0]
         k = int(self.n_neighbors)
@@ -208,6 +197,7 @@ class UnseenInputDetector:
             self.null_rate_ = float(
                 stats.beta.ppf(float(self.reference_confidence), n + 1 - rank, rank)
             )
+        self.category_spread_ = None if y is None else _category_spread(reference, y)
         self._index = NearestNeighbors(n_neighbors=k).fit(reference)
         self.n_reference_ = n
         self.n_features_in_ = reference.shape[1]
@@ -215,7 +205,7 @@ class UnseenInputDetector:
 
     def score(self, X: ArrayLike) -> NDArray[np.float64]:
         """Distance of each input to its ``n_neighbors``-th nearest reference input."""
-        check_fitted(self, "threshold_", "score")
+        self._check_fitted("threshold_", "score")
         features = self._prepare(X, "X")
         if features.shape[1] != self.n_features_in_:
             raise InputError(
@@ -223,6 +213,11 @@ class UnseenInputDetector:
                 f"{self.n_features_in_}; use the same feature function for both."
             )
         distances, _ = self._index.kneighbors(features)
+        return np.asarray(distances[:, -1], dtype=np.float64)
+
+    def _distance_to_reference(self, prepared: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Score of rows already prepared (normalised for the cosine metric)."""
+        distances, _ = self._index.kneighbors(prepared)
         return np.asarray(distances[:, -1], dtype=np.float64)
 
     def unseen(self, X: ArrayLike) -> NDArray[np.bool_]:
@@ -233,7 +228,7 @@ class UnseenInputDetector:
         """Test one window: does it hold more unseen inputs than ordinary inputs explain?"""
         from scipy import stats
 
-        check_fitted(self, "threshold_", "test")
+        self._check_fitted("threshold_", "test")
         flags = self.unseen(X)
         n, k = int(flags.size), int(flags.sum())
         rate = k / n if n else math.nan
@@ -247,3 +242,31 @@ class UnseenInputDetector:
             p_value=min(1.0, p_value),
             unseen=flags,
         )
+
+
+def _category_spread(reference: NDArray[np.float64], y: ArrayLike, per_class: int = 200) -> float:
+    """Median over categories of the mean within-category pairwise distance."""
+    labels = np.asarray(y)
+    if labels.ndim != 1 or labels.shape[0] != reference.shape[0]:
+        raise InputError(
+            f"`y` must hold one category per reference input ({reference.shape[0]}); got shape "
+            f"{labels.shape}."
+        )
+    rng = np.random.default_rng(0)
+    spreads = []
+    for category in np.unique(labels):
+        rows = np.flatnonzero(labels == category)
+        if rows.size < 2:
+            continue
+        if rows.size > per_class:
+            rows = rng.choice(rows, size=per_class, replace=False)
+        points = reference[rows]
+        sq = np.einsum("ij,ij->i", points, points)
+        distances = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * points @ points.T, 0))
+        spreads.append(distances[np.triu_indices(rows.size, k=1)].mean())
+    if not spreads:
+        raise InputError(
+            "`y` has no category with two or more reference inputs; pass the reference's "
+            "labels (or predicted labels), or leave y out."
+        )
+    return float(np.median(spreads))

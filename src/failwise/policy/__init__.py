@@ -21,6 +21,11 @@ from failwise.policy._fallback import (
     apply_fallback,
     measure_fallback,
 )
+from failwise.policy._frontier import (
+    CertificationFrontier,
+    FrontierPoint,
+    certification_frontier,
+)
 from failwise.policy._knn import KNNDistance
 from failwise.policy._ladder import (
     AnswerRung,
@@ -47,6 +52,7 @@ __all__ = [
     "Action",
     "AnswerRung",
     "Band",
+    "CertificationFrontier",
     "ClarifyRung",
     "CombinedOODScore",
     "ConformalPredictionSets",
@@ -56,6 +62,7 @@ __all__ = [
     "FallbackReport",
     "FallbackResult",
     "FallbackRung",
+    "FrontierPoint",
     "KNNDistance",
     "KeywordRules",
     "LadderState",
@@ -68,6 +75,7 @@ __all__ = [
     "RiskThreshold",
     "always_answer",
     "apply_fallback",
+    "certification_frontier",
     "energy_score",
     "fit_ood_threshold",
     "max_logit_score",

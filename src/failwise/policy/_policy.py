@@ -28,6 +28,7 @@ from failwise.policy._conformal import ConformalPredictionSets
 from failwise.policy._costs import OutcomeCosts
 from failwise.policy._decision import Action, Decisions
 from failwise.policy._fallback import NO_OPINION
+from failwise.policy._frontier import CertificationFrontier, certification_frontier
 from failwise.policy._ladder import (
     AnswerRung,
     ClarifyRung,
@@ -139,6 +140,11 @@ class Policy(Estimator):
     certified_ : bool
         Whether the answer threshold carries the risk certificate.
     risk_control_ : RiskThreshold or None
+    frontier_ : CertificationFrontier or None
+        With a risk target: the coverage the validation rows certify at each target risk
+        of a grid, and the labelled rows the requested target needs at the observed error
+        rate (see :func:`certification_frontier`); also under "frontier" in
+        :meth:`describe`. None without a risk target.
     prediction_sets_ : ConformalPredictionSets or None
     fallback_trusted_ : ndarray of shape (n_classes + 1,)
         Which fallback outputs are used; index 0 is the out-of-scope label -1.
@@ -381,6 +387,7 @@ class Policy(Estimator):
         eligible = ~handoff
         certified = -np.inf
         self.risk_control_: RiskThreshold | None = None
+        self.frontier_: CertificationFrontier | None = None
         self.certified_ = False
         if self.target_risk is not None:
             with warnings.catch_warnings():
@@ -393,12 +400,20 @@ class Policy(Estimator):
             self.risk_control_ = control
             self.certified_ = bool(control.certified_)
             certified = float(control.threshold_)
+            self.frontier_ = certification_frontier(
+                confidence[eligible],
+                correct[eligible],
+                target_risk=self.target_risk,
+                confidence_level=self.confidence_level,
+                bound=self.bound,
+            )
             if not control.certified_:
                 warnings.warn(
                     f"No answer threshold certifies selective risk ≤ {self.target_risk:g} at "
                     f"confidence {self.confidence_level:g} on these {int(eligible.sum())} "
-                    "validation rows: the policy will answer nothing automatically. Add labelled "
-                    "validation data, raise `target_risk` or lower `confidence_level`.",
+                    "validation rows: the policy will answer nothing automatically. "
+                    f"{_frontier_hint(self.frontier_)}Add labelled validation data, raise "
+                    "`target_risk` or lower `confidence_level`.",
                     UncertifiedWarning,
                     stacklevel=3,
                 )
@@ -662,5 +677,25 @@ class Policy(Estimator):
             "fallback_accuracy": self.fallback_accuracy_,
             "abstain_below": self.abstain_below_,
             "certified": self.certified_,
+            "frontier": None if self.frontier_ is None else self.frontier_.to_dict(),
             "ood_screen": None if self.ood_screen_ is None else self.ood_screen_.to_dict(),
         }
+
+
+def _frontier_hint(frontier: CertificationFrontier) -> str:
+    """One or two sentences on what the data does certify and what the target needs."""
+    parts = []
+    best = frontier.best_target()
+    if best is not None:
+        parts.append(
+            f"This data certifies {best.coverage:.1%} answered at target_risk="
+            f"{best.target_risk:g} (policy.frontier_ lists every target)."
+        )
+    if frontier.additional_rows is not None:
+        parts.append(
+            f"At the observed error rate ({frontier.observed_error_rate:.2%} among the "
+            f"{frontier.planned_coverage:.0%} most confident rows), target_risk="
+            f"{frontier.target_risk:g} needs about {frontier.additional_rows} more labelled "
+            "rows."
+        )
+    return " ".join(parts) + (" " if parts else "")

@@ -147,6 +147,9 @@ def log_day(
             payload["review_probability"] = float(probability[i])
             payload["review"] = ("escalation" if escalate[i] else "audit") if selected[i] else None
             payload["fallback_label"] = None if fallback[i] == -2 else int(fallback[i])
+        else:  # a log written before decisions carried these fields
+            for key in ("review_probability", "review", "fallback_label"):
+                payload.pop(key, None)
         items.append((f"t{i}", payload, t0 + i))
     with store.open(url) as events:
         events.record_decisions(items)

@@ -88,7 +88,12 @@ def _run_cli(line: str, data_dir: Path | None) -> str:
         if data_dir is None:
             pytest.skip("CLINC150 not available")
         args[args.index("--data-dir") + 1] = str(data_dir)
-    result = CliRunner().invoke(app, args)
+    with warnings.catch_warnings():
+        if args[0] == "recalibrate":
+            # Refitting on the tour's few dozen labels, temperature scaling may warn that the
+            # labelled answers were all right: a note for the reader, not a failure.
+            warnings.filterwarnings("ignore", message="Temperature scaling reached")
+        result = CliRunner().invoke(app, args)
     if args[0] == "recalibrate" and result.exit_code == 2:
         # The tour's few hundred requests may not yet hold enough weighted labels to refit;
         # the command must still have loaded the saved artefacts and read the log.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -44,7 +46,7 @@ UPPERS = [clopper_pearson_upper, wilson_upper, hoeffding_bentkus_upper]
 @pytest.mark.parametrize("interval", INTERVALS)
 @given(kn=counts(), level=levels)
 def test_two_sided_intervals_hold_the_observed_rate_inside_the_unit_interval(
-    interval, kn, level
+    interval: Any, kn: Any, level: Any
 ) -> None:
     k, n = kn
     low, high = interval(k, n, level)
@@ -53,34 +55,34 @@ def test_two_sided_intervals_hold_the_observed_rate_inside_the_unit_interval(
 
 @pytest.mark.parametrize("lower", LOWERS)
 @given(kn=counts(), level=levels)
-def test_lower_bounds_never_exceed_the_observed_rate(lower, kn, level) -> None:
+def test_lower_bounds_never_exceed_the_observed_rate(lower: Any, kn: Any, level: Any) -> None:
     k, n = kn
     assert 0.0 <= float(lower(k, n, level)) <= k / n
 
 
 @pytest.mark.parametrize("upper", UPPERS)
 @given(kn=counts(), level=levels)
-def test_upper_bounds_never_fall_below_the_observed_rate(upper, kn, level) -> None:
+def test_upper_bounds_never_fall_below_the_observed_rate(upper: Any, kn: Any, level: Any) -> None:
     k, n = kn
     assert k / n <= float(upper(k, n, level)) + 1e-12 <= 1.0 + 1e-12
 
 
 @pytest.mark.parametrize("bound", [*LOWERS, *UPPERS])
 @given(n=st.integers(min_value=1, max_value=2_000), level=levels)
-def test_bounds_grow_with_the_number_of_successes(bound, n, level) -> None:
+def test_bounds_grow_with_the_number_of_successes(bound: Any, n: Any, level: Any) -> None:
     values = bound(np.arange(n + 1), n, level)
     assert np.all(np.diff(values) >= -1e-12)
 
 
 @pytest.mark.parametrize("bound", [clopper_pearson_upper, wilson_upper, hoeffding_bentkus_upper])
 @given(kn=counts(), level=st.floats(min_value=0.5, max_value=0.99))
-def test_a_higher_confidence_level_widens_an_upper_bound(bound, kn, level) -> None:
+def test_a_higher_confidence_level_widens_an_upper_bound(bound: Any, kn: Any, level: Any) -> None:
     k, n = kn
     assert float(bound(k, n, level)) <= float(bound(k, n, level + 0.005)) + 1e-12
 
 
 @given(kn=counts(), level=levels)
-def test_clopper_pearson_matches_beta_quantiles(kn, level) -> None:
+def test_clopper_pearson_matches_beta_quantiles(kn: Any, level: Any) -> None:
     k, n = kn
     expected_low = stats.beta.ppf(1 - level, k, n - k + 1) if k > 0 else 0.0
     expected_high = stats.beta.ppf(level, k + 1, n - k) if k < n else 1.0
@@ -89,7 +91,7 @@ def test_clopper_pearson_matches_beta_quantiles(kn, level) -> None:
 
 
 @given(kn=counts(), level=st.floats(min_value=0.5, max_value=0.99))
-def test_two_sided_clopper_pearson_matches_scipy_binomtest(kn, level) -> None:
+def test_two_sided_clopper_pearson_matches_scipy_binomtest(kn: Any, level: Any) -> None:
     k, n = kn
     expected = stats.binomtest(k, n).proportion_ci(confidence_level=level, method="exact")
     low, high = clopper_pearson_interval(k, n, level)
@@ -98,7 +100,7 @@ def test_two_sided_clopper_pearson_matches_scipy_binomtest(kn, level) -> None:
 
 
 @given(kn=counts(), level=st.floats(min_value=0.5, max_value=0.99))
-def test_wilson_matches_scipy_binomtest(kn, level) -> None:
+def test_wilson_matches_scipy_binomtest(kn: Any, level: Any) -> None:
     k, n = kn
     expected = stats.binomtest(k, n).proportion_ci(confidence_level=level, method="wilson")
     low, high = wilson_interval(k, n, level)
@@ -107,7 +109,7 @@ def test_wilson_matches_scipy_binomtest(kn, level) -> None:
 
 
 @given(kn=counts(), rate=rates)
-def test_binomial_p_value_matches_scipy_binomtest(kn, rate) -> None:
+def test_binomial_p_value_matches_scipy_binomtest(kn: Any, rate: Any) -> None:
     k, n = kn
     expected = stats.binomtest(k, n, rate, alternative="less").pvalue
     assert float(binomial_p_value(k, n, rate)) == pytest.approx(expected, rel=1e-7, abs=1e-300)
@@ -115,14 +117,16 @@ def test_binomial_p_value_matches_scipy_binomtest(kn, rate) -> None:
 
 
 @given(kn=counts(), rate=rates)
-def test_binomial_sf_matches_scipy(kn, rate) -> None:
+def test_binomial_sf_matches_scipy(kn: Any, rate: Any) -> None:
     k, n = kn
     expected = stats.binom.sf(k - 1, n, rate)
     assert float(binomial_sf(k, n, rate)) == pytest.approx(expected, rel=1e-7, abs=1e-300)
 
 
 @given(kn=counts(), rate=rates, level=levels)
-def test_the_upper_bound_is_where_the_p_value_crosses_the_level(kn, rate, level) -> None:
+def test_the_upper_bound_is_where_the_p_value_crosses_the_level(
+    kn: Any, rate: Any, level: Any
+) -> None:
     # A rate at or above the bound is rejected at 1 - level; below it, not.
     k, n = kn
     for upper, p_value in (
@@ -136,7 +140,9 @@ def test_the_upper_bound_is_where_the_p_value_crosses_the_level(kn, rate, level)
 
 
 @given(kn=counts(), rate=rates)
-def test_hoeffding_bentkus_is_at_least_as_conservative_as_the_exact_p_value(kn, rate) -> None:
+def test_hoeffding_bentkus_is_at_least_as_conservative_as_the_exact_p_value(
+    kn: Any, rate: Any
+) -> None:
     k, n = kn
     exact = float(binomial_p_value(k, n, rate))
     assert exact <= float(hoeffding_bentkus_p_value(k, n, rate)) + 1e-12
@@ -163,7 +169,7 @@ def test_wilson_accepts_fractional_counts() -> None:
 
 
 @pytest.mark.parametrize("level", [0.0, 1.0, float("nan"), np.float32("nan"), np.float16(2.0)])
-def test_a_confidence_level_outside_the_open_unit_interval_is_refused(level) -> None:
+def test_a_confidence_level_outside_the_open_unit_interval_is_refused(level: Any) -> None:
     with pytest.raises(InputError, match="`confidence_level` must lie strictly between 0 and 1"):
         clopper_pearson_upper(1, 10, level)
 
@@ -177,7 +183,7 @@ def test_a_confidence_level_outside_the_open_unit_interval_is_refused(level) -> 
         ("3", 10, "finite non-negative counts"),
     ],
 )
-def test_impossible_counts_are_named(successes, trials, match) -> None:
+def test_impossible_counts_are_named(successes: Any, trials: Any, match: Any) -> None:
     with pytest.raises(InputError, match=match):
         wilson_interval(successes, trials)
 
@@ -187,7 +193,7 @@ def test_normal_quantile_is_the_standard_normal_inverse() -> None:
 
 
 @pytest.mark.parametrize("interval", INTERVALS)
-def test_two_sided_intervals_cover_the_true_rate_by_simulation(interval) -> None:
+def test_two_sided_intervals_cover_the_true_rate_by_simulation(interval: Any) -> None:
     # 2,000 binomial draws per rate; coverage at 0.9 must not fall far below it (Wilson is
     # approximate, so allow a few points; Clopper–Pearson is conservative).
     rng = np.random.default_rng(0)

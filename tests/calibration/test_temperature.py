@@ -185,7 +185,7 @@ def test_temperature_scaling_rejects_a_single_column() -> None:
 
 
 def test_temperature_scaling_rejects_a_zero_chunk_size() -> None:
-    with pytest.raises(InputError, match="`chunk_size` must be an int in \\[1, inf\\)"):
+    with pytest.raises(InputError, match="`chunk_size` must be an int >= 1"):
         TemperatureScaling(chunk_size=0).fit([[1.0, 0.0], [0.0, 1.0]], [0, 1])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ runner = CliRunner(env={"COLUMNS": "200"})
 
 
 @pytest.fixture(scope="module")
-def digits_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, str]:
+def digits_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path, str]:
     out = tmp_path_factory.mktemp("demo")
     result = runner.invoke(
         app, ["demo", "--json", str(out / "summary.json"), "--report", str(out / "report.html")]
@@ -25,14 +26,18 @@ def digits_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, s
     return json.loads((out / "summary.json").read_text()), out / "report.html", result.output
 
 
-def test_demo_prints_accuracy_beside_task_completion(digits_demo: tuple[dict, Path, str]) -> None:
+def test_demo_prints_accuracy_beside_task_completion(
+    digits_demo: tuple[dict[str, Any], Path, str],
+) -> None:
     _, _, output = digits_demo
     assert "completion" in output
     assert "accuracy" in output
     assert "human_accuracy" in output  # the outcome model's assumptions are listed
 
 
-def test_demo_json_has_every_product_metric_per_model(digits_demo: tuple[dict, Path, str]) -> None:
+def test_demo_json_has_every_product_metric_per_model(
+    digits_demo: tuple[dict[str, Any], Path, str],
+) -> None:
     summary, _, _ = digits_demo
     assert len(summary["models"]) == 2
     for model in summary["models"]:
@@ -42,7 +47,7 @@ def test_demo_json_has_every_product_metric_per_model(digits_demo: tuple[dict, P
             assert f"{name}_ci" in model
 
 
-def test_demo_report_is_self_contained(digits_demo: tuple[dict, Path, str]) -> None:
+def test_demo_report_is_self_contained(digits_demo: tuple[dict[str, Any], Path, str]) -> None:
     _, report, _ = digits_demo
     html = report.read_text()
     assert "<svg" in html
@@ -50,7 +55,7 @@ def test_demo_report_is_self_contained(digits_demo: tuple[dict, Path, str]) -> N
     assert "https://" not in html
 
 
-def _clinc_demo(clinc150_dir: Path, tmp_path: Path, *flags: str) -> dict[str, dict]:
+def _clinc_demo(clinc150_dir: Path, tmp_path: Path, *flags: str) -> dict[str, dict[str, Any]]:
     args = ["demo", "--dataset", "clinc150", "--data-dir", str(clinc150_dir), *flags]
     args += ["--json", str(tmp_path / "clinc.json"), "--report", str(tmp_path / "clinc.html")]
     result = runner.invoke(app, args)
@@ -111,8 +116,8 @@ def test_evaluate_names_the_bad_row_and_column(tmp_path: Path, rng: np.random.Ge
     file.write_text("\n".join(lines) + "\n")
     result = runner.invoke(app, ["evaluate", "--predictions", str(file)])
     assert result.exit_code == 2
-    assert "proba_login" in result.output
-    assert "row 6" in result.output
+    assert "proba_login" in result.stderr
+    assert "data row 5 (line 6 of the file)" in result.stderr
 
 
 def test_evaluate_rejects_unknown_labels(tmp_path: Path) -> None:

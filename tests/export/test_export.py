@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from failwise import store
-from failwise.cli._app import app
+from failwise.cli import app
 from failwise.exceptions import InputError
 from failwise.export import TABLES, to_parquet
 from failwise.outcomes import measure

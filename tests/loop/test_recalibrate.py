@@ -1,113 +1,209 @@
-"""`recalibrate` and `failwise recalibrate`: labels from the log refit calibrator and policy."""
+"""`recalibrate` and `failwise recalibrate`, judged by what the refit does on fresh traffic.
+
+Each log is a day of digits traffic written to a real SQLite store (see ``_system.py``);
+"fresh" traffic is a new draw from the same scanner. Whatever the report claims is checked
+against that fresh traffic.
+"""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from failwise import store
 from failwise.artifacts import artifact_hash, load, save
-from failwise.cli._app import app
-from failwise.exceptions import InputError
-from failwise.loop import recalibrate
-from failwise.outcomes._replay import replay
-from failwise.runtime import Guard
-
-TESTS = Path(__file__).resolve().parents[1]
+from failwise.cli import app
+from failwise.exceptions import InputError, UncertifiedWarning
+from failwise.loop import LoggedTasks, read_logged_tasks, recalibrate, recalibrate_tasks
+from tests.loop._system import TARGET_RISK, log_day, outcome, system
 
 
-def _digits() -> ModuleType:
-    name = "failwise_test_digits"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, TESTS / "runtime" / "_digits.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+@pytest.fixture(scope="module")
+def artefacts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The policy and calibrator in service, saved as artefacts."""
+    folder = tmp_path_factory.mktemp("service")
+    served = system()
+    save(served.policy, folder / "policy")
+    save(served.calibrator, folder / "calibrator")
+    return folder / "policy", folder / "calibrator"
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> tuple[str, Path, Path]:
-    """A store after a day of traffic, and the artefacts that served it."""
-    helper = _digits()
-    data = helper.digits()
-    policy = helper.fit_policy(data, target_risk=0.05)
-    save(policy, tmp_path / "policy")
-    save(data.calibrator, tmp_path / "calibrator")
-    url = f"sqlite:///{tmp_path / 'events.db'}"
-    with store.open(url) as events:
-        guard = Guard(
-            data.model.decision_function, data.calibrator, policy, store=events, audit_rate=0.5
-        )
-        decisions = guard.decide_batch(list(data.X_test))
-        replay(events, decisions, data.y_test, n_classes=helper.N_CLASSES, random_state=0)
-    return url, tmp_path / "policy", tmp_path / "calibrator"
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """One logged day per scanner state: unchanged, faded (under-confident), noisy (wrong)."""
+    folder = tmp_path_factory.mktemp("logs")
+    days = {"none": 0, "faded": 0, "noisy": 3}  # the noisy day certifies a stricter refit
+    return {drift: log_day(folder, drift, seed=seed) for drift, seed in days.items()}
 
 
-def test_the_guard_records_raw_scores_that_recalibration_reads(
-    served: tuple[str, Path, Path],
+def test_on_an_undrifted_log_nothing_material_changes(
+    logs: dict[str, str], artefacts: tuple[Path, Path]
 ) -> None:
-    url, policy_path, calibrator_path = served
-    with store.open(url) as events:
-        first = events.iter_events().__next__()
-        assert len(events.task(first.task_id).decision["scores"]) == 8
-    report = recalibrate(url, policy_path, calibrator_path=calibrator_path)
-    assert report.n_labels >= 50
-    assert report.n_without_scores == 0
-    assert [name for name, _, _ in report.rows] == ["ece", "coverage", "task_completion"]
-    assert report.old_policy_version == artifact_hash(load(policy_path))
-    assert report.calibrator is not None
-    assert report.written == []
+    report = recalibrate(logs["none"], artefacts[0], calibrator_path=artefacts[1])
+    served = system()
+    before = outcome(served.policy, served.calibrator, "none", seed=0)
+    after = outcome(report.policy, report.calibrator, "none", seed=0)
+    assert after.coverage == pytest.approx(before.coverage, abs=0.02)
+    assert after.risk <= TARGET_RISK
+    assert not report.adopted or report.new.coverage >= report.old.coverage
+    assert "shows no sign that it misses its target" in report.reason or report.adopted
 
 
-def test_write_saves_new_versioned_artefacts(
-    served: tuple[str, Path, Path], tmp_path: Path
+def test_on_a_faded_scanner_log_the_refit_answers_more_and_meets_its_target(
+    logs: dict[str, str], artefacts: tuple[Path, Path]
 ) -> None:
-    url, policy_path, calibrator_path = served
-    report = recalibrate(url, policy_path, calibrator_path=calibrator_path)
-    artifacts = report.write(tmp_path / "new")
-    assert {a.kind for a in artifacts} == {"policy", "calibrator"}
-    policy_dir = tmp_path / "new" / f"policy-{report.policy_version[:12]}"
+    report = recalibrate(logs["faded"], artefacts[0], calibrator_path=artefacts[1])
+    served = system()
+    before = outcome(served.policy, served.calibrator, "faded", seed=0)
+    after = outcome(report.policy, report.calibrator, "faded", seed=0)
+    assert report.adopted, report.reason
+    assert report.new.certified is True
+    assert after.risk <= TARGET_RISK
+    assert after.coverage > before.coverage + 0.05
+    assert after.escalation_rate < before.escalation_rate
+    # The table's figures describe all traffic, not just the labelled inputs.
+    assert report.old.coverage == pytest.approx(before.coverage, abs=0.03)
+    assert report.new.coverage == pytest.approx(after.coverage, abs=0.03)
+    assert report.new.human_hours_per_1000_tasks < report.old.human_hours_per_1000_tasks
+    assert report.regressions() == []
+
+
+def test_on_a_noisy_scanner_log_the_refit_answers_less_to_meet_its_target(
+    logs: dict[str, str], artefacts: tuple[Path, Path], tmp_path: Path
+) -> None:
+    report = recalibrate(logs["noisy"], artefacts[0], calibrator_path=artefacts[1])
+    served = system()
+    before = outcome(served.policy, served.calibrator, "noisy", seed=0)
+    after = outcome(report.policy, report.calibrator, "noisy", seed=0)
+    assert before.risk > 2 * TARGET_RISK  # the policy in service misses its target
+    assert report.old.certified is False
+    assert report.adopted, report.reason
+    assert "misses its target on the log" in report.reason
+    assert after.risk <= TARGET_RISK
+    assert 0.0 < after.coverage < before.coverage
+    # Writing a policy that answers less needs an explicit choice.
+    with pytest.raises(InputError, match=r"Refusing to write the new policy: it answers"):
+        report.write(tmp_path / "out")
+    written = report.write(tmp_path / "out", allow_less_automation=True)
+    assert {a.kind for a in written} == {"policy", "calibrator"}
+    policy_dir = tmp_path / "out" / f"policy-{report.policy_version[:12]}"
     assert artifact_hash(load(policy_dir)) == report.policy_version
 
 
-def test_too_few_labels_is_a_clear_error(served: tuple[str, Path, Path]) -> None:
-    url, policy_path, calibrator_path = served
-    with pytest.raises(InputError, match=r"Too few labels to recalibrate: found \d+ .* at least"):
-        recalibrate(url, policy_path, calibrator_path=calibrator_path, min_labels=100_000)
-    with pytest.raises(InputError, match=r"found 0 labelled task"):
-        recalibrate(url, policy_path, calibrator_path=calibrator_path, since=4.0e9)
+def test_only_labels_with_a_known_inclusion_probability_are_used(logs: dict[str, str]) -> None:
+    with store.open(logs["faded"]) as events:
+        tasks = read_logged_tasks(events)
+    assert tasks.n_tasks == 4000
+    assert tasks.n_other_labels > 0  # user corrections and the application's own audits
+    assert tasks.n_pending > 0  # escalations beyond the reviewers' capacity
+    labelled = tasks.labelled
+    assert set(np.unique(tasks.review_probability[labelled])) == {0.2, 1.0}
+    assert tasks.selected[labelled].all()
 
 
-def test_a_calibrator_where_the_policy_belongs_is_refused(served: tuple[str, Path, Path]) -> None:
-    url, _, calibrator_path = served
-    with pytest.raises(InputError, match=r"holds a TemperatureScaling, not a policy"):
-        recalibrate(url, calibrator_path)
-
-
-def test_cli_prints_the_comparison_and_writes_only_when_asked(
-    served: tuple[str, Path, Path], tmp_path: Path
+def test_a_log_without_review_probabilities_cannot_recalibrate(
+    tmp_path: Path, artefacts: tuple[Path, Path]
 ) -> None:
-    url, policy_path, calibrator_path = served
+    url = log_day(tmp_path, "faded", seed=1, n=400, record_probability=False)
+    with pytest.raises(InputError, match=r"found 0 label\(s\).* 400 logged decision\(s\) carry no"):
+        recalibrate(url, artefacts[0], calibrator_path=artefacts[1])
+
+
+def test_an_uncertified_refit_keeps_the_policy_in_service_and_says_why(
+    tmp_path: Path, artefacts: tuple[Path, Path]
+) -> None:
+    url = log_day(tmp_path, "noisy", seed=2, n=500)
+    with pytest.warns(UncertifiedWarning, match=r"kept the policy in service"):
+        report = recalibrate(url, artefacts[0], calibrator_path=artefacts[1])
+    assert not report.adopted
+    assert report.policy_version == report.old_policy_version
+    assert report.calibrator is not None
+    assert artifact_hash(report.calibrator) == artifact_hash(system().calibrator)
+    assert "uniform sample of" in report.reason
+    assert "sampled answers were wrong" in report.reason
+    with pytest.raises(InputError, match=r"Nothing written: the policy in service was kept"):
+        report.write(tmp_path / "out")
+
+
+def test_a_log_with_an_action_never_audited_certifies_nothing() -> None:
+    served = system()
+    rng = np.random.default_rng(0)
+    X, y = served.traffic(600, "none", rng)
+    scores = served.scores(X)
+    decisions = served.policy.decide(
+        served.calibrator.predict_proba(scores), fallback=served.fallback(X)
+    )
+    action = np.asarray(decisions.action)
+    probability = np.where(action == "escalate", 1.0, np.where(action == "answer", 0.3, 0.0))
+    selected = rng.random(600) < probability
+    tasks = LoggedTasks(
+        scores=scores,
+        y=np.where(selected, y, -2).astype(np.intp),
+        selected=selected,
+        review_probability=probability,
+        fallback_label=served.fallback(X),
+        ood_score=None,
+        action=action,
+        task_id=[f"t{i}" for i in range(600)],
+    )
+    with pytest.warns(UncertifiedWarning, match=r"had review probability 0, so no sample"):
+        report = recalibrate_tasks(tasks, served.policy, served.calibrator)
+    assert not report.adopted
+
+
+def test_a_missing_sqlite_file_is_an_error(tmp_path: Path, artefacts: tuple[Path, Path]) -> None:
+    url = f"sqlite:///{tmp_path / 'no-such.db'}"
+    with pytest.raises(InputError, match=r"No event log at .* does not exist"):
+        recalibrate(url, artefacts[0], calibrator_path=artefacts[1])
+    assert not (tmp_path / "no-such.db").exists()
+
+
+def test_a_calibrator_where_the_policy_belongs_is_refused(
+    logs: dict[str, str], artefacts: tuple[Path, Path]
+) -> None:
+    with pytest.raises(InputError, match=r"holds a TemperatureScaling, not a policy"):
+        recalibrate(logs["none"], artefacts[1])
+
+
+def test_cli_shows_automation_humans_and_certificates_and_refuses_less_automation(
+    logs: dict[str, str], artefacts: tuple[Path, Path], tmp_path: Path
+) -> None:
     runner = CliRunner()
-    args = ["recalibrate", "--store", url, "--policy", str(policy_path)]
-    args += ["--calibrator", str(calibrator_path), "--json", str(tmp_path / "r.json")]
+    args = ["recalibrate", "--store", logs["noisy"], "--policy", str(artefacts[0])]
+    args += ["--calibrator", str(artefacts[1]), "--json", str(tmp_path / "r.json")]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "task completion" in result.output
+    for row in ("coverage", "escalation rate", "human hours / 1,000 tasks", "certified"):
+        assert row in result.output
+    assert "inverse-probability" in result.output
     assert "nothing written" in result.output
-    assert json.loads((tmp_path / "r.json").read_text())["n_labels"] >= 50
-    result = runner.invoke(app, [*args, "--write", str(tmp_path / "out")])
-    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["adopted"] is True
+    assert saved["old"]["certified"] is False
+    assert saved["new"]["certified"] is True
+    refused = runner.invoke(app, [*args, "--write", str(tmp_path / "out")])
+    assert refused.exit_code == 2
+    assert "Refusing to write the new policy" in refused.output
+    assert "--allow-less-automation" in refused.output
+    assert not (tmp_path / "out").exists()
+    allowed = runner.invoke(
+        app, [*args, "--write", str(tmp_path / "out"), "--allow-less-automation"]
+    )
+    assert allowed.exit_code == 0, allowed.output
     assert len(list((tmp_path / "out").iterdir())) == 2
-    result = runner.invoke(app, ["recalibrate", "--store", url, "--policy", str(calibrator_path)])
-    assert result.exit_code == 2
-    assert "not a policy" in result.output
+    missing = runner.invoke(
+        app,
+        [
+            "recalibrate",
+            "--store",
+            f"sqlite:///{tmp_path / 'typo.db'}",
+            "--policy",
+            str(artefacts[0]),
+        ],
+    )
+    assert missing.exit_code == 2
+    assert "does not exist" in missing.output

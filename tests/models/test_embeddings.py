@@ -37,7 +37,7 @@ def test_bad_texts_are_rejected_before_loading_anything(texts: object, message: 
 def test_bad_parameters_are_named() -> None:
     with pytest.raises(InputError, match="SentenceEmbedder: `batch_size` must be an int"):
         SentenceEmbedder(batch_size=0).encode(["x"])
-    with pytest.raises(InputError, match="has no parameter 'batchsize'"):
+    with pytest.raises(InputError, match="has no parameter `batchsize`"):
         SentenceEmbedder().set_params(batchsize=3)
 
 

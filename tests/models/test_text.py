@@ -53,9 +53,9 @@ def test_tfidf_model_pickles_with_identical_outputs() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"C": -1.0}, r"tfidf_linear_model: `C` must be a number in \(0, inf\); got -1.0"),
+        ({"C": -1.0}, r"tfidf_linear_model: `C` must be a number > 0; got -1.0"),
         ({"word_ngram_range": (2, 1)}, r"`word_ngram_range` must be a tuple \(min_n, max_n\)"),
-        ({"sublinear_tf": "yes"}, "`sublinear_tf` must be an instance of bool"),
+        ({"sublinear_tf": "yes"}, "`sublinear_tf` must be a bool"),
     ],
 )
 def test_tfidf_model_rejects_bad_parameters(kwargs: dict[str, object], message: str) -> None:

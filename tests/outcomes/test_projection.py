@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from failwise import OutcomeModel, Policy, compare, project
+from failwise import OutcomeModel, Policy, ProductMetrics, compare, project
 from failwise.exceptions import InputError
 from failwise.policy import Decisions, always_answer
 from failwise.policy._decision import NO_LABEL, REASON_CODES, Action, Reason
@@ -141,3 +141,84 @@ def test_project_rejects_mismatched_labels() -> None:
         project(np.zeros(3), [0, 1, 0])  # type: ignore[arg-type]
     with pytest.raises(InputError, match="Unknown OutcomeModel"):
         OutcomeModel().replace(speed=1.0)
+
+
+def _assert_same(a: ProductMetrics, b: ProductMetrics) -> None:
+    assert a.n_tasks == b.n_tasks
+    for name in a.metric_names():
+        x, z = getattr(a, name), getattr(b, name)
+        np.testing.assert_array_equal([x.value, x.low, x.high], [z.value, z.low, z.high], name)
+
+
+def _traffic_with_an_escalated_slice() -> tuple[Decisions, np.ndarray, np.ndarray]:
+    """2,000 tasks: 1,800 right answers, and a slice of 200 unseen inputs, all escalated."""
+    actions = [Action.ANSWER] * 1800 + [Action.ESCALATE] * 200
+    labels = [0] * 1800 + [NO_LABEL] * 200
+    y = np.array([0] * 1800 + [-1] * 200)
+    return decisions_with(actions, labels), y, y == -1
+
+
+#: 200 tasks an hour, 120 s each, 2 reviewers: humans absorb every escalation up to 30 %.
+CAPACITY = OutcomeModel(human_accuracy=1.0, human_response_p90_s=900.0)
+
+
+def test_a_slice_projected_alone_starves_its_reviewers() -> None:
+    _, y, unseen = _traffic_with_an_escalated_slice()
+    alone = project(decisions_with([Action.ESCALATE] * 200, [NO_LABEL] * 200), y[unseen], CAPACITY)
+    assert alone.task_completion_rate.value == pytest.approx(0.3, abs=0.05)
+
+
+def test_a_slice_projected_within_its_traffic_gets_the_traffic_s_capacity() -> None:
+    decisions, y, unseen = _traffic_with_an_escalated_slice()
+    within = project(decisions, y, CAPACITY, rows=unseen)
+    assert within.n_tasks == 200
+    assert within.task_completion_rate.value == 1.0
+    assert within.escalation_rate.value == 1.0
+    assert within.automation_rate.value == 0.0
+    assert within.task_completion_rate.low == 1.0
+    assert within.human_hours_per_1000_tasks.value == pytest.approx(1000 * 120 / 3600)
+
+
+def test_row_indices_and_a_mask_select_the_same_slice() -> None:
+    decisions, y, unseen = _traffic_with_an_escalated_slice()
+    by_mask = project(decisions, y, CAPACITY, rows=unseen, n_bootstrap=30)
+    by_index = project(decisions, y, CAPACITY, rows=np.flatnonzero(unseen), n_bootstrap=30)
+    _assert_same(by_mask, by_index)
+
+
+def test_selecting_every_row_is_projecting_the_whole_traffic(rng: np.random.Generator) -> None:
+    proba = rng.dirichlet(np.full(4, 0.4), size=1500)
+    y = np.array([rng.choice(4, p=p) for p in proba])
+    decisions = Policy(target_risk=0.1).fit(proba[:700], y[:700]).decide(proba[700:])
+    whole = project(decisions, y[700:], n_bootstrap=40)
+    _assert_same(project(decisions, y[700:], rows=np.ones(800, dtype=bool), n_bootstrap=40), whole)
+
+
+def test_a_slice_of_policy_decisions_keeps_the_rows_it_selects(rng: np.random.Generator) -> None:
+    proba = rng.dirichlet(np.full(4, 0.4), size=1500)
+    y = np.array([rng.choice(4, p=p) for p in proba])
+    policy = Policy(target_risk=0.1).fit(proba[:700], y[:700])
+    first = y[700:] == 0
+    sliced = project(policy.decide(proba[700:]), y[700:], rows=first, n_bootstrap=0)
+    alone = project(policy.decide(proba[700:][first]), y[700:][first], n_bootstrap=0)
+    # The capacity is ample either way, so the slice's own rates come out alike.
+    assert sliced.n_tasks == alone.n_tasks == int(first.sum())
+    assert sliced.automation_rate.value == pytest.approx(alone.automation_rate.value)
+    assert sliced.selective_accuracy.value == pytest.approx(alone.selective_accuracy.value)
+
+
+@pytest.mark.parametrize(
+    ("rows", "match"),
+    [
+        (np.ones(5, dtype=bool), r"boolean mask of length 5 but `decisions` has 2000 rows"),
+        ([0, 2000], r"row indices outside \[0, 2000\)"),
+        ([3, 3], r"repeats a row index"),
+        (np.zeros(2000, dtype=bool), r"selects no task"),
+        ([0.5, 1.5], r"boolean mask or integer row indices; got dtype float64"),
+        (np.ones((2, 1000), dtype=bool), r"one-dimensional; got shape \(2, 1000\)"),
+    ],
+)
+def test_a_malformed_slice_is_named(rows: object, match: str) -> None:
+    decisions, y, _ = _traffic_with_an_escalated_slice()
+    with pytest.raises(InputError, match=match):
+        project(decisions, y, rows=rows)  # type: ignore[arg-type]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -12,8 +14,11 @@ import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from scipy import stats
+from sklearn.base import clone
 from sklearn.neighbors import NearestNeighbors
 
+from failwise import Policy
 from failwise.exceptions import InputError, NotFittedError, UncertifiedWarning
 from failwise.policy._ood import (
     CombinedOODScore,
@@ -200,6 +205,30 @@ def test_combined_score_checks_columns_and_order() -> None:
         combiner.score(np.zeros((1, 3)))
 
 
+@pytest.mark.parametrize(
+    "scorer", [KNNDistance(n_neighbors=3, metric="euclidean"), CombinedOODScore(method="max")]
+)
+def test_scorers_clone_to_unfitted_copies_with_the_same_parameters(
+    scorer: KNNDistance | CombinedOODScore, rng: np.random.Generator
+) -> None:
+    fitted = scorer.fit(rng.normal(size=(20, 2)))
+    copy = clone(fitted)
+    assert type(copy) is type(scorer)
+    assert copy.get_params() == scorer.get_params()
+    with pytest.raises(NotFittedError, match="call fit before score"):
+        copy.score(rng.normal(size=(2, 2)))
+    assert repr(copy) in (
+        "KNNDistance(n_neighbors=3, metric='euclidean')",
+        "CombinedOODScore(method='max')",
+    )
+
+
+def test_scorers_reject_unknown_parameters() -> None:
+    with pytest.raises(InputError, match="KNNDistance has no parameter `k`"):
+        KNNDistance().set_params(k=3)
+    assert KNNDistance().set_params(n_neighbors=3).n_neighbors == 3
+
+
 # --------------------------------------------------------------------------- threshold
 
 
@@ -227,12 +256,14 @@ def test_out_of_scope_rows_never_move_the_threshold(rng: np.random.Generator) ->
     assert mixed.oos_recall < 0.05
 
 
-def test_too_few_in_scope_scores_turn_detection_off_with_a_warning() -> None:
-    with pytest.warns(UncertifiedWarning, match="at least 19 are needed"):
+def test_too_few_in_scope_scores_keep_the_screen_on_beyond_every_in_scope_score() -> None:
+    with pytest.warns(UncertifiedWarning, match="at least 19 are needed") as caught:
         fitted = fit_ood_threshold(np.arange(10.0), max_false_alarm_rate=0.05)
-    assert fitted.threshold == math.inf
+    assert fitted.threshold == 9.0
     assert fitted.limited_by == "too_few_samples"
-    assert not fitted.flag([1e9]).any()
+    assert fitted.flag([1e9, 9.0]).tolist() == [True, False]
+    assert fitted.unmet == ("max_false_alarm_rate",)
+    assert "`max_false_alarm_rate=0.05`" in str(caught[0].message)
 
 
 @given(
@@ -270,18 +301,80 @@ def test_accuracy_floor_raises_the_threshold_until_accuracy_is_certified(
     assert floored.in_scope_accuracy_lower_bound >= 0.70
 
 
-def test_uncertifiable_accuracy_floor_turns_detection_off_with_a_warning() -> None:
+def test_uncertifiable_accuracy_floor_keeps_the_false_alarm_threshold_and_says_so() -> None:
     scores = np.linspace(0, 1, 200)
     correct = np.arange(200) % 2 == 0  # 50% accurate
-    with pytest.warns(UncertifiedWarning, match="cannot certify min_in_scope_accuracy=0.9"):
+    with pytest.warns(UncertifiedWarning, match="`min_in_scope_accuracy=0.9` cannot be certified"):
         fitted = fit_ood_threshold(scores, correct=correct, min_in_scope_accuracy=0.9)
-    assert fitted.threshold == math.inf
+    assert fitted.threshold == float(fit_ood_threshold(scores))
+    assert fitted.limited_by == "false_alarm_rate"
+    assert fitted.unmet == ("min_in_scope_accuracy",)
+    assert fitted.false_alarm_rate > 0.03
+
+
+def test_accuracy_budget_is_a_conformal_bound_on_correct_answers_flagged(
+    rng: np.random.Generator,
+) -> None:
+    n = 2000
+    scores = rng.uniform(size=n)
+    correct = rng.uniform(size=n) > scores**2  # high scores are mostly wrong answers
+    fitted = fit_ood_threshold(
+        scores, correct=correct, max_false_alarm_rate=0.3, max_accuracy_loss=0.02
+    )
+    ranked = np.sort(scores[correct])
+    # Smallest k with P(Binomial(m, 0.98) < k) >= 0.95: the 95% upper bound on the share of
+    # new correct rows flagged is at most 2%.
+    k = 1 + int(
+        np.flatnonzero(stats.binom.cdf(np.arange(ranked.size), ranked.size, 0.98) >= 0.95)[0]
+    )
+    assert fitted.threshold == ranked[k - 1]
+    assert fitted.limited_by == "accuracy_loss"
+    assert fitted.accuracy_loss is not None
+    assert fitted.accuracy_loss <= 0.02
+    # Wrong answers are flagged freely: far more than 2% of the in-scope rows go.
+    assert fitted.false_alarm_rate > 0.05
+    assert fitted.met
+
+
+def test_accuracy_budget_of_one_leaves_the_false_alarm_rule_alone(rng: np.random.Generator) -> None:
+    scores, correct = rng.normal(size=300), rng.uniform(size=300) < 0.9
+    plain = fit_ood_threshold(scores, correct=correct)
+    loose = fit_ood_threshold(scores, correct=correct, max_accuracy_loss=1.0)
+    assert loose.threshold == plain.threshold
+    assert loose.limited_by == "false_alarm_rate"
+
+
+def test_accuracy_budget_needs_enough_correct_rows_and_names_its_parameter() -> None:
+    scores, correct = np.arange(30.0), np.ones(30, dtype=bool)
+    with pytest.warns(
+        UncertifiedWarning, match=r"`max_accuracy_loss=0.02` cannot be certified.*149"
+    ):
+        fitted = fit_ood_threshold(scores, correct=correct, max_accuracy_loss=0.02)
+    assert fitted.threshold == 29.0  # still on: flags anything beyond the data
+    assert fitted.unmet == ("max_accuracy_loss",)
+
+
+def test_threshold_record_is_json_ready() -> None:
+    with pytest.warns(UncertifiedWarning):
+        fitted = fit_ood_threshold(np.arange(5.0), correct=np.ones(5), max_accuracy_loss=0.1)
+    data = json.loads(json.dumps(fitted.to_dict(), allow_nan=False))
+    assert data["met"] is False
+    assert data["unmet"] == ["max_false_alarm_rate", "max_accuracy_loss"]
+    assert len(data["notes"]) == 2
 
 
 def test_threshold_arguments_are_checked() -> None:
     scores = np.arange(50.0)
     with pytest.raises(InputError, match="needs `correct`"):
         fit_ood_threshold(scores, min_in_scope_accuracy=0.9)
+    with pytest.raises(InputError, match="`max_accuracy_loss` needs `correct`"):
+        fit_ood_threshold(scores, max_accuracy_loss=0.02)
+    with pytest.raises(InputError, match=r"`max_accuracy_loss` must be a number in \(0, 1\]"):
+        fit_ood_threshold(scores, correct=np.ones(50), max_accuracy_loss=0.0)
+    with pytest.raises(InputError, match="`scores` contains NaN in 1 row"):
+        fit_ood_threshold(np.r_[scores, np.nan])
+    with pytest.raises(InputError, match="`scores` contains infinite values in 1 row"):
+        fit_ood_threshold(np.r_[scores, np.inf])
     with pytest.raises(InputError, match=r"`max_false_alarm_rate` must be a number in \(0, 1\)"):
         fit_ood_threshold(scores, max_false_alarm_rate=5)
     with pytest.raises(InputError, match="marks all 50 rows out of scope"):
@@ -334,5 +427,118 @@ def test_accuracy_floor_holds_with_the_stated_confidence(seed: int) -> None:
                 confidence_level=level,
             )
         accuracy = np.mean(fresh_correct & (fresh_scores <= fitted.threshold))
-        failures += accuracy < floor
+        # Learn-then-Test: P(the floor is reported met and yet violated) <= 1 - level.
+        failures += int(fitted.met and accuracy < floor)
     assert failures / repeats <= (1 - level) + 0.03
+
+
+@pytest.mark.slow
+def test_accuracy_budget_holds_with_the_stated_confidence(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    budget, level, n, repeats = 0.05, 0.9, 300, 2000
+    # Scores of correct answers are standard normal: the share of new correct rows flagged
+    # is exactly 1 - Phi(threshold).
+    failures = 0
+    for _ in range(repeats):
+        correct = rng.uniform(size=n) < 0.85
+        scores = np.where(correct, rng.normal(size=n), rng.normal(2.0, 1.0, n))
+        fitted = fit_ood_threshold(
+            scores,
+            correct=correct,
+            max_false_alarm_rate=0.5,
+            max_accuracy_loss=budget,
+            confidence_level=level,
+        )
+        failures += int(stats.norm.sf(fitted.threshold) > budget)
+    rate = failures / repeats
+    assert rate <= (1 - level) + 0.02
+    assert rate >= (1 - level) - 0.06  # not vacuous: close to the stated level
+
+
+# --------------------------------------------------------------------------- in a Policy
+
+
+def _intents(
+    rng: np.random.Generator, n_in: int, n_out: int = 0, n_classes: int = 5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Calibrated probabilities, labels (-1 = unseen intent) and a distance-like OOD score."""
+    proba = rng.dirichlet(np.full(n_classes, 0.05), size=n_in + n_out)
+    y = np.array([rng.choice(n_classes, p=p) for p in proba])
+    y[n_in:] = -1
+    ood = np.r_[rng.normal(0.0, 1.0, n_in), rng.normal(2.5, 1.0, n_out)]
+    return proba, y, ood
+
+
+@pytest.mark.parametrize("budget", [None, 0.02])
+def test_screen_flags_unseen_inputs_from_a_small_validation_set_without_any(
+    budget: float | None, rng: np.random.Generator
+) -> None:
+    proba, y, ood = _intents(rng, 300)  # 300 in-scope rows, no out-of-scope example
+    policy = Policy(target_risk=0.1, ood_max_accuracy_loss=budget).fit(proba, y, ood_score=ood)
+    assert policy.ood_screen_ is not None
+    assert policy.ood_screen_.met
+    test_proba, test_y, test_ood = _intents(rng, 2000, 2000)
+    decisions = policy.decide(test_proba, ood_score=test_ood)
+    screened = decisions.reason_codes == decisions.reason_codes[np.argmax(test_ood)]
+    assert screened[test_y < 0].mean() > 0.5  # most unseen inputs are caught
+    assert screened[test_y >= 0].mean() < 0.08  # few in-scope ones are
+
+
+def test_policy_names_only_its_own_parameters_when_a_screen_rule_is_unmet(
+    rng: np.random.Generator,
+) -> None:
+    proba, y, ood = _intents(rng, 40)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        policy = Policy(target_risk=0.1, ood_max_accuracy_loss=0.02).fit(proba, y, ood_score=ood)
+    screen_notes = [str(w.message) for w in caught if "out-of-scope" in str(w.message)]
+    assert screen_notes
+    named = {m for note in screen_notes for m in re.findall(r"`([a-z_]+)[=`]", note)}
+    assert named == {"ood_max_accuracy_loss"}
+    assert "min_in_scope_accuracy" not in " ".join(screen_notes)
+    summary = policy.describe()["ood_screen"]
+    assert json.loads(json.dumps(summary, allow_nan=False))["unmet"] == ["ood_max_accuracy_loss"]
+    assert summary["notes"] == [note.removeprefix("Policy: ") for note in screen_notes]
+    assert np.isfinite(policy.ood_threshold_)  # the screen stays on
+
+
+def test_policy_accepts_the_largest_allowed_accuracy_budget(rng: np.random.Generator) -> None:
+    proba, y, ood = _intents(rng, 300)
+    policy = Policy(target_risk=0.1, ood_max_accuracy_loss=1.0).fit(proba, y, ood_score=ood)
+    assert policy.ood_screen_ is not None
+    assert policy.ood_screen_.limited_by == "false_alarm_rate"
+    with pytest.raises(InputError, match="`ood_max_accuracy_loss`"):
+        Policy(ood_max_accuracy_loss=0.0).fit(proba, y, ood_score=ood)
+
+
+@pytest.mark.parametrize(("budget", "lowest", "spread"), [(None, 0.6, 0.06), (0.02, 0.2, 0.15)])
+def test_screen_is_stable_across_validation_draws(
+    budget: float | None, lowest: float, spread: float
+) -> None:
+    caught, alarms = [], []
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        proba, y, ood = _intents(rng, 300)
+        policy = Policy(target_risk=0.1, ood_max_accuracy_loss=budget)
+        policy.fit(proba, y, ood_score=ood)
+        caught.append(np.mean(rng.normal(2.5, 1.0, 5000) > policy.ood_threshold_))
+        alarms.append(np.mean(rng.normal(0.0, 1.0, 5000) > policy.ood_threshold_))
+    # Never off in any draw, and no bimodal swings: the spread is that of a quantile of 300.
+    assert min(caught) > lowest
+    assert float(np.std(caught)) < spread
+    assert float(np.mean(alarms)) <= 0.05 + 0.005
+    assert float(np.std(alarms)) < 0.02
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_policy_names_non_finite_out_of_scope_scores(bad: float, rng: np.random.Generator) -> None:
+    proba, y, ood = _intents(rng, 100)
+    ood[7] = bad
+    kind = "NaN" if np.isnan(bad) else "infinite values"
+    with pytest.raises(InputError, match=f"`ood_score` contains {kind} in 1 row.*first at row 7"):
+        Policy(target_risk=0.1).fit(proba, y, ood_score=ood)
+    ood[7] = 0.0
+    policy = Policy(target_risk=0.1).fit(proba, y, ood_score=ood)
+    ood[3] = bad
+    with pytest.raises(InputError, match=f"`ood_score` contains {kind}.*first at row 3"):
+        policy.decide(proba, ood_score=ood)

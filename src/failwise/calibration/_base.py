@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, Literal, Self
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from failwise._params import validate_params
+from failwise._base import Estimator
 from failwise._validation import (
     check_binary_labels,
     check_fitted,
@@ -33,79 +32,21 @@ LOG_EPSILON = 1e-12
 _REGISTRY: dict[str, type[BaseCalibrator]] = {}
 
 
-class BaseCalibrator:
+class BaseCalibrator(Estimator):
     """Base class of every calibrator: the scikit-learn estimator contract.
 
     Subclasses store their keyword arguments in ``__init__`` and nothing else, declare a
     ``_parameter_constraints`` table checked in ``fit``, and list their fitted attributes
-    (with how each is stored) in :meth:`_state_schema`. The base class then provides
-    ``get_params``/``set_params``, a ``__repr__`` showing non-default parameters, and
-    :meth:`to_state`/:meth:`from_state` for serialisation.
+    (with how each is stored) in :meth:`_state_schema`. :class:`failwise._base.Estimator`
+    provides ``get_params``/``set_params`` and a ``__repr__`` showing non-default
+    parameters; this class adds :meth:`to_state`/:meth:`from_state` for serialisation.
     """
-
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
 
     n_classes_: int
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _REGISTRY[cls.__name__] = cls
-
-    # ------------------------------------------------------------------ parameters
-
-    @classmethod
-    def _parameter_defaults(cls) -> dict[str, Any]:
-        signature = inspect.signature(cls.__init__)
-        return {
-            name: parameter.default
-            for name, parameter in signature.parameters.items()
-            if name != "self"
-            and parameter.kind
-            not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
-        }
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Return the constructor parameters as a dictionary.
-
-        Parameters
-        ----------
-        deep : bool, default=True
-            Accepted for scikit-learn compatibility; calibrators have no sub-estimators.
-
-        Returns
-        -------
-        dict
-            Parameter name to value.
-        """
-        return {name: getattr(self, name) for name in self._parameter_defaults()}
-
-    def set_params(self, **params: Any) -> Self:
-        """Set constructor parameters; they are validated at the next ``fit``.
-
-        Returns
-        -------
-        self
-        """
-        known = self._parameter_defaults()
-        for name, value in params.items():
-            if name not in known:
-                raise InputError(
-                    f"{type(self).__name__} has no parameter `{name}`; valid parameters are "
-                    f"{sorted(known)}."
-                )
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        changed = [
-            f"{name}={getattr(self, name)!r}"
-            for name, default in self._parameter_defaults().items()
-            if not _same_value(getattr(self, name), default)
-        ]
-        return f"{type(self).__name__}({', '.join(changed)})"
-
-    def _validate_params(self) -> None:
-        validate_params(self, self._parameter_constraints)
 
     # ------------------------------------------------------------------ fitted state
 
@@ -185,7 +126,7 @@ class BaseCalibrator:
                 f"`{name}.from_state(state)` or `BaseCalibrator.from_state(state)`."
             )
         params = dict(state["params"])
-        unknown = set(params) - set(target._parameter_defaults())
+        unknown = set(params) - set(target._get_param_names())
         if unknown:
             raise InputError(
                 f"`state` has parameter(s) {sorted(unknown)} that {name} does not take; it was "
@@ -215,15 +156,6 @@ class BaseCalibrator:
     def predict_proba(self, scores: ArrayLike) -> NDArray[np.float64]:
         """Return calibrated class probabilities, shape (n_samples, n_classes)."""
         raise NotImplementedError  # pragma: no cover - every calibrator overrides it
-
-
-def _same_value(value: Any, default: Any) -> bool:
-    if value is default:
-        return True
-    try:
-        return bool(type(value) is type(default) and value == default)
-    except (TypeError, ValueError):  # arrays and other objects without a scalar ==
-        return False
 
 
 def _scalar(value: Any, kind: StateKind) -> Any:

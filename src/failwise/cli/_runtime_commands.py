@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from failwise.cli._app import app, console, err_console
-from failwise.exceptions import FailwiseError
+from failwise.cli._console import console, err_console, fail, one_line
+from failwise.exceptions import FailwiseError, UncertifiedWarning
+
+__all__ = ["export", "recalibrate"]
 
 
 def _fail(error: FailwiseError) -> None:
-    err_console.print(f"[red]error:[/red] {error}")
-    raise typer.Exit(code=2)
+    fail(str(error))
 
 
-@app.command()
 def export(
     store: Annotated[str, typer.Option("--store", help="Store URL, e.g. sqlite:///events.db.")],
     to: Annotated[Path, typer.Option("--to", help="Folder for the Parquet files.")],
@@ -40,13 +42,18 @@ def export(
     console.print(table)
 
 
-def _fmt(name: str, value: float) -> str:
-    if math.isnan(value):
+def _fmt(name: str, value: float | bool | None) -> str:
+    if name == "certified":
+        return "n/a" if value is None else ("yes" if value else "no")
+    if value is None or math.isnan(float(value)):
         return "n/a"
-    return f"{value:.4f}" if name == "ece" else f"{value:.1%}"
+    if name == "ece":
+        return f"{value:.4f}"
+    if name == "human_hours_per_1000_tasks":
+        return f"{value:.2f}"
+    return f"{value:.1%}"
 
 
-@app.command()
 def recalibrate(
     store: Annotated[str, typer.Option("--store", help="Store URL, e.g. sqlite:///events.db.")],
     policy: Annotated[Path, typer.Option("--policy", help="Policy artefact in service.")],
@@ -60,36 +67,71 @@ def recalibrate(
         Path | None,
         typer.Option("--write", help="Write the new versioned artefacts to this folder."),
     ] = None,
+    allow_less_automation: Annotated[
+        bool,
+        typer.Option(
+            "--allow-less-automation",
+            help="With --write: accept a policy that answers less or sends more to humans.",
+        ),
+    ] = False,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the comparison as JSON.")
     ] = None,
 ) -> None:
-    """Refit calibrator and thresholds on labels from the log; show old versus new."""
+    """Refit calibrator and thresholds on labels from the log; show old versus new.
+
+    Only the labels of the guard's own escalations and audits are used, weighted by the
+    inverse of the probability that each task was sent for review. The refit replaces the
+    policy in service only when the log certifies its risk target.
+    """
     from failwise.loop import recalibrate as run
+    from failwise.loop._report import METRICS
 
     try:
-        report = run(store, policy, calibrator_path=calibrator, since=since)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UncertifiedWarning)
+            report = run(store, policy, calibrator_path=calibrator, since=since)
     except FailwiseError as error:
         _fail(error)
         return
+    for w in caught:
+        if issubclass(w.category, UncertifiedWarning):
+            err_console.print(f"[yellow]note:[/yellow] {escape(one_line(str(w.message)))}")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     table = Table(
-        title=f"recalibration on {report.n_eval} held-out of {report.n_labels} labels",
+        title=(
+            f"recalibration on {report.n_tasks:,} logged tasks, {report.n_labels:,} labels "
+            "from the guard's escalations and audits"
+        ),
+        caption=(
+            "coverage and escalation by the ladder: exact on the logged tasks; the rest "
+            "estimated on the labels with inverse-probability weights; certified: on a "
+            f"uniform sample of {report.n_certification:,} labels"
+        ),
         title_justify="left",
+        caption_justify="left",
     )
     table.add_column("metric")
     table.add_column("old", justify="right")
     table.add_column("new", justify="right")
-    for name, old, new in report.rows:
-        table.add_row(name.replace("_", " "), _fmt(name, old), _fmt(name, new))
-    console.print(table)
-    if report.n_without_scores:
-        console.print(
-            f"[dim]{report.n_without_scores} labelled task(s) had no recorded scores.[/dim]"
+    for name, label in METRICS:
+        table.add_row(
+            label, _fmt(name, getattr(report.old, name)), _fmt(name, getattr(report.new, name))
         )
-    if write is not None:
-        for artifact in report.write(write):
-            console.print(f"wrote {artifact.kind} {artifact.short_version} to {artifact.path}")
-    else:
-        console.print("[dim]nothing written; pass --write DIR to save the new version.[/dim]")
+    console.print(table)
+    console.print(report.reason)
+    for note in report.notes:
+        console.print(f"[dim]{note}[/dim]")
     if json_out is not None:
         json_out.write_text(json.dumps(report.to_dict(), indent=2))
+    if write is None:
+        console.print("[dim]nothing written; pass --write DIR to save the new version.[/dim]")
+        return
+    try:
+        artifacts = report.write(write, allow_less_automation=allow_less_automation)
+    except FailwiseError as error:
+        _fail(error)
+        return
+    for artifact in artifacts:
+        console.print(f"wrote {artifact.kind} {artifact.short_version} to {artifact.path}")

@@ -12,16 +12,29 @@ from failwise.evaluation._pipeline import (
 )
 from failwise.evaluation._predictions import PredictionSet, read_predictions
 from failwise.evaluation._report import build_report
+from failwise.evaluation._save import artefact_folder_name, save_artefacts
+from failwise.evaluation._summary import (
+    AutomationSummary,
+    FrontierRow,
+    frontier_rows,
+    summarise_automation,
+)
 
 __all__ = [
     "LARSON_PUBLISHED",
+    "AutomationSummary",
     "EvaluationResult",
+    "FrontierRow",
     "ModelEvaluation",
     "ModelScores",
     "PredictionSet",
+    "artefact_folder_name",
     "build_report",
     "evaluate_file",
     "evaluate_scores",
+    "frontier_rows",
     "read_predictions",
     "run_demo",
+    "save_artefacts",
+    "summarise_automation",
 ]

@@ -11,6 +11,7 @@ import numpy as np
 
 from failwise.evaluation._pipeline import EvaluationResult, ModelScores, evaluate_scores
 from failwise.exceptions import InputError
+from failwise.outcomes import OutcomeModel
 from failwise.policy import Policy
 
 __all__ = ["LARSON_PUBLISHED", "run_demo"]
@@ -35,10 +36,12 @@ def run_demo(
     *,
     data_dir: str | Path | None = None,
     policy: Policy | None = None,
+    outcome_model: OutcomeModel | None = None,
     seed: int = 0,
     embeddings: bool | None = None,
     n_bootstrap: int = 200,
     log: Callable[[str], None] = _noop,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> tuple[EvaluationResult, str, str]:
     """Run the demo end to end; return the evaluation, a title and a dataset description.
 
@@ -49,12 +52,16 @@ def run_demo(
         Local copy of the dataset (CLINC150); otherwise downloaded once and cached.
     policy : Policy, optional
         Ladder template (default: 2% target risk at 95% confidence).
+    outcome_model : OutcomeModel, optional
+        Assumptions behind the projected product metrics (default ``OutcomeModel()``).
     seed : int
     embeddings : bool or None
         CLINC150 only: add the sentence-embedding model; None = when the extra is installed.
     n_bootstrap : int
     log : callable
         Receives progress messages.
+    progress : callable, optional
+        Receives ``(done, total, step)`` during the evaluation (see :func:`evaluate_scores`).
     """
     if dataset == "digits":
         models, y_val, y_test, title, text = _digits_models(seed, log)
@@ -66,7 +73,14 @@ def run_demo(
         raise InputError(f"Unknown demo dataset {dataset!r}; expected 'digits' or 'clinc150'.")
     log("calibrating, fitting the ladders and projecting product metrics")
     result = evaluate_scores(
-        models, y_val, y_test, policy=policy, n_bootstrap=n_bootstrap, random_state=seed
+        models,
+        y_val,
+        y_test,
+        policy=policy,
+        outcome_model=outcome_model,
+        n_bootstrap=n_bootstrap,
+        random_state=seed,
+        progress=progress,
     )
     return replace(result, published=published), title, text
 

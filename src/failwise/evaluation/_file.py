@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import numpy as np
 from failwise.evaluation._pipeline import EvaluationResult, ModelScores, evaluate_scores
 from failwise.evaluation._predictions import read_predictions
 from failwise.exceptions import InputError
+from failwise.outcomes import OutcomeModel
 from failwise.policy import Policy
 
 __all__ = ["evaluate_file"]
@@ -20,14 +22,17 @@ def evaluate_file(
     label_column: str = "label",
     out_of_scope_label: str = "oos",
     policy: Policy | None = None,
+    outcome_model: OutcomeModel | None = None,
     seed: int = 0,
     n_bootstrap: int = 200,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> tuple[EvaluationResult, str]:
     """Evaluate the models in a predictions file; return the result and a note on the split.
 
     Rows marked ``split=val`` fit the calibrator and the ladder; ``split=test`` rows are
     evaluated. Without a ``split`` column, a seeded stratified half of the rows is used for
-    fitting and the other half for evaluation.
+    fitting and the other half for evaluation. ``outcome_model`` and ``progress`` are passed
+    to :func:`evaluate_scores`.
     """
     sets = read_predictions(path, label_column=label_column, out_of_scope_label=out_of_scope_label)
     reference = sets[0]
@@ -59,7 +64,7 @@ def evaluate_file(
         )
     if val_rows.size < 20 or test_rows.size < 1:
         raise InputError(
-            f"Need at least 20 rows to fit on and 1 to evaluate; got {val_rows.size} and "
+            f"Need at least 20 data rows to fit on and 1 to evaluate; got {val_rows.size} and "
             f"{test_rows.size}. Add rows or fix the split column."
         )
     models = [
@@ -81,7 +86,9 @@ def evaluate_file(
         y[val_rows],
         y[test_rows],
         policy=policy,
+        outcome_model=outcome_model,
         n_bootstrap=n_bootstrap,
         random_state=seed,
+        progress=progress,
     )
     return result, note

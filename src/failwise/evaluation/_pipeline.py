@@ -8,8 +8,8 @@ they complete. Thresholds never see the test rows.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -17,6 +17,12 @@ from numpy.typing import NDArray
 
 from failwise._validation import check_consistent_length, check_labels, check_scores
 from failwise.calibration import TemperatureScaling
+from failwise.evaluation._summary import (
+    AutomationSummary,
+    FrontierRow,
+    frontier_rows,
+    summarise_automation,
+)
 from failwise.exceptions import InputError, UncertifiedWarning
 from failwise.metrics import expected_calibration_error
 from failwise.outcomes import Comparison, OutcomeModel, ProductMetrics, compare
@@ -75,6 +81,10 @@ class ModelEvaluation:
     oos_recall: float | None = None
     larson_in_scope_accuracy: float | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    #: What the ladder automates on the test rows, with the headline sentence.
+    automation: AutomationSummary | None = None
+    #: What the validation data certifies at other targets (empty when the policy has none).
+    frontier: list[FrontierRow] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """JSON-friendly summary: accuracy, Larson et al. numbers, every product metric."""
@@ -96,6 +106,9 @@ class ModelEvaluation:
             out["in_scope_accuracy"] = self.larson_in_scope_accuracy
             out["oos_recall"] = self.oos_recall
         out.update(self.metrics.to_dict())
+        if self.automation is not None:
+            out["automation"] = self.automation.to_dict()
+        out["frontier"] = [row.to_dict() for row in self.frontier]
         out.update(self.extras)
         return out
 
@@ -112,9 +125,19 @@ class EvaluationResult:
     #: Published reference rows (name, in-scope accuracy %, OOS recall %) shown beside ours.
     published: list[tuple[str, float, float]] = field(default_factory=list)
 
+    def headlines(self) -> list[str]:
+        """One sentence per model, best first: what it automates (or that it automates nothing)."""
+        by_name = {m.name: m for m in self.models}
+        return [
+            by_name[row.name].automation.headline  # type: ignore[union-attr]
+            for row in self.comparison.rows
+            if by_name[row.name].automation is not None
+        ]
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly summary of the whole evaluation."""
         return {
+            "headline": self.headlines(),
             "models": [m.summary() for m in self.models],
             "baselines_always_answer": {k: v.to_dict() for k, v in self.baselines.items()},
             "ranking": [row.name for row in self.comparison.rows],
@@ -150,6 +173,7 @@ def evaluate_scores(
     calibration_share: float = 0.3,
     n_bootstrap: int = 200,
     random_state: int = 0,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> EvaluationResult:
     """Calibrate, fit the ladder, decide and project product metrics for several models.
 
@@ -169,6 +193,9 @@ def evaluate_scores(
         holds on data the calibrator has not seen.
     n_bootstrap : int, default=200
     random_state : int, default=0
+    progress : callable, optional
+        Called as ``progress(done, total, step)`` before each step (fitting a model, the
+        bootstrap of the metrics) and once at the end with ``done == total``.
 
     Returns
     -------
@@ -189,7 +216,10 @@ def evaluate_scores(
     entries: dict[str, Any] = {}
     baselines: dict[str, ProductMetrics] = {}
     in_scope = yt >= 0
-    for scores in models:
+    total = 2 * len(models) + 1
+    report = progress if progress is not None else (lambda done, total, step: None)
+    for done, scores in enumerate(models):
+        report(done, total, f"calibrating and fitting the ladder of {scores.name}")
         val = check_scores(scores.val, f"{scores.name}: val scores")
         test = check_scores(scores.test, f"{scores.name}: test scores")
         check_consistent_length(**{"val scores": val, "y_val": yv})
@@ -251,10 +281,12 @@ def evaluate_scores(
                 larson_in_scope_accuracy=larson_acc,
             )
         )
+    report(len(models), total, f"projecting product metrics ({n_bootstrap} bootstrap draws)")
     comparison = compare(entries, yt, outcome, n_bootstrap=n_bootstrap, random_state=random_state)
     by_name = {row.name: row.metrics for row in comparison.rows}
-    evaluations = [_with_metrics(e, by_name[e.name]) for e in evaluations]
-    for e in evaluations:
+    evaluations = [_with_metrics(e, by_name[e.name], yt) for e in evaluations]
+    for done, e in enumerate(evaluations, start=len(models) + 1):
+        report(done, total, f"projecting {e.name} without the ladder")
         baseline = compare(
             {e.name: always_answer(e.proba)},
             yt,
@@ -263,13 +295,26 @@ def evaluate_scores(
             random_state=random_state,
         )
         baselines[e.name] = baseline.rows[0].metrics
+    report(total, total, "done")
     return EvaluationResult(evaluations, comparison, outcome, yt, baselines)
 
 
-def _with_metrics(evaluation: ModelEvaluation, metrics: ProductMetrics) -> ModelEvaluation:
-    from dataclasses import replace
-
-    return replace(evaluation, metrics=metrics)
+def _with_metrics(
+    evaluation: ModelEvaluation, metrics: ProductMetrics, y_test: NDArray[np.intp]
+) -> ModelEvaluation:
+    automation = summarise_automation(
+        evaluation.name,
+        evaluation.decisions,
+        y_test,
+        evaluation.policy,
+        task_completion=metrics.task_completion_rate.value,
+    )
+    return replace(
+        evaluation,
+        metrics=metrics,
+        automation=automation,
+        frontier=frontier_rows(evaluation.policy),
+    )
 
 
 def _as_probabilities(scores: NDArray[Any], kind: str) -> NDArray[np.float64]:

@@ -79,6 +79,15 @@ def model_section(evaluation: ModelEvaluation, y_test: np.ndarray) -> ModelSecti
     if math.isfinite(ctx["ood_threshold"]):
         summary += f"; out-of-scope screen at score {ctx['ood_threshold']:.3f}"
     summary += f"; temperature {evaluation.calibrator.temperature_:.3f}"
+    automation = evaluation.automation
+    notes: list[str] = []
+    risk_in_scope = float("nan")
+    headline = ""
+    if automation is not None:
+        headline = automation.headline
+        if automation.test_risk_in_scope is not None:
+            risk_in_scope = automation.test_risk_in_scope
+        notes.extend(n for n in (automation.risk_note, *automation.screen_notes) if n)
     return ModelSection(
         name=evaluation.name,
         accuracy=evaluation.in_scope_accuracy,
@@ -92,6 +101,13 @@ def model_section(evaluation: ModelEvaluation, y_test: np.ndarray) -> ModelSecti
         outcome_counts=counts,
         metrics=_metric_values(evaluation.metrics),
         policy_summary=summary,
+        headline=headline,
+        operating_risk_in_scope=risk_in_scope,
+        notes=notes,
+        frontier=[
+            (row.target_risk, row.confidence_level, row.coverage, row.rows_needed)
+            for row in evaluation.frontier
+        ],
     )
 
 

@@ -9,12 +9,13 @@ import tempfile
 from collections.abc import Sequence
 from numbers import Integral
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 from numpy.typing import NDArray
 
-from failwise._params import Interval, validate_params
+from failwise._base import Estimator
+from failwise._params import Interval
 from failwise._validation import check_fitted, describe
 from failwise.datasets._base import get_cache_dir
 from failwise.exceptions import InputError
@@ -51,7 +52,7 @@ def _check_texts(texts: Any) -> list[str]:
     return list(texts)
 
 
-class SentenceEmbedder:
+class SentenceEmbedder(Estimator):
     """Encode texts with a sentence-transformers model, offline, optionally cached on disk.
 
     The default model, all-MiniLM-L6-v2 (Reimers & Gurevych, 2019; Wang et al., 2020),
@@ -131,19 +132,9 @@ class SentenceEmbedder:
 
     # scikit-learn estimator API ---------------------------------------------------------
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor arguments, as scikit-learn's ``clone`` and pipelines expect."""
-        return {name: getattr(self, name) for name in self._parameter_constraints}
-
-    def set_params(self, **params: Any) -> SentenceEmbedder:
+    def set_params(self, **params: Any) -> Self:
         """Set constructor arguments; drops a loaded model if the model changes."""
-        for name, value in params.items():
-            if name not in self._parameter_constraints:
-                raise InputError(
-                    f"SentenceEmbedder has no parameter {name!r}; valid ones are "
-                    f"{sorted(self._parameter_constraints)}."
-                )
-            setattr(self, name, value)
+        super().set_params(**params)
         self.__dict__.pop("_model", None)
         return self
 
@@ -192,7 +183,7 @@ class SentenceEmbedder:
             Unit-norm rows when ``normalize=True``.
         """
         items = _check_texts(texts)
-        validate_params(self, self._parameter_constraints)
+        self._validate_params()
         path = self._cache_path(items) if self.cache else None
         if path is not None and path.is_file():
             cached = np.load(path, allow_pickle=False)
@@ -218,7 +209,7 @@ class SentenceEmbedder:
         return get_cache_dir(self.cache_dir) / "embeddings" / f"{digest.hexdigest()}.npy"
 
     def _load(self) -> Any:
-        validate_params(self, self._parameter_constraints)
+        self._validate_params()
         model = self.__dict__.get("_model")
         if model is not None:
             return model
@@ -262,9 +253,6 @@ class SentenceEmbedder:
         state = self.__dict__.copy()
         state.pop("_model", None)  # torch modules are large; reloaded on demand
         return state
-
-    def __repr__(self) -> str:
-        return f"SentenceEmbedder(model_name={self.model_name!r}, device={self.device!r})"
 
 
 def _save_atomic(path: Path, array: NDArray[Any]) -> None:

@@ -10,16 +10,8 @@ from failwise._params import Constraint, Interval, validate_params
 __all__ = ["embedding_linear_model", "tfidf_linear_model"]
 
 
-class _Builder:
-    """Owner for parameter validation messages (``tfidf_linear_model: `C` must be …``)."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-
 def _validate(name: str, constraints: dict[str, list[Any]], params: dict[str, Any]) -> None:
-    owner = type(name, (_Builder,), {})(name)
-    validate_params(owner, constraints, params)
+    validate_params(name, constraints, params)
 
 
 def _ngram_range(value: Any) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from failwise.outcomes._behaviour import Behaviour, draw_behaviour
 from failwise.outcomes._compare import Comparison, ComparisonRow, compare
 from failwise.outcomes._measure import measure
 from failwise.outcomes._metrics import METRIC_DESCRIPTIONS, Estimate, ProductMetrics
@@ -11,6 +12,7 @@ from failwise.outcomes._projection import TaskPaths, project, task_paths
 __all__ = [
     "METRIC_DESCRIPTIONS",
     "Assumption",
+    "Behaviour",
     "Comparison",
     "ComparisonRow",
     "Estimate",
@@ -18,6 +20,7 @@ __all__ = [
     "ProductMetrics",
     "TaskPaths",
     "compare",
+    "draw_behaviour",
     "measure",
     "project",
     "task_paths",

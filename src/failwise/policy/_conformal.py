@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from failwise._params import Constraint, Interval, Options, validate_params
+from failwise._base import Estimator
+from failwise._params import Constraint, Interval, Options
 from failwise._validation import (
     check_consistent_length,
     check_fitted,
@@ -59,7 +60,7 @@ def _mass_above(proba: NDArray[np.float64]) -> NDArray[np.float64]:
     return above
 
 
-class ConformalPredictionSets:
+class ConformalPredictionSets(Estimator):
     """Prediction sets with a marginal coverage guarantee (split conformal).
 
     Calibrated on n held-out labelled rows, each set contains the true label with
@@ -172,7 +173,7 @@ class ConformalPredictionSets:
             When fewer than ⌈coverage / (1 − coverage)⌉ samples are given: the quantile is
             then infinite and every set holds every label.
         """
-        validate_params(self, self._parameter_constraints)
+        self._validate_params()
         if self.randomized and self.method != "aps":
             raise InputError(
                 f"ConformalPredictionSets: `randomized=True` applies to method='aps' only; got "
@@ -278,24 +279,3 @@ class ConformalPredictionSets:
         check_fitted(self, "quantile_", "set_size")
         sizes: NDArray[np.intp] = self.predict_set(proba).sum(axis=1, dtype=np.intp)
         return sizes
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor arguments by name (scikit-learn's ``get_params``; ``deep`` is unused)."""
-        return {name: getattr(self, name) for name in self._parameter_constraints}
-
-    def set_params(self, **params: Any) -> ConformalPredictionSets:
-        """Set constructor arguments by name; checked at the next ``fit``."""
-        for name, value in params.items():
-            if name not in self._parameter_constraints:
-                raise InputError(
-                    f"ConformalPredictionSets has no parameter {name!r}; valid parameters: "
-                    f"{', '.join(self._parameter_constraints)}."
-                )
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        return (
-            f"ConformalPredictionSets(method={self.method!r}, coverage={self.coverage!r}, "
-            f"randomized={self.randomized!r}, random_state={self.random_state!r})"
-        )

@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from failwise._params import Interval, Options, validate_params
+from failwise._base import Estimator
+from failwise._params import Interval, Options
 from failwise._stats import wilson_lower
 from failwise._validation import (
     check_consistent_length,
@@ -37,10 +38,16 @@ from failwise.policy._ladder import (
     Rung,
     run_ladder,
 )
-from failwise.policy._ood import fit_ood_threshold
+from failwise.policy._ood_threshold import OODThreshold, fit_screen
 from failwise.policy._risk import RiskThreshold
 
 __all__ = ["Policy", "top_label"]
+
+# The out-of-scope rule's parameters under the names a Policy user passes.
+_OOD_PARAMETERS = {
+    "max_false_alarm_rate": "ood_false_alarm_rate",
+    "max_accuracy_loss": "ood_max_accuracy_loss",
+}
 
 
 def top_label(proba: NDArray[Any]) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
@@ -55,7 +62,7 @@ def top_label(proba: NDArray[Any]) -> tuple[NDArray[np.intp], NDArray[np.float64
     return predicted.astype(np.intp, copy=False), confidence.astype(np.float64, copy=False)
 
 
-class Policy:
+class Policy(Estimator):
     """The decision ladder answer → clarify → fallback → escalate → abstain, fitted to an objective.
 
     State one objective:
@@ -93,12 +100,21 @@ class Policy:
         sets (deterministic APS includes the label that crosses the level and over-covers).
     ood_false_alarm_rate : float, default=0.05
         When out-of-scope scores are given to ``fit``: the largest share of in-scope inputs the
-        out-of-scope screen may send down the ladder.
-    ood_max_accuracy_loss : float or None, default=None
-        When out-of-scope scores are given: the screen may lower the top label's in-scope
-        accuracy on validation data by at most this much (e.g. 0.02 = two points), certified
-        at ``confidence_level``; the screen then flags as much as that budget allows, within
-        ``ood_false_alarm_rate``. None: only the false-alarm budget applies.
+        out-of-scope screen may send down the ladder. The screen flags scores above the
+        split-conformal (1 − rate) quantile of the in-scope validation scores, so it works
+        without out-of-scope examples and from 1/rate − 1 in-scope rows (19 at 0.05).
+    ood_max_accuracy_loss : float in (0, 1] or None, default=None
+        When out-of-scope scores are given: the screen may flag at most this share of the
+        in-scope inputs the model answers correctly (e.g. 0.02: in-scope accuracy drops by at
+        most two points), certified at ``confidence_level``, however many wrong answers it
+        catches. It needs about log(1 − confidence_level) / log(1 − budget) correctly answered
+        validation rows (149 at 0.02 and 95 %), whatever the accuracy, and only ever flags
+        less than ``ood_false_alarm_rate`` alone would. None: only the false-alarm rate
+        applies.
+
+        When the validation data cannot meet one of these rules, the screen stays on at the
+        strictest threshold the data supports and ``describe()["ood_screen"]["unmet"]`` names
+        the parameter (an :class:`~failwise.exceptions.UncertifiedWarning` says the same).
     fallback_min_accuracy : float or None, default=None
         A fallback output is used only when its accuracy on the validation rows it would
         handle is at least this (Wilson lower bound at ``confidence_level``). None derives it:
@@ -155,7 +171,7 @@ class Policy:
         "clarify_coverage": [Interval(Real, 0, 1, closed="neither")],
         "clarify_method": [Options(("aps", "lac"))],
         "ood_false_alarm_rate": [Interval(Real, 0, 1, closed="neither")],
-        "ood_max_accuracy_loss": [None, Interval(Real, 0, 1, closed="both")],
+        "ood_max_accuracy_loss": [None, Interval(Real, 0, 1, closed="right")],
         "fallback_min_accuracy": [None, Interval(Real, 0, 1, closed="both")],
         "escalate": [bool],
         "bound": [Options(("binomial", "hoeffding_bentkus"))],
@@ -193,19 +209,6 @@ class Policy:
         self.bound = bound
         self.medium_band_floor = medium_band_floor
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, e.g. to fit a fresh copy: ``Policy(**p.get_params())``."""
-        return {name: getattr(self, name) for name in self._parameter_constraints}
-
-    def __repr__(self) -> str:
-        defaults = Policy()
-        changed = [
-            f"{name}={getattr(self, name)!r}"
-            for name in self._parameter_constraints
-            if getattr(self, name) != getattr(defaults, name)
-        ]
-        return f"Policy({', '.join(changed)})"
-
     # -- fitting ------------------------------------------------------------------------------
     def fit(
         self,
@@ -235,7 +238,7 @@ class Policy:
         -------
         self : Policy
         """
-        validate_params(self, self._parameter_constraints)
+        self._validate_params()
         if self.target_risk is None and self.max_escalation_rate is None and self.costs is None:
             raise InputError(
                 "Policy needs an objective: set `target_risk` (with `confidence_level`), "
@@ -253,21 +256,7 @@ class Policy:
         in_scope = labels >= 0
 
         # 1. Out-of-scope screen.
-        self.ood_threshold_ = np.inf
-        self.ood_screen_: Any = None
-        if ood is not None:
-            floor = None
-            if self.ood_max_accuracy_loss is not None and in_scope.any():
-                floor = max(float(correct[in_scope].mean()) - self.ood_max_accuracy_loss, 0.0)
-            self.ood_screen_ = fit_ood_threshold(
-                ood,
-                labels < 0,
-                max_false_alarm_rate=self.ood_false_alarm_rate,
-                correct=correct,
-                min_in_scope_accuracy=floor,
-                confidence_level=self.confidence_level,
-            )
-            self.ood_threshold_ = float(self.ood_screen_)
+        self._fit_ood_screen(ood, labels, correct)
         handoff = (ood > self.ood_threshold_) if ood is not None else np.zeros_like(correct)
 
         # 2. Prediction sets for clarification, on in-scope rows.
@@ -296,6 +285,30 @@ class Policy:
         self.rungs_: list[Rung] = self._build_rungs()
         self.validation_ = self._summarise(P, labels, ood, fb)
         return self
+
+    def _fit_ood_screen(
+        self,
+        ood: NDArray[np.float64] | None,
+        labels: NDArray[np.intp],
+        correct: NDArray[np.bool_],
+    ) -> None:
+        """Fit the out-of-scope threshold; an unmet rule keeps the screen on and is named."""
+        self.ood_threshold_ = np.inf
+        self.ood_screen_: OODThreshold | None = None
+        if ood is None:
+            return
+        self.ood_screen_ = fit_screen(
+            ood,
+            labels < 0,
+            max_false_alarm_rate=self.ood_false_alarm_rate,
+            correct=correct,
+            max_accuracy_loss=self.ood_max_accuracy_loss,
+            confidence_level=self.confidence_level,
+            names=_OOD_PARAMETERS,
+        )
+        for note in self.ood_screen_.notes:
+            warnings.warn(f"Policy: {note}", UncertifiedWarning, stacklevel=3)
+        self.ood_threshold_ = float(self.ood_screen_)
 
     def _check_ood(
         self, ood_score: ArrayLike | None, n: int, *, fitting: bool = False
@@ -613,6 +626,7 @@ class Policy:
         fallback: int | None = None,
     ) -> Any:
         """Decide for a single input given its probability vector; returns a `Decision`."""
+        check_fitted(self, "rungs_", "decide_one")
         row = np.asarray(proba, dtype=np.float64)
         if row.ndim != 1:
             raise InputError(
@@ -648,4 +662,5 @@ class Policy:
             "fallback_accuracy": self.fallback_accuracy_,
             "abstain_below": self.abstain_below_,
             "certified": self.certified_,
+            "ood_screen": None if self.ood_screen_ is None else self.ood_screen_.to_dict(),
         }

@@ -16,14 +16,15 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import special
 
-from failwise._params import Interval, Options, validate_params
+from failwise._base import Estimator
+from failwise._params import Interval, Options
 from failwise._validation import (
     check_binary_labels,
     check_consistent_length,
     check_fitted,
     check_scores,
 )
-from failwise.exceptions import InputError, UncertifiedWarning
+from failwise.exceptions import UncertifiedWarning
 from failwise.policy._bounds import (
     BOUNDS,
     _answered_for_errors,
@@ -120,7 +121,7 @@ def _first_failure(
     return int(critical[cut]) if cut < critical.size else None
 
 
-class RiskThreshold:
+class RiskThreshold(Estimator):
     """Lowest confidence threshold with certified selective risk (Learn-then-Test).
 
     Answering every input whose confidence is at least ``threshold_`` keeps the selective
@@ -318,7 +319,7 @@ class RiskThreshold:
         UncertifiedWarning
             When no threshold can be certified; ``threshold_`` is then ``inf``.
         """
-        validate_params(self, self._parameter_constraints)
+        self._validate_params()
         scores = check_scores(confidence, "confidence", ndim=1)
         right = check_binary_labels(correct, "correct")
         n_samples = check_consistent_length(confidence=scores, correct=right)
@@ -520,25 +521,3 @@ class RiskThreshold:
         scores = check_scores(confidence, "confidence", ndim=1)
         answered: NDArray[np.bool_] = scores >= self.threshold_
         return answered
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor arguments by name (scikit-learn's ``get_params``; ``deep`` is unused)."""
-        return {name: getattr(self, name) for name in self._parameter_constraints}
-
-    def set_params(self, **params: Any) -> RiskThreshold:
-        """Set constructor arguments by name; checked at the next ``fit``."""
-        for name, value in params.items():
-            if name not in self._parameter_constraints:
-                raise InputError(
-                    f"RiskThreshold has no parameter {name!r}; valid parameters: "
-                    f"{', '.join(self._parameter_constraints)}."
-                )
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        return (
-            f"RiskThreshold(target_risk={self.target_risk!r}, "
-            f"confidence_level={self.confidence_level!r}, bound={self.bound!r}, "
-            f"n_candidates={self.n_candidates!r})"
-        )

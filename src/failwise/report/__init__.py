@@ -7,15 +7,10 @@ per outcome-model assumption) and call :func:`render_report` or
 
 from __future__ import annotations
 
+from failwise.report._catalogue import ACTIONS, METRIC_NAMES
 from failwise.report._html import format_metric, render_report, write_report
-from failwise.report._model import (
-    ACTIONS,
-    METRIC_NAMES,
-    Assumption,
-    MetricValue,
-    ModelSection,
-    ReliabilityBins,
-)
+from failwise.report._model import Assumption, MetricValue, ReliabilityBins
+from failwise.report._section import ModelSection
 
 __all__ = [
     "ACTIONS",

@@ -15,7 +15,8 @@ import numpy as np
 from markupsafe import Markup, escape
 from numpy.typing import ArrayLike
 
-from failwise.report._model import ACTIONS, ReliabilityBins
+from failwise.report._catalogue import ACTIONS
+from failwise.report._model import ReliabilityBins
 from failwise.report._svg import (
     AXIS,
     BIN_GREY,

@@ -21,20 +21,15 @@ from markupsafe import Markup
 
 from failwise._validation import describe
 from failwise.exceptions import InputError
+from failwise.report._catalogue import ACTIONS, METRIC_NAMES, metric_info
 from failwise.report._charts import (
     accuracy_completion_chart,
     outcome_breakdown_chart,
     reliability_diagram,
     risk_coverage_chart,
 )
-from failwise.report._model import (
-    ACTIONS,
-    METRIC_NAMES,
-    Assumption,
-    MetricValue,
-    ModelSection,
-    metric_info,
-)
+from failwise.report._model import Assumption, MetricValue
+from failwise.report._section import ModelSection
 
 __all__ = ["format_metric", "render_report", "write_report"]
 
@@ -171,6 +166,9 @@ class _SectionView:
     breakdown_rows: list[_BreakdownRow]
     breakdown_total: _BreakdownRow
     cells: list[_Cell] = field(default_factory=list)
+    headline: str = ""
+    notes: list[str] = field(default_factory=list)
+    frontier: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
 def _ranked(sections: Sequence[ModelSection]) -> list[ModelSection]:
@@ -276,6 +274,32 @@ def _breakdown(section: ModelSection) -> tuple[list[_BreakdownRow], _BreakdownRo
     return rows, total_row
 
 
+_DESTINATION = {
+    "clarify": "clarification",
+    "fallback": "the fallback",
+    "escalate": "a human",
+    "abstain": "an honest 'not sure'",
+}
+
+
+def automation_headline(section: ModelSection) -> str:
+    """The section's headline, or one worded from its operating point and outcome counts."""
+    if section.headline:
+        return section.headline
+    if section.operating_coverage > 0 and not math.isnan(section.operating_risk):
+        return (
+            f"{section.name} answers {_pct(section.operating_coverage)} of requests "
+            f"automatically, {_pct(section.operating_risk)} of those answers wrong."
+        )
+    counts = section.outcome_counts
+    grand = sum(c + i for c, i in counts.values())
+    shares = sorted(
+        ((sum(counts[a]) / grand, a) for a in _DESTINATION if sum(counts[a])), reverse=True
+    )
+    parts = [f"{_pct(share)} of requests go to {_DESTINATION[a]}" for share, a in shares[:2]]
+    return f"{section.name} answers nothing automatically: " + ", ".join(parts) + "."
+
+
 def _operating_text(section: ModelSection) -> str:
     if math.isnan(section.operating_risk):
         return "The ladder answers nothing automatically at this operating point."
@@ -286,6 +310,10 @@ def _operating_text(section: ModelSection) -> str:
     if section.target_risk is not None:
         verdict = "within" if section.operating_risk <= section.target_risk + 1e-12 else "above"
         text += f" ({verdict} the {_pct(section.target_risk)} target on this data)"
+    if not math.isnan(section.operating_risk_in_scope) and (
+        abs(section.operating_risk_in_scope - section.operating_risk) > 1e-12
+    ):
+        text += f"; {_pct(section.operating_risk_in_scope)} among in-scope inputs"
     return text + "."
 
 
@@ -331,10 +359,26 @@ def _section_view(
         breakdown_rows=rows,
         breakdown_total=total,
         cells=cells,
+        headline=automation_headline(section),
+        notes=list(section.notes),
+        frontier=[
+            (
+                _pct(target),
+                f"{level:.0%}",
+                _pct(coverage),
+                "–" if needed is None else f"{needed:,}",
+            )
+            for target, level, coverage, needed in section.frontier
+        ],
     )
 
 
 def _headline(ranked: Sequence[ModelSection]) -> str:
+    automated = " ".join(automation_headline(s) for s in ranked)
+    return f"{automated} {_completion_headline(ranked)}"
+
+
+def _completion_headline(ranked: Sequence[ModelSection]) -> str:
     first = ranked[0]
     done = first.metrics["task_completion_rate"]
     if len(ranked) == 1:

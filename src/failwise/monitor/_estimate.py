@@ -1,0 +1,324 @@
+"""Label-free accuracy of automatic answers, and its check against the audit sample.
+
+With calibrated confidence ``c_i`` the answer to input ``i`` is right with probability
+``c_i``, so the realised accuracy of a window's ``m`` answers is a mean of independent
+Bernoulli(``c_i``) draws: its expectation is ``mean(c)`` and its variance
+``sum(c_i (1 - c_i)) / m**2``. That is confidence-based performance estimation (as in
+NannyML's CBPE), and it needs no label. It is only as good as the calibration: inputs of a
+category nobody evaluated are answered with confidence they do not deserve, and the
+estimate cannot see it.
+
+The audit sample sees it. Audited answers are a uniform random subset of the window's
+answers (the guard audits each answer with a fixed probability), so
+
+* the *prediction-powered* estimate (Angelopoulos et al., 2023) ``mean(c) + mean_audit(y - c)``
+  corrects the label-free estimate with the audited residuals; as an estimate of the
+  window's own accuracy it has variance ``(1 - n/m) s² / n`` (simple random sampling of
+  ``n`` of the ``m`` answers, ``s²`` the residuals' variance), and it is unbiased whatever
+  the calibration;
+* under calibration the audited correct count is Poisson-binomial with the audited
+  confidences as probabilities; its exact tail is the p-value of the *calibration-broken*
+  test.
+
+References
+----------
+Angelopoulos, A. N., Bates, S., Fannjiang, C., Jordan, M. I. & Zrnic, T. (2023).
+Prediction-powered inference. *Science* 382(6671).
+NannyML: confidence-based performance estimation (CBPE),
+https://nannyml.readthedocs.io/en/stable/how_it_works/performance_estimation.html
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from failwise._stats import normal_quantile
+from failwise._validation import check_confidence, check_consistent_length, describe
+from failwise.exceptions import InputError
+
+__all__ = ["PerformanceEstimate", "estimate_accuracy", "poisson_binomial_cdf"]
+
+_ALTERNATIVES: Final = ("less", "two-sided", "greater")
+
+
+@dataclass(frozen=True)
+class PerformanceEstimate:
+    """Estimated accuracy among one window's automatic answers.
+
+    Attributes
+    ----------
+    n_answers : int
+        Automatic answers in the window.
+    estimate, low, high : float
+        Label-free expected accuracy (mean calibrated confidence) and its interval: where
+        the realised accuracy lies with probability ``confidence_level`` if the
+        calibration holds. NaN without answers.
+    n_audited : int
+        Audited answers with a known outcome.
+    audited_accuracy : float or None
+        Share of audited answers that were right.
+    corrected, corrected_low, corrected_high : float or None
+        Prediction-powered estimate (label-free estimate corrected by the audit residuals)
+        and its interval; None without audits.
+    calibration_p_value : float or None
+        p-value of "the calibrated confidences are right on these audited answers"
+        (exact Poisson-binomial tail, direction ``alternative``); None without audits.
+    calibration_broken : bool
+        ``calibration_p_value < alpha``: the audit contradicts the estimate.
+    confidence_level, alpha : float
+        As passed.
+    notes : tuple of str
+        What the estimate could not say, and why.
+    """
+
+    n_answers: int
+    estimate: float
+    low: float
+    high: float
+    n_audited: int
+    audited_accuracy: float | None
+    corrected: float | None
+    corrected_low: float | None
+    corrected_high: float | None
+    calibration_p_value: float | None
+    calibration_broken: bool
+    confidence_level: float
+    alpha: float
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dictionary (NaN becomes None)."""
+        out: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if isinstance(value, float) and not math.isfinite(value):
+                value = None
+            out[name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+def poisson_binomial_cdf(probabilities: ArrayLike) -> NDArray[np.float64]:
+    """Distribution function of a sum of independent Bernoulli draws.
+
+    Parameters
+    ----------
+    probabilities : array-like of shape (n,)
+        Success probability of each draw, in [0, 1].
+
+    Returns
+    -------
+    ndarray of shape (n + 1,)
+        ``cdf[k] = P(sum <= k)``.
+
+    Examples
+    --------
+    >>> from failwise.monitor import poisson_binomial_cdf
+    >>> poisson_binomial_cdf([0.5, 0.5]).round(2).tolist()
+    [0.25, 0.75, 1.0]
+    """
+    p = _confidences(probabilities, "probabilities")
+    pmf = np.zeros(p.size + 1)
+    pmf[0] = 1.0
+    for i, value in enumerate(p):
+        # Convolve with (1 - p, p); the first i + 2 entries are the only non-zero ones.
+        head = pmf[: i + 2].copy()
+        pmf[1 : i + 2] = head[1:] * (1.0 - value) + head[:-1] * value
+        pmf[0] = head[0] * (1.0 - value)
+    cdf = np.cumsum(pmf)
+    return np.minimum(cdf, 1.0)
+
+
+def _check_level(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating):
+        raise InputError(f"`{name}` must be a number in (0, 1); got {describe(value)}.")
+    number = float(value)
+    if not 0.0 < number < 1.0:
+        raise InputError(
+            f"`{name}` must lie strictly between 0 and 1; got {number!r}. Pass e.g. {name}=0.95."
+            if name == "confidence_level"
+            else f"`{name}` must lie strictly between 0 and 1; got {number!r}. Pass e.g. "
+            f"{name}=0.05."
+        )
+    return number
+
+
+def _calibration_p_value(confidence: NDArray[np.float64], correct: int, alternative: str) -> float:
+    cdf = poisson_binomial_cdf(confidence)
+    below = float(cdf[correct])
+    above = 1.0 - (float(cdf[correct - 1]) if correct > 0 else 0.0)
+    if alternative == "less":
+        return min(1.0, below)
+    if alternative == "greater":
+        return min(1.0, above)
+    return min(1.0, 2.0 * min(below, above))
+
+
+def estimate_accuracy(
+    confidence: ArrayLike,
+    *,
+    audit_confidence: ArrayLike | None = None,
+    audit_correct: ArrayLike | None = None,
+    confidence_level: float = 0.95,
+    alpha: float = 0.05,
+    alternative: str = "less",
+) -> PerformanceEstimate:
+    """Accuracy among a window's automatic answers, without labels and with the audit.
+
+    Parameters
+    ----------
+    confidence : array-like of shape (m,)
+        Calibrated confidence of every automatic answer in the window.
+    audit_confidence, audit_correct : array-like of shape (n,), optional
+        Confidence and correctness (0/1 or bool) of the audited answers of the same window:
+        a uniform random subset of the answers. Give both or neither.
+    confidence_level : float, default=0.95
+        Coverage of both intervals.
+    alpha : float, default=0.05
+        Level of the calibration-broken test.
+    alternative : {"less", "two-sided", "greater"}, default="less"
+        "less" flags audits *worse* than the estimate (the failure to catch: confident
+        answers on inputs the calibration never saw); "two-sided" flags either direction.
+
+    Returns
+    -------
+    PerformanceEstimate
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from failwise.monitor import estimate_accuracy
+    >>> rng = np.random.default_rng(0)
+    >>> confidence = rng.uniform(0.8, 1.0, size=400)
+    >>> result = estimate_accuracy(confidence)
+    >>> round(result.estimate, 3), result.n_audited
+    (0.9, 0)
+    >>> audited = confidence[:100]
+    >>> wrong_more_often = rng.random(100) < audited - 0.3   # calibration broke
+    >>> estimate_accuracy(confidence, audit_confidence=audited,
+    ...                   audit_correct=wrong_more_often).calibration_broken
+    True
+    """
+    level = _check_level(confidence_level, "confidence_level")
+    test_level = _check_level(alpha, "alpha")
+    if alternative not in _ALTERNATIVES:
+        raise InputError(
+            f"`alternative` must be one of {', '.join(map(repr, _ALTERNATIVES))}; got "
+            f"{alternative!r}."
+        )
+    notes: list[str] = []
+    c = _confidences(confidence, "confidence")
+    m = int(c.size)
+    z = normal_quantile(0.5 + level / 2.0)
+    if m == 0:
+        notes.append("no automatic answers in this window: there is no accuracy to estimate")
+        estimate = low = high = math.nan
+    else:
+        estimate = float(c.mean())
+        half = z * math.sqrt(float(np.sum(c * (1.0 - c)))) / m
+        low, high = max(0.0, estimate - half), min(1.0, estimate + half)
+
+    if (audit_confidence is None) != (audit_correct is None):
+        raise InputError(
+            "Pass both `audit_confidence` and `audit_correct` (the audited answers' "
+            "confidence and whether each was right), or neither."
+        )
+    if audit_confidence is None or audit_correct is None:
+        notes.append(
+            "no audited answers: the estimate trusts the calibration and cannot see inputs it "
+            "never saw; audit a share of answers (Guard(audit_rate=...)) to check it"
+        )
+        return PerformanceEstimate(
+            m,
+            estimate,
+            low,
+            high,
+            0,
+            None,
+            None,
+            None,
+            None,
+            None,
+            False,
+            level,
+            test_level,
+            tuple(notes),
+        )
+    a_conf = _confidences(audit_confidence, "audit_confidence")
+    a_correct = _correctness(audit_correct)
+    n = check_consistent_length(audit_confidence=a_conf, audit_correct=a_correct)
+    if n == 0:
+        notes.append("no audited answers in this window yet")
+        return PerformanceEstimate(
+            m,
+            estimate,
+            low,
+            high,
+            0,
+            None,
+            None,
+            None,
+            None,
+            None,
+            False,
+            level,
+            test_level,
+            tuple(notes),
+        )
+    if n > m:
+        raise InputError(
+            f"The window has {m} automatic answers but {n} audited ones; audited answers are "
+            "a subset of the answers. Pass the confidences of every answer as `confidence`."
+        )
+    residual = a_correct - a_conf
+    corrected = float(np.clip(estimate + residual.mean(), 0.0, 1.0))
+    spread = float(residual.var(ddof=1)) if n > 1 else 0.25
+    half = z * math.sqrt(max(0.0, 1.0 - n / m) * spread / n)
+    p_value = _calibration_p_value(a_conf, int(a_correct.sum()), alternative)
+    if n < 30:
+        notes.append(
+            f"only {n} audited answers: the corrected interval is a rough normal approximation"
+        )
+    return PerformanceEstimate(
+        n_answers=m,
+        estimate=estimate,
+        low=low,
+        high=high,
+        n_audited=n,
+        audited_accuracy=float(a_correct.mean()),
+        corrected=corrected,
+        corrected_low=max(0.0, corrected - half),
+        corrected_high=min(1.0, corrected + half),
+        calibration_p_value=p_value,
+        calibration_broken=p_value < test_level,
+        confidence_level=level,
+        alpha=test_level,
+        notes=tuple(notes),
+    )
+
+
+def _confidences(values: ArrayLike, name: str) -> NDArray[np.float64]:
+    array = np.asarray(values)
+    if array.ndim == 1 and array.size == 0:
+        return np.empty(0)
+    return check_confidence(values, name).astype(np.float64)
+
+
+def _correctness(values: ArrayLike) -> NDArray[np.float64]:
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise InputError(
+            f"`audit_correct` must be 1-D (one 0/1 per audited answer); got shape {array.shape}."
+        )
+    if array.dtype == np.bool_:
+        return array.astype(np.float64)
+    if not np.issubdtype(array.dtype, np.number) or not np.isin(array, (0, 1)).all():
+        raise InputError(
+            "`audit_correct` must hold 0/1 or booleans (was the audited answer right?); got "
+            f"{describe(values)}."
+        )
+    return array.astype(np.float64)

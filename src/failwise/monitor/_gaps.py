@@ -1,0 +1,293 @@
+"""Blind spots: clusters of served inputs that lie beyond everything evaluated.
+
+:func:`find_gaps` takes the inputs an :class:`~failwise.monitor.UnseenInputDetector` flags
+as farther from the reference than the reference is from itself, groups them by clustering,
+and describes every group of at least ``min_size`` inputs: its share of traffic, when it was
+seen, representative inputs, its mean confidence and action mix, what audits, corrections
+and escalations say about it, and the silent failures it is expected to cause. Gaps are
+ranked by that expectation, so the first one is where users are most likely being
+answered wrongly without anybody noticing.
+
+Groups merge while their average distance stays within the size of an evaluated category
+(the mean distance between two reference inputs of one category), so a gap is about as
+broad as one intent of the reference; a group whose centre lies inside the reference is
+the fringe of an evaluated category, not a gap, and is dropped. Only the flagged inputs
+are clustered, never the whole traffic: a team reads a handful of gaps instead of every
+topic in production.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from failwise._validation import check_consistent_length, describe
+from failwise.exceptions import InputError
+from failwise.monitor._unseen import UnseenInputDetector
+
+__all__ = ["Gap", "find_gaps"]
+
+#: Groups merge up to this many times the size of an evaluated category: the mean distance
+#: between the two halves of one category exceeds its mean pairwise distance.
+MERGE_FACTOR: Final = 1.25
+
+
+@dataclass(frozen=True)
+class Gap:
+    """One cluster of served inputs unlike anything in the reference.
+
+    Attributes
+    ----------
+    rank : int
+        1 for the gap expected to cause the most silent failures.
+    size : int
+        Inputs in the cluster.
+    share : float
+        ``size`` over all inputs searched.
+    rows : tuple of int
+        Positions of its inputs in the searched batch.
+    examples : tuple
+        Up to ``n_examples`` representative inputs (those nearest the cluster's centre),
+        taken from ``examples`` when given, else their row numbers.
+    first_seen, last_seen : float or None
+        Earliest and latest ``timestamps`` of its inputs.
+    mean_confidence : float or None
+        Mean calibrated confidence the model gave these inputs.
+    action_mix : mapping of str to float
+        Share of each ladder action among them.
+    n_answered : int
+        Inputs answered automatically.
+    n_audited : int
+        Audited inputs with a known outcome.
+    audit_error_rate : float or None
+        Share of audited inputs that were answered wrongly.
+    correction_rate, escalation_rate : float or None
+        Share of its inputs that users corrected, and that went to a human.
+    expected_silent_failures : float
+        ``n_answered`` times the estimated error rate among its answers: the audit's
+        (errors + 1) / (audited + 2) (Laplace's rule; 0.5 with no audit at all, because
+        calibrated confidence is least trustworthy exactly here).
+    """
+
+    rank: int
+    size: int
+    share: float
+    rows: tuple[int, ...]
+    examples: tuple[Any, ...]
+    first_seen: float | None
+    last_seen: float | None
+    mean_confidence: float | None
+    action_mix: Mapping[str, float]
+    n_answered: int
+    n_audited: int
+    audit_error_rate: float | None
+    correction_rate: float | None
+    escalation_rate: float | None
+    expected_silent_failures: float
+    centroid: NDArray[np.float64] = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dictionary (without the centroid)."""
+        return {
+            "rank": self.rank,
+            "size": self.size,
+            "share": self.share,
+            "rows": list(self.rows),
+            "examples": [str(e) for e in self.examples],
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "mean_confidence": self.mean_confidence,
+            "action_mix": dict(self.action_mix),
+            "n_answered": self.n_answered,
+            "n_audited": self.n_audited,
+            "audit_error_rate": self.audit_error_rate,
+            "correction_rate": self.correction_rate,
+            "escalation_rate": self.escalation_rate,
+            "expected_silent_failures": self.expected_silent_failures,
+        }
+
+
+def _optional(values: ArrayLike | None, name: str, n: int, kind: str) -> NDArray[Any] | None:
+    if values is None:
+        return None
+    array = np.asarray(values)
+    if array.ndim != 1 or array.shape[0] != n:
+        raise InputError(f"`{name}` must hold one value per input ({n}); got {describe(values)}.")
+    if kind == "float":
+        if not np.issubdtype(array.dtype, np.number):
+            raise InputError(f"`{name}` must be numeric; got dtype {array.dtype}.")
+        return array.astype(np.float64)
+    if kind == "bool":
+        if array.dtype != np.bool_ and not np.isin(array, (0, 1)).all():
+            raise InputError(f"`{name}` must hold booleans (or 0/1); got {describe(values)}.")
+        return array.astype(bool)
+    return array.astype(str)
+
+
+def _share(mask: NDArray[np.bool_] | None, rows: NDArray[np.intp]) -> float | None:
+    return None if mask is None else float(mask[rows].mean())
+
+
+def find_gaps(
+    detector: UnseenInputDetector,
+    features: ArrayLike,
+    *,
+    confidence: ArrayLike | None = None,
+    action: ArrayLike | None = None,
+    audit_correct: ArrayLike | None = None,
+    corrected: ArrayLike | None = None,
+    timestamps: ArrayLike | None = None,
+    examples: Sequence[Any] | None = None,
+    min_size: int = 5,
+    merge_distance: float | None = None,
+    n_examples: int = 5,
+) -> list[Gap]:
+    """Clusters of served inputs beyond the reference, ranked by expected silent failures.
+
+    Parameters
+    ----------
+    detector : UnseenInputDetector
+        Fitted on the reference features.
+    features : array-like of shape (n, n_features)
+        Features of the served inputs (the same feature function as the reference).
+    confidence : array-like of shape (n,), optional
+        Calibrated confidence of each decision.
+    action : array-like of shape (n,), optional
+        Ladder action of each decision ("answer", "clarify", ...).
+    audit_correct : array-like of shape (n,), optional
+        1 / 0 where an audit (or a human resolution) said the decision's label was right /
+        wrong, NaN where nobody looked.
+    corrected : array-like of bool, shape (n,), optional
+        Whether the user corrected the output.
+    timestamps : array-like of shape (n,), optional
+        Unix seconds of each decision.
+    examples : sequence of length n, optional
+        What to show for each input (its text from the decision's context).
+    min_size : int, default=5
+        Smallest cluster reported.
+    merge_distance : float, optional
+        Average-linkage distance at which two groups merge. By default the size of an
+        evaluated category (``detector.category_spread_``, when the detector was fitted
+        with reference labels); without labels, single linkage at the detector's cut (the
+        reference's own neighbourhood radius).
+    n_examples : int, default=5
+        Representative inputs per gap.
+
+    Returns
+    -------
+    list of Gap
+        Ranked; empty when no input is beyond the reference or no cluster reaches
+        ``min_size``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from failwise.monitor import UnseenInputDetector, find_gaps
+    >>> rng = np.random.default_rng(0)
+    >>> centres = rng.normal(scale=4.0, size=(6, 10))
+    >>> def draw(c, n):
+    ...     return centres[c] + rng.normal(scale=0.5, size=(n, 10))
+    >>> detector = UnseenInputDetector(metric="euclidean").fit(
+    ...     np.concatenate([draw(c, 200) for c in range(4)]), np.repeat(np.arange(4), 200))
+    >>> served = np.concatenate([draw(0, 300), draw(4, 20), draw(5, 12)])
+    >>> gaps = find_gaps(detector, served, action=["answer"] * 332)
+    >>> [(gap.size, gap.rank) for gap in gaps]
+    [(19, 1), (12, 2)]
+    """
+    from sklearn.cluster import AgglomerativeClustering
+
+    detector._check_fitted("threshold_", "find_gaps")
+    if isinstance(min_size, bool) or not isinstance(min_size, int | np.integer) or min_size < 2:
+        raise InputError(f"`min_size` must be an int >= 2; got {describe(min_size)}.")
+    if (
+        isinstance(n_examples, bool)
+        or not isinstance(n_examples, int | np.integer)
+        or n_examples < 0
+    ):
+        raise InputError(f"`n_examples` must be an int >= 0; got {describe(n_examples)}.")
+    scores = detector.score(features)
+    n = int(scores.size)
+    conf = _optional(confidence, "confidence", n, "float")
+    actions = _optional(action, "action", n, "str")
+    audit = _optional(audit_correct, "audit_correct", n, "float")
+    corrections = _optional(corrected, "corrected", n, "bool")
+    times = _optional(timestamps, "timestamps", n, "float")
+    if examples is not None:
+        check_consistent_length(features=scores, examples=examples)
+    spread = detector.category_spread_
+    linkage = "average" if merge_distance is not None or spread is not None else "single"
+    if merge_distance is not None:
+        radius = float(merge_distance)
+    else:
+        radius = MERGE_FACTOR * spread if spread is not None else detector.threshold_
+    if not (math.isfinite(radius) and radius > 0):
+        raise InputError(
+            f"`merge_distance` must be a finite number > 0; got {radius!r} (the detector's cut "
+            "is infinite when its reference is too small: pass merge_distance=...)."
+        )
+    far = np.flatnonzero(scores > detector.threshold_)
+    if far.size < min_size:
+        return []
+    points = detector._prepare(np.asarray(features)[far], "features")
+    if far.size == 1:
+        labels = np.zeros(1, dtype=np.intp)
+    else:
+        labels = AgglomerativeClustering(
+            n_clusters=None, distance_threshold=radius, linkage=linkage
+        ).fit_predict(points)
+    gaps: list[Gap] = []
+    for cluster in np.unique(labels):
+        members = np.flatnonzero(labels == cluster)
+        if members.size < min_size:
+            continue
+        rows = far[members]
+        centre = points[members].mean(axis=0)
+        if detector._distance_to_reference(centre[None, :])[0] <= detector.threshold_:
+            # The fringe of an evaluated category: its members are far one by one, but
+            # their centre lies inside the reference.
+            continue
+        nearest = members[np.argsort(np.linalg.norm(points[members] - centre, axis=1))]
+        shown = far[nearest[:n_examples]]
+        answered = np.ones(rows.size, dtype=bool) if actions is None else actions[rows] == "answer"
+        mix: dict[str, float] = {}
+        if actions is not None:
+            kinds, counts = np.unique(actions[rows], return_counts=True)
+            mix = {str(k): int(c) / rows.size for k, c in zip(kinds, counts, strict=True)}
+        audited = np.zeros(rows.size, dtype=bool) if audit is None else ~np.isnan(audit[rows])
+        errors = 0 if audit is None else int(np.sum(audit[rows][audited] == 0))
+        n_audited = int(audited.sum())
+        error_rate = (errors + 1) / (n_audited + 2)
+        gaps.append(
+            Gap(
+                rank=0,
+                size=int(rows.size),
+                share=rows.size / n,
+                rows=tuple(int(r) for r in rows),
+                examples=tuple(examples[int(r)] for r in shown)
+                if examples is not None
+                else tuple(int(r) for r in shown),
+                first_seen=None if times is None else float(times[rows].min()),
+                last_seen=None if times is None else float(times[rows].max()),
+                mean_confidence=None if conf is None else float(conf[rows].mean()),
+                action_mix=mix,
+                n_answered=int(answered.sum()),
+                n_audited=n_audited,
+                audit_error_rate=errors / n_audited if n_audited else None,
+                correction_rate=_share(corrections, rows),
+                escalation_rate=None
+                if actions is None
+                else float(np.mean(actions[rows] == "escalate")),
+                expected_silent_failures=float(answered.sum()) * error_rate,
+                centroid=centre,
+            )
+        )
+    gaps.sort(key=lambda g: (-g.expected_silent_failures, -g.size))
+    return [
+        Gap(**{**{f: getattr(g, f) for f in g.__dataclass_fields__}, "rank": i + 1})
+        for i, g in enumerate(gaps)
+    ]

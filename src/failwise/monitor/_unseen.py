@@ -1,0 +1,272 @@
+"""Unseen inputs: requests farther from the reference than the reference is from itself.
+
+:class:`UnseenInputDetector` scores an input by the distance to its ``n_neighbors``-th
+nearest reference input, and calibrates the cut on the reference's own leave-one-out
+distances: an input is *unseen* when it lies beyond the conformal ``1 - false_alarm_rate``
+quantile of those distances. For an input drawn like the reference, the chance of being
+flagged is then at most ``false_alarm_rate`` on average over reference draws.
+
+A window's test must not take that average for the truth: with a given reference the flag
+rate of ordinary inputs is a random ``U`` (Beta-distributed, Bates et al., 2023), and a
+reference that happens to cut low raises false alarms in every window. The window test
+therefore compares the flagged count with a binomial whose rate is the
+``reference_confidence`` upper quantile of ``U``: with that probability over reference
+draws, no window of ordinary inputs alarms more often than ``alpha``.
+
+References
+----------
+Bates, S., Candès, E., Lei, L., Romano, Y. & Sesia, M. (2023). Testing for outliers with
+conformal p-values. *Annals of Statistics* 51(1).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from failwise._base import Estimator
+from failwise._params import Count, Options, Probability
+from failwise._validation import check_scores
+from failwise.exceptions import InputError
+
+__all__ = ["UnseenInputDetector", "UnseenInputTest"]
+
+
+@dataclass(frozen=True)
+class UnseenInputTest:
+    """How many of a window's inputs lie beyond the reference, and whether that is news.
+
+    Attributes
+    ----------
+    n_inputs, n_unseen : int
+        Inputs tested and inputs beyond the cut.
+    unseen_rate : float
+        ``n_unseen / n_inputs``.
+    null_rate : float
+        Highest flag rate that ordinary inputs can have with this reference (at
+        ``reference_confidence``).
+    excess_rate : float
+        ``max(0, unseen_rate - null_rate)``: a lower estimate of the share of requests
+        unlike anything evaluated.
+    p_value : float
+        Binomial tail of ``n_unseen`` at ``null_rate``.
+    unseen : ndarray of bool, shape (n_inputs,)
+        Which inputs were beyond the cut.
+    """
+
+    n_inputs: int
+    n_unseen: int
+    unseen_rate: float
+    null_rate: float
+    excess_rate: float
+    p_value: float
+    unseen: NDArray[np.bool_] = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dictionary (without the per-input mask)."""
+        return {
+            "n_inputs": self.n_inputs,
+            "n_unseen": self.n_unseen,
+            "unseen_rate": self.unseen_rate,
+            "null_rate": self.null_rate,
+            "excess_rate": self.excess_rate,
+            "p_value": self.p_value,
+        }
+
+
+class UnseenInputDetector(Estimator):
+    """Flag inputs farther from the reference than its own nearest-neighbour distances.
+
+    Parameters
+    ----------
+    n_neighbors : int, default=5
+        The score is the distance to this many-th nearest reference input.
+    false_alarm_rate : float, default=0.05
+        Share of ordinary inputs flagged, on average over reference draws.
+    reference_confidence : float, default=0.99
+        Probability, over reference draws, that the window test's null rate is not
+        exceeded by ordinary inputs (see the module notes).
+    metric : {"euclidean", "cosine"}, default="cosine"
+        Distance between feature vectors ("cosine" for sentence embeddings).
+
+    Attributes
+    ----------
+    n_reference_ : int
+        Reference inputs.
+    reference_distances_ : ndarray of shape (n_reference_,)
+        Leave-one-out score of every reference input.
+    threshold_ : float
+        Scores above it are unseen (infinite when the reference is too small for
+        ``false_alarm_rate``).
+    null_rate_ : float
+        Upper ``reference_confidence`` quantile of the flag rate of ordinary inputs.
+    category_spread_ : float or None
+        With reference labels: the median over categories of the mean distance between two
+        reference inputs of the same category (the size of an evaluated category, which
+        :func:`~failwise.monitor.find_gaps` uses to merge unseen inputs); None without.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from failwise.monitor import UnseenInputDetector
+    >>> rng = np.random.default_rng(0)
+    >>> reference = rng.normal(size=(1000, 8))
+    >>> detector = UnseenInputDetector(metric="euclidean").fit(reference)
+    >>> ordinary = rng.normal(size=(500, 8))
+    >>> detector.test(ordinary).p_value > 0.01
+    True
+    >>> novel = np.concatenate([ordinary[:400], rng.normal(4.0, size=(100, 8))])
+    >>> result = detector.test(novel)
+    >>> result.p_value < 1e-6, round(result.excess_rate, 1)
+    (True, 0.1)
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_neighbors": [Count(1)],
+        "false_alarm_rate": [Probability(closed="neither")],
+        "reference_confidence": [Probability(closed="neither")],
+        "metric": [Options(("euclidean", "cosine"))],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_neighbors: int = 5,
+        false_alarm_rate: float = 0.05,
+        reference_confidence: float = 0.99,
+        metric: str = "cosine",
+    ) -> None:
+        self.n_neighbors = n_neighbors
+        self.false_alarm_rate = false_alarm_rate
+        self.reference_confidence = reference_confidence
+        self.metric = metric
+
+    def _prepare(self, X: ArrayLike, name: str) -> NDArray[np.float64]:
+        array = check_scores(X, name, ndim=2).astype(np.float64)
+        if self.metric == "cosine":
+            norms = np.linalg.norm(array, axis=1, keepdims=True)
+            if np.any(norms == 0):
+                raise InputError(
+                    f"`{name}` has all-zero feature rows, which have no direction for the "
+                    "cosine metric; pass metric='euclidean' or drop those rows."
+                )
+            array = array / norms
+        return array
+
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> UnseenInputDetector:
+        """Index the reference features and calibrate the cut.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_reference, n_features)
+            Features of the reference inputs (the validation data the policy was fitted on).
+        y : array-like of shape (n_reference,), optional
+            Their categories (true or predicted labels), to measure how large an evaluated
+            category is (``category_spread_``).
+
+        Returns
+        -------
+        self
+        """
+        from scipy import stats
+        from sklearn.neighbors import NearestNeighbors
+
+        self._validate_params()
+        reference = self._prepare(X, "X")
+        n = reference.shape[0]
+        k = int(self.n_neighbors)
+        if n <= k:
+            raise InputError(
+                f"The reference has {n} inputs but n_neighbors={k}; it needs more inputs than "
+                "neighbours. Pass more reference rows or a smaller n_neighbors."
+            )
+        index = NearestNeighbors(n_neighbors=k + 1).fit(reference)
+        distances, _ = index.kneighbors(reference)
+        self.reference_distances_ = distances[:, k]
+        rank = math.ceil((n + 1) * (1.0 - float(self.false_alarm_rate)))
+        if rank > n:
+            self.threshold_ = math.inf
+            self.null_rate_ = 0.0
+        else:
+            self.threshold_ = float(np.sort(self.reference_distances_)[rank - 1])
+            # P(ordinary input beyond the rank-th smallest of n) ~ Beta(n + 1 - rank, rank).
+            self.null_rate_ = float(
+                stats.beta.ppf(float(self.reference_confidence), n + 1 - rank, rank)
+            )
+        self.category_spread_ = None if y is None else _category_spread(reference, y)
+        self._index = NearestNeighbors(n_neighbors=k).fit(reference)
+        self.n_reference_ = n
+        self.n_features_in_ = reference.shape[1]
+        return self
+
+    def score(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Distance of each input to its ``n_neighbors``-th nearest reference input."""
+        self._check_fitted("threshold_", "score")
+        features = self._prepare(X, "X")
+        if features.shape[1] != self.n_features_in_:
+            raise InputError(
+                f"`X` has {features.shape[1]} feature columns but the reference had "
+                f"{self.n_features_in_}; use the same feature function for both."
+            )
+        distances, _ = self._index.kneighbors(features)
+        return np.asarray(distances[:, -1], dtype=np.float64)
+
+    def _distance_to_reference(self, prepared: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Score of rows already prepared (normalised for the cosine metric)."""
+        distances, _ = self._index.kneighbors(prepared)
+        return np.asarray(distances[:, -1], dtype=np.float64)
+
+    def unseen(self, X: ArrayLike) -> NDArray[np.bool_]:
+        """Which inputs lie beyond the cut."""
+        return self.score(X) > self.threshold_
+
+    def test(self, X: ArrayLike) -> UnseenInputTest:
+        """Test one window: does it hold more unseen inputs than ordinary inputs explain?"""
+        from scipy import stats
+
+        self._check_fitted("threshold_", "test")
+        flags = self.unseen(X)
+        n, k = int(flags.size), int(flags.sum())
+        rate = k / n if n else math.nan
+        p_value = float(stats.binom.sf(k - 1, n, self.null_rate_)) if n and k else 1.0
+        return UnseenInputTest(
+            n_inputs=n,
+            n_unseen=k,
+            unseen_rate=rate,
+            null_rate=self.null_rate_,
+            excess_rate=max(0.0, rate - self.null_rate_) if n else math.nan,
+            p_value=min(1.0, p_value),
+            unseen=flags,
+        )
+
+
+def _category_spread(reference: NDArray[np.float64], y: ArrayLike, per_class: int = 200) -> float:
+    """Median over categories of the mean within-category pairwise distance."""
+    labels = np.asarray(y)
+    if labels.ndim != 1 or labels.shape[0] != reference.shape[0]:
+        raise InputError(
+            f"`y` must hold one category per reference input ({reference.shape[0]}); got shape "
+            f"{labels.shape}."
+        )
+    rng = np.random.default_rng(0)
+    spreads = []
+    for category in np.unique(labels):
+        rows = np.flatnonzero(labels == category)
+        if rows.size < 2:
+            continue
+        if rows.size > per_class:
+            rows = rng.choice(rows, size=per_class, replace=False)
+        points = reference[rows]
+        sq = np.einsum("ij,ij->i", points, points)
+        distances = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * points @ points.T, 0))
+        spreads.append(distances[np.triu_indices(rows.size, k=1)].mean())
+    if not spreads:
+        raise InputError(
+            "`y` has no category with two or more reference inputs; pass the reference's "
+            "labels (or predicted labels), or leave y out."
+        )
+    return float(np.median(spreads))

@@ -1,0 +1,110 @@
+"""Blind spots: unseen categories surface as gaps, the fringe of known ones does not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from failwise.exceptions import InputError, NotFittedError
+from failwise.monitor import UnseenInputDetector, find_gaps
+
+DIM = 16
+
+
+def _world(seed: int) -> tuple[np.random.Generator, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng, rng.normal(scale=4.0, size=(20, DIM))
+
+
+def _draw(rng: np.random.Generator, centres: np.ndarray, c: int, n: int) -> np.ndarray:
+    points: np.ndarray = centres[c] + rng.normal(scale=0.5, size=(n, DIM))
+    return points
+
+
+def _fitted(rng: np.random.Generator, centres: np.ndarray, known: int) -> UnseenInputDetector:
+    reference = np.concatenate([_draw(rng, centres, c, 120) for c in range(known)])
+    labels = np.repeat(np.arange(known), 120)
+    return UnseenInputDetector(metric="euclidean").fit(reference, labels)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_each_unseen_category_surfaces_as_one_pure_gap(seed: int) -> None:
+    rng, centres = _world(seed)
+    detector = _fitted(rng, centres, known=12)
+    ordinary = np.concatenate([_draw(rng, centres, c, 80) for c in range(12)])
+    novel = np.concatenate([_draw(rng, centres, c, 13) for c in range(12, 20)])
+    served = np.concatenate([ordinary, novel])
+    truth = np.concatenate([np.full(ordinary.shape[0], -1), np.repeat(np.arange(12, 20), 13)])
+    gaps = find_gaps(detector, served)
+    surfaced = set()
+    for gap in gaps:
+        categories, counts = np.unique(truth[list(gap.rows)], return_counts=True)
+        assert categories[counts.argmax()] != -1, "a gap made of ordinary inputs"
+        assert counts.max() / gap.size >= 0.9
+        surfaced.add(int(categories[counts.argmax()]))
+    assert len(surfaced) >= 7
+
+
+def test_gaps_are_ranked_by_expected_silent_failures_from_audits() -> None:
+    rng, centres = _world(0)
+    detector = _fitted(rng, centres, known=4)
+    served = np.concatenate(
+        [_draw(rng, centres, 0, 200), _draw(rng, centres, 10, 30), _draw(rng, centres, 11, 20)]
+    )
+    action = np.array(["answer"] * 200 + ["escalate"] * 20 + ["answer"] * 10 + ["answer"] * 20)
+    audit = np.full(250, np.nan)
+    audit[230:240] = 0.0  # the smaller cluster's audits were all wrong
+    texts = [f"request {i}" for i in range(250)]
+    gaps = find_gaps(
+        detector,
+        served,
+        action=action,
+        audit_correct=audit,
+        examples=texts,
+        timestamps=np.arange(250.0),
+        confidence=np.full(250, 0.9),
+    )
+    assert len(gaps) == 2
+    first, second = gaps
+    # The 20 audited-wrong inputs rank first although the other gap is larger.
+    assert set(first.rows) <= set(range(230, 250))
+    assert set(second.rows) <= set(range(200, 230))
+    assert first.size >= 18
+    assert second.size >= 27
+    assert first.rank == 1
+    assert first.audit_error_rate == 1.0
+    audited = sum(230 <= r < 240 for r in first.rows)
+    assert first.n_audited == audited
+    assert first.expected_silent_failures == pytest.approx(
+        first.size * (audited + 1) / (audited + 2)
+    )
+    answered = sum(r >= 220 for r in second.rows)
+    assert second.action_mix["answer"] == pytest.approx(answered / second.size)
+    assert second.escalation_rate == pytest.approx(1 - answered / second.size)
+    assert second.expected_silent_failures == pytest.approx(answered * 0.5)
+    assert all(text.startswith("request 2") for text in first.examples)
+    assert first.first_seen is not None
+    assert first.last_seen is not None
+    assert 230.0 <= first.first_seen < first.last_seen <= 249.0
+    assert first.to_dict()["examples"] == list(first.examples)
+
+
+def test_traffic_like_the_reference_has_no_gap() -> None:
+    rng, centres = _world(1)
+    detector = _fitted(rng, centres, known=6)
+    served = np.concatenate([_draw(rng, centres, c, 150) for c in range(6)])
+    assert find_gaps(detector, served) == []
+
+
+def test_bad_arguments_are_named() -> None:
+    rng, centres = _world(2)
+    detector = _fitted(rng, centres, known=3)
+    served = _draw(rng, centres, 0, 10)
+    with pytest.raises(InputError, match="`min_size` must be an int >= 2"):
+        find_gaps(detector, served, min_size=1)
+    with pytest.raises(InputError, match="`action` must hold one value per input"):
+        find_gaps(detector, served, action=["answer"])
+    with pytest.raises(InputError, match="same number of samples"):
+        find_gaps(detector, served, examples=["x"])
+    with pytest.raises(NotFittedError, match="call fit before find_gaps"):
+        find_gaps(UnseenInputDetector(), served)

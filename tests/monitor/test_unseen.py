@@ -1,0 +1,79 @@
+"""The unseen-input detector: false alarms bounded per reference draw, power on novelty."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from failwise.exceptions import InputError, NotFittedError
+from failwise.monitor import UnseenInputDetector
+
+
+def _clusters(rng: np.random.Generator, n: int, centres: np.ndarray) -> np.ndarray:
+    labels = rng.integers(0, centres.shape[0], size=n)
+    return centres[labels] + rng.normal(scale=0.6, size=(n, centres.shape[1]))
+
+
+@pytest.mark.slow
+def test_windows_of_ordinary_inputs_rarely_alarm_for_any_reference_draw() -> None:
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=3.0, size=(12, 16))
+    worst = 0.0
+    rates = []
+    for _ in range(10):  # ten reference draws, twenty windows each
+        detector = UnseenInputDetector(metric="euclidean").fit(_clusters(rng, 1500, centres))
+        alarms = float(
+            np.mean([detector.test(_clusters(rng, 500, centres)).p_value < 0.05 for _ in range(20)])
+        )
+        rates.append(alarms)
+        worst = max(worst, alarms)
+    assert np.mean(rates) <= 0.05 + 0.02
+    assert worst <= 3 * 0.05
+
+
+def test_ten_percent_of_inputs_from_unseen_categories_are_detected_in_most_windows() -> None:
+    rng = np.random.default_rng(1)
+    centres = rng.normal(scale=3.0, size=(15, 16))
+    known, novel = centres[:12], centres[12:]
+    detector = UnseenInputDetector(metric="euclidean").fit(_clusters(rng, 1500, known))
+    detected = 0
+    for _ in range(30):
+        window = np.concatenate([_clusters(rng, 450, known), _clusters(rng, 50, novel)])
+        result = detector.test(window)
+        detected += result.p_value < 0.05
+        assert result.unseen[450:].mean() > result.unseen[:450].mean()
+    assert detected >= 27
+
+
+def test_detector_clones_and_refuses_to_score_before_fit() -> None:
+    detector = UnseenInputDetector(n_neighbors=3, metric="euclidean")
+    copy = clone(detector)
+    assert copy.get_params() == detector.get_params()
+    with pytest.raises(NotFittedError, match="call fit before test"):
+        copy.test(np.ones((2, 2)))
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"n_neighbors": 0}, "`n_neighbors` must be"),
+        ({"false_alarm_rate": 1.0}, "`false_alarm_rate` must be"),
+        ({"metric": "manhattan"}, "`metric` must be one of"),
+    ],
+)
+def test_bad_parameters_are_named_at_fit(params: dict[str, object], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        UnseenInputDetector(**params).fit(np.random.default_rng(0).normal(size=(20, 3)))  # type: ignore[arg-type]
+
+
+def test_reference_smaller_than_the_neighbourhood_and_mismatched_features_are_named() -> None:
+    with pytest.raises(InputError, match="needs more inputs than neighbours"):
+        UnseenInputDetector(n_neighbors=5).fit(np.ones((5, 3)) + np.arange(3))
+    detector = UnseenInputDetector(metric="euclidean").fit(
+        np.random.default_rng(0).normal(size=(50, 3))
+    )
+    with pytest.raises(InputError, match="has 4 feature columns but the reference had 3"):
+        detector.test(np.ones((2, 4)))
+    with pytest.raises(InputError, match="all-zero feature rows"):
+        UnseenInputDetector().fit(np.zeros((10, 3)))

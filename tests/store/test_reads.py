@@ -70,17 +70,15 @@ def test_each_task_gets_its_most_trusted_label(events: store.Store) -> None:
     events.record_event("picked", "clarification_choice", label=6, at=2.0)
     events.feedback("picked", "accepted", at=2.5)
     events.feedback("abstained", "accepted", at=2.0)
-    for reviewer, label in (("ann", 5), ("bob", -1)):
-        item = events.queue.claim(reviewer, at=4.0)
+    for kind, label in (("escalation", 5), ("audit", -1)):
+        item = events.queue.claim("ann", kind=kind, at=4.0)
         assert item is not None
         events.queue.resolve(item.id, label, at=5.0)
     assert _labelled(events) == {
         "accepted": (3, "accepted"),
         "corrected": (4, "correction"),
-        "audited": (-1, "audit") if _first_claimed_is_escalation(events) else (5, "audit"),
-        "escalated": (5, "escalation")
-        if _first_claimed_is_escalation(events)
-        else (-1, "escalation"),
+        "audited": (-1, "audit"),
+        "escalated": (5, "escalation"),
         "picked": (6, "accepted"),
     }
     (escalated,) = [t for t in events.labelled_tasks() if t.task_id == "escalated"]

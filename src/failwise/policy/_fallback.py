@@ -26,6 +26,7 @@ from scipy import stats
 
 from failwise._validation import check_consistent_length, check_labels, describe
 from failwise.exceptions import InputError
+from failwise.policy._decision import NO_OPINION
 
 __all__ = [
     "NO_OPINION",
@@ -37,8 +38,6 @@ __all__ = [
     "measure_fallback",
 ]
 
-#: Label-array value for "the fallback has no opinion on this input".
-NO_OPINION: Final = -2
 
 _OUT_OF_SCOPE: Final = -1  # same value as failwise.OUT_OF_SCOPE
 

@@ -703,7 +703,13 @@ class Policy(Estimator):
         return decision
 
     def describe(self) -> dict[str, Any]:
-        """The fitted thresholds and their basis, as plain data (used in reason sentences)."""
+        """The fitted thresholds and their basis, as plain data (used in reason sentences).
+
+        ``"ood_screen"`` is None without out-of-scope scores, else
+        :meth:`OODThreshold.to_dict`: the screen's rule, its validation rates, and in
+        ``"unmet"`` / ``"notes"`` any rule the data could not meet, named by this policy's
+        parameter (``ood_false_alarm_rate``, ``ood_max_accuracy_loss``).
+        """
         check_fitted(self, "rungs_", "describe")
         if self.mode_ == "risk":
             basis = (

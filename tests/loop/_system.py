@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
-from failwise import Policy, TemperatureScaling, store
+from failwise import Policy, TemperatureScaling, project, store
 from failwise.exceptions import UncertifiedWarning
 
 N_CLASSES = 10
@@ -96,6 +96,8 @@ class Outcome:
     coverage: float
     risk: float
     escalation_rate: float
+    task_completion: float
+    escalated_or_user_escalated: float
 
 
 def outcome(policy: Policy, calibrator: Any, drift: str, seed: int, n: int = 20_000) -> Outcome:
@@ -106,7 +108,14 @@ def outcome(policy: Policy, calibrator: Any, drift: str, seed: int, n: int = 20_
     answered = decisions.action_codes == 0
     automatic = answered | (decisions.action_codes == 2)
     risk = float((decisions.label[answered] != y[answered]).mean()) if answered.any() else 0.0
-    return Outcome(float(automatic.mean()), risk, float((decisions.action_codes == 3).mean()))
+    projected = project(decisions, y, n_bootstrap=0, random_state=seed)
+    return Outcome(
+        coverage=float(automatic.mean()),
+        risk=risk,
+        escalation_rate=float((decisions.action_codes == 3).mean()),
+        task_completion=float(projected.task_completion_rate.value),
+        escalated_or_user_escalated=float(projected.escalation_rate.value),
+    )
 
 
 def log_day(
@@ -165,4 +174,31 @@ def log_day(
             claimed = events.queue.claim("auditor", 1e9, kind="audit", at=t0 + i + 1)
             assert claimed is not None
             events.queue.resolve(claimed.id, int(y[i]), reviewer="auditor", at=t0 + i + 2)
+    return url
+
+
+def log_day_guarded(folder: Path, drift: str, seed: int, *, n: int = 4000) -> str:
+    """A day of traffic through a real Guard into a new SQLite store; returns its URL.
+
+    The guard audits every action at 20 % and records each decision's review probability
+    and the fallback's opinion; :func:`failwise.testing.replay` acts out the users and
+    reviewers of the default outcome model (auditors exact, escalations 97 % right).
+    """
+    from failwise.runtime import Guard
+    from failwise.testing import CentroidRule, replay
+
+    sys_ = system()
+    X, y = sys_.traffic(n, drift, np.random.default_rng(seed))
+    url = f"sqlite:///{folder / f'guarded-{drift}-{seed}.db'}?synchronous=normal"
+    with store.open(url) as events:
+        guard = Guard(
+            sys_.model.decision_function,
+            sys_.calibrator,
+            sys_.policy,
+            fallback=CentroidRule(sys_.centroids),
+            store=events,
+            audit_rate=0.2,
+            random_state=seed,
+        )
+        replay(guard, list(X), y, audit_accuracy=1.0, random_state=seed)
     return url

@@ -19,6 +19,7 @@ from failwise.artifacts import artifact_hash, load, save
 from failwise.cli import app
 from failwise.exceptions import InputError, UncertifiedWarning
 from failwise.loop import LoggedTasks, read_logged_tasks, recalibrate, recalibrate_tasks
+from failwise.store import StoreError
 from tests.loop._system import TARGET_RISK, log_day, outcome, system
 
 
@@ -68,6 +69,11 @@ def test_on_a_faded_scanner_log_the_refit_answers_more_and_meets_its_target(
     # The table's figures describe all traffic, not just the labelled inputs.
     assert report.old.coverage == pytest.approx(before.coverage, abs=0.03)
     assert report.new.coverage == pytest.approx(after.coverage, abs=0.03)
+    for estimated, fresh in ((report.old, before), (report.new, after)):
+        assert estimated.task_completion == pytest.approx(fresh.task_completion, abs=0.03)
+        assert estimated.escalation_rate == pytest.approx(
+            fresh.escalated_or_user_escalated, abs=0.03
+        )
     assert report.new.human_hours_per_1000_tasks < report.old.human_hours_per_1000_tasks
     assert report.regressions() == []
 
@@ -157,7 +163,7 @@ def test_a_log_with_an_action_never_audited_certifies_nothing() -> None:
 
 def test_a_missing_sqlite_file_is_an_error(tmp_path: Path, artefacts: tuple[Path, Path]) -> None:
     url = f"sqlite:///{tmp_path / 'no-such.db'}"
-    with pytest.raises(InputError, match=r"No event log at .* does not exist"):
+    with pytest.raises(StoreError, match=r"No failwise store at .*no-such\.db"):
         recalibrate(url, artefacts[0], calibrator_path=artefacts[1])
     assert not (tmp_path / "no-such.db").exists()
 
@@ -206,4 +212,4 @@ def test_cli_shows_automation_humans_and_certificates_and_refuses_less_automatio
         ],
     )
     assert missing.exit_code == 2
-    assert "does not exist" in missing.output
+    assert "No failwise store at" in missing.output

@@ -6,13 +6,13 @@ digits. Production traffic draws test digits with replacement and, when drifted,
 them and adds sensor noise (a new scanner): the model becomes under-confident, so the old
 policy escalates what it could answer. Heavy noise instead makes it wrong more often.
 
-:func:`log_day` writes a day of traffic to a real SQLite store the way a guard does —
-each decision with its raw scores, the fallback's opinion and the probability that it was
-sent for review (1 for an escalation, the audit rate otherwise), escalations and audits
-queued — and scripted reviewers resolve the queue (97 % accurate on escalations, exact on
-audits), within a capacity that leaves some escalations open. A user who notices a wrong
-answer sometimes corrects it, and the application audits a few clarifications on its
-own: labels whose inclusion probability is unknown.
+:func:`log_day_guarded` runs a day of traffic through a real :class:`~failwise.runtime.Guard`
+(audits of every action at 20 %) into a real SQLite store, and
+:func:`failwise.testing.replay` acts out the users and reviewers. :func:`log_day` writes
+such a log by hand, for logs the guard can no longer write (without review probabilities):
+scripted reviewers resolve the queue (97 % accurate on escalations, exact on audits)
+within a capacity that leaves some escalations open, users correct some wrong answers and
+the application audits a few clarifications on its own.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ TARGET_RISK = 0.05
 DRIFTS: dict[str, tuple[float, float]] = {
     "none": (1.0, 0.0),
     "faded": (0.5, 0.1),
-    "noisy": (1.0, 0.5),
+    "noisy": (1.0, 0.4),
 }
 
 
@@ -147,6 +147,9 @@ def log_day(
             payload["review_probability"] = float(probability[i])
             payload["review"] = ("escalation" if escalate[i] else "audit") if selected[i] else None
             payload["fallback_label"] = None if fallback[i] == -2 else int(fallback[i])
+        else:  # a log written before decisions carried these fields
+            for key in ("review_probability", "review", "fallback_label"):
+                payload.pop(key, None)
         items.append((f"t{i}", payload, t0 + i))
     with store.open(url) as events:
         events.record_decisions(items)

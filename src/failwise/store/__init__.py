@@ -55,30 +55,47 @@ from failwise.store._events import (
 )
 from failwise.store._queue import QUEUE_STATES, Queue, QueueItem
 from failwise.store._queue_items import QueueRequest
-from failwise.store._schema import SCHEMA_VERSION
+from failwise.store._reads import (
+    LABEL_SOURCES,
+    TASK_VIEW_COLUMNS,
+    EventCursor,
+    EventPage,
+    LabelledTask,
+    task_view_sql,
+)
+from failwise.store._schema import SCHEMA_VERSION, TABLES, Column, Table
 from failwise.store._store import Store
 from failwise.store._url import parse_url, redact
 
 __all__ = [
     "FEEDBACK_OUTCOMES",
+    "LABEL_SOURCES",
     "QUEUE_KINDS",
     "QUEUE_STATES",
     "RECORDABLE_KINDS",
     "SCHEMA_VERSION",
+    "TABLES",
+    "TASK_VIEW_COLUMNS",
+    "Column",
     "DuplicateTaskError",
     "Event",
+    "EventCursor",
     "EventKind",
+    "EventPage",
+    "LabelledTask",
     "Queue",
     "QueueItem",
     "QueueRequest",
     "QueueStateError",
     "Store",
     "StoreError",
+    "Table",
     "Task",
     "UnknownItemError",
     "UnknownTaskError",
     "open",
     "redact",
+    "task_view_sql",
 ]
 
 

@@ -28,12 +28,14 @@ Test: Calibrating predictive algorithms to achieve risk control. arXiv:2110.0105
 from __future__ import annotations
 
 import math
+from numbers import Real
 from typing import Any, Final
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import special
 
+from failwise._params import Interval, check_param
 from failwise.exceptions import InputError
 
 __all__ = [
@@ -61,20 +63,11 @@ _ROUNDS: Final = 8
 # ------------------------------------------------------------------------------ checks
 
 
+_OPEN_UNIT: Final = [Interval(Real, 0, 1, closed="neither")]
+
+
 def _level(confidence_level: Any, name: str = "confidence_level") -> float:
-    if isinstance(confidence_level, (bool, np.bool_)) or not isinstance(
-        confidence_level, (int, float, np.integer, np.floating)
-    ):
-        raise InputError(
-            f"`{name}` must be a number strictly between 0 and 1; got {confidence_level!r}. "
-            "Pass e.g. 0.95."
-        )
-    level = float(confidence_level)
-    if not 0.0 < level < 1.0:  # also rejects NaN
-        raise InputError(
-            f"`{name}` must lie strictly between 0 and 1; got {level!r}. Pass e.g. 0.95."
-        )
-    return level
+    return float(check_param(name, confidence_level, _OPEN_UNIT))
 
 
 def _counts(

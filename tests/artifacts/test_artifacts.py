@@ -365,11 +365,11 @@ def test_saving_refuses_what_it_cannot_hold(policies: dict[str, Policy], tmp_pat
     with pytest.raises(NotFittedError, match="call fit before saving it"):
         save(Policy(), tmp_path / "unfitted")
     with pytest.raises(InputError, match="cannot save a RiskThreshold: artefacts hold a fitted"):
-        save(RiskThreshold(), tmp_path / "risk")
+        save(RiskThreshold(), tmp_path / "risk")  # type: ignore[arg-type]
     with pytest.raises(NotFittedError, match="TemperatureScaling is not fitted yet"):
         save(TemperatureScaling(), tmp_path / "ts")
     odd = policy_from_state(policy_to_state(policies["risk"]))
-    odd.note_ = object()
+    odd.note_ = object()  # type: ignore[attr-defined]
     with pytest.raises(InputError, match=r"cannot save `fitted.note_`: a object"):
         save(odd, tmp_path / "odd")
     assert not (tmp_path / "odd").exists()

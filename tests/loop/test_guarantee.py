@@ -15,14 +15,14 @@ import pytest
 from failwise import store
 from failwise.exceptions import UncertifiedWarning
 from failwise.loop import read_logged_tasks, recalibrate_tasks
-from tests.loop._system import TARGET_RISK, Outcome, log_day, outcome, system
+from tests.loop._system import TARGET_RISK, Outcome, log_day_guarded, outcome, system
 
 DELTA = 0.05  # 1 - the policy's confidence level
 
 
 def _run(folder: Path, drift: str, seed: int) -> tuple[bool, Outcome, Outcome]:
     served = system()
-    url = log_day(folder, drift, seed)
+    url = log_day_guarded(folder, drift, seed)
     with store.open(url) as events:
         tasks = read_logged_tasks(events)
     with warnings.catch_warnings(record=True) as caught:

@@ -1,8 +1,8 @@
 """`recalibrate` and `failwise recalibrate`, judged by what the refit does on fresh traffic.
 
-Each log is a day of digits traffic written to a real SQLite store (see ``_system.py``);
-"fresh" traffic is a new draw from the same scanner. Whatever the report claims is checked
-against that fresh traffic.
+Each log is a day of digits traffic through a real Guard into a real SQLite store, with
+scripted users and reviewers (see ``_system.py``); "fresh" traffic is a new draw from the
+same scanner. Whatever the report claims is checked against that fresh traffic.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from failwise.artifacts import artifact_hash, load, save
 from failwise.cli import app
 from failwise.exceptions import InputError, UncertifiedWarning
 from failwise.loop import LoggedTasks, read_logged_tasks, recalibrate, recalibrate_tasks
-from tests.loop._system import TARGET_RISK, log_day, outcome, system
+from failwise.store import StoreError
+from tests.loop._system import TARGET_RISK, log_day, log_day_guarded, outcome, system
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +37,7 @@ def artefacts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def logs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """One logged day per scanner state: unchanged, faded (under-confident), noisy (wrong)."""
     folder = tmp_path_factory.mktemp("logs")
-    days = {"none": 0, "faded": 0, "noisy": 3}  # the noisy day certifies a stricter refit
-    return {drift: log_day(folder, drift, seed=seed) for drift, seed in days.items()}
+    return {drift: log_day_guarded(folder, drift, seed=0) for drift in ("none", "faded", "noisy")}
 
 
 def test_on_an_undrifted_log_nothing_material_changes(
@@ -68,6 +68,11 @@ def test_on_a_faded_scanner_log_the_refit_answers_more_and_meets_its_target(
     # The table's figures describe all traffic, not just the labelled inputs.
     assert report.old.coverage == pytest.approx(before.coverage, abs=0.03)
     assert report.new.coverage == pytest.approx(after.coverage, abs=0.03)
+    for estimated, fresh in ((report.old, before), (report.new, after)):
+        assert estimated.task_completion == pytest.approx(fresh.task_completion, abs=0.03)
+        assert estimated.escalation_rate == pytest.approx(
+            fresh.escalated_or_user_escalated, abs=0.03
+        )
     assert report.new.human_hours_per_1000_tasks < report.old.human_hours_per_1000_tasks
     assert report.regressions() == []
 
@@ -79,7 +84,7 @@ def test_on_a_noisy_scanner_log_the_refit_answers_less_to_meet_its_target(
     served = system()
     before = outcome(served.policy, served.calibrator, "noisy", seed=0)
     after = outcome(report.policy, report.calibrator, "noisy", seed=0)
-    assert before.risk > 2 * TARGET_RISK  # the policy in service misses its target
+    assert before.risk > 1.5 * TARGET_RISK  # the policy in service misses its target
     assert report.old.certified is False
     assert report.adopted, report.reason
     assert "misses its target on the log" in report.reason
@@ -116,7 +121,7 @@ def test_a_log_without_review_probabilities_cannot_recalibrate(
 def test_an_uncertified_refit_keeps_the_policy_in_service_and_says_why(
     tmp_path: Path, artefacts: tuple[Path, Path]
 ) -> None:
-    url = log_day(tmp_path, "noisy", seed=2, n=500)
+    url = log_day_guarded(tmp_path, "noisy", seed=2, n=500)
     with pytest.warns(UncertifiedWarning, match=r"kept the policy in service"):
         report = recalibrate(url, artefacts[0], calibrator_path=artefacts[1])
     assert not report.adopted
@@ -157,7 +162,7 @@ def test_a_log_with_an_action_never_audited_certifies_nothing() -> None:
 
 def test_a_missing_sqlite_file_is_an_error(tmp_path: Path, artefacts: tuple[Path, Path]) -> None:
     url = f"sqlite:///{tmp_path / 'no-such.db'}"
-    with pytest.raises(InputError, match=r"No event log at .* does not exist"):
+    with pytest.raises(StoreError, match=r"No failwise store at .*no-such\.db"):
         recalibrate(url, artefacts[0], calibrator_path=artefacts[1])
     assert not (tmp_path / "no-such.db").exists()
 
@@ -206,4 +211,4 @@ def test_cli_shows_automation_humans_and_certificates_and_refuses_less_automatio
         ],
     )
     assert missing.exit_code == 2
-    assert "does not exist" in missing.output
+    assert "No failwise store at" in missing.output

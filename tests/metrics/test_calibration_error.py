@@ -425,7 +425,7 @@ def test_invalid_bin_counts_are_rejected(n_bins: object) -> None:
 
 def test_unknown_strategy_is_rejected_with_the_choices() -> None:
     with pytest.raises(
-        InputError, match="`strategy` must be 'uniform' or 'quantile'; got str 'equal'"
+        InputError, match="`strategy` must be one of 'uniform', 'quantile'; got 'equal'"
     ):
         reliability_table([[0.5, 0.5]], [0], strategy="equal")
 

@@ -54,7 +54,8 @@ def _reference_path(
     answering at least F₀(0.4δ), 50 % on the first answering at least F₃(0.5δ), F_m(w) being
     the fewest answered samples with which m errors pass at level w; restart points at
     answered counts 2^k ≥ 2·F₃(0.5δ) with weights ∝ √(2^k) (scaled over all k up to log2 n)
-    sharing the other 10 %. A pass carries the level on; a failure resets it to 0.
+    sharing the other 10 %. With fewer than 2·F₃(0.5δ) samples, one start at F₀(0.9δ). A pass
+    carries the level on; a failure resets it to 0.
     """
     delta = 1.0 - confidence_level
     n_total = confidence.size
@@ -80,6 +81,8 @@ def _reference_path(
 
     shares = [0.0] * len(values)
     starts = [(fewest(0, 0.4 * delta), 0.4 * delta), (fewest(3, 0.5 * delta), 0.5 * delta)]
+    if 2 * starts[1][0] > n_total:  # the second start lies past half the samples: one start
+        starts = [(fewest(0, 0.9 * delta), 0.9 * delta)]
     for n0, share in starts:
         first = next((i for i, n in enumerate(answered) if n >= n0), None)
         if first is not None:
@@ -87,7 +90,7 @@ def _reference_path(
     counts = [2**k for k in range(int(math.log2(n_total)) + 1)]
     total = sum(math.sqrt(c) for c in counts)
     for count in counts:
-        if count >= 2 * starts[1][0]:
+        if count >= 2 * starts[-1][0]:
             index = next(i for i, n in enumerate(answered) if n >= count)
             shares[index] += 0.1 * delta * math.sqrt(count) / total
 
@@ -183,7 +186,7 @@ def test_required_answered_samples_rejects_an_error_rate_at_the_target() -> None
 def test_bound_functions_name_bad_arguments() -> None:
     with pytest.raises(InputError, match="`errors` must lie between 0 and `n_answered`"):
         binomial_p_value(5, 3, 0.1)
-    with pytest.raises(InputError, match="`target_risk` must lie strictly between 0 and 1"):
+    with pytest.raises(InputError, match=r"`target_risk` must be a number in \(0, 1\)"):
         binomial_p_value(1, 3, 1.5)
     with pytest.raises(InputError, match="`bound` must be one of"):
         risk_p_value(1, 3, 0.1, "chernoff")  # type: ignore[arg-type]
@@ -204,9 +207,12 @@ def test_all_correct_sample_certifies_answering_everything() -> None:
     assert rt.risk_ == 0.0
     # Clopper–Pearson with no error: 1 − 0.1^(1/100).
     assert rt.risk_upper_bound_ == pytest.approx(1 - 0.1 ** (1 / 100))
-    # First start: the fewest clean answers that pass at 40 % of δ: 0.95^n ≤ 0.04 → n = 63.
-    assert rt.min_answered_ == 63
-    assert rt.n_answered_path_[0] == 63
+    # The second start would answer more than half of the 100 samples (three errors pass at
+    # 5 % from 153 answers on), so the first start gets 90 % of δ: 0.95^n ≤ 0.09 → n = 47.
+    assert rt.start_points_.tolist() == [47]
+    assert rt.start_levels_ == pytest.approx([0.09])
+    assert rt.min_answered_ == 47
+    assert rt.n_answered_path_[0] == 47
     assert np.allclose(rt.p_values_, 0.95**rt.n_answered_path_)
 
 
@@ -228,7 +234,7 @@ def test_errors_below_a_clean_block_stop_the_threshold_where_the_p_value_exceeds
 def test_too_few_samples_leave_nothing_certified_and_say_how_many_are_needed() -> None:
     confidence = np.linspace(0.9, 0.99, 40)
     with pytest.warns(
-        UncertifiedWarning, match=r"only 40 labelled samples.*at least 63 labelled samples above"
+        UncertifiedWarning, match=r"only 40 labelled samples.*at least 47 labelled samples above"
     ):
         rt = RiskThreshold(target_risk=0.05, confidence_level=0.9).fit(confidence, np.ones(40))
     assert not rt.certified_
@@ -519,13 +525,18 @@ def test_one_error_among_the_most_confident_answers_does_not_end_the_search() ->
     assert rt.certified_
     assert rt.coverage_ > 0.3
     assert rt.start_points_.tolist() == sorted(rt.start_points_.tolist())
+    assert rt.start_levels_ == pytest.approx([0.02, 0.025])
 
 
 def test_starts_depend_only_on_target_risk_confidence_level_and_bound() -> None:
     rng = np.random.default_rng(4)
     first = RiskThreshold().fit(*_calibrated_sample(rng, 3000, low=0.9))
-    second = _fit_quietly(RiskThreshold(), *_calibrated_sample(rng, 800, low=0.3))
+    second = _fit_quietly(RiskThreshold(), *_calibrated_sample(rng, 1000, low=0.3))
     assert first.start_points_.tolist() == second.start_points_.tolist()
+    # With fewer samples than twice the second start, one start at 90 % of δ.
+    small = _fit_quietly(RiskThreshold(), *_calibrated_sample(rng, 800, low=0.3))
+    assert small.start_points_.tolist() == [154]
+    assert small.start_levels_ == pytest.approx([0.045])
     # Three errors pass at 50 % of δ from the second start on, not one answer earlier.
     n3 = int(first.start_points_[1])
     assert stats.binom.cdf(3, n3, 0.02) <= 0.5 * 0.05 < stats.binom.cdf(3, n3 - 1, 0.02)

@@ -55,7 +55,7 @@ def fit_policy(
 
 #: Policies covering every rung: (constructor arguments, fit with OOD scores, with fallback).
 POLICIES: dict[str, tuple[dict[str, Any], bool, bool]] = {
-    "risk": ({"target_risk": 0.02}, False, False),
+    "risk": ({"target_risk": 0.05}, False, False),
     "risk_ood_fallback_capacity": (
         {"target_risk": 0.05, "fallback_min_accuracy": 0.6, "max_escalation_rate": 0.15},
         True,

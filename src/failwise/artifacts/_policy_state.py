@@ -3,9 +3,10 @@
 :func:`policy_to_state` reads the policy's constructor arguments and fitted attributes,
 including its :class:`~failwise.policy.RiskThreshold`, its
 :class:`~failwise.policy.ConformalPredictionSets` and the rungs of its fitted ladder
-(``policy.rungs_``); :func:`policy_from_state` builds an equivalent fitted policy by
-calling the constructor and setting those attributes. Nothing is pickled and no code named
-by the data is imported: only the classes listed here can be rebuilt.
+(``policy.rungs_``, each through its own ``to_state``); :func:`policy_from_state` builds an
+equivalent fitted policy by calling the constructor and setting those attributes. Nothing is
+pickled and no code named by the data is imported: only the classes listed here and rung
+classes registered by subclassing :class:`~failwise.policy.Rung` can be rebuilt.
 """
 
 from __future__ import annotations
@@ -18,27 +19,20 @@ import numpy as np
 
 from failwise.exceptions import InputError, NotFittedError
 from failwise.policy import (
-    AnswerRung,
-    ClarifyRung,
+    CertificationFrontier,
     ConformalPredictionSets,
-    EscalateRung,
-    FallbackRung,
     OODThreshold,
     OutcomeCosts,
-    OutOfScopeRung,
     Policy,
     RiskThreshold,
+    Rung,
+    rung_class,
 )
 
 __all__ = ["POLICY_STATE_FORMAT", "policy_from_state", "policy_to_state"]
 
 #: Version of the layout written by :func:`policy_to_state`.
 POLICY_STATE_FORMAT: Final = 1
-
-_RUNGS: Final[dict[str, type[Any]]] = {
-    cls.__name__: cls
-    for cls in (OutOfScopeRung, AnswerRung, ClarifyRung, FallbackRung, EscalateRung)
-}
 
 # Fitted parts stored as nested objects; everything else must be a plain value or an array.
 _PARTS: Final[dict[str, type[Any]]] = {
@@ -47,7 +41,10 @@ _PARTS: Final[dict[str, type[Any]]] = {
 }
 
 # Fitted results stored as frozen dataclasses: rebuilt from their fields.
-_RECORDS: Final[dict[str, type[Any]]] = {"OODThreshold": OODThreshold}
+_RECORDS: Final[dict[str, type[Any]]] = {
+    "OODThreshold": OODThreshold,
+    "CertificationFrontier": CertificationFrontier,
+}
 
 # Caches filled on first use: not part of the fitted state, reset to None on load.
 _CACHES: Final[dict[type[Any], tuple[str, ...]]] = {RiskThreshold: ("_p_values",)}
@@ -119,25 +116,42 @@ def _build_record(state: Mapping[str, Any], where: str) -> Any:
     return cls(**state["fields"])
 
 
-def _rung_state(rung: Any, policy: Policy, index: int) -> dict[str, Any]:
-    name = type(rung).__name__
-    if _RUNGS.get(name) is not type(rung) or not dataclasses.is_dataclass(rung):
+def _rung_state(
+    rung: Any, index: int, where: str = "policy.rungs_", parts: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    if not isinstance(rung, Rung):
         raise InputError(
-            f"cannot save policy.rungs_[{index}]: a {name} is not one of the rungs an artefact "
-            f"can rebuild ({', '.join(_RUNGS)})."
+            f"cannot save {where}[{index}]: a {type(rung).__name__} is not a "
+            "failwise.policy.Rung; subclass Rung (and implement to_state / from_state if it "
+            "is not a dataclass) so that an artefact can rebuild it."
         )
-    fields: dict[str, Any] = {}
-    for field in dataclasses.fields(rung):
-        value = getattr(rung, field.name)
-        if isinstance(value, ConformalPredictionSets):
-            if value is not policy.prediction_sets_:
-                raise InputError(
-                    f"cannot save policy.rungs_[{index}]: its prediction sets are not "
-                    "`policy.prediction_sets_`; refit the policy instead of editing its rungs."
-                )
-            value = {"$part": "prediction_sets_"}
-        fields[field.name] = value
-    return {"rung": name, "fields": fields}
+    try:
+        fields = rung.to_state()
+    except InputError as exc:
+        raise InputError(f"cannot save {where}[{index}]: {exc}") from None
+    # A field that is one of the policy's fitted parts is saved once, as a reference.
+    for key in fields:
+        value = getattr(rung, key, None)
+        for name, part in (parts or {}).items():
+            if part is not None and value is part:
+                fields[key] = {"$part": name}
+    return {"rung": type(rung).rung_name, "fields": fields}
+
+
+def _build_rung(rung_state: Any, fitted: Mapping[str, Any], where: str) -> Rung:
+    _require_keys(rung_state, ("rung", "fields"), where)
+    try:
+        cls = rung_class(rung_state["rung"])
+    except InputError as exc:
+        raise InputError(f"`{where}` cannot be loaded: {exc}") from None
+    # Format-1 artefacts refer to a fitted part instead of holding the rung's own state.
+    fields = {
+        key: fitted.get(value["$part"])
+        if isinstance(value, Mapping) and "$part" in value
+        else value
+        for key, value in rung_state["fields"].items()
+    }
+    return cls.from_state(fields)
 
 
 def policy_to_state(policy: Policy) -> dict[str, Any]:
@@ -187,12 +201,17 @@ def policy_to_state(policy: Policy) -> dict[str, Any]:
     costs = params.get("costs")
     if isinstance(costs, OutcomeCosts):
         params["costs"] = costs.to_dict()
+    if params.get("extra_rungs") is not None:
+        params["extra_rungs"] = [
+            _rung_state(r, i, "policy.extra_rungs") for i, r in enumerate(params["extra_rungs"])
+        ]
     fitted: dict[str, Any] = {}
     for name, value in _fitted_attributes(policy, params).items():
         if name in _PARTS:
             fitted[name] = None if value is None else _part_state(value, f"policy.{name}")
         elif name == "rungs_":
-            fitted[name] = [_rung_state(r, policy, i) for i, r in enumerate(value)]
+            parts = {part: getattr(policy, part, None) for part in _PARTS}
+            fitted[name] = [_rung_state(r, i, parts=parts) for i, r in enumerate(value)]
         elif _RECORDS.get(type(value).__name__) is type(value):
             fitted[name] = _record_state(value)
         else:
@@ -224,6 +243,11 @@ def policy_from_state(state: Mapping[str, Any]) -> Policy:
     params = dict(state["params"])
     if isinstance(params.get("costs"), Mapping):
         params["costs"] = OutcomeCosts(**params["costs"])
+    if params.get("extra_rungs") is not None:
+        params["extra_rungs"] = [
+            _build_rung(r, {}, f"state['params']['extra_rungs'][{i}]")
+            for i, r in enumerate(params["extra_rungs"])
+        ]
     unknown = set(params) - set(Policy().get_params())
     if unknown:
         raise InputError(
@@ -240,21 +264,10 @@ def policy_from_state(state: Mapping[str, Any]) -> Policy:
     for name, value in fitted.items():
         if isinstance(value, Mapping) and "record" in value:
             fitted[name] = _build_record(value, f"state['fitted']['{name}']")
-    rungs = []
-    for index, rung_state in enumerate(fitted.pop("rungs_")):
-        where = f"state['fitted']['rungs_'][{index}]"
-        _require_keys(rung_state, ("rung", "fields"), where)
-        rung_class = _RUNGS.get(rung_state["rung"])
-        if rung_class is None:
-            raise InputError(
-                f"`{where}` names an unknown rung {rung_state['rung']!r}; known rungs are "
-                f"{sorted(_RUNGS)}."
-            )
-        fields = {
-            key: fitted.get(value["$part"]) if isinstance(value, Mapping) else value
-            for key, value in rung_state["fields"].items()
-        }
-        rungs.append(rung_class(**fields))
+    rungs = [
+        _build_rung(rung_state, fitted, f"state['fitted']['rungs_'][{index}]")
+        for index, rung_state in enumerate(fitted.pop("rungs_"))
+    ]
     for name, value in fitted.items():
         setattr(policy, name, value)
     policy.rungs_ = rungs

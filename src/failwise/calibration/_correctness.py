@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit
-from scipy.stats import rankdata
 
 from failwise._params import Interval, Options
 from failwise._validation import check_consistent_length, check_scores
@@ -205,6 +204,8 @@ class CorrectnessCalibration(BaseCalibrator):
 
 
 def _spearman(x: NDArray[np.float64], y: NDArray[np.float64]) -> float:
+    from scipy.stats import rankdata  # scipy.stats loads slowly: only when needed
+
     rx, ry = rankdata(x), rankdata(y)
     rx -= rx.mean()
     ry -= ry.mean()

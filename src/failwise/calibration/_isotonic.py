@@ -6,7 +6,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.isotonic import IsotonicRegression
 
 from failwise._validation import check_consistent_length, check_labels, check_probabilities
 from failwise.calibration._base import (
@@ -26,6 +25,8 @@ def fit_isotonic(
     score: NDArray[np.float64], target: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Fit a non-decreasing map from ``score`` to ``target``; return its knots."""
+    from sklearn.isotonic import IsotonicRegression  # scikit-learn loads slowly
+
     regression = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
     regression.fit(score, target)
     return (

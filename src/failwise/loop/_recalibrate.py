@@ -26,18 +26,10 @@ __all__ = ["recalibrate"]
 
 
 def _open_existing(url: str) -> Any:
-    """Open a store URL, refusing a SQLite file that does not exist (a typo, not a new log)."""
+    """Open an existing store: a SQLite file that does not exist is a typo, not a new log."""
     from failwise import store as store_module
-    from failwise.store._url import parse_url
 
-    parsed = parse_url(url)
-    if parsed.backend == "sqlite" and parsed.path is not None and not parsed.path.exists():
-        raise InputError(
-            f"No event log at {parsed.redacted}: the SQLite file {str(parsed.path)!r} does not "
-            "exist. Pass the URL of the store the guard writes to (sqlite:///path/to/events.db, "
-            "three slashes then the path; four for an absolute path)."
-        )
-    return store_module.open(url)
+    return store_module.open(url, create=False)
 
 
 def recalibrate(
@@ -89,7 +81,10 @@ def recalibrate(
     ------
     InputError
         With fewer than ``min_labels`` usable labels, saying how many there are and how to
-        get more; for a store URL naming a SQLite file that does not exist.
+        get more.
+    StoreError
+        For a store URL with no store behind it (e.g. a SQLite file that does not exist):
+        reading never creates one.
 
     Warns
     -----

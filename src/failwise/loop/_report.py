@@ -30,14 +30,15 @@ METRICS: tuple[tuple[str, str], ...] = (
 class PolicyFigures:
     """What one calibrator + policy does on the logged traffic.
 
-    Product metrics are estimated on the labelled tasks with inverse-probability weights
-    (each label stands for 1/π logged tasks), so they describe all traffic rather than the
-    inputs humans happened to see.
+    Coverage is exact on the logged tasks (it needs no labels). The other product metrics
+    are estimated on the labelled tasks with inverse-probability weights (each label stands
+    for 1/π logged tasks), so they describe all traffic rather than the inputs humans
+    happened to see.
 
     Attributes
     ----------
     coverage : float
-        Share of tasks given an automatic output (answer or trusted fallback).
+        Share of logged tasks given an automatic output (answer or trusted fallback).
     escalation_rate : float
         Share of tasks escalated to a human, by the ladder or by the user.
     human_hours_per_1000_tasks : float
@@ -226,7 +227,7 @@ class RecalibrationReport:
             raise InputError(
                 "Refusing to write the new policy: it "
                 + "; ".join(worse)
-                + " (estimated on the logged labels with inverse-probability weights). "
+                + " on the logged traffic. "
                 "Pass allow_less_automation=True (CLI: --allow-less-automation) to write it "
                 "anyway."
             )

@@ -99,8 +99,10 @@ def needs(
     if rate >= target:
         return (
             f"at the old threshold {errors} of {answered} sampled answers were wrong "
-            f"({rate:.1%} ≥ target {target:g}): more labels cannot certify that "
-            "threshold"
+            f"({rate:.1%} ≥ target {target:g}), so no number of labels certifies that "
+            f"threshold; a stricter one needs more uniformly sampled labels than the "
+            f"{n_sample} here: raise the audit rate of every action (now at least "
+            f"{tasks.review_probability.min():.3g}) or recalibrate on a longer log"
         )
     need = required_answered_samples(target, level, error_rate=rate, bound=bound_of(policy))
     answered_share = answered / max(n_sample, 1)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from failwise._params import Interval, Options
+from failwise._params import Interval, Options, check_param
 from failwise._validation import (
     check_consistent_length,
     check_labels,
@@ -76,19 +76,6 @@ def _check_proba_and_labels(
             "then pass `proba[mask], y[mask]`."
         )
     return probabilities, labels
-
-
-def _check_binning(n_bins: Any, strategy: Any) -> None:
-    if not _N_BINS.accepts(n_bins):
-        raise InputError(
-            f"`n_bins` must be an int >= 1; got {describe(n_bins)}. 15 bins is the usual "
-            "choice for ECE (Guo et al. 2017)."
-        )
-    if not _STRATEGIES.accepts(strategy):
-        raise InputError(
-            f"`strategy` must be 'uniform' or 'quantile'; got {describe(strategy)}. Use "
-            "'uniform' for equal-width bins on [0, 1] or 'quantile' for equal-mass bins."
-        )
 
 
 def _top_label(
@@ -259,7 +246,8 @@ def reliability_table(
     0.0
     """
     probabilities, labels = _check_proba_and_labels(proba, y)
-    _check_binning(n_bins, strategy)
+    check_param("n_bins", n_bins, [_N_BINS])
+    check_param("strategy", strategy, [_STRATEGIES])
     if class_index is None:
         values, target = _top_label(probabilities, labels)
     else:
@@ -338,7 +326,8 @@ def expected_calibration_error(
     0.4
     """
     probabilities, labels = _check_proba_and_labels(proba, y)
-    _check_binning(n_bins, strategy)
+    check_param("n_bins", n_bins, [_N_BINS])
+    check_param("strategy", strategy, [_STRATEGIES])
     confidence, correct = _top_label(probabilities, labels)
     return _ece(_bin(confidence, correct, n_bins, strategy))
 
@@ -384,7 +373,8 @@ def maximum_calibration_error(
     0.6
     """
     probabilities, labels = _check_proba_and_labels(proba, y)
-    _check_binning(n_bins, strategy)
+    check_param("n_bins", n_bins, [_N_BINS])
+    check_param("strategy", strategy, [_STRATEGIES])
     confidence, correct = _top_label(probabilities, labels)
     bins = _bin(confidence, correct, n_bins, strategy)
     mean_confidence, accuracy = _binned_means(bins)
@@ -434,7 +424,8 @@ def classwise_ece(
     0.2
     """
     probabilities, labels = _check_proba_and_labels(proba, y)
-    _check_binning(n_bins, strategy)
+    check_param("n_bins", n_bins, [_N_BINS])
+    check_param("strategy", strategy, [_STRATEGIES])
     n_classes = int(probabilities.shape[1])
     if strategy == "uniform":
         return _uniform_classwise_ece(probabilities, labels, n_bins)
@@ -529,7 +520,8 @@ def debiased_expected_calibration_error(
     True
     """
     probabilities, labels = _check_proba_and_labels(proba, y)
-    _check_binning(n_bins, strategy)
+    check_param("n_bins", n_bins, [_N_BINS])
+    check_param("strategy", strategy, [_STRATEGIES])
     confidence, correct = _top_label(probabilities, labels)
     bins = _bin(confidence, correct, n_bins, strategy)
     mean_confidence, accuracy = _binned_means(bins)

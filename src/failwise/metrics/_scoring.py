@@ -7,8 +7,7 @@ from numbers import Real
 import numpy as np
 from numpy.typing import ArrayLike
 
-from failwise._validation import describe
-from failwise.exceptions import InputError
+from failwise._params import Interval, check_param
 from failwise.metrics._calibration_error import _check_proba_and_labels
 
 __all__ = ["brier_score", "negative_log_likelihood"]
@@ -94,12 +93,9 @@ def negative_log_likelihood(proba: ArrayLike, y: ArrayLike, eps: float | None = 
     probabilities, labels = _check_proba_and_labels(proba, y)
     if eps is None:
         floor = float(np.finfo(probabilities.dtype).eps)
-    elif isinstance(eps, bool) or not isinstance(eps, Real) or not 0.0 < float(eps) < 0.5:
-        raise InputError(
-            f"`eps` must be None or a number in (0, 0.5); got {describe(eps)}. It is the "
-            "smallest probability used in the log; leave it as None for machine precision."
-        )
     else:
+        # eps is the smallest probability used in the log; None means machine precision.
+        check_param("eps", eps, [None, Interval(Real, 0, 0.5, closed="neither")])
         floor = float(eps)
     rows = np.arange(labels.shape[0])
     true_proba = probabilities[rows, labels].astype(np.float64)

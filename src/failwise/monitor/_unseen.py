@@ -33,6 +33,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from failwise._base import Estimator
 from failwise._params import Count, Options, Probability
+from failwise._stats import _binomial_sf
 from failwise._validation import check_scores
 from failwise.exceptions import InputError
 
@@ -237,13 +238,12 @@ class UnseenInputDetector(Estimator):
 
     def test(self, X: ArrayLike) -> UnseenInputTest:
         """Test one window: does it hold more unseen inputs than ordinary inputs explain?"""
-        from scipy import stats
-
         self._check_fitted("threshold_", "test")
         flags = self.unseen(X)
         n, k = int(flags.size), int(flags.sum())
         rate = k / n if n else math.nan
-        p_value = float(stats.binom.sf(k - 1, n, self.null_rate_)) if n and k else 1.0
+        # P(Binomial(n, null rate) >= k); the null rate may be 0 or 1 here.
+        p_value = float(_binomial_sf(float(k), float(n), self.null_rate_)) if n and k else 1.0
         return UnseenInputTest(
             n_inputs=n,
             n_unseen=k,

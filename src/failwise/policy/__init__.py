@@ -9,11 +9,18 @@ deterministic fallback rules feed the other rungs.
 from __future__ import annotations
 
 from failwise.policy._baseline import always_answer
-from failwise.policy._conformal import ConformalPredictionSets
+from failwise.policy._conformal import ConformalPredictionSets, lac_bar, lac_members
 from failwise.policy._costs import OutcomeCosts
-from failwise.policy._decision import NO_LABEL, Action, Band, Decision, Decisions, Reason
-from failwise.policy._fallback import (
+from failwise.policy._decision import (
+    NO_LABEL,
     NO_OPINION,
+    Action,
+    Band,
+    Decision,
+    Decisions,
+    Reason,
+)
+from failwise.policy._fallback import (
     FallbackReport,
     FallbackResult,
     KeywordRules,
@@ -21,16 +28,13 @@ from failwise.policy._fallback import (
     apply_fallback,
     measure_fallback,
 )
-from failwise.policy._knn import KNNDistance
-from failwise.policy._ladder import (
-    AnswerRung,
-    ClarifyRung,
-    EscalateRung,
-    FallbackRung,
-    LadderState,
-    OutOfScopeRung,
-    run_ladder,
+from failwise.policy._frontier import (
+    CertificationFrontier,
+    FrontierPoint,
+    certification_frontier,
 )
+from failwise.policy._knn import KNNDistance
+from failwise.policy._ladder import LadderState, RowState, run_ladder, run_row
 from failwise.policy._ood_scores import (
     CombinedOODScore,
     energy_score,
@@ -40,6 +44,15 @@ from failwise.policy._ood_scores import (
 from failwise.policy._ood_threshold import OODThreshold, fit_ood_threshold
 from failwise.policy._policy import Policy
 from failwise.policy._risk import RiskThreshold
+from failwise.policy._rungs import (
+    AnswerRung,
+    ClarifyRung,
+    EscalateRung,
+    FallbackRung,
+    OutOfScopeRung,
+    Rung,
+    rung_class,
+)
 
 __all__ = [
     "NO_LABEL",
@@ -47,6 +60,7 @@ __all__ = [
     "Action",
     "AnswerRung",
     "Band",
+    "CertificationFrontier",
     "ClarifyRung",
     "CombinedOODScore",
     "ConformalPredictionSets",
@@ -56,6 +70,7 @@ __all__ = [
     "FallbackReport",
     "FallbackResult",
     "FallbackRung",
+    "FrontierPoint",
     "KNNDistance",
     "KeywordRules",
     "LadderState",
@@ -66,12 +81,19 @@ __all__ = [
     "Reason",
     "RegexRules",
     "RiskThreshold",
+    "RowState",
+    "Rung",
     "always_answer",
     "apply_fallback",
+    "certification_frontier",
     "energy_score",
     "fit_ood_threshold",
+    "lac_bar",
+    "lac_members",
     "max_logit_score",
     "max_probability_score",
     "measure_fallback",
     "run_ladder",
+    "run_row",
+    "rung_class",
 ]

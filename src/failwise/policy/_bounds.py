@@ -20,11 +20,13 @@ Every function here is vectorised over ``errors`` and ``n_answered``.
 from __future__ import annotations
 
 import math
+from numbers import Real
 from typing import Final, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from failwise._params import Interval, Options, check_param
 from failwise._stats import _binomial_cdf, _cp_upper, _hb_upper, _hoeffding, _hoeffding_bentkus
 from failwise.exceptions import InputError
 
@@ -50,21 +52,9 @@ BOUNDS: Final[tuple[str, ...]] = ("binomial", "hoeffding_bentkus")
 _MAX_SEARCH: Final = 1 << 40
 
 
-def _check_unit(value: float, name: str, hint: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise InputError(f"`{name}` must be a number in (0, 1); got {value!r}. {hint}")
-    number = float(value)
-    if not 0.0 < number < 1.0:
-        raise InputError(f"`{name}` must lie strictly between 0 and 1; got {number!r}. {hint}")
-    return number
-
-
-def _check_bound(bound: str) -> None:
-    if bound not in BOUNDS:
-        raise InputError(
-            f"`bound` must be one of {', '.join(map(repr, BOUNDS))}; got {bound!r}. Use "
-            "'binomial' for 0/1 errors (exact) or 'hoeffding_bentkus' as in Learn-then-Test."
-        )
+#: ``target_risk`` and ``confidence_level`` lie strictly between 0 and 1.
+_OPEN_UNIT: Final = [Interval(Real, 0, 1, closed="neither")]
+_BOUND: Final = [Options(BOUNDS)]
 
 
 def _check_counts(
@@ -139,7 +129,7 @@ def binomial_p_value(
     >>> round(float(binomial_p_value(0, 149, 0.02)), 4)
     0.0493
     """
-    alpha = _check_unit(target_risk, "target_risk", "It is the error rate under test.")
+    alpha = float(check_param("target_risk", target_risk, _OPEN_UNIT))
     errs, ns = _check_counts(errors, n_answered)
     return _p_value(errs, ns, alpha, "binomial")
 
@@ -178,7 +168,7 @@ def hoeffding_bentkus_p_value(
     >>> round(float(hoeffding_bentkus_p_value(2, 300, 0.02)), 3)
     0.16
     """
-    alpha = _check_unit(target_risk, "target_risk", "It is the error rate under test.")
+    alpha = float(check_param("target_risk", target_risk, _OPEN_UNIT))
     errs, ns = _check_counts(errors, n_answered)
     return _p_value(errs, ns, alpha, "hoeffding_bentkus")
 
@@ -196,8 +186,8 @@ def risk_p_value(
     >>> risk_p_value([0, 5], [10, 10], 0.5).round(4).tolist()
     [0.001, 0.623]
     """
-    _check_bound(bound)
-    alpha = _check_unit(target_risk, "target_risk", "It is the error rate under test.")
+    check_param("bound", bound, _BOUND)
+    alpha = float(check_param("target_risk", target_risk, _OPEN_UNIT))
     errs, ns = _check_counts(errors, n_answered)
     return _p_value(errs, ns, alpha, bound)
 
@@ -245,10 +235,8 @@ def risk_upper_bound(
     >>> round(float(risk_upper_bound(3, 1000, 0.95)), 4)
     0.0078
     """
-    _check_bound(bound)
-    level = _check_unit(
-        confidence_level, "confidence_level", "It is the probability that the bound holds."
-    )
+    check_param("bound", bound, _BOUND)
+    level = float(check_param("confidence_level", confidence_level, _OPEN_UNIT))
     errs, ns = _check_counts(errors, n_answered)
     return _upper_bound(errs, ns, level, bound)
 
@@ -305,9 +293,9 @@ def required_answered_samples(
     >>> required_answered_samples(0.02, 0.95, error_rate=0.01)
     569
     """
-    _check_bound(bound)
-    alpha = _check_unit(target_risk, "target_risk", "It is the error rate to certify.")
-    level = _check_unit(confidence_level, "confidence_level", "")
+    check_param("bound", bound, _BOUND)
+    alpha = float(check_param("target_risk", target_risk, _OPEN_UNIT))
+    level = float(check_param("confidence_level", confidence_level, _OPEN_UNIT))
     rate = float(error_rate)
     if not 0.0 <= rate < alpha:
         raise InputError(

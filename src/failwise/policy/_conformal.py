@@ -6,6 +6,7 @@ true label with probability at least ``coverage`` (marginally, for exchangeable 
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from numbers import Integral, Real
@@ -24,7 +25,7 @@ from failwise._validation import (
 )
 from failwise.exceptions import InputError, UncertifiedWarning
 
-__all__ = ["ConformalPredictionSets"]
+__all__ = ["ConformalPredictionSets", "lac_bar", "lac_members"]
 
 # (n + 1)·coverage is rounded up; this absorbs floating-point noise such as 0.9·1000 = 900.0000001.
 _RANK_TOLERANCE = 1e-9
@@ -34,6 +35,42 @@ def _is_random_state(value: Any) -> bool:
     if value is None or isinstance(value, np.random.Generator):
         return True
     return isinstance(value, Integral) and not isinstance(value, bool) and int(value) >= 0
+
+
+@functools.lru_cache(maxsize=1024)
+def lac_bar(quantile: float) -> float:
+    """Smallest probability ``p`` with ``1 - p <= quantile``: the LAC membership bar.
+
+    A label is in a LAC prediction set exactly when its probability reaches this bar, so
+    comparing probabilities with it gives, bit for bit, the test ``1 - p <= quantile``
+    without materialising ``1 - proba`` (``1 - p`` is monotone in floating point).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from failwise.policy import lac_bar
+    >>> bar = lac_bar(0.3)
+    >>> 1 - bar <= 0.3, 1 - float(np.nextafter(bar, 0)) <= 0.3
+    (True, False)
+    """
+    q = float(quantile)
+    bar = float(np.clip(1.0 - q, 0.0, 1.0))
+    while bar > 0.0 and 1.0 - float(np.nextafter(bar, -1.0)) <= q:
+        bar = float(np.nextafter(bar, -1.0))
+    while bar <= 1.0 and not 1.0 - bar <= q:
+        bar = float(np.nextafter(bar, 2.0))
+    return bar
+
+
+def lac_members(proba: NDArray[Any], bar: float) -> NDArray[np.bool_]:
+    """LAC prediction-set membership: ``proba >= bar`` with ``bar = lac_bar(quantile_)``.
+
+    The one implementation of LAC membership: :meth:`ConformalPredictionSets.predict_set`,
+    the clarify rung's batch path and its one-row path all call it. Works on one row
+    (shape (n_classes,)) or a batch (shape (n_samples, n_classes)).
+    """
+    inside: NDArray[np.bool_] = proba >= bar
+    return inside
 
 
 def _mass_above(proba: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -257,6 +294,8 @@ class ConformalPredictionSets(Estimator):
         P = np.asarray(
             check_probabilities(proba, "proba", n_classes=self.n_classes_), dtype=np.float64
         )
+        if self.method == "lac":
+            return lac_members(P, lac_bar(self.quantile_))
         above = self._mass(P)
         scores = self._all_scores(P, self._uniforms(P.shape[0], stream=1), above)
         inside: NDArray[np.bool_] = scores <= self.quantile_

@@ -10,17 +10,22 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
+from failwise._validation import describe
 from failwise.exceptions import InputError
 
-__all__ = ["NO_LABEL", "Action", "Band", "Decision", "Decisions", "Reason"]
+__all__ = ["NO_LABEL", "NO_OPINION", "Action", "Band", "Decision", "Decisions", "Reason"]
 
 #: Value of :attr:`Decisions.label` for rows that return no label (clarify, escalate, abstain).
-NO_LABEL = -2
+NO_LABEL: Final = -2
+
+#: Fallback-label value for "the fallback has no opinion on this input" (distinct from the
+#: out-of-scope label -1, which is an opinion). The one definition; everything imports it.
+NO_OPINION: Final = -2
 
 
 class Action(StrEnum):
@@ -64,6 +69,7 @@ class Reason(StrEnum):
     HUMAN_CAPACITY = "human_capacity"
     NO_HUMANS = "no_humans"
     MODEL_FAILURE = "model_failure"
+    RULE = "rule"
 
 
 _REASONS: tuple[Reason, ...] = tuple(Reason)
@@ -98,9 +104,20 @@ class Decision:
     policy_version : str or None
         Content hash of the policy artefact that decided (set by a runtime guard).
     timings : mapping of str to float
-        Seconds spent per stage (model, calibration, decision, store), when measured.
+        Seconds spent per stage (model, calibration, out-of-scope score, fallback,
+        decision) and in total, when measured by a runtime guard.
     extra : mapping
         Anything else a caller attaches.
+    review_probability : float
+        Probability, fixed when the decision was made, that the task is sent to a human
+        for a label: 1.0 for an escalation, the audit rate of its action otherwise (whether
+        or not the draw selected it), 0.0 with auditing off. Labels gathered by review are
+        weighted by its inverse.
+    review : {"escalation", "audit"} or None
+        What was actually queued for a human.
+    fallback_label : int or None
+        The fallback's opinion on this input (a label, or -1 for out of scope), recorded
+        whenever a fallback is configured; None when none is or it had no opinion.
     """
 
     action: Action
@@ -115,6 +132,9 @@ class Decision:
     policy_version: str | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    review_probability: float = 0.0
+    review: str | None = None
+    fallback_label: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dictionary."""
@@ -130,6 +150,9 @@ class Decision:
             "task_id": self.task_id,
             "policy_version": self.policy_version,
             "timings": dict(self.timings),
+            "review_probability": self.review_probability,
+            "review": self.review,
+            "fallback_label": self.fallback_label,
             **dict(self.extra),
         }
 
@@ -204,26 +227,34 @@ class Decisions(Sequence[Decision]):
         return int(self.action_codes.shape[0])
 
     def __getitem__(self, index: int) -> Decision:  # type: ignore[override]
-        if not isinstance(index, (int, np.integer)):
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            what = "a slice" if isinstance(index, slice) else describe(index)
             raise InputError(
-                f"Decisions are indexed by row number; got {type(index).__name__}. Use "
-                "`decisions.select(mask)` for a boolean mask or a list of rows."
+                f"`decisions[...]` takes one row number and returns one Decision; got {what}. "
+                "For several rows use `decisions.select(mask)` with a boolean mask of length "
+                f"{len(self)}, or `decisions.select(rows)` with integer row numbers (for a slice: "
+                "`decisions.select(range(start, stop))`)."
             )
         n = len(self)
         i = int(index) + n if index < 0 else int(index)
         if not 0 <= i < n:
             raise IndexError(f"row {index} is out of range for {n} decisions")
+        return Decision(**self.fields(i))
+
+    def fields(self, row: int) -> dict[str, Any]:
+        """The fields of ``self[row]`` as a dict (to build a Decision with more fields)."""
+        i = int(row)
         label = int(self.label[i])
-        return Decision(
-            action=_ACTIONS[self.action_codes[i]],
-            label=None if label == NO_LABEL else label,
-            confidence=float(self.confidence[i]),
-            band=_BANDS[self.band_codes[i]],
-            prediction_set=self.prediction_set(i),
-            reason=self.reason(i),
-            predicted=int(self.predicted[i]),
-            ood_score=None if self.ood_score is None else float(self.ood_score[i]),
-        )
+        return {
+            "action": _ACTIONS[self.action_codes[i]],
+            "label": None if label == NO_LABEL else label,
+            "confidence": float(self.confidence[i]),
+            "band": _BANDS[self.band_codes[i]],
+            "prediction_set": self.prediction_set(i),
+            "reason": self.reason(i),
+            "predicted": int(self.predicted[i]),
+            "ood_score": None if self.ood_score is None else float(self.ood_score[i]),
+        }
 
     def __iter__(self) -> Iterator[Decision]:
         for i in range(len(self)):
@@ -276,6 +307,82 @@ class Decisions(Sequence[Decision]):
             return ()
         return tuple(int(c) for c in np.flatnonzero(self.set_masks[position]))
 
+    def select(self, rows: ArrayLike) -> Decisions:
+        """The decisions of some rows, as a new :class:`Decisions`.
+
+        Parameters
+        ----------
+        rows : array-like of bool of shape (n_samples,), or array-like of int
+            A boolean mask over the rows, or row numbers (negative numbers count from the
+            end; order and repeats are kept). For a slice pass ``range(start, stop)``.
+
+        Returns
+        -------
+        Decisions
+            Over the chosen rows, in the order chosen, with their prediction sets.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from failwise import Policy
+        >>> rng = np.random.default_rng(0)
+        >>> proba = rng.dirichlet(np.full(3, 0.3), size=2000)
+        >>> y = np.array([rng.choice(3, p=p) for p in proba])
+        >>> decisions = Policy(target_risk=0.1, confidence_level=0.9).fit(proba, y).decide(proba)
+        >>> answered = decisions.select(decisions.mask("answer"))
+        >>> set(answered.action.tolist()), len(decisions.select(range(10, 20)))
+        ({'answer'}, 10)
+        """
+        index = self._row_index(rows)
+        position = np.full(len(self), -1, dtype=np.intp)
+        position[self.set_rows] = np.arange(self.set_rows.shape[0])
+        chosen = position[index]
+        has_set = np.flatnonzero(chosen >= 0)
+        return Decisions(
+            action_codes=self.action_codes[index],
+            label=self.label[index],
+            predicted=self.predicted[index],
+            confidence=self.confidence[index],
+            band_codes=self.band_codes[index],
+            reason_codes=self.reason_codes[index],
+            set_rows=has_set.astype(np.intp),
+            set_masks=self.set_masks[chosen[has_set]],
+            ood_score=None if self.ood_score is None else self.ood_score[index],
+            context=self.context,
+        )
+
+    def _row_index(self, rows: Any) -> NDArray[np.intp]:
+        n = len(self)
+        array = None if isinstance(rows, (str, bytes, Mapping)) else np.asarray(rows)
+        if array is None or array.ndim != 1:
+            shape = "" if array is None else f" of shape {array.shape}"
+            raise InputError(
+                f"`rows` must be a 1-D boolean mask of length {n} or a sequence of row numbers; "
+                f"got {describe(rows)}{shape}. For one row use `decisions[i]`."
+            )
+        if array.dtype == np.bool_:
+            if array.shape[0] != n:
+                raise InputError(
+                    f"the boolean mask has {array.shape[0]} entries for {n} decisions; pass one "
+                    "entry per row, e.g. `decisions.mask('answer')`."
+                )
+            return np.flatnonzero(array)
+        if array.size == 0:
+            return np.empty(0, dtype=np.intp)
+        if array.dtype.kind not in "iu":
+            raise InputError(
+                f"`rows` must hold booleans or integer row numbers; got dtype {array.dtype}. "
+                "Convert a float array with `.astype(int)` if it holds row numbers."
+            )
+        bad = (array < -n) | (array >= n)
+        if bad.any():
+            raise InputError(
+                f"row {int(array[bad][0])} is out of range for {n} decisions (valid: "
+                f"{-n}..{n - 1})."
+            )
+        index: NDArray[np.intp] = np.where(array < 0, array + n, array).astype(np.intp)
+        return index
+
     def reason(self, row: int) -> str:
         """The reason sentence for ``row``."""
         return _reason_sentence(self, int(row))
@@ -290,33 +397,58 @@ def _fmt(value: Any) -> str:
 
 
 def _reason_sentence(decisions: Decisions, row: int) -> str:
-    reason = _REASONS[decisions.reason_codes[row]]
-    ctx = decisions.context
-    confidence = float(decisions.confidence[row])
+    reason_code = int(decisions.reason_codes[row])
+    score = None if decisions.ood_score is None else float(decisions.ood_score[row])
+    size = (
+        len(decisions.prediction_set(row))
+        if _REASONS[reason_code] is Reason.SMALL_PREDICTION_SET
+        else 0
+    )
+    return reason_sentence(
+        reason_code,
+        int(decisions.action_codes[row]),
+        float(decisions.confidence[row]),
+        score,
+        size,
+        int(decisions.label[row]),
+        decisions.context,
+    )
+
+
+def reason_sentence(
+    reason_code: int,
+    action_code: int,
+    confidence: float,
+    ood_score: float | None,
+    set_size: int,
+    label: int,
+    ctx: Mapping[str, Any],
+) -> str:
+    """The reason sentence of one decided input, from its codes and the policy's context."""
+    reason = _REASONS[reason_code]
     answer_at = ctx.get("answer_threshold")
     if reason is Reason.CONFIDENT:
         return (
             f"answer: confidence {confidence:.3f} ≥ answer threshold {_fmt(answer_at)}"
             f" ({ctx.get('answer_basis', 'fitted on validation data')})"
         )
+    action = _ACTIONS[action_code].value
     if reason is Reason.OUT_OF_SCOPE:
-        score = None if decisions.ood_score is None else decisions.ood_score[row]
-        action = _ACTIONS[decisions.action_codes[row]].value
         return (
-            f"{action}: out-of-scope score {_fmt(score)} > threshold "
+            f"{action}: out-of-scope score {_fmt(ood_score)} > threshold "
             f"{_fmt(ctx.get('ood_threshold'))}; the model is never trusted on such inputs"
         )
     below = f"confidence {confidence:.3f} < answer threshold {_fmt(answer_at)}"
     if reason is Reason.SMALL_PREDICTION_SET:
-        size = len(decisions.prediction_set(row))
         return (
             f"clarify: {below}; the {_fmt(ctx.get('clarify_coverage'))} prediction set has "
-            f"{size} label(s) ≤ {ctx.get('clarify_max_set_size')}, so the user is asked to pick"
+            f"{set_size} label(s) ≤ {ctx.get('clarify_max_set_size')}, so the user is asked "
+            "to pick"
         )
     if reason is Reason.FALLBACK_RULE:
         return (
             f"fallback: {below}; the deterministic fallback gave label "
-            f"{int(decisions.label[row])}, which it gets right "
+            f"{label}, which it gets right "
             f"{_fmt(ctx.get('fallback_accuracy'))} of the time on validation data"
         )
     if reason is Reason.LOW_CONFIDENCE:
@@ -328,4 +460,6 @@ def _reason_sentence(decisions: Decisions, row: int) -> str:
         )
     if reason is Reason.NO_HUMANS:
         return f"abstain: {below} and escalation to humans is turned off"
-    return f"{_ACTIONS[decisions.action_codes[row]].value}: the model failed to produce scores"
+    if reason is Reason.RULE:
+        return f"{action}: a rule of the ladder decided (confidence {confidence:.3f})"
+    return f"{action}: the model failed to produce scores"

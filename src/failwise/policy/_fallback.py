@@ -22,10 +22,11 @@ from typing import Any, Final, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
 
+from failwise._stats import clopper_pearson_interval
 from failwise._validation import check_consistent_length, check_labels, describe
 from failwise.exceptions import InputError
+from failwise.policy._decision import NO_OPINION
 
 __all__ = [
     "NO_OPINION",
@@ -37,8 +38,6 @@ __all__ = [
     "measure_fallback",
 ]
 
-#: Label-array value for "the fallback has no opinion on this input".
-NO_OPINION: Final = -2
 
 _OUT_OF_SCOPE: Final = -1  # same value as failwise.OUT_OF_SCOPE
 
@@ -489,12 +488,7 @@ def _clopper_pearson(
     successes: NDArray[np.intp], trials: NDArray[np.intp], confidence_level: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Two-sided exact binomial interval; (0, 1) where there are no trials."""
-    alpha = 1.0 - confidence_level
-    k = successes.astype(np.float64)
-    n = trials.astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        low = np.where(k > 0, stats.beta.ppf(alpha / 2, k, n - k + 1), 0.0)
-        high = np.where(k < n, stats.beta.ppf(1 - alpha / 2, k + 1, n - k), 1.0)
+    low, high = clopper_pearson_interval(successes, trials, confidence_level)
     return np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
 
 

@@ -1,45 +1,65 @@
-"""The rungs of the decision ladder: small configured callables applied in order.
+"""The decision ladder: the state rungs work on, and the two ways to run them.
 
-Each rung looks at the rows that no earlier rung has decided and claims the ones it
-handles, vectorised over the batch. :class:`failwise.Policy` fits the rungs on labelled
-validation data; they can also be built by hand and tested alone.
+A rung (see :mod:`failwise.policy._rungs`) claims the undecided inputs it handles. The
+ladder runs the same rung objects two ways, with the same result:
+
+- :func:`run_ladder` over a :class:`LadderState`, a batch held as NumPy columns (what
+  :meth:`failwise.Policy.decide` runs);
+- :func:`run_row` over a :class:`RowState`, one input held as Python scalars (what
+  :meth:`failwise.Policy.decide_one` and :class:`failwise.runtime.Guard` run, where a
+  batch's fixed cost would dominate).
 
 Ladder order: out-of-scope screen → answer → clarify → fallback → escalate / abstain.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
 
-from failwise.policy._decision import NO_LABEL, REASON_CODES, Action, Reason
+from failwise.policy._decision import (
+    _ACTIONS,
+    _BANDS,
+    NO_LABEL,
+    NO_OPINION,
+    REASON_CODES,
+    Action,
+    Decision,
+    Reason,
+    reason_sentence,
+)
 
-__all__ = [
-    "AnswerRung",
-    "ClarifyRung",
-    "EscalateRung",
-    "FallbackRung",
-    "LadderState",
-    "OutOfScopeRung",
-    "Rung",
-    "run_ladder",
-]
+if TYPE_CHECKING:
+    from failwise.policy._rungs import Rung
 
-_NO_OPINION = -2  # fallback had nothing to say (same value as failwise.policy.NO_OPINION)
+__all__ = ["LadderState", "RowState", "run_ladder", "run_row"]
 
-
-class PredictionSets(Protocol):
-    """What the clarify rung needs from a set predictor."""
-
-    def predict_set(self, proba: NDArray[Any]) -> NDArray[np.bool_]: ...
+_ABSTAIN: Final = Action.ABSTAIN.code
+_R_OOS: Final = REASON_CODES[Reason.OUT_OF_SCOPE]
+_R_LOW: Final = REASON_CODES[Reason.LOW_CONFIDENCE]
 
 
 @dataclass
 class LadderState:
-    """The batch being decided. Rungs read the inputs and write the outcome columns."""
+    """The batch being decided. Rungs read the inputs and write the outcome columns.
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n_samples, n_classes)
+        Calibrated probabilities.
+    confidence : ndarray of shape (n_samples,)
+        Probability of the top label.
+    predicted : ndarray of shape (n_samples,)
+        The top label.
+    ood_score : ndarray of shape (n_samples,) or None
+        Out-of-scope scores.
+    fallback_labels : ndarray of shape (n_samples,) or None
+        The fallback's label per row (:data:`NO_OPINION` where it has none).
+    """
 
     proba: NDArray[Any]
     confidence: NDArray[np.float64]
@@ -84,181 +104,160 @@ class LadderState:
             self.reason_codes[out_of_scope] = REASON_CODES[Reason.OUT_OF_SCOPE]
         self.undecided[rows] = False
 
+    def add_sets(self, rows: NDArray[np.intp], masks: NDArray[np.bool_]) -> None:
+        """Record the prediction sets offered to ``rows`` (the clarify rows)."""
+        self.set_rows = np.concatenate([self.set_rows, rows])
+        self.set_masks = np.concatenate([self.set_masks, masks])
+
     @property
     def any_handoff(self) -> bool:
-        """Whether any row was flagged out of scope (cached once the screen has run)."""
+        """Whether any row was flagged out of scope."""
         return bool(self.handoff.any())
 
 
-class Rung(Protocol):
-    """A step of the ladder: claims some undecided rows of ``state``."""
+class RowState:
+    """One input being decided, as Python scalars: what :meth:`Rung.decide_row` works on.
 
-    def __call__(self, state: LadderState) -> None: ...
+    Parameters
+    ----------
+    proba : ndarray of shape (n_classes,)
+        Calibrated probabilities of the input.
+    ood_score : float or None
+        Its out-of-scope score.
+    fallback_label : int
+        The fallback's label (:data:`NO_OPINION` where it has none or none is configured).
 
-
-@dataclass(frozen=True)
-class OutOfScopeRung:
-    """Flag rows whose out-of-scope score exceeds ``threshold``: never answered or clarified."""
-
-    threshold: float
-
-    def __call__(self, state: LadderState) -> None:
-        if state.ood_score is None or not np.isfinite(self.threshold):
-            return
-        state.handoff |= state.ood_score > self.threshold
-
-
-@dataclass(frozen=True)
-class AnswerRung:
-    """Answer with the model's top label when confidence reaches ``threshold``."""
-
-    threshold: float
-
-    def __call__(self, state: LadderState) -> None:
-        rows = state.undecided & ~state.handoff & (state.confidence >= self.threshold)
-        state.assign(rows, Action.ANSWER, Reason.CONFIDENT, label=state.predicted[rows])
-
-
-@dataclass(frozen=True)
-class ClarifyRung:
-    """Ask the user to pick among the prediction set when it has 1..``max_set_size`` labels."""
-
-    sets: PredictionSets
-    max_set_size: int
-
-    def _fast_aps(self) -> float | None:
-        """The APS quantile when the sets are deterministic APS (the fast path applies)."""
-        if getattr(self.sets, "method", None) != "aps" or getattr(self.sets, "randomized", True):
-            return None
-        quantile = getattr(self.sets, "quantile_", None)
-        return None if quantile is None else float(quantile)
-
-    def _small_aps_sets(
-        self, proba: NDArray[Any], quantile: float
-    ) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_]]:
-        """Deterministic APS sets of at most ``max_set_size`` labels from the top labels only.
-
-        Returns ``(small, masks, exact)``: rows whose set has 1..M labels, their masks, and
-        rows with tied top probabilities whose sets must be computed exactly instead. Only
-        the M + 1 most likely labels of a row matter: its set has at most M labels exactly
-        when the (M + 1)-th label is outside it, so no full sort is needed.
-        """
-        k = proba.shape[1]
-        m = self.max_set_size
-        top = np.argpartition(proba, k - m - 1, axis=1)[:, k - m - 1 :]
-        values = np.take_along_axis(proba, top, axis=1)
-        order = np.argsort(-values, axis=1, kind="stable")
-        values = np.take_along_axis(values, order, axis=1)
-        labels = np.take_along_axis(top, order, axis=1)
-        exact = (values[:, 1:] == values[:, :-1]).any(axis=1)
-        above = np.cumsum(values, axis=1) - values
-        inside = (above < quantile) | (above + values <= quantile)
-        small = ~inside[:, m] & ~exact
-        masks = np.zeros((int(small.sum()), k), dtype=bool)
-        np.put_along_axis(masks, labels[small, :m], inside[small, :m], axis=1)
-        return small, masks, exact
-
-    def _lac_bar(self) -> float | None:
-        """Smallest probability p with ``1 - p <= quantile_`` (the LAC membership test).
-
-        Comparing probabilities with this bar gives bit-for-bit the sets of
-        ``predict_set`` without materialising ``1 - proba``.
-        """
-        if getattr(self.sets, "method", None) != "lac":
-            return None
-        quantile = getattr(self.sets, "quantile_", None)
-        if quantile is None or not np.isfinite(quantile):
-            return None
-        q = float(quantile)
-        bar = float(np.clip(1.0 - q, 0.0, 1.0))
-        while bar > 0.0 and 1.0 - float(np.nextafter(bar, -1.0)) <= q:
-            bar = float(np.nextafter(bar, -1.0))
-        while bar <= 1.0 and not 1.0 - bar <= q:
-            bar = float(np.nextafter(bar, 2.0))
-        return bar
-
-    def _call_lac(self, state: LadderState, bar: float) -> None:
-        inside = state.proba >= bar
-        sizes = np.count_nonzero(inside, axis=1)
-        keep = state.undecided & (sizes >= 1) & (sizes <= self.max_set_size)
-        if state.any_handoff:
-            keep &= ~state.handoff
-        chosen = np.flatnonzero(keep)
-        state.assign(chosen, Action.CLARIFY, Reason.SMALL_PREDICTION_SET)
-        state.set_rows = np.concatenate([state.set_rows, chosen])
-        state.set_masks = np.concatenate([state.set_masks, inside[chosen]])
-
-    def __call__(self, state: LadderState) -> None:
-        if self.max_set_size < 1:
-            return
-        bar = self._lac_bar()
-        if bar is not None:
-            self._call_lac(state, bar)
-            return
-        rows = np.flatnonzero(state.undecided & ~state.handoff)
-        if rows.size == 0:
-            return
-        proba = state.proba[rows]
-        quantile = self._fast_aps()
-        if quantile is not None and self.max_set_size < proba.shape[1]:
-            small, fast_masks, exact = self._small_aps_sets(proba, quantile)
-            slow_rows = rows[exact]
-            slow_masks = self.sets.predict_set(proba[exact]) if slow_rows.size else fast_masks[:0]
-            rows = np.concatenate([rows[small], slow_rows])
-            masks = np.concatenate([fast_masks, slow_masks])
-        else:
-            masks = self.sets.predict_set(proba)
-        sizes = masks.sum(axis=1)
-        keep = (sizes >= 1) & (sizes <= self.max_set_size)
-        chosen = rows[keep]
-        state.assign(chosen, Action.CLARIFY, Reason.SMALL_PREDICTION_SET)
-        state.set_rows = np.concatenate([state.set_rows, chosen])
-        state.set_masks = np.concatenate([state.set_masks, masks[keep]])
-
-
-@dataclass(frozen=True)
-class FallbackRung:
-    """Use the deterministic fallback's label where it is trusted.
-
-    ``trusted[label + 1]`` says whether a fallback output ``label`` is used (index 0 is the
-    out-of-scope label -1, a safe "I can't help with that" response).
+    Attributes
+    ----------
+    predicted : int
+    confidence : float
+    handoff : bool
+        Flagged out of scope (never answered or clarified).
+    action : int
+        Ladder code of the action taken, -1 while undecided.
+    label : int
+        Label returned, or :data:`NO_LABEL`.
+    reason : int
+        Reason code.
+    mask : ndarray of shape (n_classes,) or None
+        Prediction set offered (clarify only).
     """
 
-    trusted: NDArray[np.bool_]
+    __slots__ = (
+        "action",
+        "confidence",
+        "fallback_label",
+        "handoff",
+        "label",
+        "mask",
+        "ood_score",
+        "predicted",
+        "proba",
+        "reason",
+    )
 
-    def __call__(self, state: LadderState) -> None:
-        labels = state.fallback_labels
-        if labels is None or not self.trusted.any():
-            return
-        index = np.clip(labels + 1, 0, self.trusted.shape[0] - 1)
-        usable = (labels != _NO_OPINION) & (labels < self.trusted.shape[0] - 1)
-        rows = state.undecided & usable & self.trusted[index]
-        state.assign(rows, Action.FALLBACK, Reason.FALLBACK_RULE, label=labels[rows])
+    def __init__(
+        self,
+        proba: NDArray[np.float64],
+        ood_score: float | None = None,
+        fallback_label: int = NO_OPINION,
+    ) -> None:
+        predicted = int(proba.argmax())
+        self.proba = proba
+        self.predicted = predicted
+        self.confidence = float(proba[predicted])
+        self.ood_score = ood_score
+        self.fallback_label = fallback_label
+        self.handoff = False
+        self.action = -1
+        self.label = NO_LABEL
+        self.reason = _R_LOW
+        self.mask: NDArray[np.bool_] | None = None
+
+    def assign(self, action: Action, reason: Reason, label: int = NO_LABEL) -> None:
+        """Decide the row; an out-of-scope row keeps the out-of-scope reason."""
+        self.action = action.code
+        self.label = label
+        self.reason = _R_OOS if self.handoff else REASON_CODES[reason]
+
+    @property
+    def decided(self) -> bool:
+        """Whether a rung has claimed the row."""
+        return self.action >= 0
+
+    def to_state(self) -> LadderState:
+        """This row as a one-row batch (for a rung without a scalar path)."""
+        state = LadderState(
+            self.proba[None, :],
+            np.array([self.confidence]),
+            np.array([self.predicted], dtype=np.intp),
+            None if self.ood_score is None else np.array([self.ood_score]),
+            np.array([self.fallback_label], dtype=np.intp),
+        )
+        state.handoff[0] = self.handoff
+        return state
+
+    def update(self, state: LadderState) -> None:
+        """Take over what a rung did to :meth:`to_state`'s one-row batch."""
+        self.handoff = bool(state.handoff[0])
+        if not state.undecided[0]:
+            self.action = int(state.action_codes[0])
+            self.label = int(state.label[0])
+            self.reason = int(state.reason_codes[0])
+            if state.set_rows.size:
+                self.mask = state.set_masks[0]
+
+    def fields(
+        self, context: Mapping[str, Any], medium_band_floor: float, answer_threshold: float
+    ) -> dict[str, Any]:
+        """The decided row as :class:`~failwise.Decision` fields, in the policy's own words.
+
+        ``context`` is :meth:`failwise.Policy.describe` (the thresholds the reason cites).
+        """
+        confidence = self.confidence
+        band = int(confidence >= medium_band_floor) + int(confidence >= answer_threshold)
+        mask = self.mask
+        prediction_set = tuple([int(c) for c in np.flatnonzero(mask)]) if mask is not None else ()
+        return {
+            "action": _ACTIONS[self.action],
+            "label": None if self.label == NO_LABEL else self.label,
+            "confidence": confidence,
+            "band": _BANDS[band],
+            "prediction_set": prediction_set,
+            "reason": reason_sentence(
+                self.reason,
+                self.action,
+                confidence,
+                self.ood_score,
+                len(prediction_set),
+                self.label,
+                context,
+            ),
+            "predicted": self.predicted,
+            "ood_score": self.ood_score,
+        }
+
+    def to_decision(
+        self, context: Mapping[str, Any], medium_band_floor: float, answer_threshold: float
+    ) -> Decision:
+        """The decided row as a :class:`~failwise.Decision` (see :meth:`fields`)."""
+        return Decision(**self.fields(context, medium_band_floor, answer_threshold))
 
 
-@dataclass(frozen=True)
-class EscalateRung:
-    """Escalate what is left to a human; abstain when humans are off or beyond capacity.
+def run_ladder(
+    state: LadderState, rungs: Sequence[Rung | Callable[[LadderState], None]]
+) -> LadderState:
+    """Apply ``rungs`` in order to a batch; rows no rung claims abstain.
 
-    Rows with confidence below ``abstain_below`` abstain so that escalations stay within the
-    human capacity the policy was fitted for.
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from failwise.policy import AnswerRung, EscalateRung, LadderState, run_ladder
+    >>> proba = np.array([[0.9, 0.1], [0.6, 0.4]])
+    >>> state = LadderState(proba, proba.max(axis=1), proba.argmax(axis=1))
+    >>> run_ladder(state, [AnswerRung(0.8), EscalateRung()]).action_codes.tolist()
+    [0, 3]
     """
-
-    enabled: bool = True
-    abstain_below: float = -np.inf
-
-    def __call__(self, state: LadderState) -> None:
-        rows = state.undecided.copy()
-        if not self.enabled:
-            state.assign(rows, Action.ABSTAIN, Reason.NO_HUMANS)
-            return
-        over = rows & (state.confidence < self.abstain_below)
-        state.assign(over, Action.ABSTAIN, Reason.HUMAN_CAPACITY)
-        state.assign(rows & ~over, Action.ESCALATE, Reason.LOW_CONFIDENCE)
-
-
-def run_ladder(state: LadderState, rungs: list[Rung]) -> LadderState:
-    """Apply ``rungs`` in order; rows no rung claims abstain."""
     for rung in rungs:
         rung(state)
         if not state.undecided.any():
@@ -266,3 +265,30 @@ def run_ladder(state: LadderState, rungs: list[Rung]) -> LadderState:
     if state.undecided.any():
         state.assign(state.undecided.copy(), Action.ABSTAIN, Reason.LOW_CONFIDENCE)
     return state
+
+
+def run_row(row: RowState, rungs: Sequence[Rung | Callable[[LadderState], None]]) -> RowState:
+    """Apply ``rungs`` in order to one row; :func:`run_ladder` on a one-row batch, faster.
+
+    Each rung's :meth:`~failwise.policy.Rung.decide_row` runs; a plain callable rung
+    (batch path only) runs on the row as a one-row batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from failwise.policy import AnswerRung, EscalateRung, RowState, run_row
+    >>> run_row(RowState(np.array([0.6, 0.4])), [AnswerRung(0.8), EscalateRung()]).action
+    3
+    """
+    for rung in rungs:
+        decide_row = getattr(rung, "decide_row", None)
+        if decide_row is not None:
+            decide_row(row)
+        else:
+            state = row.to_state()
+            rung(state)
+            row.update(state)
+        if row.action >= 0:
+            return row
+    row.assign(Action.ABSTAIN, Reason.LOW_CONFIDENCE)
+    return row

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from failwise._base import Estimator
-from failwise._params import Interval, Options
+from failwise._params import Constraint, Interval, Options
 from failwise._stats import wilson_lower
 from failwise._validation import (
     check_consistent_length,
@@ -26,20 +26,19 @@ from failwise._validation import (
 from failwise.exceptions import InputError, UncertifiedWarning
 from failwise.policy._conformal import ConformalPredictionSets
 from failwise.policy._costs import OutcomeCosts
-from failwise.policy._decision import Action, Decisions
-from failwise.policy._fallback import NO_OPINION
-from failwise.policy._ladder import (
+from failwise.policy._decision import NO_OPINION, Action, Decision, Decisions
+from failwise.policy._frontier import CertificationFrontier, certification_frontier
+from failwise.policy._ladder import LadderState, RowState, run_ladder, run_row
+from failwise.policy._ood_threshold import OODThreshold, fit_screen
+from failwise.policy._risk import RiskThreshold
+from failwise.policy._rungs import (
     AnswerRung,
     ClarifyRung,
     EscalateRung,
     FallbackRung,
-    LadderState,
     OutOfScopeRung,
     Rung,
-    run_ladder,
 )
-from failwise.policy._ood_threshold import OODThreshold, fit_screen
-from failwise.policy._risk import RiskThreshold
 
 __all__ = ["Policy", "top_label"]
 
@@ -125,6 +124,12 @@ class Policy(Estimator):
         p-value used by the risk certificate.
     medium_band_floor : float, default=0.5
         Confidence from which the band is "medium"; "high" starts at the answer threshold.
+    extra_rungs : sequence of Rung, optional
+        User-defined rungs (subclasses of :class:`~failwise.policy.Rung`) added to the
+        fitted ladder, each before the built-in rung named by its ``runs_before`` (default:
+        before answering, right after the out-of-scope screen). The built-in thresholds are
+        fitted without them. They run in ``decide``, in a :class:`~failwise.runtime.Guard`
+        and are saved in artefacts; see :class:`~failwise.policy.Rung` for an example.
 
     Attributes
     ----------
@@ -139,6 +144,11 @@ class Policy(Estimator):
     certified_ : bool
         Whether the answer threshold carries the risk certificate.
     risk_control_ : RiskThreshold or None
+    frontier_ : CertificationFrontier or None
+        With a risk target: the coverage the validation rows certify at each target risk
+        of a grid, and the labelled rows the requested target needs at the observed error
+        rate (see :func:`certification_frontier`); also under "frontier" in
+        :meth:`describe`. None without a risk target.
     prediction_sets_ : ConformalPredictionSets or None
     fallback_trusted_ : ndarray of shape (n_classes + 1,)
         Which fallback outputs are used; index 0 is the out-of-scope label -1.
@@ -176,6 +186,13 @@ class Policy(Estimator):
         "escalate": [bool],
         "bound": [Options(("binomial", "hoeffding_bentkus"))],
         "medium_band_floor": [Interval(Real, 0, 1, closed="both")],
+        "extra_rungs": [
+            None,
+            Constraint(
+                lambda v: isinstance(v, (list, tuple)) and all(isinstance(r, Rung) for r in v),
+                "a list of Rung instances (subclasses of failwise.policy.Rung)",
+            ),
+        ],
     }
 
     def __init__(
@@ -194,6 +211,7 @@ class Policy(Estimator):
         escalate: bool = True,
         bound: str = "binomial",
         medium_band_floor: float = 0.5,
+        extra_rungs: list[Rung] | tuple[Rung, ...] | None = None,
     ) -> None:
         self.target_risk = target_risk
         self.confidence_level = confidence_level
@@ -208,6 +226,7 @@ class Policy(Estimator):
         self.escalate = escalate
         self.bound = bound
         self.medium_band_floor = medium_band_floor
+        self.extra_rungs = extra_rungs
 
     # -- fitting ------------------------------------------------------------------------------
     def fit(
@@ -381,6 +400,7 @@ class Policy(Estimator):
         eligible = ~handoff
         certified = -np.inf
         self.risk_control_: RiskThreshold | None = None
+        self.frontier_: CertificationFrontier | None = None
         self.certified_ = False
         if self.target_risk is not None:
             with warnings.catch_warnings():
@@ -393,12 +413,20 @@ class Policy(Estimator):
             self.risk_control_ = control
             self.certified_ = bool(control.certified_)
             certified = float(control.threshold_)
+            self.frontier_ = certification_frontier(
+                confidence[eligible],
+                correct[eligible],
+                target_risk=self.target_risk,
+                confidence_level=self.confidence_level,
+                bound=self.bound,
+            )
             if not control.certified_:
                 warnings.warn(
                     f"No answer threshold certifies selective risk ≤ {self.target_risk:g} at "
                     f"confidence {self.confidence_level:g} on these {int(eligible.sum())} "
-                    "validation rows: the policy will answer nothing automatically. Add labelled "
-                    "validation data, raise `target_risk` or lower `confidence_level`.",
+                    "validation rows: the policy will answer nothing automatically. "
+                    f"{_frontier_hint(self.frontier_)}Add labelled validation data, raise "
+                    "`target_risk` or lower `confidence_level`.",
                     UncertifiedWarning,
                     stacklevel=3,
                 )
@@ -534,7 +562,7 @@ class Policy(Estimator):
         ood: NDArray[np.float64] | None,
         fb: NDArray[np.intp] | None,
     ) -> None:
-        rungs = self._build_rungs()
+        rungs = self._build_rungs(with_extra=False)
         state = run_ladder(LadderState(P, confidence, predicted, ood, fb), rungs)
         escalated = np.flatnonzero(state.action_codes == Action.ESCALATE.code)
         budget = int(np.floor(float(self.max_escalation_rate or 0.0) * confidence.shape[0]))
@@ -546,15 +574,25 @@ class Policy(Estimator):
         if budget and conf[budget] == conf[budget - 1]:
             self.abstain_below_ = float(np.nextafter(conf[budget - 1], 2))
 
-    def _build_rungs(self) -> list[Rung]:
-        rungs: list[Rung] = [
-            OutOfScopeRung(self.ood_threshold_),
-            AnswerRung(getattr(self, "answer_threshold_", np.inf)),
+    def _build_rungs(self, *, with_extra: bool = True) -> list[Rung]:
+        steps: list[tuple[str, Rung]] = [
+            ("answer", AnswerRung(getattr(self, "answer_threshold_", np.inf)))
         ]
         if self.prediction_sets_ is not None:
-            rungs.append(ClarifyRung(self.prediction_sets_, self.clarify_max_set_size))
-        rungs.append(FallbackRung(self.fallback_trusted_))
-        rungs.append(EscalateRung(self.escalate, self.abstain_below_))
+            steps.append(("clarify", ClarifyRung(self.prediction_sets_, self.clarify_max_set_size)))
+        steps.append(("fallback", FallbackRung(self.fallback_trusted_)))
+        steps.append(("escalate", EscalateRung(self.escalate, self.abstain_below_)))
+        rungs: list[Rung] = [OutOfScopeRung(self.ood_threshold_)]
+        extra = list(self.extra_rungs or ()) if with_extra else []
+        names = [name for name, _ in steps]
+        for name, rung in steps:
+            # A user rung runs before its step, or before the next step that is present.
+            rungs += [
+                r
+                for r in extra
+                if (r.runs_before if r.runs_before in names else "escalate") == name
+            ]
+            rungs.append(rung)
         return rungs
 
     def _summarise(
@@ -624,8 +662,23 @@ class Policy(Estimator):
         proba: ArrayLike,
         ood_score: float | None = None,
         fallback: int | None = None,
-    ) -> Any:
-        """Decide for a single input given its probability vector; returns a `Decision`."""
+    ) -> Decision:
+        """Decide for a single input given its probability vector.
+
+        The same rungs as :meth:`decide`, run on one row with Python scalars
+        (:func:`~failwise.policy.run_row`); the result equals ``decide(proba[None])[0]``.
+
+        Parameters
+        ----------
+        proba : array-like of shape (n_classes,)
+        ood_score : float, optional
+        fallback : int, optional
+            The fallback's label (-2 = no opinion).
+
+        Returns
+        -------
+        Decision
+        """
         check_fitted(self, "rungs_", "decide_one")
         row = np.asarray(proba, dtype=np.float64)
         if row.ndim != 1:
@@ -633,15 +686,30 @@ class Policy(Estimator):
                 f"`proba` must be one probability vector of shape (n_classes,); got shape "
                 f"{row.shape}. Use `decide` for a batch."
             )
-        decisions = self.decide(
-            row[None, :],
-            None if ood_score is None else [ood_score],
-            None if fallback is None else np.array([fallback]),
+        P = check_probabilities(row[None, :], "proba", n_classes=self.n_classes_)
+        ood = self._check_ood(None if ood_score is None else [ood_score], 1)
+        fb = self._check_fallback(
+            None if fallback is None else np.array([fallback]), 1, self.n_classes_
         )
-        return decisions[0]
+        state = RowState(
+            np.ascontiguousarray(P[0], dtype=np.float64),
+            None if ood is None else float(ood[0]),
+            NO_OPINION if fb is None else int(fb[0]),
+        )
+        run_row(state, self.rungs_)
+        decision: Decision = state.to_decision(
+            self.describe(), float(self.medium_band_floor), float(self.answer_threshold_)
+        )
+        return decision
 
     def describe(self) -> dict[str, Any]:
-        """The fitted thresholds and their basis, as plain data (used in reason sentences)."""
+        """The fitted thresholds and their basis, as plain data (used in reason sentences).
+
+        ``"ood_screen"`` is None without out-of-scope scores, else
+        :meth:`OODThreshold.to_dict`: the screen's rule, its validation rates, and in
+        ``"unmet"`` / ``"notes"`` any rule the data could not meet, named by this policy's
+        parameter (``ood_false_alarm_rate``, ``ood_max_accuracy_loss``).
+        """
         check_fitted(self, "rungs_", "describe")
         if self.mode_ == "risk":
             basis = (
@@ -662,5 +730,25 @@ class Policy(Estimator):
             "fallback_accuracy": self.fallback_accuracy_,
             "abstain_below": self.abstain_below_,
             "certified": self.certified_,
+            "frontier": None if self.frontier_ is None else self.frontier_.to_dict(),
             "ood_screen": None if self.ood_screen_ is None else self.ood_screen_.to_dict(),
         }
+
+
+def _frontier_hint(frontier: CertificationFrontier) -> str:
+    """One or two sentences on what the data does certify and what the target needs."""
+    parts = []
+    best = frontier.best_target()
+    if best is not None:
+        parts.append(
+            f"This data certifies {best.coverage:.1%} answered at target_risk="
+            f"{best.target_risk:g} (policy.frontier_ lists every target)."
+        )
+    if frontier.additional_rows is not None:
+        parts.append(
+            f"At the observed error rate ({frontier.observed_error_rate:.2%} among the "
+            f"{frontier.planned_coverage:.0%} most confident rows), target_risk="
+            f"{frontier.target_risk:g} needs about {frontier.additional_rows} more labelled "
+            "rows."
+        )
+    return " ".join(parts) + (" " if parts else "")

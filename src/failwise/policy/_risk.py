@@ -145,9 +145,11 @@ class RiskThreshold(Estimator):
     * 50 % on the second start, the fewest answered samples with which **three** errors
       pass at that level. A single start near the top ends the search at the first unlucky
       error among the most confident answers (one error in the top 150 fails a 2 % target
-      at 95 %); the second start lies deep enough that a few such errors still pass;
+      at 95 %); the second start lies deep enough that a few such errors still pass.
+      When the second start would answer more than half of the samples, its share goes to
+      the first start (so with few samples the first start gets 90 % of δ);
     * 10 % on restart points, the candidates answering 2^k samples (weights ∝ 2^(k/2);
-      points closer to the top than twice the second start are unused), for a bad patch
+      points closer to the top than twice the last start are unused), for a bad patch
       at the top above a clean majority.
 
     From a start, candidates are tested in order (strictest first) at the running level; a
@@ -156,7 +158,7 @@ class RiskThreshold(Estimator):
     on at 90 % of δ. A failure drops the level to 0 until the next start or restart point,
     which goes on at its own share. Every distinct confidence can be a candidate: there is
     no multiplicity correction along a sequence. Thresholds stricter than the first start
-    are not tested. ``start_points_`` holds the two starts' answered counts.
+    are not tested. ``start_points_`` and ``start_levels_`` hold the starts.
 
     Parameters
     ----------
@@ -192,13 +194,16 @@ class RiskThreshold(Estimator):
     n_samples_ : int
         Calibration samples seen in ``fit``.
     min_answered_ : int
-        Fewest answered samples that pass at 40 % of δ with zero errors,
-        ⌈log(0.4·δ) / log(1 − target_risk)⌉: below this many labelled samples nothing can
-        be certified.
+        Fewest answered samples that pass at the first start's level with zero errors,
+        ⌈log(w) / log(1 − target_risk)⌉ with w = ``start_levels_[0]``: below this many
+        labelled samples nothing can be certified.
     start_answered_ : int
         Answered count of the first start (equal to ``min_answered_``).
-    start_points_ : ndarray of shape (2,)
-        Answered counts of the two pre-registered starts (zero and three errors allowed).
+    start_points_ : ndarray of shape (n_starts,)
+        Answered counts of the pre-registered starts (zero and three errors allowed; one
+        start when the second would answer more than half of the samples).
+    start_levels_ : ndarray of shape (n_starts,)
+        The share of δ each start adds to the running level.
     candidates_ : ndarray of shape (n_tests,)
         Every tested threshold, in testing order (strictest first). Candidates skipped
         after a failure, before the next restart point, are not listed.
@@ -343,10 +348,18 @@ class RiskThreshold(Estimator):
         errors = cum_errors[ends]
 
         self.n_samples_ = n_samples
+        first, second = _STARTS
+        deep = _answered_for_errors(alpha, 1.0 - second[1] * delta, second[0], self.bound)
+        # A second start deeper than half the samples would rarely be reached by a region
+        # worth certifying: its share goes to the first start instead (this depends on the
+        # number of samples only, not on labels).
+        two = 2 * deep <= n_samples
+        plan = [first, second] if two else [(first[0], first[1] + second[1])]
+        self.start_levels_ = np.array([share * delta for _, share in plan])
         self.start_points_ = np.array(
             [
-                _answered_for_errors(alpha, 1.0 - share * delta, errors, self.bound)
-                for errors, share in _STARTS
+                _answered_for_errors(alpha, 1.0 - level, errors, self.bound)
+                for (errors, _), level in zip(plan, self.start_levels_, strict=True)
             ],
             dtype=np.intp,
         )
@@ -405,8 +418,8 @@ class RiskThreshold(Estimator):
         """Share of δ placed on each candidate: the starts and the restart points."""
         n_samples = int(n_answered[-1])
         shares = np.zeros(n_answered.size + 1)  # the extra slot collects points past the end
-        for point, (_, share) in zip(self.start_points_, _STARTS, strict=True):
-            shares[np.searchsorted(n_answered, point)] += share * delta
+        for point, level in zip(self.start_points_, self.start_levels_, strict=True):
+            shares[np.searchsorted(n_answered, point)] += level
         # Restart points at answered counts 2^k with weights ∝ 2^(k/2), fixed in advance;
         # those closer to the top than twice the last start are not used.
         counts = 2 ** np.arange(int(np.log2(n_samples)) + 1)
@@ -480,7 +493,7 @@ class RiskThreshold(Estimator):
         level = float(self.confidence_level)
         bound = self.bound
         # Counted at the level of the first start, like `min_answered_`.
-        half = _required_answered(alpha, 1.0 - _STARTS[0][1] * (1.0 - level), alpha / 2, bound)
+        half = _required_answered(alpha, 1.0 - float(self.start_levels_[0]), alpha / 2, bound)
         if self.candidates_.size == 0:
             why = (
                 f"only {self.n_samples_} labelled samples were given, fewer than the "
@@ -491,8 +504,7 @@ class RiskThreshold(Estimator):
                 f"testing started at threshold {self.candidates_[0]:.6g} (answering "
                 f"{int(self.n_answered_path_[0])} of {self.n_samples_} samples), which had "
                 f"{int(self.errors_path_[0])} error(s), p-value {self.p_values_[0]:.3g} > its "
-                f"level {self.levels_[0]:.3g}, and neither the second start (answering "
-                f"{int(self.start_points_[-1])}) nor a restart point further down passed"
+                f"level {self.levels_[0]:.3g}, and no later start or restart point passed"
             )
         return (
             f"RiskThreshold could not certify any threshold: no confidence threshold keeps "

@@ -1,18 +1,22 @@
-"""Audit sampling: a random share of confident answers also goes to human review.
+"""Audit sampling: a random share of every non-escalated action also goes to human review.
 
-Silent failures (wrong answers nobody corrects) are invisible online unless someone looks.
-The guard draws a Bernoulli(``rate``) for every ``answer`` decision; the sampled ones are
-queued as ``audit`` items, which reviewers label without blocking the user. The audited
-share is an unbiased sample of confident answers, so the wrong ones among them estimate the
-silent-failure rate with a binomial confidence interval.
+Silent failures (wrong answers nobody corrects, wrong fallbacks, needless abstentions) are
+invisible online unless someone looks. The guard draws a Bernoulli(rate of its action) for
+every answer, clarify, fallback and abstain decision; the sampled ones are queued as
+``audit`` items, which reviewers label without blocking the user. Escalations are always
+reviewed. Each decision records its inclusion probability (``review_probability``), so the
+labels gathered are a sample with known weights: the wrong ones among them estimate each
+action's error rate without bias (weighted by ``1 / review_probability``).
 """
 
 from __future__ import annotations
 
+import math
 import random
 import threading
+from collections.abc import Mapping
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -22,13 +26,49 @@ from failwise.exceptions import InputError
 __all__ = ["AuditSampler", "audit_reason"]
 
 
-def _check_rate(rate: Any) -> float:
-    if isinstance(rate, bool) or not isinstance(rate, Real) or not 0.0 <= float(rate) <= 1.0:
+#: The actions audit sampling applies to (escalations are always reviewed).
+AUDITED_ACTIONS: Final = ("answer", "clarify", "fallback", "abstain")
+
+
+def _is_rate(rate: Any) -> bool:
+    return (
+        not isinstance(rate, bool)
+        and isinstance(rate, Real)
+        and math.isfinite(float(rate))
+        and 0.0 <= float(rate) <= 1.0
+    )
+
+
+def check_audit_rates(rate: Any) -> dict[str, float]:
+    """The audit rate per action from a number or a mapping action -> rate (checked)."""
+    if isinstance(rate, Mapping):
+        unknown = [k for k in rate if k not in AUDITED_ACTIONS]
+        if unknown:
+            hint = (
+                " Escalations are always reviewed (review probability 1), so they take no "
+                "audit rate."
+                if "escalate" in unknown
+                else ""
+            )
+            raise InputError(
+                f"`audit_rate` names unknown action(s) {unknown}; expected keys among "
+                f"{list(AUDITED_ACTIONS)}.{hint}"
+            )
+        bad = {k: v for k, v in rate.items() if not _is_rate(v)}
+        if bad:
+            key, value = next(iter(bad.items()))
+            raise InputError(
+                f"`audit_rate[{key!r}]` must be a number in [0, 1] (the share of {key} "
+                f"decisions sent to human review, e.g. 0.02); got {describe(value)}."
+            )
+        return {a: float(rate.get(a, 0.0)) for a in AUDITED_ACTIONS}
+    if not _is_rate(rate):
         raise InputError(
-            f"`audit_rate` must be a number in [0, 1] (the share of confident answers sent "
-            f"to human review, e.g. 0.02); got {describe(rate)}."
+            f"`audit_rate` must be a number in [0, 1] (the share of non-escalated decisions "
+            f"sent to human review, e.g. 0.02) or a mapping action -> rate such as "
+            f"{{'answer': 0.02, 'fallback': 0.1}}; got {describe(rate)}."
         )
-    return float(rate)
+    return dict.fromkeys(AUDITED_ACTIONS, float(rate))
 
 
 class AuditSampler:
@@ -36,8 +76,9 @@ class AuditSampler:
 
     Parameters
     ----------
-    rate : float in [0, 1]
-        Probability that one answer is audited.
+    rate : float in [0, 1] or mapping of action name to float
+        Probability that one decision is audited: the same for every non-escalated action
+        (answer, clarify, fallback, abstain), or per action (missing actions: 0).
     random_state : int, numpy.random.Generator or None
         Seed of the draws; an int makes the sequence of draws reproducible.
 
@@ -48,10 +89,18 @@ class AuditSampler:
     >>> draws = [sampler.draw() for _ in range(10_000)]
     >>> round(sum(draws) / len(draws), 2)
     0.25
+    >>> AuditSampler({"fallback": 0.5}).rate_for("answer")
+    0.0
     """
 
-    def __init__(self, rate: float, random_state: int | np.random.Generator | None = None) -> None:
-        self.rate = _check_rate(rate)
+    def __init__(
+        self,
+        rate: float | Mapping[str, float],
+        random_state: int | np.random.Generator | None = None,
+    ) -> None:
+        self.rates = check_audit_rates(rate)
+        #: The answer rate (the only rate before per-action auditing).
+        self.rate = self.rates["answer"]
         self._lock = threading.Lock()
         self._generator: np.random.Generator | None = None
         if isinstance(random_state, np.random.Generator):
@@ -69,21 +118,31 @@ class AuditSampler:
                 f"{describe(random_state)}."
             )
 
-    def draw(self) -> bool:
-        """One draw: True with probability ``rate``."""
-        if self.rate <= 0.0:
+    @property
+    def enabled(self) -> bool:
+        """Whether any action is audited."""
+        return any(r > 0.0 for r in self.rates.values())
+
+    def rate_for(self, action: str) -> float:
+        """The audit rate of ``action`` (0.0 for escalate, which is always reviewed)."""
+        return self.rates.get(action, 0.0)
+
+    def draw(self, action: str = "answer") -> bool:
+        """One draw for a decision of ``action``: True with that action's rate."""
+        rate = self.rates.get(action, 0.0)
+        if rate <= 0.0:
             return False
-        if self.rate >= 1.0:
+        if rate >= 1.0:
             return True
         with self._lock:
             if self._generator is not None:
-                return bool(self._generator.random() < self.rate)
-            return self._random.random() < self.rate
+                return bool(self._generator.random() < rate)
+            return self._random.random() < rate
 
 
-def audit_reason(rate: float, confidence: float) -> str:
+def audit_reason(rate: float, confidence: float, action: str = "answer") -> str:
     """The reason an audit item carries in the review queue."""
     return (
-        f"audit: a random {rate:.3g} share of confident answers is reviewed; this answer had "
+        f"audit: a random {rate:.3g} share of {action} decisions is reviewed; this one had "
         f"confidence {confidence:.3f}"
     )

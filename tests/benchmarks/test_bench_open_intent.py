@@ -1,0 +1,85 @@
+"""The open-intent benchmark runs end to end on its synthetic intent set and keeps its promises.
+
+``bench_open_intent.py --quick`` trains TF-IDF models on a small synthetic intent set with
+25 / 50 / 75 % of the intents known and three seeds, exactly as a user runs the script.
+The checks are on behaviour the benchmark reports, not on timings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def payload(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("bench") / "open_intent.json"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), *filter(None, [env.get("PYTHONPATH")])])
+    script = ROOT / "benchmarks" / "bench_open_intent.py"
+    completed = subprocess.run(
+        [sys.executable, str(script), "--quick", "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "Open-intent splits, per seed" in completed.stdout
+    assert json.loads(out.read_text(encoding="utf-8"))["complete"] is True
+    data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return data
+
+
+def test_every_known_ratio_and_seed_is_reported(payload: dict[str, Any]) -> None:
+    runs = payload["runs"]
+    assert {(r["known_ratio"], r["seed"]) for r in runs} == {
+        (ratio, seed) for ratio in (0.25, 0.5, 0.75) for seed in (0, 1, 2)
+    }
+    assert "thuiar/Adaptive-Decision-Boundary" in payload["adb_reference"]["source"]
+    assert payload["adb_reference"]["f1_all"]["banking77"]["0.5"] == pytest.approx(80.90)
+
+
+def test_validation_holds_no_open_example_and_test_does(payload: dict[str, Any]) -> None:
+    for run in payload["runs"]:
+        assert run["n_test_open"] > 0
+        assert run["n_policy_rows"] + round(0.3 * run["n_validation"]) == run["n_validation"]
+
+
+def test_the_default_screen_is_on_and_meets_its_rule_on_every_seed(payload: dict[str, Any]) -> None:
+    for run in payload["runs"]:
+        default = run["default"]
+        assert default["screen_on"], run
+        assert default["screen_met"], run
+        assert 0.0 < default["screened_open"] <= 1.0
+        # The screen keeps unseen intents away from automatic answers.
+        assert default["screened_open"] > 4 * default["screened_known"]
+        if default["coverage_known"] == 0.0:
+            assert default["warnings"], "no automation must never be silent"
+
+
+def test_unseen_intents_are_answered_far_less_often_than_known_ones(
+    payload: dict[str, Any],
+) -> None:
+    for run in payload["runs"]:
+        for policy in ("default", "stated_targets"):
+            result = run[policy]
+            if result["coverage_known"] > 0.2:
+                assert result["silent_failures_open"] < 0.5 * result["coverage_known"], run
+
+
+def test_stated_targets_give_a_usable_open_set_classifier(payload: dict[str, Any]) -> None:
+    for summary in payload["summary"]:
+        f1 = summary["stated_f1_all"]
+        assert 0.6 < f1["mean"] <= 1.0, summary
+        assert f1["std"] < 0.1, summary  # stable across seeds

@@ -1,0 +1,77 @@
+"""`import failwise` stays cheap, and every exported name resolves."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import failwise
+
+HEAVY = ["failwise.store", "sqlite3", "psycopg", "duckdb", "scipy.stats", "sklearn", "pyarrow"]
+
+
+def _loaded_after(statement: str) -> list[str]:
+    probe = (
+        "import json, sys\n"
+        f"{statement}\n"
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], check=True, capture_output=True, text=True
+    ).stdout
+    loaded: list[str] = json.loads(out)
+    return loaded
+
+
+def test_import_failwise_loads_no_store_database_driver_or_scipy_stats() -> None:
+    assert _loaded_after("import failwise") == []
+
+
+_DRIVERS = {"failwise.store", "sqlite3", "psycopg", "duckdb", "pyarrow"}
+
+
+@pytest.mark.parametrize(
+    ("statement", "absent"),
+    [
+        ("from failwise import Policy", _DRIVERS | {"scipy.stats", "sklearn"}),
+        ("from failwise import TemperatureScaling", _DRIVERS | {"scipy.stats", "sklearn"}),
+        ("from failwise import project, measure", _DRIVERS),
+    ],
+)
+def test_the_offline_core_loads_no_store_or_database_driver(
+    statement: str, absent: set[str]
+) -> None:
+    assert not set(_loaded_after(statement)) & absent
+
+
+def test_using_a_lazy_name_imports_its_package() -> None:
+    assert "sklearn" in _loaded_after(
+        "import failwise, numpy as np\n"
+        "failwise.IsotonicCalibration().fit(np.array([0.1, 0.9]), np.array([0, 1]))"
+    )
+
+
+@pytest.mark.parametrize("name", failwise.__all__)
+def test_every_exported_name_resolves(name: str) -> None:
+    assert getattr(failwise, name) is not None
+    assert name in dir(failwise)
+
+
+def test_measure_sits_beside_project() -> None:
+    from failwise.outcomes import measure, project
+
+    assert failwise.measure is measure
+    assert failwise.project is project
+
+
+def test_an_unknown_name_raises_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="has no attribute 'Polcy'"):
+        _ = failwise.Polcy
+
+
+def test_subpackages_are_reachable_as_attributes() -> None:
+    assert "failwise.store" in _loaded_after("import failwise\nfailwise.store.open")
+    assert failwise.policy.Policy is failwise.Policy

@@ -172,7 +172,7 @@ def test_constraint_types_describe_their_range() -> None:
         "a number in (0, 1]": Interval(Real, 0, 1, closed="right"),
         "a number < 5": Interval(Real, None, 5, closed="left"),
         "a whole number in [2, 9]": Count(2, 9),
-        "a duration in seconds >= 0": Seconds(allow_zero=True),
+        "a finite number of seconds >= 0": Seconds(allow_zero=True),
     }
     for text, constraint in described.items():
         assert str(constraint) == text

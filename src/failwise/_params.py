@@ -257,7 +257,7 @@ class Seconds(Interval):
     Examples
     --------
     >>> str(Seconds())
-    'a duration in seconds > 0'
+    'a finite number of seconds > 0'
     """
 
     __slots__ = ()
@@ -269,7 +269,7 @@ class Seconds(Interval):
         return f"Seconds(allow_zero={self.closed == 'both'}, high={self.high!r})"
 
     def _noun(self) -> str:
-        return "a duration in seconds"
+        return "a finite number of seconds"
 
     def example(self) -> Any:
         return 1.0 if self.high is None or self.high >= 1.0 else self.high

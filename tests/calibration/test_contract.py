@@ -112,7 +112,9 @@ def random_problem(draw: st.DrawFn, kind: str) -> tuple[Any, Any, Any]:
 
 @pytest.mark.parametrize("name", sorted(CALIBRATORS))
 @given(data=st.data())
-def test_calibrated_rows_lie_in_unit_interval_and_sum_to_one(name: str, data: st.DataObject):
+def test_calibrated_rows_lie_in_unit_interval_and_sum_to_one(
+    name: str, data: st.DataObject
+) -> None:
     factory, kind = CALIBRATORS[name]
     X, y, X_new = data.draw(random_problem(kind))
     with warnings.catch_warnings():
@@ -131,7 +133,7 @@ def test_calibrated_rows_lie_in_unit_interval_and_sum_to_one(name: str, data: st
     labels=st.lists(st.integers(0, 1), min_size=50, max_size=50),
     grid=arrays(np.float64, st.integers(2, 30), elements=st.floats(-2e3, 2e3)),
 )
-def test_isotonic_output_is_monotone_in_the_score(scores, labels, grid):
+def test_isotonic_output_is_monotone_in_the_score(scores: Any, labels: Any, grid: Any) -> None:
     y = np.array(labels[: scores.size])
     y[:2] = [0, 1]
     fitted = IsotonicCalibration().fit(scores, y)
@@ -149,7 +151,9 @@ def test_isotonic_output_is_monotone_in_the_score(scores, labels, grid):
     ],
 )
 @given(data=st.data())
-def test_permuting_class_columns_and_labels_permutes_the_output(name, factory, kind, data):
+def test_permuting_class_columns_and_labels_permutes_the_output(
+    name: Any, factory: Any, kind: Any, data: Any
+) -> None:
     X, y, X_new = data.draw(random_problem(kind))
     perm = np.array(data.draw(st.permutations(range(X.shape[1]))))
     relabel = np.argsort(perm)  # old label -> new column position
@@ -160,7 +164,7 @@ def test_permuting_class_columns_and_labels_permutes_the_output(name, factory, k
     np.testing.assert_allclose(permuted, original[:, perm], rtol=1e-9, atol=1e-12)
 
 
-def test_vector_scaling_permuting_classes_permutes_the_output(cifar_logits):
+def test_vector_scaling_permuting_classes_permutes_the_output(cifar_logits: Any) -> None:
     data = cifar_logits
     perm = np.random.default_rng(3).permutation(10)
     relabel = np.argsort(perm)
@@ -175,7 +179,7 @@ def test_vector_scaling_permuting_classes_permutes_the_output(cifar_logits):
 
 @pytest.mark.parametrize("name", sorted(CALIBRATORS))
 @given(data=st.data())
-def test_batch_prediction_equals_one_by_one_prediction(name: str, data: st.DataObject):
+def test_batch_prediction_equals_one_by_one_prediction(name: str, data: st.DataObject) -> None:
     factory, kind = CALIBRATORS[name]
     X, y, X_new = data.draw(random_problem(kind))
     with warnings.catch_warnings():
@@ -189,7 +193,7 @@ def test_batch_prediction_equals_one_by_one_prediction(name: str, data: st.DataO
 # --------------------------------------------------------------------------- contract
 
 
-def test_calibrator_pickles_and_predicts_identically(case):
+def test_calibrator_pickles_and_predicts_identically(case: Any) -> None:
     calibrator, X_new = fitted_case(case)
     restored = pickle.loads(pickle.dumps(calibrator))
     np.testing.assert_array_equal(restored.predict_proba(X_new), calibrator.predict_proba(X_new))
@@ -202,18 +206,18 @@ def split_state(state: dict[str, Any]) -> tuple[str, bytes]:
     arrays_ = {k: v for k, v in fitted.items() if isinstance(v, np.ndarray)}
     plain = {**state, "fitted": {k: v for k, v in fitted.items() if k not in arrays_}}
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays_)
+    np.savez(buffer, **arrays_)  # type: ignore[arg-type]  # numpy's stub types **kwds too narrowly
     return json.dumps(plain), buffer.getvalue()
 
 
 def join_state(text: str, archive: bytes) -> dict[str, Any]:
-    state = json.loads(text)
+    state: dict[str, Any] = json.loads(text)
     with np.load(io.BytesIO(archive), allow_pickle=False) as stored:
         state["fitted"].update({k: stored[k] for k in stored.files})
     return state
 
 
-def test_state_round_trip_through_json_and_arrays_predicts_identically(case):
+def test_state_round_trip_through_json_and_arrays_predicts_identically(case: Any) -> None:
     calibrator, X_new = fitted_case(case)
     text, archive = split_state(calibrator.to_state())
     restored = type(calibrator).from_state(join_state(text, archive))
@@ -223,20 +227,20 @@ def test_state_round_trip_through_json_and_arrays_predicts_identically(case):
     assert repr(generic) == repr(calibrator)
 
 
-def test_from_state_rejects_a_state_of_another_calibrator():
+def test_from_state_rejects_a_state_of_another_calibrator() -> None:
     state = TemperatureScaling().fit([[2.0, 0.0], [0.0, 2.0], [1.0, 0.0]], [0, 1, 1]).to_state()
     with pytest.raises(InputError, match="holds a TemperatureScaling, not a PlattScaling"):
         PlattScaling.from_state(state)
 
 
-def test_from_state_names_a_missing_fitted_attribute():
+def test_from_state_names_a_missing_fitted_attribute() -> None:
     state = TemperatureScaling().fit([[2.0, 0.0], [0.0, 2.0], [1.0, 0.0]], [0, 1, 1]).to_state()
     del state["fitted"]["temperature_"]
     with pytest.raises(InputError, match="lacks `temperature_`"):
         TemperatureScaling.from_state(state)
 
 
-def test_unfitted_calibrator_says_to_call_fit_before_predict_proba(case):
+def test_unfitted_calibrator_says_to_call_fit_before_predict_proba(case: Any) -> None:
     _, factory, kind = case
     _, _, X_new = make_data(kind, np.random.default_rng(0))
     with pytest.raises(NotFittedError, match="call fit before predict_proba"):
@@ -245,7 +249,7 @@ def test_unfitted_calibrator_says_to_call_fit_before_predict_proba(case):
         factory().to_state()
 
 
-def test_repr_shows_only_non_default_parameters():
+def test_repr_shows_only_non_default_parameters() -> None:
     assert repr(TemperatureScaling()) == "TemperatureScaling()"
     assert repr(HistogramBinning(n_bins=10)) == "HistogramBinning(n_bins=10)"
     assert (
@@ -254,7 +258,7 @@ def test_repr_shows_only_non_default_parameters():
     )
 
 
-def test_scikit_learn_clone_gives_an_unfitted_copy_with_the_same_parameters(case):
+def test_scikit_learn_clone_gives_an_unfitted_copy_with_the_same_parameters(case: Any) -> None:
     calibrator, _ = fitted_case(case)
     copy = clone(calibrator)
     assert type(copy) is type(calibrator)
@@ -262,7 +266,7 @@ def test_scikit_learn_clone_gives_an_unfitted_copy_with_the_same_parameters(case
     assert not hasattr(copy, "n_classes_")
 
 
-def test_set_params_changes_parameters_and_rejects_unknown_ones():
+def test_set_params_changes_parameters_and_rejects_unknown_ones() -> None:
     calibrator = HistogramBinning().set_params(n_bins=5)
     assert calibrator.get_params() == {"n_bins": 5, "strategy": "uniform"}
     with pytest.raises(InputError, match="has no parameter `bins`"):
@@ -272,7 +276,7 @@ def test_set_params_changes_parameters_and_rejects_unknown_ones():
 # --------------------------------------------------------------------------- bad input
 
 
-def test_fit_rejects_nan_scores(case):
+def test_fit_rejects_nan_scores(case: Any) -> None:
     _, factory, kind = case
     X, y, _ = make_data(kind, np.random.default_rng(0))
     X = np.array(X, dtype=np.float64)
@@ -281,7 +285,7 @@ def test_fit_rejects_nan_scores(case):
         factory().fit(X, y)
 
 
-def test_fit_rejects_infinite_scores(case):
+def test_fit_rejects_infinite_scores(case: Any) -> None:
     _, factory, kind = case
     X, y, _ = make_data(kind, np.random.default_rng(0))
     X = np.array(X, dtype=np.float64)
@@ -290,21 +294,21 @@ def test_fit_rejects_infinite_scores(case):
         factory().fit(X, y)
 
 
-def test_fit_rejects_empty_scores(case):
+def test_fit_rejects_empty_scores(case: Any) -> None:
     _, factory, kind = case
     X, y, _ = make_data(kind, np.random.default_rng(0))
     with pytest.raises(InputError, match="is empty"):
         factory().fit(np.asarray(X)[:0], y[:0])
 
 
-def test_fit_rejects_mismatched_lengths(case):
+def test_fit_rejects_mismatched_lengths(case: Any) -> None:
     _, factory, kind = case
     X, y, _ = make_data(kind, np.random.default_rng(0))
     with pytest.raises(InputError, match="must have the same number of samples"):
         factory().fit(X, y[:-1])
 
 
-def test_fit_rejects_three_dimensional_scores(case):
+def test_fit_rejects_three_dimensional_scores(case: Any) -> None:
     _, factory, kind = case
     X, y, _ = make_data(kind, np.random.default_rng(0))
     with pytest.raises(
@@ -313,13 +317,13 @@ def test_fit_rejects_three_dimensional_scores(case):
         factory().fit(np.asarray(X).reshape(len(y), 1, -1), y)
 
 
-def test_fit_rejects_non_numeric_scores(case):
+def test_fit_rejects_non_numeric_scores(case: Any) -> None:
     _, factory, _ = case
     with pytest.raises(InputError, match="must hold numbers; got dtype <U"):
         factory().fit(np.array([["a", "b"], ["c", "d"]]), [0, 1])
 
 
-def test_fit_rejects_non_integer_labels(case):
+def test_fit_rejects_non_integer_labels(case: Any) -> None:
     _, factory, kind = case
     X, y, _ = make_data(kind, np.random.default_rng(0))
     with pytest.raises(InputError, match="must hold integer class indices"):
@@ -327,7 +331,7 @@ def test_fit_rejects_non_integer_labels(case):
 
 
 @pytest.mark.parametrize("name", ["temperature", "vector", "isotonic-multiclass"])
-def test_multiclass_fit_rejects_labels_not_among_the_score_columns(name):
+def test_multiclass_fit_rejects_labels_not_among_the_score_columns(name: Any) -> None:
     factory, kind = CALIBRATORS[name]
     X, y, _ = make_data(kind, np.random.default_rng(0))
     y = y.copy()
@@ -345,7 +349,7 @@ def test_multiclass_fit_rejects_labels_not_among_the_score_columns(name):
         "histogram-multiclass",
     ],
 )
-def test_probability_input_rejects_rows_that_do_not_sum_to_one(name):
+def test_probability_input_rejects_rows_that_do_not_sum_to_one(name: Any) -> None:
     factory, kind = CALIBRATORS[name]
     X, y, _ = make_data(kind, np.random.default_rng(0))
     X = X.copy()
@@ -365,7 +369,7 @@ def test_probability_input_rejects_rows_that_do_not_sum_to_one(name):
         "beta",
     ],
 )
-def test_probability_input_rejects_values_outside_unit_interval(name):
+def test_probability_input_rejects_values_outside_unit_interval(name: Any) -> None:
     factory, kind = CALIBRATORS[name]
     X, y, _ = make_data(kind, np.random.default_rng(0))
     X = X.copy()
@@ -375,7 +379,7 @@ def test_probability_input_rejects_values_outside_unit_interval(name):
 
 
 @pytest.mark.parametrize("name", ["platt", "isotonic-binary", "histogram-binary", "beta"])
-def test_binary_calibrator_rejects_a_single_class(name):
+def test_binary_calibrator_rejects_a_single_class(name: Any) -> None:
     factory, kind = CALIBRATORS[name]
     X, y, _ = make_data(kind, np.random.default_rng(0))
     with pytest.raises(InputError, match="holds only class 0"):
@@ -392,7 +396,7 @@ def test_binary_calibrator_rejects_a_single_class(name):
         "histogram-multiclass",
     ],
 )
-def test_predict_rejects_a_different_number_of_columns_than_fit(name):
+def test_predict_rejects_a_different_number_of_columns_than_fit(name: Any) -> None:
     factory, kind = CALIBRATORS[name]
     X, y, X_new = make_data(kind, np.random.default_rng(0))
     fitted = factory().fit(X, y)

@@ -127,6 +127,12 @@ def test_fail_if_uncertified_exits_1_after_writing_the_outputs(
     summary = json.loads(out.read_text())
     assert summary["models"][0]["automation"]["automates_nothing"] is True
     assert "answers nothing automatically" in summary["headline"][0]
+    # What the data does certify, and what the requested target would need.
+    frontier = summary["models"][0]["frontier"]
+    assert [row["target_risk"] for row in frontier] == sorted(r["target_risk"] for r in frontier)
+    assert 0.02 in [row["target_risk"] for row in frontier]
+    assert "What the validation data certifies" in result.stdout
+    assert "2.0% (yours)" in result.stdout
 
 
 def test_fail_if_uncertified_passes_when_the_target_is_certified(preds: Path) -> None:

@@ -132,6 +132,9 @@ def events(store_url: str) -> Iterator[store.Store]:
 def workers(monkeypatch: pytest.MonkeyPatch) -> object:
     """The child-process entry points, importable by spawned processes."""
     monkeypatch.syspath_prepend(str(HERE))
-    import store_workers
+    # Imported by its bare name from the folder just put on sys.path, so that spawned
+    # children (which get the parent's sys.path) import the same module; mypy sees it as
+    # tests.store.store_workers instead.
+    import store_workers  # type: ignore[import-not-found]
 
     return store_workers

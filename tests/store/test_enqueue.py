@@ -43,7 +43,12 @@ def test_a_decision_and_its_escalation_are_written_together(events: store.Store)
 
 
 def test_a_batch_returns_its_item_ids_in_request_order(events: store.Store) -> None:
-    items = [("a", ESCALATE), ("b", ANSWER, 7.0), ("c", ESCALATE), ("d", ANSWER)]
+    items: list[tuple[str, dict[str, Any]] | tuple[str, dict[str, Any], float]] = [
+        ("a", ESCALATE),
+        ("b", ANSWER, 7.0),
+        ("c", ESCALATE),
+        ("d", ANSWER),
+    ]
     requests = [
         store.QueueRequest("c", "escalation", "low confidence", 0.5),
         store.QueueRequest("b", "audit", "sampled at 10%", 0.0),

@@ -151,7 +151,11 @@ class BaseCalibrator(Estimator):
             raise InputError(f"`state` does not describe a {cls.__name__}.")
         return calibrator
 
-    # ------------------------------------------------------------------ prediction
+    # ------------------------------------------------------------------ fitting and prediction
+
+    def fit(self, scores: ArrayLike, y: ArrayLike) -> BaseCalibrator:
+        """Fit the calibrator on held-out scores and labels; returns the calibrator."""
+        raise NotImplementedError  # pragma: no cover - every calibrator overrides it
 
     def predict_proba(self, scores: ArrayLike) -> NDArray[np.float64]:
         """Return calibrated class probabilities, shape (n_samples, n_classes)."""

@@ -88,7 +88,7 @@ class Reporter:
 
             def plain(done: int, total: int, step: str) -> None:
                 if done < total:
-                    self(f"{description} [{done + 1}/{total}]: {step}")
+                    self(f"{description}: {step} ({done:,} of {total:,} done)")
 
             yield plain
             return

@@ -62,7 +62,7 @@ def speak_cli(message: str) -> str:
     for name, flag in _FLAGS.items():
         message = message.replace(f"`{name}`", flag)
         message = re.sub(rf"\b{name}=", f"{flag} ", message)
-    return message
+    return message.replace("policy.frontier_", "the frontier table")
 
 
 class DemoDataset(StrEnum):
@@ -345,7 +345,7 @@ def demo(
                 log=reporter,
                 progress=progress,
             )
-    except (FailwiseError, FileNotFoundError) as exc:
+    except (FailwiseError, OSError) as exc:
         fail(speak_cli(str(exc)))
     _finish(
         result,
@@ -436,7 +436,7 @@ def evaluate(
                 seed=seed,
                 progress=progress,
             )
-    except FailwiseError as exc:
+    except (FailwiseError, OSError) as exc:
         fail(speak_cli(str(exc)))
     title = f"failwise evaluate: {predictions.name}"
     _finish(

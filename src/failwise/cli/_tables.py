@@ -171,30 +171,38 @@ def _larson_table(result: EvaluationResult, models: list[ModelEvaluation]) -> Ta
 
 
 def _frontier_table(models: list[ModelEvaluation]) -> Table | None:
+    """Certified coverage per target risk (rows) and model (columns), with rows still needed."""
     with_frontier = [m for m in models if m.frontier]
     if not with_frontier:
         return None
-    table = Table(
-        title="What the validation data certifies at other targets",
-        title_justify="left",
-        header_style="bold",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
+    levels = sorted({row.confidence_level for m in with_frontier for row in m.frontier})
+    level = ", ".join(f"{lv:.0%}" for lv in levels)
+    table = _table(
+        f"What the validation data certifies, at {level} confidence", "target risk", with_frontier
     )
-    table.add_column("model", overflow="fold")
-    table.add_column("target risk", justify="right", no_wrap=True)
-    table.add_column("confidence", justify="right", no_wrap=True)
-    table.add_column("certified coverage", justify="right", no_wrap=True)
-    table.add_column("more rows needed", justify="right", no_wrap=True)
-    for m in with_frontier:
-        for i, row in enumerate(m.frontier):
-            table.add_row(
-                escape(m.name) if i == 0 else "",
-                f"{row.target_risk:.1%}",
-                f"{row.confidence_level:.0%}",
-                _pct(row.coverage),
-                "–" if row.rows_needed is None else f"{row.rows_needed:,}",
-            )
+    table.caption = (
+        "coverage certified at each target; (+N rows): about N more labelled rows would "
+        "certify it at the observed error rate; (more rows cannot): improve the model or "
+        "raise the target"
+    )
+    table.caption_justify = "left"
+    targets = sorted({row.target_risk for m in with_frontier for row in m.frontier})
+    requested = {m.policy.target_risk for m in with_frontier}
+    for target in targets:
+        cells = []
+        for m in with_frontier:
+            row = next((r for r in m.frontier if abs(r.target_risk - target) < 1e-12), None)
+            if row is None:
+                cells.append("–")
+                continue
+            text = _pct(row.coverage)
+            if row.rows_needed is None and row.coverage == 0:
+                text += " (more rows cannot)"
+            elif row.rows_needed:
+                text += f" (+{row.rows_needed:,} rows)"
+            cells.append(text)
+        label = f"{target:.1%}" + (" (yours)" if target in requested else "")
+        table.add_row(label, *cells)
     return table
 
 

@@ -67,7 +67,9 @@ def run_demo(
         models, y_val, y_test, title, text = _digits_models(seed, log)
         published: list[tuple[str, float, float]] = []
     elif dataset == "clinc150":
-        models, y_val, y_test, title, text = _clinc_models(data_dir, seed, embeddings, log)
+        models, y_val, y_test, title, text = _clinc_models(
+            data_dir, seed, embeddings, log, progress
+        )
         published = LARSON_PUBLISHED
     else:
         raise InputError(f"Unknown demo dataset {dataset!r}; expected 'digits' or 'clinc150'.")
@@ -157,6 +159,7 @@ def _clinc_models(
     seed: int,
     embeddings: bool | None,
     log: Callable[[str], None],
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> tuple[list[ModelScores], Any, Any, str, str]:
     from failwise.datasets import load_clinc150
     from failwise.models import tfidf_linear_model
@@ -193,11 +196,11 @@ def _clinc_models(
         from failwise.models import SentenceEmbedder, embedding_linear_model
         from failwise.policy import CombinedOODScore, KNNDistance
 
-        log("encoding queries with all-MiniLM-L6-v2")
         encoder = SentenceEmbedder()
-        train_e = encoder.encode(list(data.train.X))
-        val_e = encoder.encode(list(data.val.X))
-        test_e = encoder.encode(list(data.test.X))
+        texts = [list(data.train.X), list(data.val.X), list(data.test.X)]
+        total = sum(len(t) for t in texts)
+        log(f"encoding {total:,} queries with all-MiniLM-L6-v2 (the longest step)")
+        train_e, val_e, test_e = _encode_in_chunks(encoder, texts, progress)
         # The oos_train queries become a 151st class that only shapes the probabilities: the
         # model answers with its best intent. The out-of-scope score averages the in-scope
         # ranks of two signals: one minus the largest intent probability (mass on the extra
@@ -232,6 +235,33 @@ def _clinc_models(
             )
         )
     return models, data.val.y, data.test.y, "failwise demo: CLINC150 intents", data.description
+
+
+#: Queries encoded between two progress reports.
+_ENCODE_CHUNK = 2_000
+
+
+def _encode_in_chunks(
+    encoder: Any,
+    parts: list[list[str]],
+    progress: Callable[[int, int, str], None] | None,
+) -> list[Any]:
+    """Encode each list of texts, reporting progress every few thousand queries."""
+    total = sum(len(p) for p in parts)
+    done = 0
+    out = []
+    for texts in parts:
+        chunks = []
+        for start in range(0, len(texts), _ENCODE_CHUNK):
+            if progress is not None:
+                progress(done, total, "encoding queries")
+            chunk = texts[start : start + _ENCODE_CHUNK]
+            chunks.append(encoder.encode(chunk))
+            done += len(chunk)
+        out.append(np.concatenate(chunks) if chunks else encoder.encode(texts))
+    if progress is not None:
+        progress(total, total, "encoding queries")
+    return out
 
 
 def _scores(model: Any, X: Any) -> Any:

@@ -1,16 +1,16 @@
 """`to_parquet`: the store's three tables as Parquet files, for DuckDB and other tools.
 
 The export holds ``tasks.parquet``, ``events.parquet`` and ``queue_items.parquet`` with the
-store's columns and types (see :mod:`failwise.store._schema`). Tables are read in pages
-(keyset pagination) and written row group by row group, so the export runs in bounded
-memory; each file is written under a temporary name and renamed when complete.
+store's columns and types (from its one table description, :data:`failwise.store.TABLES`).
+Tables are read in pages through the store's public ``table_pages`` (keyset pagination)
+and written row group by row group, so the export runs in bounded memory; each file is
+written under a temporary name and renamed when complete.
 :func:`failwise.outcomes.measure` runs its SQL over the folder with DuckDB.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from numbers import Integral
 from pathlib import Path
@@ -18,55 +18,18 @@ from typing import Any
 
 from failwise._validation import describe
 from failwise.exceptions import InputError
+from failwise.store import TABLES as STORE_TABLES
 
 __all__ = ["TABLES", "ExportSummary", "to_parquet"]
 
-#: Each table: its columns as (name, Arrow type name), and its unique ordering key.
+#: Each table: its columns as (name, Arrow type name), and its unique ordering key; from
+#: the store's one table description (:data:`failwise.store.TABLES`).
 TABLES: dict[str, tuple[tuple[tuple[str, str], ...], str]] = {
-    "tasks": (
-        (
-            ("task_id", "string"),
-            ("created_at", "float64"),
-            ("action", "string"),
-            ("label", "int64"),
-            ("confidence", "float64"),
-            ("predicted", "int64"),
-            ("band", "string"),
-            ("ood_score", "float64"),
-            ("policy_version", "string"),
-        ),
-        "task_id",
-    ),
-    "events": (
-        (
-            ("id", "int64"),
-            ("task_id", "string"),
-            ("kind", "string"),
-            ("at", "float64"),
-            ("label", "int64"),
-            ("payload", "string"),
-        ),
-        "id",
-    ),
-    "queue_items": (
-        (
-            ("id", "int64"),
-            ("task_id", "string"),
-            ("kind", "string"),
-            ("reason", "string"),
-            ("priority", "float64"),
-            ("created_at", "float64"),
-            ("state", "string"),
-            ("claimed_by", "string"),
-            ("claimed_at", "float64"),
-            ("lease_expires_at", "float64"),
-            ("resolved_at", "float64"),
-            ("resolved_by", "string"),
-            ("label", "int64"),
-            ("note", "string"),
-        ),
-        "id",
-    ),
+    name: (
+        tuple((column.name, column.arrow_type) for column in table.columns),
+        table.key,
+    )
+    for name, table in STORE_TABLES.items()
 }
 
 
@@ -93,22 +56,6 @@ def _pyarrow() -> Any:
             "`analytics` extra: pip install 'failwise[analytics]'."
         ) from None
     return pyarrow
-
-
-def _pages(
-    store: Any, table: str, columns: Sequence[str], key: str, size: int
-) -> Iterator[list[Any]]:
-    names = ", ".join(columns)
-    rows = store._read(f"SELECT {names} FROM {table} ORDER BY {key} LIMIT ?", (size,))
-    position = columns.index(key)
-    while rows:
-        yield rows
-        if len(rows) < size:
-            return
-        rows = store._read(
-            f"SELECT {names} FROM {table} WHERE {key} > ? ORDER BY {key} LIMIT ?",
-            (rows[-1][position], size),
-        )
 
 
 def to_parquet(
@@ -158,14 +105,14 @@ def to_parquet(
     target.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     try:
-        for table, (columns, key) in TABLES.items():
-            names = [name for name, _ in columns]
-            schema = pa.schema([(name, getattr(pa, kind)()) for name, kind in columns])
+        for table in STORE_TABLES:
+            names = STORE_TABLES[table].names
+            schema = STORE_TABLES[table].arrow_schema(pa)
             final = target / f"{table}.parquet"
             partial = target / f".{table}.parquet.partial"
             total = 0
             with pa.parquet.ParquetWriter(str(partial), schema) as writer:
-                for rows in _pages(source, table, names, key, int(batch_size)):
+                for rows in source.table_pages(table, batch_size=int(batch_size)):
                     data = {
                         name: pa.array([row[i] for row in rows], type=schema.field(name).type)
                         for i, name in enumerate(names)

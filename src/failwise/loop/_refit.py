@@ -61,7 +61,7 @@ _ESTIMATE_ROWS = 40_000
 
 def _accepts_weights(calibrator: BaseCalibrator) -> bool:
     try:
-        return "sample_weight" in inspect.signature(calibrator.fit).parameters  # type: ignore[attr-defined]
+        return "sample_weight" in inspect.signature(calibrator.fit).parameters
     except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
         return False
 

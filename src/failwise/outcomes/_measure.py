@@ -56,6 +56,9 @@ clarification is right unless a negative signal or an audit of picks says otherw
 guard audits answers only; the application may queue audits of picks), and a human
 resolution is right unless the user contradicts it.
 
+The SQL definitions are in :mod:`failwise.outcomes._metric_sql` (over the store's per-task
+view), the intervals in :mod:`failwise.outcomes._intervals`.
+
 Confidence intervals: Wilson score intervals for proportions, combined conservatively with
 the Wilson interval of the audit error rate where a metric depends on it (the extremes of
 both); a normal interval for human hours (from the per-task sum of squares); distribution-
@@ -67,185 +70,24 @@ window that ends now still has tasks in progress, which count as not (yet) compl
 from __future__ import annotations
 
 import math
-import os
 import time
-import uuid
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from numbers import Real
-from pathlib import Path
 from typing import Any
-
-from scipy.stats import norm
 
 from failwise._validation import describe
 from failwise.exceptions import InputError
+from failwise.outcomes._intervals import quantile_ranks, rate, wilson, z_of
+from failwise.outcomes._metric_sql import QUANTILE_SELECT, SUMS_SELECT, runner
 from failwise.outcomes._metrics import Estimate, ProductMetrics
 from failwise.outcomes._model import OutcomeModel
 
-__all__ = ["MEASURE_SQL", "QUANTILE_SQL", "measure"]
+__all__ = ["measure"]
 
 #: Bounds used when ``since`` / ``until`` are not given (finite on every backend).
 _NO_LOWER = -1.0e300
 _NO_UPPER = 1.0e300
-
-#: The per-task view every metric is read from; parameters: since, until, deadline_s.
-_TASKS_SQL = """
-WITH p AS (
-    SELECT CAST(? AS DOUBLE PRECISION) AS since_at,
-           CAST(? AS DOUBLE PRECISION) AS until_at,
-           CAST(? AS DOUBLE PRECISION) AS deadline_s
-),
-t AS (
-    SELECT tasks.task_id, tasks.created_at, tasks.action, tasks.label
-    FROM tasks, p
-    WHERE tasks.created_at >= p.since_at AND tasks.created_at < p.until_at
-),
-e AS (
-    SELECT
-        ev.task_id,
-        MIN(CASE WHEN ev.kind = 'feedback_accepted' THEN ev.at END) AS accepted_at,
-        MIN(CASE WHEN ev.kind IN ('feedback_corrected', 'feedback_abandoned')
-                 THEN ev.at END) AS negative_at,
-        MAX(CASE WHEN ev.kind IN ('feedback_corrected', 'feedback_abandoned')
-                 THEN ev.at END) AS last_negative_at,
-        MIN(CASE WHEN ev.kind = 'clarification_choice' THEN ev.at END) AS choice_at,
-        MAX(CASE WHEN ev.kind = 'clarification_choice' THEN ev.label END) AS choice_label,
-        MIN(CASE WHEN ev.kind = 'escalation_created' THEN ev.at END) AS escalated_at,
-        MIN(CASE WHEN ev.kind = 'escalation_resolved' THEN ev.at END) AS resolved_at,
-        MAX(CASE WHEN ev.kind IN ('audit_resolved', 'audit_label')
-                 THEN ev.label END) AS audit_label,
-        MAX(CASE WHEN ev.kind IN ('audit_resolved', 'audit_label')
-                 THEN 1 ELSE 0 END) AS audited
-    FROM events ev JOIN t ON t.task_id = ev.task_id
-    WHERE ev.kind <> 'decision'
-    GROUP BY ev.task_id
-),
-h AS (
-    SELECT qi.task_id, SUM(qi.resolved_at - qi.claimed_at) AS human_s
-    FROM queue_items qi JOIN t ON t.task_id = qi.task_id
-    WHERE qi.state = 'resolved' AND qi.claimed_at IS NOT NULL
-    GROUP BY qi.task_id
-),
-q AS (
-    SELECT
-        t.task_id,
-        t.action,
-        CASE WHEN t.action IN ('answer', 'fallback') THEN 1 ELSE 0 END AS automatic,
-        CASE WHEN t.action IN ('answer', 'fallback')
-                  OR (t.action = 'clarify' AND e.choice_label IS NOT NULL)
-             THEN 1 ELSE 0 END AS delivered,
-        CASE WHEN e.escalated_at IS NOT NULL THEN 1 ELSE 0 END AS escalated,
-        CASE WHEN e.negative_at IS NOT NULL
-                  AND (e.resolved_at IS NULL OR e.negative_at < e.resolved_at)
-             THEN 1 ELSE 0 END AS negative_first,
-        CASE WHEN e.accepted_at IS NOT NULL
-                  AND (e.resolved_at IS NULL OR e.accepted_at < e.resolved_at)
-             THEN 1 ELSE 0 END AS accepted_first,
-        CASE WHEN e.resolved_at IS NOT NULL
-                  AND e.resolved_at - t.created_at <= p.deadline_s
-                  AND (e.last_negative_at IS NULL OR e.last_negative_at < e.resolved_at)
-             THEN 1 ELSE 0 END AS human_done,
-        COALESCE(e.audited, 0) AS audited,
-        CASE WHEN e.audited = 1
-                  AND ((t.action = 'clarify' AND e.audit_label = e.choice_label)
-                       OR (t.action <> 'clarify' AND e.audit_label = t.label)
-                       OR (t.action = 'fallback' AND e.audit_label = -1))
-             THEN 1 ELSE 0 END AS audit_right,
-        CASE WHEN t.action = 'clarify' THEN e.choice_at - t.created_at
-             ELSE COALESCE(e.accepted_at, t.created_at) - t.created_at END AS first_s,
-        e.resolved_at - t.created_at AS resolved_s,
-        COALESCE(h.human_s, 0.0) AS human_s,
-        p.deadline_s
-    FROM t CROSS JOIN p
-    LEFT JOIN e ON e.task_id = t.task_id
-    LEFT JOIN h ON h.task_id = t.task_id
-),
-r AS (
-    SELECT
-        q.*,
-        CASE WHEN delivered = 1 AND (negative_first = 1
-                  OR (escalated = 1 AND action <> 'escalate'))
-             THEN 1 ELSE 0 END AS wrong_first
-    FROM q
-),
-s AS (
-    SELECT
-        r.*,
-        CASE WHEN automatic = 1 AND wrong_first = 0 THEN 1 ELSE 0 END AS presumed,
-        CASE WHEN action = 'clarify' AND delivered = 1 AND wrong_first = 0
-             THEN 1 ELSE 0 END AS picked,
-        CASE WHEN first_s <= deadline_s AND wrong_first = 0
-                  AND ((action = 'abstain' AND accepted_first = 1 AND negative_first = 0)
-                       OR (delivered = 1 AND audited = 1 AND audit_right = 1))
-             THEN 1 ELSE 0 END AS first_done
-    FROM r
-),
-m AS (
-    SELECT
-        s.*,
-        CASE WHEN presumed = 1 AND audited = 0 AND first_s <= deadline_s
-             THEN 1 ELSE 0 END AS presumed_done,
-        CASE WHEN picked = 1 AND audited = 0 AND first_s <= deadline_s
-             THEN 1 ELSE 0 END AS picked_done,
-        CASE WHEN first_done = 0 AND human_done = 1
-                  AND NOT ((presumed = 1 OR picked = 1) AND audited = 0)
-             THEN 1 ELSE 0 END AS resolved_done
-    FROM s
-),
-tasks_view AS (
-    SELECT
-        m.*,
-        CASE WHEN first_done = 1 OR presumed_done = 1 OR picked_done = 1 THEN first_s
-             WHEN resolved_done = 1 THEN resolved_s END AS completed_s
-    FROM m
-)
-"""
-
-#: Sums over the tasks of the window; one row.
-_SUMS_SELECT = """
-SELECT
-    COUNT(*) AS n_tasks,
-    SUM(automatic) AS n_automatic,
-    SUM(presumed) AS n_presumed,
-    SUM(presumed * audited) AS n_audited,
-    SUM(presumed * audited * (1 - audit_right)) AS n_audited_wrong,
-    SUM(wrong_first) AS n_wrong_first,
-    SUM(wrong_first * resolved_done) AS n_recovered,
-    SUM(escalated) AS n_escalated,
-    SUM(first_done) + SUM(resolved_done) AS n_completed_known,
-    SUM(presumed_done) AS n_presumed_done,
-    SUM(picked) AS n_picked,
-    SUM(picked * audited) AS n_picked_audited,
-    SUM(picked * audited * (1 - audit_right)) AS n_picked_audited_wrong,
-    SUM(picked_done) AS n_picked_done,
-    SUM(human_s) AS human_s,
-    SUM(human_s * human_s) AS human_s2,
-    SUM(CASE WHEN completed_s IS NOT NULL THEN 1 ELSE 0 END) AS n_timed
-FROM tasks_view
-"""
-MEASURE_SQL = _TASKS_SQL + _SUMS_SELECT
-
-#: Times to correct output at the requested 0-based ranks (bound as a parenthesised list).
-_QUANTILE_SELECT = """
-SELECT ranked.position, ranked.completed_s
-FROM (
-    SELECT completed_s, ROW_NUMBER() OVER (ORDER BY completed_s) - 1 AS position
-    FROM tasks_view
-    WHERE completed_s IS NOT NULL
-) AS ranked
-WHERE ranked.position IN ({ranks})
-"""
-QUANTILE_SQL = _TASKS_SQL + _QUANTILE_SELECT
-
-#: Columns of the per-task view that the two final queries read.
-_VIEW_COLUMNS = (
-    "automatic, presumed, audited, audit_right, wrong_first, resolved_done, escalated, "
-    "first_done, presumed_done, picked, picked_done, human_s, completed_s"
-)
-
-Runner = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 
 
 @dataclass(frozen=True)
@@ -267,101 +109,6 @@ class _Counts:
     human_s: float
     human_s2: float
     n_timed: int
-
-
-# ------------------------------------------------------------------------------ sources
-def _duckdb_module() -> Any:
-    try:
-        import duckdb
-    except ImportError:
-        raise InputError(
-            "Measuring a Parquet export needs DuckDB, which is not installed; install the "
-            "`analytics` extra: pip install 'failwise[analytics]'."
-        ) from None
-    return duckdb
-
-
-def _parquet_connection(folder: Path) -> Any:
-    missing = [
-        name
-        for name in ("tasks", "events", "queue_items")
-        if not (folder / f"{name}.parquet").is_file()
-    ]
-    if missing:
-        raise InputError(
-            f"{str(folder)!r} is not a failwise Parquet export: "
-            f"{', '.join(f'{m}.parquet' for m in missing)} missing. Write one with "
-            "`failwise export --store URL --to DIR`."
-        )
-    duckdb = _duckdb_module()
-    connection = duckdb.connect()
-    for name in ("tasks", "events", "queue_items"):
-        path = str((folder / f"{name}.parquet").resolve()).replace("'", "''")
-        connection.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
-    return connection
-
-
-def _duckdb_runner(connection: Any) -> tuple[Runner, Callable[[], None]]:
-    """DuckDB: the per-task view is computed once into a temporary table, then both final
-    queries read it (the view is the expensive part; a store reruns it per query)."""
-    table = f"failwise_measure_{uuid.uuid4().hex[:12]}"
-    done: dict[tuple[Any, ...], bool] = {}
-
-    def run(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        view_params = tuple(params[:3])
-        if view_params not in done:
-            connection.execute(f"DROP TABLE IF EXISTS {table}")
-            connection.execute(
-                f"CREATE TEMP TABLE {table} AS {_TASKS_SQL} SELECT {_VIEW_COLUMNS} FROM tasks_view",
-                list(view_params),
-            )
-            done.clear()
-            done[view_params] = True
-        final = sql.replace(_TASKS_SQL, f"WITH tasks_view AS (SELECT * FROM {table})")
-        rows = connection.execute(final, list(params[3:])).fetchall()
-        return [tuple(row) for row in rows]
-
-    def drop() -> None:
-        connection.execute(f"DROP TABLE IF EXISTS {table}")
-
-    return run, drop
-
-
-def _is_duckdb(source: Any) -> bool:
-    return type(source).__module__.split(".")[0] in ("duckdb", "_duckdb") and hasattr(
-        source, "execute"
-    )
-
-
-def _runner(source: Any) -> tuple[Runner, Callable[[], None]]:
-    """A query runner over ``source`` and what closes what this call opened."""
-    from failwise.store import Store
-
-    if isinstance(source, Store):
-        return source._read, lambda: None
-    if _is_duckdb(source):
-        return _duckdb_runner(source)
-    if isinstance(source, (str, os.PathLike)):
-        text = os.fspath(source)
-        if "://" in text:
-            from failwise import store as store_module
-
-            opened = store_module.open(text, create=False)
-            return opened._read, opened.close
-        folder = Path(text)
-        if not folder.is_dir():
-            raise InputError(
-                f"`source` {text!r} is neither a store URL (sqlite:///…, postgresql://…) nor "
-                "an existing folder with a Parquet export."
-            )
-        connection = _parquet_connection(folder)
-        run, _ = _duckdb_runner(connection)
-        return run, connection.close
-    raise InputError(
-        f"`source` must be a Store (failwise.store.open), a store URL, a DuckDB connection "
-        f"with tasks/events/queue_items tables, or a Parquet export folder; got "
-        f"{describe(source)}."
-    )
 
 
 # ------------------------------------------------------------------------------ arguments
@@ -412,37 +159,6 @@ def _bounds(since: Any, until: Any, window: Any) -> tuple[float, float]:
     return (_NO_LOWER if low is None else low, _NO_UPPER if high is None else high)
 
 
-# ------------------------------------------------------------------------------ intervals
-def _wilson(successes: float, n: float, z: float) -> tuple[float, float]:
-    """Wilson score interval of ``successes / n`` (counts may be fractional estimates)."""
-    if n <= 0:
-        return math.nan, math.nan
-    p = min(max(successes / n, 0.0), 1.0)
-    denominator = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    low = 0.0 if p <= 0.0 else min(max(0.0, centre - half), p)
-    high = 1.0 if p >= 1.0 else max(min(1.0, centre + half), p)
-    return low, high
-
-
-def _rate(successes: float, n: float, z: float) -> Estimate:
-    if n <= 0:
-        return Estimate(math.nan, math.nan, math.nan)
-    low, high = _wilson(successes, n, z)
-    return Estimate(successes / n, low, high)
-
-
-def _quantile_ranks(n: int, q: float, z: float) -> tuple[int, int, int, int]:
-    """0-based ranks: the two around numpy's linear estimate, and the CI bounds."""
-    position = (n - 1) * q
-    below, above = math.floor(position), math.ceil(position)
-    spread = z * math.sqrt(n * q * (1 - q))
-    low = min(max(math.floor(n * q - spread) - 1, 0), n - 1)
-    high = min(max(math.ceil(n * q + spread), 0), n - 1)
-    return below, above, low, high
-
-
 def _counts(row: tuple[Any, ...]) -> _Counts:
     values = [0 if v is None else v for v in row]
     ints = [int(v) for v in values[:14]]
@@ -468,12 +184,12 @@ def _counts(row: tuple[Any, ...]) -> _Counts:
 
 
 def _metrics(c: _Counts, times: dict[int, float], level: float) -> dict[str, Estimate]:
-    z = float(norm.ppf(0.5 + level / 2))
+    z = z_of(level)
     n = c.n_tasks
     nan = Estimate(math.nan, math.nan, math.nan)
     if c.n_audited:
         err = c.n_audited_wrong / c.n_audited
-        err_low, err_high = _wilson(c.n_audited_wrong, c.n_audited, z)
+        err_low, err_high = wilson(c.n_audited_wrong, c.n_audited, level)
     else:  # nothing audited: the error rate of unaudited outputs is anywhere in [0, 1]
         err, err_low, err_high = math.nan, 0.0, 1.0
     out: dict[str, Estimate] = {}
@@ -481,15 +197,15 @@ def _metrics(c: _Counts, times: dict[int, float], level: float) -> dict[str, Est
     # Picked clarifications: right unless audits of picks say otherwise.
     if c.n_picked_audited:
         pick_err = c.n_picked_audited_wrong / c.n_picked_audited
-        pick_low, pick_high = _wilson(c.n_picked_audited_wrong, c.n_picked_audited, z)
+        pick_low, pick_high = wilson(c.n_picked_audited_wrong, c.n_picked_audited, level)
     else:
         pick_err = pick_low = pick_high = 0.0
 
     # Task completion: known completions + presumed outputs that were (estimated) right.
     known, presumed, picked = c.n_completed_known, c.n_presumed_done, c.n_picked_done
     if n:
-        low = _wilson(known + presumed * (1 - err_high) + picked * (1 - pick_high), n, z)[0]
-        high = _wilson(known + presumed * (1 - err_low) + picked * (1 - pick_low), n, z)[1]
+        low = wilson(known + presumed * (1 - err_high) + picked * (1 - pick_high), n, level)[0]
+        high = wilson(known + presumed * (1 - err_low) + picked * (1 - pick_low), n, level)[1]
         value = (known + (presumed * (1 - err) if presumed else 0.0) + picked * (1 - pick_err)) / n
         out["task_completion_rate"] = Estimate(value, low, high)
     else:
@@ -509,9 +225,9 @@ def _metrics(c: _Counts, times: dict[int, float], level: float) -> dict[str, Est
     silent = (c.n_presumed * err if c.n_presumed else 0.0) + c.n_picked * pick_err
     wrong = c.n_wrong_first + silent
     if c.n_wrong_first + silent_high > 0 and not math.isnan(wrong):
-        low = _wilson(c.n_recovered, c.n_wrong_first + silent_high, z)[0]
+        low = wilson(c.n_recovered, c.n_wrong_first + silent_high, level)[0]
         high = (
-            _wilson(c.n_recovered, c.n_wrong_first + silent_low, z)[1]
+            wilson(c.n_recovered, c.n_wrong_first + silent_low, level)[1]
             if c.n_wrong_first + silent_low > 0
             else 1.0
         )
@@ -522,14 +238,14 @@ def _metrics(c: _Counts, times: dict[int, float], level: float) -> dict[str, Est
             Estimate(math.nan, 0.0, 1.0) if c.n_wrong_first + silent_high > 0 else nan
         )
 
-    out["escalation_rate"] = _rate(c.n_escalated, n, z)
-    out["automation_rate"] = _rate(c.n_automatic, n, z)
+    out["escalation_rate"] = rate(c.n_escalated, n, level)
+    out["automation_rate"] = rate(c.n_automatic, n, level)
 
     # Selective accuracy: presumed outputs that were (estimated) right / automatic outputs.
     if c.n_automatic:
         right = c.n_presumed * (1 - err) if c.n_presumed else 0.0
-        low = _wilson(c.n_presumed * (1 - err_high), c.n_automatic, z)[0]
-        high = _wilson(c.n_presumed * (1 - err_low), c.n_automatic, z)[1]
+        low = wilson(c.n_presumed * (1 - err_high), c.n_automatic, level)[0]
+        high = wilson(c.n_presumed * (1 - err_low), c.n_automatic, level)[1]
         out["selective_accuracy"] = Estimate(right / c.n_automatic, low, high)
     else:
         out["selective_accuracy"] = nan
@@ -551,7 +267,7 @@ def _metrics(c: _Counts, times: dict[int, float], level: float) -> dict[str, Est
         ("time_to_correct_output_p90_s", 0.9),
     ):
         if c.n_timed:
-            below, above, low_rank, high_rank = _quantile_ranks(c.n_timed, q, z)
+            below, above, low_rank, high_rank = quantile_ranks(c.n_timed, q, z)
             position = (c.n_timed - 1) * q
             fraction = position - below
             value = times[below] + (times[above] - times[below]) * fraction
@@ -627,15 +343,15 @@ def measure(
             f"`interval_level` must lie in (0, 1), e.g. 0.95; got {describe(interval_level)}."
         )
     low, high = _bounds(since, until, window)
-    run, close = _runner(source)
+    run, close = runner(source)
     try:
         params = (low, high, float(model.deadline_s))
-        counts = _counts(run(MEASURE_SQL, params)[0])
+        counts = _counts(run(SUMS_SELECT, params)[0])
         times: dict[int, float] = {}
         if counts.n_timed:
-            z = float(norm.ppf(0.5 + float(interval_level) / 2))
-            ranks = sorted({r for q in (0.5, 0.9) for r in _quantile_ranks(counts.n_timed, q, z)})
-            sql = QUANTILE_SQL.replace("{ranks}", ", ".join("?" * len(ranks)))
+            z = z_of(float(interval_level))
+            ranks = sorted({r for q in (0.5, 0.9) for r in quantile_ranks(counts.n_timed, q, z)})
+            sql = QUANTILE_SELECT.replace("{ranks}", ", ".join("?" * len(ranks)))
             for position, seconds in run(sql, (*params, *ranks)):
                 times[int(position)] = float(seconds)
     finally:

@@ -28,6 +28,7 @@ from failwise.report._charts import (
     reliability_diagram,
     risk_coverage_chart,
 )
+from failwise.report._headline import automation_headline, headline, operating_text
 from failwise.report._model import Assumption, MetricValue
 from failwise.report._section import ModelSection
 
@@ -274,49 +275,6 @@ def _breakdown(section: ModelSection) -> tuple[list[_BreakdownRow], _BreakdownRo
     return rows, total_row
 
 
-_DESTINATION = {
-    "clarify": "clarification",
-    "fallback": "the fallback",
-    "escalate": "a human",
-    "abstain": "an honest 'not sure'",
-}
-
-
-def automation_headline(section: ModelSection) -> str:
-    """The section's headline, or one worded from its operating point and outcome counts."""
-    if section.headline:
-        return section.headline
-    if section.operating_coverage > 0 and not math.isnan(section.operating_risk):
-        return (
-            f"{section.name} answers {_pct(section.operating_coverage)} of requests "
-            f"automatically, {_pct(section.operating_risk)} of those answers wrong."
-        )
-    counts = section.outcome_counts
-    grand = sum(c + i for c, i in counts.values())
-    shares = sorted(
-        ((sum(counts[a]) / grand, a) for a in _DESTINATION if sum(counts[a])), reverse=True
-    )
-    parts = [f"{_pct(share)} of requests go to {_DESTINATION[a]}" for share, a in shares[:2]]
-    return f"{section.name} answers nothing automatically: " + ", ".join(parts) + "."
-
-
-def _operating_text(section: ModelSection) -> str:
-    if math.isnan(section.operating_risk):
-        return "The ladder answers nothing automatically at this operating point."
-    text = (
-        f"Operating point: {_pct(section.operating_coverage)} of inputs answered automatically, "
-        f"with {_pct(section.operating_risk)} of those answers wrong"
-    )
-    if section.target_risk is not None:
-        verdict = "within" if section.operating_risk <= section.target_risk + 1e-12 else "above"
-        text += f" ({verdict} the {_pct(section.target_risk)} target on this data)"
-    if not math.isnan(section.operating_risk_in_scope) and (
-        abs(section.operating_risk_in_scope - section.operating_risk) > 1e-12
-    ):
-        text += f"; {_pct(section.operating_risk_in_scope)} among in-scope inputs"
-    return text + "."
-
-
 def _section_view(
     section: ModelSection, rank: int, columns: Sequence[_Column], best: dict[str, float]
 ) -> _SectionView:
@@ -354,7 +312,7 @@ def _section_view(
             target_risk=section.target_risk,
             uid=f"{uid}-rc",
         ),
-        operating=_operating_text(section),
+        operating=operating_text(section),
         breakdown=outcome_breakdown_chart(dict(section.outcome_counts), uid=f"{uid}-ob"),
         breakdown_rows=rows,
         breakdown_total=total,
@@ -371,36 +329,6 @@ def _section_view(
             for target, level, coverage, needed in section.frontier
         ],
     )
-
-
-def _headline(ranked: Sequence[ModelSection]) -> str:
-    automated = " ".join(automation_headline(s) for s in ranked)
-    return f"{automated} {_completion_headline(ranked)}"
-
-
-def _completion_headline(ranked: Sequence[ModelSection]) -> str:
-    first = ranked[0]
-    done = first.metrics["task_completion_rate"]
-    if len(ranked) == 1:
-        return (
-            f"{first.name} completes {_pct(done.value)} of tasks at {_pct(first.accuracy)} "
-            "accuracy."
-        )
-    text = f"{first.name} completes the most tasks: {_pct(done.value)}."
-    most_accurate = max(ranked, key=lambda s: s.accuracy)
-    if most_accurate is not first and most_accurate.accuracy > first.accuracy:
-        text += (
-            f" {most_accurate.name} is more accurate ({_pct(most_accurate.accuracy)} against "
-            f"{_pct(first.accuracy)}) but completes fewer tasks "
-            f"({_pct(most_accurate.metrics['task_completion_rate'].value)})."
-        )
-    second = ranked[1].metrics["task_completion_rate"]
-    if done.low is not None and second.high is not None and done.low <= second.high:
-        text += (
-            f" The intervals of {first.name} and {ranked[1].name} overlap, so their order is "
-            "not settled by this data."
-        )
-    return text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -548,7 +476,7 @@ def render_report(
         assumptions=list(assumptions),
         sections=views,
         columns=columns,
-        headline=_headline(ranked),
+        headline=headline(ranked),
         summary_chart=summary_chart,
         action_help=_ACTION_HELP,
     )

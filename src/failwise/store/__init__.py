@@ -30,12 +30,11 @@ Examples
 
 from __future__ import annotations
 
-import math
-from numbers import Integral, Real
-from typing import Any
+from numbers import Integral
 
 import numpy as np
 
+from failwise._params import Interval, Seconds, check_param
 from failwise.exceptions import InputError
 from failwise.store._backend import Backend
 from failwise.store._errors import (
@@ -55,30 +54,51 @@ from failwise.store._events import (
 )
 from failwise.store._queue import QUEUE_STATES, Queue, QueueItem
 from failwise.store._queue_items import QueueRequest
-from failwise.store._schema import SCHEMA_VERSION
+from failwise.store._reads import (
+    LABEL_SOURCES,
+    TASK_VIEW_COLUMNS,
+    EventCursor,
+    EventPage,
+    LabelledTask,
+    task_view_sql,
+)
+from failwise.store._schema import SCHEMA_VERSION, TABLES, Column, Table
 from failwise.store._store import Store
 from failwise.store._url import parse_url, redact
 
+#: Pool and batch sizes; time-outs.
+_COUNT = [Interval(Integral, 1, None)]
+_SECONDS = [Seconds()]
+
 __all__ = [
     "FEEDBACK_OUTCOMES",
+    "LABEL_SOURCES",
     "QUEUE_KINDS",
     "QUEUE_STATES",
     "RECORDABLE_KINDS",
     "SCHEMA_VERSION",
+    "TABLES",
+    "TASK_VIEW_COLUMNS",
+    "Column",
     "DuplicateTaskError",
     "Event",
+    "EventCursor",
     "EventKind",
+    "EventPage",
+    "LabelledTask",
     "Queue",
     "QueueItem",
     "QueueRequest",
     "QueueStateError",
     "Store",
     "StoreError",
+    "Table",
     "Task",
     "UnknownItemError",
     "UnknownTaskError",
     "open",
     "redact",
+    "task_view_sql",
 ]
 
 
@@ -139,10 +159,10 @@ def open(
     No failwise store at  True
     """
     parsed = parse_url(url)
-    size = _check_count(pool_size, "pool_size")
-    batch = _check_count(max_batch, "max_batch")
-    connect_s = _check_seconds(connect_timeout_s, "connect_timeout_s")
-    busy_s = _check_seconds(busy_timeout_s, "busy_timeout_s")
+    size = int(check_param("pool_size", pool_size, _COUNT, where="open"))
+    batch = int(check_param("max_batch", max_batch, _COUNT, where="open"))
+    connect_s = float(check_param("connect_timeout_s", connect_timeout_s, _SECONDS, where="open"))
+    busy_s = float(check_param("busy_timeout_s", busy_timeout_s, _SECONDS, where="open"))
     if not isinstance(create, (bool, np.bool_)):
         raise InputError(
             f"`create` must be True or False; got {create!r}. Pass create=False to open only "
@@ -160,17 +180,3 @@ def open(
             parsed, pool_size=size, connect_timeout_s=connect_s, create=bool(create)
         )
     return Store(backend, max_batch=batch)
-
-
-def _check_count(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise InputError(f"`{name}` must be an int >= 1; got {value!r}.")
-    return int(value)
-
-
-def _check_seconds(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-        raise InputError(f"`{name}` must be a finite number of seconds > 0; got {value!r}.")
-    if value <= 0:
-        raise InputError(f"`{name}` must be a finite number of seconds > 0; got {value!r}.")
-    return float(value)

@@ -26,12 +26,11 @@ Every change is also an event of the item's task: ``<kind>_created``, ``_claimed
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from numbers import Real
 from typing import Any
 
+from failwise._params import Seconds, check_param
 from failwise._validation import describe
 from failwise.exceptions import InputError
 from failwise.store._backend import Op, Row, Tx
@@ -160,17 +159,6 @@ def _check_item_id(item_id: Any) -> int:
             f"`item_id` must be a positive int (QueueItem.id); got {describe(item_id)}."
         )
     return item_id
-
-
-def _check_positive(value: Any, name: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, Real)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise InputError(f"`{name}` must be a finite number of seconds > 0; got {value!r}.")
-    return float(value)
 
 
 def _event(tx: Tx, item: QueueItem, change: str, at: float, **payload: Any) -> None:
@@ -319,7 +307,7 @@ class Queue:
             The claimed item, or None when nothing is waiting.
         """
         name = check_text(reviewer, "reviewer")
-        lease = _check_positive(lease_s, "lease_s")
+        lease = float(check_param("lease_s", lease_s, [Seconds()]))
         kind_ = check_kind(kind, optional=True)
         now = check_at(at)
         query = _CLAIM.replace("{kind}", "" if kind_ is None else " AND kind = ?")

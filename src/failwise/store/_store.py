@@ -6,9 +6,7 @@ and return once committed; reads run on their own connections and never wait for
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Mapping, Sequence
-from numbers import Integral
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -21,17 +19,14 @@ from failwise.store._events import (
     FEEDBACK_OUTCOMES,
     OWNING_CALL,
     RECORDABLE_KINDS,
-    Event,
     EventKind,
-    Task,
 )
 from failwise.store._queue import Queue
 from failwise.store._queue_items import QueueRequest
+from failwise.store._reads import StoreReads
 from failwise.store._writer import GroupCommitWriter
 
 __all__ = ["DecisionLike", "Store"]
-
-_EVENT_COLUMNS = "id, task_id, kind, at, label, payload"
 
 _APPEND_EVENT = """
 INSERT INTO events (task_id, kind, at, label, payload)
@@ -39,18 +34,6 @@ SELECT task_id, CAST(? AS TEXT), CAST(? AS {float}), CAST(? AS INTEGER), CAST(? 
 FROM tasks WHERE task_id = ?
 RETURNING id
 """
-
-
-def event_from_row(row: Row) -> Event:
-    event_id, task_id, kind, at, label, payload = row
-    return Event(
-        id=int(event_id),
-        task_id=str(task_id),
-        kind=str(kind),
-        at=float(at),
-        label=None if label is None else int(label),
-        payload=json.loads(payload) if payload else {},
-    )
 
 
 # ------------------------------------------------------------------------------ operations
@@ -71,7 +54,7 @@ class _AppendEvent:
 
 
 # ------------------------------------------------------------------------------ the store
-class Store:
+class Store(StoreReads):
     """The event log and review queue of one database.
 
     Open it with :func:`failwise.store.open`; close it with :meth:`close` or a ``with``
@@ -330,102 +313,3 @@ class Store:
         checked = check_label(label, required=RECORDABLE_KINDS[kind])
         text = dump_json(check_payload(payload))
         return int(self._write(_AppendEvent(task_id, kind, check_at(at), checked, text)))
-
-    # ---------------------------------------------------------------- reads
-    def task(self, task_id: str) -> Task:
-        """The task ``task_id`` as its decision opened it.
-
-        Raises
-        ------
-        UnknownTaskError
-            When there is no such task.
-        """
-        task_id = check_task_id(task_id)
-        rows = self._read(
-            "SELECT t.task_id, t.created_at, t.action, t.label, t.confidence, t.predicted, "
-            "t.band, t.ood_score, t.policy_version, e.payload FROM tasks t JOIN events e "
-            "ON e.task_id = t.task_id AND e.kind = 'decision' WHERE t.task_id = ?",
-            (task_id,),
-        )
-        if not rows:
-            raise unknown_task(task_id, self.backend)
-        row = rows[0]
-        return Task(
-            task_id=str(row[0]),
-            created_at=float(row[1]),
-            action=str(row[2]),
-            label=None if row[3] is None else int(row[3]),
-            confidence=None if row[4] is None else float(row[4]),
-            predicted=None if row[5] is None else int(row[5]),
-            band=None if row[6] is None else str(row[6]),
-            ood_score=None if row[7] is None else float(row[7]),
-            policy_version=None if row[8] is None else str(row[8]),
-            decision=json.loads(row[9]),
-        )
-
-    def events(self, task_id: str) -> list[Event]:
-        """Every event of task ``task_id``, by time (ties in the order they were appended).
-
-        Raises
-        ------
-        UnknownTaskError
-            When there is no such task.
-        """
-        task_id = check_task_id(task_id)
-        rows = self._read(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE task_id = ? ORDER BY at, id", (task_id,)
-        )
-        if not rows:
-            raise unknown_task(task_id, self.backend)
-        return [event_from_row(row) for row in rows]
-
-    def iter_events(
-        self,
-        since: float | None = None,
-        until: float | None = None,
-        batch_size: int = 10_000,
-    ) -> Iterator[Event]:
-        """Every event with ``since <= at < until``, by time, read ``batch_size`` at a time.
-
-        Each batch is a separate query (keyset pagination on ``(at, id)``), so a long
-        iteration holds no connection or snapshot between batches; events appended
-        meanwhile at later times are included.
-
-        Parameters
-        ----------
-        since, until : float, optional
-            Unix seconds; unbounded by default.
-        batch_size : int, default=10_000
-        """
-        low = None if since is None else check_at(since, "since")
-        high = None if until is None else check_at(until, "until")
-        if low is not None and high is not None and low > high:
-            raise InputError(f"`since` ({low!r}) is after `until` ({high!r}); pass since <= until.")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
-            raise InputError(f"`batch_size` must be an int >= 1; got {batch_size!r}.")
-        return self._iter_events(low, high, int(batch_size))
-
-    def _iter_events(self, low: float | None, high: float | None, size: int) -> Iterator[Event]:
-        upper = "" if high is None else " AND at < ?"
-        upper_params: tuple[float, ...] = () if high is None else (high,)
-        if low is None:
-            query = (
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE 1 = 1{upper} ORDER BY at, id LIMIT ?"
-            )
-            rows = self._read(query, (*upper_params, size))
-        else:
-            query = (
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE at >= ?{upper} ORDER BY at, id LIMIT ?"
-            )
-            rows = self._read(query, (low, *upper_params, size))
-        after = (
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE (at, id) > (?, ?){upper} "
-            "ORDER BY at, id LIMIT ?"
-        )
-        while rows:
-            for row in rows:
-                yield event_from_row(row)
-            if len(rows) < size:
-                return
-            last = rows[-1]
-            rows = self._read(after, (last[3], last[0], *upper_params, size))

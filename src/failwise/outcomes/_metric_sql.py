@@ -1,0 +1,252 @@
+"""The SQL definitions of the measured metrics, and where they run.
+
+One copy, over the store's per-task view ``task_view`` (see
+:meth:`failwise.store.Store.query_task_view`), runs unchanged on SQLite, PostgreSQL and
+DuckDB (over a Parquet export). Only standard SQL is used: ``CASE``, ``COALESCE``,
+grouped ``SUM``, ``ROW_NUMBER() OVER`` and ``?`` parameters. The parameters are the
+view's ``since`` and ``until``, then ``deadline_s``, then (for the quantiles) the ranks.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from failwise._validation import describe
+from failwise.exceptions import InputError
+
+__all__ = ["METRIC_VIEW_SQL", "QUANTILE_SELECT", "SUMS_SELECT", "Runner", "full_sql", "runner"]
+
+#: The tables of a store or an export (imported from the store only when used).
+_TABLES = ("tasks", "events", "queue_items")
+
+#: The per-task metric view ``tasks_view`` over ``task_view``; parameter: deadline_s.
+METRIC_VIEW_SQL = """
+WITH p AS (
+    SELECT CAST(? AS DOUBLE PRECISION) AS deadline_s
+),
+q AS (
+    SELECT
+        v.task_id,
+        v.action,
+        CASE WHEN v.action IN ('answer', 'fallback') THEN 1 ELSE 0 END AS automatic,
+        CASE WHEN v.action IN ('answer', 'fallback')
+                  OR (v.action = 'clarify' AND v.choice_label IS NOT NULL)
+             THEN 1 ELSE 0 END AS delivered,
+        CASE WHEN v.escalated_at IS NOT NULL THEN 1 ELSE 0 END AS escalated,
+        CASE WHEN v.negative_at IS NOT NULL
+                  AND (v.resolved_at IS NULL OR v.negative_at < v.resolved_at)
+             THEN 1 ELSE 0 END AS negative_first,
+        CASE WHEN v.accepted_at IS NOT NULL
+                  AND (v.resolved_at IS NULL OR v.accepted_at < v.resolved_at)
+             THEN 1 ELSE 0 END AS accepted_first,
+        CASE WHEN v.resolved_at IS NOT NULL
+                  AND v.resolved_at - v.created_at <= p.deadline_s
+                  AND (v.last_negative_at IS NULL OR v.last_negative_at < v.resolved_at)
+             THEN 1 ELSE 0 END AS human_done,
+        COALESCE(v.audited, 0) AS audited,
+        CASE WHEN v.audited = 1
+                  AND ((v.action = 'clarify' AND v.audit_label = v.choice_label)
+                       OR (v.action <> 'clarify' AND v.audit_label = v.label)
+                       OR (v.action = 'fallback' AND v.audit_label = -1))
+             THEN 1 ELSE 0 END AS audit_right,
+        CASE WHEN v.action = 'clarify' THEN v.choice_at - v.created_at
+             ELSE COALESCE(v.accepted_at, v.created_at) - v.created_at END AS first_s,
+        v.resolved_at - v.created_at AS resolved_s,
+        COALESCE(v.human_s, 0.0) AS human_s,
+        p.deadline_s
+    FROM task_view v CROSS JOIN p
+),
+r AS (
+    SELECT
+        q.*,
+        CASE WHEN delivered = 1 AND (negative_first = 1
+                  OR (escalated = 1 AND action <> 'escalate'))
+             THEN 1 ELSE 0 END AS wrong_first
+    FROM q
+),
+s AS (
+    SELECT
+        r.*,
+        CASE WHEN automatic = 1 AND wrong_first = 0 THEN 1 ELSE 0 END AS presumed,
+        CASE WHEN action = 'clarify' AND delivered = 1 AND wrong_first = 0
+             THEN 1 ELSE 0 END AS picked,
+        CASE WHEN first_s <= deadline_s AND wrong_first = 0
+                  AND ((action = 'abstain' AND accepted_first = 1 AND negative_first = 0)
+                       OR (delivered = 1 AND audited = 1 AND audit_right = 1))
+             THEN 1 ELSE 0 END AS first_done
+    FROM r
+),
+m AS (
+    SELECT
+        s.*,
+        CASE WHEN presumed = 1 AND audited = 0 AND first_s <= deadline_s
+             THEN 1 ELSE 0 END AS presumed_done,
+        CASE WHEN picked = 1 AND audited = 0 AND first_s <= deadline_s
+             THEN 1 ELSE 0 END AS picked_done,
+        CASE WHEN first_done = 0 AND human_done = 1
+                  AND NOT ((presumed = 1 OR picked = 1) AND audited = 0)
+             THEN 1 ELSE 0 END AS resolved_done
+    FROM s
+),
+tasks_view AS (
+    SELECT
+        m.*,
+        CASE WHEN first_done = 1 OR presumed_done = 1 OR picked_done = 1 THEN first_s
+             WHEN resolved_done = 1 THEN resolved_s END AS completed_s
+    FROM m
+)
+"""
+
+#: Sums over the tasks of the window; one row.
+SUMS_SELECT = """
+SELECT
+    COUNT(*) AS n_tasks,
+    SUM(automatic) AS n_automatic,
+    SUM(presumed) AS n_presumed,
+    SUM(presumed * audited) AS n_audited,
+    SUM(presumed * audited * (1 - audit_right)) AS n_audited_wrong,
+    SUM(wrong_first) AS n_wrong_first,
+    SUM(wrong_first * resolved_done) AS n_recovered,
+    SUM(escalated) AS n_escalated,
+    SUM(first_done) + SUM(resolved_done) AS n_completed_known,
+    SUM(presumed_done) AS n_presumed_done,
+    SUM(picked) AS n_picked,
+    SUM(picked * audited) AS n_picked_audited,
+    SUM(picked * audited * (1 - audit_right)) AS n_picked_audited_wrong,
+    SUM(picked_done) AS n_picked_done,
+    SUM(human_s) AS human_s,
+    SUM(human_s * human_s) AS human_s2,
+    SUM(CASE WHEN completed_s IS NOT NULL THEN 1 ELSE 0 END) AS n_timed
+FROM tasks_view
+"""
+
+#: Times to correct output at the requested 0-based ranks (bound as a parenthesised list).
+QUANTILE_SELECT = """
+SELECT ranked.position, ranked.completed_s
+FROM (
+    SELECT completed_s, ROW_NUMBER() OVER (ORDER BY completed_s) - 1 AS position
+    FROM tasks_view
+    WHERE completed_s IS NOT NULL
+) AS ranked
+WHERE ranked.position IN ({ranks})
+"""
+
+
+def full_sql(select: str) -> str:
+    """``select`` (over ``tasks_view``) as one query over the store's tables.
+
+    Parameters: since, until, deadline_s, then ``select``'s own.
+    """
+    from failwise.store import task_view_sql
+
+    return task_view_sql(METRIC_VIEW_SQL + select)
+
+
+#: Columns of the metric view that the two final queries read.
+_VIEW_COLUMNS = (
+    "automatic, presumed, audited, audit_right, wrong_first, resolved_done, escalated, "
+    "first_done, presumed_done, picked, picked_done, human_s, completed_s"
+)
+
+#: Runs one final select (SUMS_SELECT or QUANTILE_SELECT) with all the parameters.
+Runner = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
+
+
+def _duckdb_module() -> Any:
+    try:
+        import duckdb
+    except ImportError:
+        raise InputError(
+            "Measuring a Parquet export needs DuckDB, which is not installed; install the "
+            "`analytics` extra: pip install 'failwise[analytics]'."
+        ) from None
+    return duckdb
+
+
+def _parquet_connection(folder: Path) -> Any:
+    missing = [name for name in _TABLES if not (folder / f"{name}.parquet").is_file()]
+    if missing:
+        raise InputError(
+            f"{str(folder)!r} is not a failwise Parquet export: "
+            f"{', '.join(f'{m}.parquet' for m in missing)} missing. Write one with "
+            "`failwise export --store URL --to DIR`."
+        )
+    duckdb = _duckdb_module()
+    connection = duckdb.connect()
+    for name in _TABLES:
+        path = str((folder / f"{name}.parquet").resolve()).replace("'", "''")
+        connection.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
+    return connection
+
+
+def _store_runner(store: Any) -> Runner:
+    def run(select: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        rows = store.query_task_view(
+            METRIC_VIEW_SQL + select, params[2:], since=params[0], until=params[1]
+        )
+        return [tuple(row) for row in rows]
+
+    return run
+
+
+def _duckdb_runner(connection: Any) -> tuple[Runner, Callable[[], None]]:
+    """DuckDB: the metric view is computed once into a temporary table, then both final
+    queries read it (the view is the expensive part; a store reruns it per query)."""
+    table = f"failwise_measure_{uuid.uuid4().hex[:12]}"
+    done: dict[tuple[Any, ...], bool] = {}
+    materialise = full_sql(f" SELECT {_VIEW_COLUMNS} FROM tasks_view")
+
+    def run(select: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        view_params = tuple(params[:3])
+        if view_params not in done:
+            connection.execute(f"DROP TABLE IF EXISTS {table}")
+            connection.execute(f"CREATE TEMP TABLE {table} AS {materialise}", list(view_params))
+            done.clear()
+            done[view_params] = True
+        final = f"WITH tasks_view AS (SELECT * FROM {table}) {select}"
+        rows = connection.execute(final, list(params[3:])).fetchall()
+        return [tuple(row) for row in rows]
+
+    def drop() -> None:
+        connection.execute(f"DROP TABLE IF EXISTS {table}")
+
+    return run, drop
+
+
+def _is_duckdb(source: Any) -> bool:
+    return type(source).__module__.split(".")[0] in ("duckdb", "_duckdb") and hasattr(
+        source, "execute"
+    )
+
+
+def runner(source: Any) -> tuple[Runner, Callable[[], None]]:
+    """A query runner over ``source`` and what closes what this call opened."""
+    from failwise import store as store_module
+
+    if isinstance(source, store_module.Store):
+        return _store_runner(source), lambda: None
+    if _is_duckdb(source):
+        return _duckdb_runner(source)
+    if isinstance(source, (str, os.PathLike)):
+        text = os.fspath(source)
+        if "://" in text:
+            opened = store_module.open(text, create=False)
+            return _store_runner(opened), opened.close
+        folder = Path(text)
+        if not folder.is_dir():
+            raise InputError(
+                f"`source` {text!r} is neither a store URL (sqlite:///…, postgresql://…) nor "
+                "an existing folder with a Parquet export."
+            )
+        connection = _parquet_connection(folder)
+        run, _ = _duckdb_runner(connection)
+        return run, connection.close
+    raise InputError(
+        f"`source` must be a Store (failwise.store.open), a store URL, a DuckDB connection "
+        f"with tasks/events/queue_items tables, or a Parquet export folder; got "
+        f"{describe(source)}."
+    )

@@ -234,6 +234,7 @@ class UnseenInputDetector(Estimator):
 
     def unseen(self, X: ArrayLike) -> NDArray[np.bool_]:
         """Which inputs lie beyond the cut."""
+        self._check_fitted("threshold_", "unseen")
         return self.score(X) > self.threshold_
 
     def test(self, X: ArrayLike) -> UnseenInputTest:

@@ -332,7 +332,9 @@ def mmd_drift(
     )
 
 
-def holm(p_values: Sequence[float] | NDArray[np.float64], alpha: float) -> NDArray[np.bool_]:
+def holm(
+    p_values: Sequence[float] | NDArray[np.float64], alpha: float | np.floating[Any]
+) -> NDArray[np.bool_]:
     """Holm's step-down rejections: family-wise error at most ``alpha``, any dependence.
 
     Examples

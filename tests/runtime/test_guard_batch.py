@@ -210,7 +210,7 @@ def test_a_callable_declared_as_batch_ood_is_called_once(data: Any, policies: An
     assert calls == [30]
     assert [d.ood_score for d in decisions] == pytest.approx(data.ood(data.X_test[:30]))
     with pytest.raises(InputError, match="`batch_ood` must be True or False"):
-        Guard(data.model, data.calibrator, policy, ood=knn_scores, batch_ood=1)
+        Guard(data.model, data.calibrator, policy, ood=knn_scores, batch_ood=1)  # type: ignore[arg-type]
 
 
 def test_a_failing_batch_scorer_degrades_only_the_rows_it_fails_on(

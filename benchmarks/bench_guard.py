@@ -14,8 +14,8 @@ Contenders, each called one input at a time over consecutive rows:
 - ``+ circuit breaker``: with ``failwise.runtime.circuit_breaker()`` (pybreaker);
 - ``+ timeout_s``: the model runs in a worker thread (one hand-off per call);
 - ``+ calibrator``: the lookup returns logits and ``TemperatureScaling`` calibrates them;
-- ``policy.decide_one(p)``: the policy's own single-row path on the same probabilities, for
-  comparison (what the guard would cost without its one-row ladder);
+- ``policy.decide_one(p)``: the policy's own single-row path on the same probabilities (the
+  same rungs through ``run_row``, plus input checks), for comparison;
 - ``await guard.adecide(i)``: the asyncio path, one call at a time (two thread hand-offs);
 - ``decide_batch`` of 1,000 inputs, per input.
 

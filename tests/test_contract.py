@@ -8,8 +8,10 @@ to run before ``fit`` and says so; fitted estimators pickle and predict the same
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import pickle
+import pkgutil
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +21,9 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
+import failwise
 import failwise.calibration as calibration
+import failwise.monitor as monitor
 import failwise.policy as policy
 from failwise._base import Estimator
 from failwise.calibration import softmax
@@ -103,6 +107,14 @@ def _combined_fit(est: Any, rng: np.random.Generator) -> Any:
     return est.fit(rng.normal(size=(50, 2)))
 
 
+def _unseen_fit(est: Any, rng: np.random.Generator) -> Any:
+    return est.fit(rng.normal(size=(200, 4)))
+
+
+def _features(rng: np.random.Generator) -> tuple[Any, ...]:
+    return (rng.normal(size=(30, 4)),)
+
+
 CASES: dict[str, Case] = {
     "TemperatureScaling": Case(
         calibration.TemperatureScaling,
@@ -168,15 +180,21 @@ CASES: dict[str, Case] = {
         _combined_fit,
         {"score": lambda rng: (rng.normal(size=(5, 2)),)},
     ),
+    "UnseenInputDetector": Case(
+        lambda: monitor.UnseenInputDetector(metric="euclidean"),
+        _unseen_fit,
+        {"score": _features, "unseen": _features, "test": _features},
+    ),
 }
 
 
 def _public_classes_with_fit() -> set[str]:
-    import failwise.models as models
-
     found = set()
-    for module in (calibration, policy, models):
-        for name in module.__all__:
+    for info in pkgutil.iter_modules(failwise.__path__):
+        if info.name.startswith("_") or info.name == "cli":
+            continue
+        module = importlib.import_module(f"failwise.{info.name}")
+        for name in getattr(module, "__all__", []):
             obj = getattr(module, name)
             has_fit = inspect.isclass(obj) and callable(getattr(obj, "fit", None))
             if has_fit and obj is not calibration.BaseCalibrator:

@@ -230,3 +230,23 @@ def test_measure_benchmark_gives_the_same_metrics_on_every_engine(tmp_path: Path
         assert case["median"] > 0
         # Every engine reports exactly the numbers of the reference engine.
         assert case.get("same_metrics", True) is True, case
+
+
+def test_monitor_benchmark_reports_every_condition_with_valid_rates(tmp_path: Path) -> None:
+    result = _run("bench_monitor.py", tmp_path / "monitor.json")
+    _check_environment(result)
+    summary = result["summary"]
+    assert {"null", "prior shift", "novel 10%", "novel 30%"} <= set(summary)
+    for entry in summary.values():
+        assert entry["windows"] >= 1
+        for key in ("unseen_alarm_rate", "mmd_alarm_rate", "calibration_broken_rate"):
+            assert 0.0 <= entry[key] <= 1.0
+    # The label-free estimate over-estimates when unseen intents are answered; the audit
+    # correction removes most of that bias.
+    novel = summary["novel 30%"]
+    assert novel["estimate_bias"] > abs(novel["corrected_bias"])
+    for window in result["windows"]:
+        assert window["answered"] >= 0
+        if window["answered"]:
+            assert 0.0 <= window["realised_accuracy"] <= 1.0
+    assert result["gaps"], "no blind-spot batch was measured"

@@ -108,7 +108,7 @@ def outcome(policy: Policy, calibrator: Any, drift: str, seed: int, n: int = 20_
     answered = decisions.action_codes == 0
     automatic = answered | (decisions.action_codes == 2)
     risk = float((decisions.label[answered] != y[answered]).mean()) if answered.any() else 0.0
-    projected = project(decisions, y, n_bootstrap=0, random_state=seed)
+    projected = project(decisions, y, n_bootstrap=0, n_repeats=2, random_state=seed)
     return Outcome(
         coverage=float(automatic.mean()),
         risk=risk,

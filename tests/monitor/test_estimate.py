@@ -112,7 +112,7 @@ def test_without_audits_the_estimate_names_what_it_cannot_see() -> None:
         ({"audit_confidence": [0.9]}, "Pass both `audit_confidence` and `audit_correct`"),
         ({"audit_confidence": [0.9], "audit_correct": [2]}, "must hold 0/1 or booleans"),
         ({"audit_confidence": [0.9, 0.8], "audit_correct": [1]}, "same number of samples"),
-        ({"confidence_level": 1.0}, "strictly between 0 and 1"),
+        ({"confidence_level": 1.0}, r"`confidence_level` must be a number in \(0, 1\)"),
         ({"alternative": "lower"}, "`alternative` must be one of"),
     ],
 )

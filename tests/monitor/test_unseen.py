@@ -68,7 +68,7 @@ def test_bad_parameters_are_named_at_fit(params: dict[str, object], message: str
 
 
 def test_reference_smaller_than_the_neighbourhood_and_mismatched_features_are_named() -> None:
-    with pytest.raises(InputError, match="needs more inputs than neighbours"):
+    with pytest.raises(InputError, match="it needs at least 12"):
         UnseenInputDetector(n_neighbors=5).fit(np.ones((5, 3)) + np.arange(3))
     detector = UnseenInputDetector(metric="euclidean").fit(
         np.random.default_rng(0).normal(size=(50, 3))

@@ -163,8 +163,8 @@ CAPACITY = OutcomeModel(human_accuracy=1.0, human_response_p90_s=900.0)
 
 
 def test_a_slice_projected_alone_starves_its_reviewers() -> None:
-    _, y, unseen = _traffic_with_an_escalated_slice()
-    alone = project(decisions_with([Action.ESCALATE] * 200, [NO_LABEL] * 200), y[unseen], CAPACITY)
+    decisions, y, unseen = _traffic_with_an_escalated_slice()
+    alone = project(decisions.select(unseen), y[unseen], CAPACITY)
     assert alone.task_completion_rate.value == pytest.approx(0.3, abs=0.05)
 
 
@@ -200,7 +200,7 @@ def test_a_slice_of_policy_decisions_keeps_the_rows_it_selects(rng: np.random.Ge
     policy = Policy(target_risk=0.1).fit(proba[:700], y[:700])
     first = y[700:] == 0
     sliced = project(policy.decide(proba[700:]), y[700:], rows=first, n_bootstrap=0)
-    alone = project(policy.decide(proba[700:][first]), y[700:][first], n_bootstrap=0)
+    alone = project(policy.decide(proba[700:]).select(first), y[700:][first], n_bootstrap=0)
     # The capacity is ample either way, so the slice's own rates come out alike.
     assert sliced.n_tasks == alone.n_tasks == int(first.sum())
     assert sliced.automation_rate.value == pytest.approx(alone.automation_rate.value)

@@ -130,7 +130,7 @@ def test_frontier_is_plain_json_without_infinities() -> None:
         ({"confidence_level": 1.5}, r"`confidence_level` must be a number in \(0, 1\)"),
         ({"target_risks": []}, r"`target_risks` is empty"),
         ({"target_risks": [0.1, math.nan]}, r"`target_risks\[...\]` must be a number"),
-        ({"bound": "hoeffding"}, r"`bound` must be one of binomial, hoeffding_bentkus"),
+        ({"bound": "hoeffding"}, r"`bound` must be one of 'binomial', 'hoeffding_bentkus'"),
     ],
 )
 def test_bad_arguments_are_named(kwargs: dict[str, object], match: str) -> None:

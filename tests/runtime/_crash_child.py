@@ -21,7 +21,7 @@ def main(url: str) -> None:
     policy = Policy(target_risk=0.05, clarify_max_set_size=1).fit(proba[:2000], y[:2000])
     rows = proba[2000:]
     with store.open(url) as events:
-        guard = Guard(lambda i: rows[i % len(rows)], None, policy, store=events, audit_rate=0.3)
+        guard = Guard(lambda i: rows[i % len(rows)], None, policy, store=events, audit_rate=0.5)
         guard.decide_batch(list(range(20)))
         print("ready", flush=True)
         i = 20

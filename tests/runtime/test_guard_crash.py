@@ -103,5 +103,5 @@ def test_sigkill_mid_run_leaves_no_escalation_or_audit_without_its_item(
                 kill_mid_run(url, rng, tmp_path / "child.log")
             counts = check_log(url)
     print(f"{backend}: {KILLS} kills, {counts}")
-    assert counts["escalations"] > 50
-    assert counts["audits"] > 50
+    assert counts["escalations"] > 20  # the kills landed among escalations and audits
+    assert counts["audits"] > 10

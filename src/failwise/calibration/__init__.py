@@ -16,6 +16,7 @@ from __future__ import annotations
 from failwise.calibration._base import BaseCalibrator
 from failwise.calibration._beta import BetaCalibration
 from failwise.calibration._correctness import CorrectnessCalibration
+from failwise.calibration._cross_fit import cross_fit_calibrate
 from failwise.calibration._histogram import HistogramBinning
 from failwise.calibration._isotonic import IsotonicCalibration
 from failwise.calibration._platt import PlattScaling
@@ -32,6 +33,7 @@ __all__ = [
     "PlattScaling",
     "TemperatureScaling",
     "VectorScaling",
+    "cross_fit_calibrate",
     "log_softmax",
     "softmax",
 ]

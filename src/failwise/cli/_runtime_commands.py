@@ -105,8 +105,9 @@ def recalibrate(
             "from the guard's escalations and audits"
         ),
         caption=(
-            "coverage and escalation by the ladder: exact on the logged tasks; the rest "
-            "estimated on the labels with inverse-probability weights; certified: on a "
+            "coverage: exact on the logged tasks; the other rows estimated on the labels "
+            "with inverse-probability weights (task completion projected with the default "
+            "outcome model); certified: on a "
             f"uniform sample of {report.n_certification:,} labels"
         ),
         title_justify="left",

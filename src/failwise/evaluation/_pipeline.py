@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from failwise._validation import check_consistent_length, check_labels, check_scores
-from failwise.calibration import TemperatureScaling
+from failwise.calibration import TemperatureScaling, cross_fit_calibrate
 from failwise.evaluation._summary import (
     AutomationSummary,
     FrontierRow,
@@ -174,6 +174,7 @@ def evaluate_scores(
     n_bootstrap: int = 200,
     random_state: int = 0,
     progress: Callable[[int, int, str], None] | None = None,
+    calibration: str = "split",
 ) -> EvaluationResult:
     """Calibrate, fit the ladder, decide and project product metrics for several models.
 
@@ -196,6 +197,12 @@ def evaluate_scores(
     progress : callable, optional
         Called as ``progress(done, total, step)`` before each step (fitting a model, the
         bootstrap of the metrics) and once at the end with ``done == total``.
+    calibration : {"split", "cross_fit"}, default="split"
+        ``"split"``: the calibrator and the policy get disjoint rows (``calibration_share``),
+        so the risk certificate is exact. ``"cross_fit"``: every validation row fits the
+        policy, with out-of-fold probabilities from
+        :func:`failwise.calibration.cross_fit_calibrate` (5 folds); more rows certify more,
+        but the certificate is then approximate (see that function's notes).
 
     Returns
     -------
@@ -211,6 +218,10 @@ def evaluate_scores(
     outcome = outcome_model if outcome_model is not None else OutcomeModel()
     rng = np.random.default_rng(random_state)
     calib_rows, policy_rows = _split_validation(yv, calibration_share, rng)
+    if calibration not in ("split", "cross_fit"):
+        raise InputError(f"`calibration` must be 'split' or 'cross_fit'; got {calibration!r}.")
+    if calibration == "cross_fit":
+        calib_rows, policy_rows = np.flatnonzero(yv >= 0), np.arange(yv.size)
 
     evaluations: list[ModelEvaluation] = []
     entries: dict[str, Any] = {}
@@ -225,8 +236,15 @@ def evaluate_scores(
         check_consistent_length(**{"val scores": val, "y_val": yv})
         check_consistent_length(**{"test scores": test, "y_test": yt})
         calibrator = TemperatureScaling(from_probabilities=scores.kind == "probabilities")
-        calibrator.fit(val[calib_rows], yv[calib_rows])
-        proba_val = calibrator.predict_proba(val[policy_rows])
+        if calibration == "cross_fit":
+            out_of_fold, calibrator = cross_fit_calibrate(
+                calibrator, val[calib_rows], yv[calib_rows], random_state=random_state
+            )
+            proba_val = calibrator.predict_proba(val)  # out-of-scope rows: never fitted on
+            proba_val[calib_rows] = out_of_fold
+        else:
+            calibrator.fit(val[calib_rows], yv[calib_rows])
+            proba_val = calibrator.predict_proba(val[policy_rows])
         proba_test = calibrator.predict_proba(test)
         raw_test = _as_probabilities(test, scores.kind)
 

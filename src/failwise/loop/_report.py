@@ -227,7 +227,7 @@ class RecalibrationReport:
             raise InputError(
                 "Refusing to write the new policy: it "
                 + "; ".join(worse)
-                + " (estimated on the logged labels with inverse-probability weights). "
+                + " on the logged traffic. "
                 "Pass allow_less_automation=True (CLI: --allow-less-automation) to write it "
                 "anyway."
             )

@@ -32,11 +32,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import Any, Final
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from failwise._params import Interval, Options, check_param
 from failwise._stats import normal_quantile
 from failwise._validation import check_confidence, check_consistent_length, describe
 from failwise.exceptions import InputError
@@ -133,20 +135,6 @@ def poisson_binomial_cdf(probabilities: ArrayLike) -> NDArray[np.float64]:
     return np.minimum(cdf, 1.0)
 
 
-def _check_level(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.floating):
-        raise InputError(f"`{name}` must be a number in (0, 1); got {describe(value)}.")
-    number = float(value)
-    if not 0.0 < number < 1.0:
-        raise InputError(
-            f"`{name}` must lie strictly between 0 and 1; got {number!r}. Pass e.g. {name}=0.95."
-            if name == "confidence_level"
-            else f"`{name}` must lie strictly between 0 and 1; got {number!r}. Pass e.g. "
-            f"{name}=0.05."
-        )
-    return number
-
-
 def _calibration_p_value(confidence: NDArray[np.float64], correct: int, alternative: str) -> float:
     cdf = poisson_binomial_cdf(confidence)
     below = float(cdf[correct])
@@ -203,13 +191,11 @@ def estimate_accuracy(
     ...                   audit_correct=wrong_more_often).calibration_broken
     True
     """
-    level = _check_level(confidence_level, "confidence_level")
-    test_level = _check_level(alpha, "alpha")
-    if alternative not in _ALTERNATIVES:
-        raise InputError(
-            f"`alternative` must be one of {', '.join(map(repr, _ALTERNATIVES))}; got "
-            f"{alternative!r}."
-        )
+    where = "estimate_accuracy"
+    open_unit = [Interval(Real, 0, 1, closed="neither")]
+    level = float(check_param("confidence_level", confidence_level, open_unit, where=where))
+    test_level = float(check_param("alpha", alpha, open_unit, where=where))
+    check_param("alternative", alternative, [Options(_ALTERNATIVES)], where=where)
     notes: list[str] = []
     c = _confidences(confidence, "confidence")
     m = int(c.size)

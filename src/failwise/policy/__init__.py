@@ -20,11 +20,10 @@ from failwise.policy._decision import (
     Decisions,
     Reason,
 )
-from failwise.policy._fallback import (
+from failwise.policy._fallback import KeywordRules, RegexRules
+from failwise.policy._fallback_report import (
     FallbackReport,
     FallbackResult,
-    KeywordRules,
-    RegexRules,
     apply_fallback,
     measure_fallback,
 )

@@ -397,33 +397,58 @@ def _fmt(value: Any) -> str:
 
 
 def _reason_sentence(decisions: Decisions, row: int) -> str:
-    reason = _REASONS[decisions.reason_codes[row]]
-    ctx = decisions.context
-    confidence = float(decisions.confidence[row])
+    reason_code = int(decisions.reason_codes[row])
+    score = None if decisions.ood_score is None else float(decisions.ood_score[row])
+    size = (
+        len(decisions.prediction_set(row))
+        if _REASONS[reason_code] is Reason.SMALL_PREDICTION_SET
+        else 0
+    )
+    return reason_sentence(
+        reason_code,
+        int(decisions.action_codes[row]),
+        float(decisions.confidence[row]),
+        score,
+        size,
+        int(decisions.label[row]),
+        decisions.context,
+    )
+
+
+def reason_sentence(
+    reason_code: int,
+    action_code: int,
+    confidence: float,
+    ood_score: float | None,
+    set_size: int,
+    label: int,
+    ctx: Mapping[str, Any],
+) -> str:
+    """The reason sentence of one decided input, from its codes and the policy's context."""
+    reason = _REASONS[reason_code]
     answer_at = ctx.get("answer_threshold")
     if reason is Reason.CONFIDENT:
         return (
             f"answer: confidence {confidence:.3f} ≥ answer threshold {_fmt(answer_at)}"
             f" ({ctx.get('answer_basis', 'fitted on validation data')})"
         )
+    action = _ACTIONS[action_code].value
     if reason is Reason.OUT_OF_SCOPE:
-        score = None if decisions.ood_score is None else decisions.ood_score[row]
-        action = _ACTIONS[decisions.action_codes[row]].value
         return (
-            f"{action}: out-of-scope score {_fmt(score)} > threshold "
+            f"{action}: out-of-scope score {_fmt(ood_score)} > threshold "
             f"{_fmt(ctx.get('ood_threshold'))}; the model is never trusted on such inputs"
         )
     below = f"confidence {confidence:.3f} < answer threshold {_fmt(answer_at)}"
     if reason is Reason.SMALL_PREDICTION_SET:
-        size = len(decisions.prediction_set(row))
         return (
             f"clarify: {below}; the {_fmt(ctx.get('clarify_coverage'))} prediction set has "
-            f"{size} label(s) ≤ {ctx.get('clarify_max_set_size')}, so the user is asked to pick"
+            f"{set_size} label(s) ≤ {ctx.get('clarify_max_set_size')}, so the user is asked "
+            "to pick"
         )
     if reason is Reason.FALLBACK_RULE:
         return (
             f"fallback: {below}; the deterministic fallback gave label "
-            f"{int(decisions.label[row])}, which it gets right "
+            f"{label}, which it gets right "
             f"{_fmt(ctx.get('fallback_accuracy'))} of the time on validation data"
         )
     if reason is Reason.LOW_CONFIDENCE:
@@ -436,6 +461,5 @@ def _reason_sentence(decisions: Decisions, row: int) -> str:
     if reason is Reason.NO_HUMANS:
         return f"abstain: {below} and escalation to humans is turned off"
     if reason is Reason.RULE:
-        action = _ACTIONS[decisions.action_codes[row]].value
         return f"{action}: a rule of the ladder decided (confidence {confidence:.3f})"
-    return f"{_ACTIONS[decisions.action_codes[row]].value}: the model failed to produce scores"
+    return f"{action}: the model failed to produce scores"

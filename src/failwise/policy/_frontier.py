@@ -17,6 +17,7 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import ArrayLike
 
+from failwise._params import Interval, Options, check_param
 from failwise._validation import check_binary_labels, check_consistent_length, check_scores
 from failwise.exceptions import InputError, UncertifiedWarning
 from failwise.policy._bounds import BOUNDS, _required_answered, _upper_bound
@@ -183,10 +184,7 @@ class CertificationFrontier:
         }
 
 
-def _check_unit_open(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not 0.0 < float(value) < 1.0:
-        raise InputError(f"`{name}` must be a number in (0, 1); got {value!r}.")
-    return float(value)
+_OPEN_UNIT: Final = [Interval(Real, 0, 1, closed="neither")]
 
 
 def certification_frontier(
@@ -238,14 +236,17 @@ def certification_frontier(
     >>> frontier.additional_rows > 0
     True
     """
-    alpha = _check_unit_open(target_risk, "target_risk")
-    level = _check_unit_open(confidence_level, "confidence_level")
-    if bound not in BOUNDS:
-        raise InputError(f"`bound` must be one of {', '.join(BOUNDS)}; got {bound!r}.")
+    where = "certification_frontier"
+    alpha = float(check_param("target_risk", target_risk, _OPEN_UNIT, where=where))
+    level = float(check_param("confidence_level", confidence_level, _OPEN_UNIT, where=where))
+    check_param("bound", bound, [Options(BOUNDS)], where=where)
     grid = DEFAULT_TARGET_RISKS if target_risks is None else tuple(target_risks)
     if not grid:
         raise InputError("`target_risks` is empty; pass at least one target risk, or None.")
-    risks = sorted({_check_unit_open(r, "target_risks[...]") for r in grid} | {alpha})
+    risks = sorted(
+        {float(check_param("target_risks[...]", r, _OPEN_UNIT, where=where)) for r in grid}
+        | {alpha}
+    )
     scores = check_scores(confidence, "confidence", ndim=1)
     right = check_binary_labels(correct, "correct")
     n_samples = check_consistent_length(confidence=scores, correct=right)

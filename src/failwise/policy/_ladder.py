@@ -29,8 +29,8 @@ from failwise.policy._decision import (
     REASON_CODES,
     Action,
     Decision,
-    Decisions,
     Reason,
+    reason_sentence,
 )
 
 if TYPE_CHECKING:
@@ -217,29 +217,22 @@ class RowState:
         confidence = self.confidence
         band = int(confidence >= medium_band_floor) + int(confidence >= answer_threshold)
         mask = self.mask
-        decisions = Decisions(
-            action_codes=np.array([self.action], dtype=np.int8),
-            label=np.array([self.label], dtype=np.intp),
-            predicted=np.array([self.predicted], dtype=np.intp),
-            confidence=np.array([confidence]),
-            band_codes=np.array([band], dtype=np.int8),
-            reason_codes=np.array([self.reason], dtype=np.int8),
-            set_rows=np.zeros(1 if mask is not None else 0, dtype=np.intp),
-            set_masks=(
-                mask[None, :] if mask is not None else np.empty((0, self.proba.shape[0]), bool)
-            ),
-            ood_score=None if self.ood_score is None else np.array([self.ood_score]),
-            context=context,
-        )
+        prediction_set = tuple([int(c) for c in np.flatnonzero(mask)]) if mask is not None else ()
         return {
             "action": _ACTIONS[self.action],
             "label": None if self.label == NO_LABEL else self.label,
             "confidence": confidence,
             "band": _BANDS[band],
-            "prediction_set": (
-                tuple(int(c) for c in np.flatnonzero(mask)) if mask is not None else ()
+            "prediction_set": prediction_set,
+            "reason": reason_sentence(
+                self.reason,
+                self.action,
+                confidence,
+                self.ood_score,
+                len(prediction_set),
+                self.label,
+                context,
             ),
-            "reason": decisions.reason(0),
             "predicted": self.predicted,
             "ood_score": self.ood_score,
         }

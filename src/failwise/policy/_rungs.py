@@ -92,6 +92,22 @@ class Rung(abc.ABC):
     'escalate: a rule of the ladder decided (confidence 0.717)'
     >>> EscalateLabel(2).to_state(), EscalateLabel.from_state({"label": 2})
     ({'label': 2}, EscalateLabel(label=2))
+
+    The same rung decides in a guard (through ``decide_row``) and survives an artefact
+    (saved by ``to_state`` under :attr:`rung_name`; define the class before loading):
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from failwise import artifacts
+    >>> from failwise.runtime import Guard
+    >>> row = int(np.flatnonzero(proba.argmax(axis=1) == 2)[0])
+    >>> Guard(lambda i: proba[i], None, policy).decide(row).action.value
+    'escalate'
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     _ = artifacts.save(policy, Path(folder) / "policy")
+    ...     loaded = artifacts.load(Path(folder) / "policy")
+    >>> loaded.extra_rungs, Guard(lambda i: proba[i], None, loaded).decide(row).reason
+    ([EscalateLabel(label=2)], 'escalate: a rule of the ladder decided (confidence 0.717)')
     """
 
     rung_name: ClassVar[str]

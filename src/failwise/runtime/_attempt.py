@@ -238,6 +238,8 @@ class Attempts:
             kind = "timeout" if isinstance(error, ModelTimeoutError) else "exception"
             detail = str(error) if kind == "timeout" else short(error)
             return _Batch([Outcome(None, error, kind, detail, share, 0.0)] * n, error)
+        if n == 1:
+            return self._finish_one(raw, share)
         try:
             rows = self._rows(raw, n)
         except InvalidScoresError as exc:
@@ -265,6 +267,26 @@ class Attempts:
         done = [o for o in outcomes if o is not None]
         failed = all(o.proba is None for o in done)
         return _Batch(done, done[0].error if failed else None)
+
+    def _finish_one(self, raw: Any, model_s: float) -> _Batch:
+        """:meth:`_finish` for one input (the per-request path, without batch bookkeeping)."""
+        try:
+            scores = self._scores(raw)
+        except InvalidScoresError as exc:
+            return _Batch([Outcome(None, exc, "invalid_scores", str(exc), model_s, 0.0)], exc)
+        start = time.perf_counter()
+        if self.calibrator is None:
+            result: Any = self._as_probabilities(scores)
+        else:
+            result = self._calibrate(scores[None, :])[0]
+        spent = time.perf_counter() - start
+        if isinstance(result, CalibratorError):
+            outcome = Outcome(None, result, "calibrator", str(result), model_s, spent)
+        elif isinstance(result, InvalidScoresError):
+            outcome = Outcome(None, result, "invalid_scores", str(result), model_s, 0.0)
+        else:
+            return _Batch([Outcome(result, None, None, "", model_s, spent, scores)], None)
+        return _Batch([outcome], result)
 
     def _rows(self, raw: Any, n: int) -> list[Any]:
         """Split a batch call's output into one raw score row per input."""

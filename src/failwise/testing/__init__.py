@@ -11,11 +11,14 @@
 
 Examples
 --------
->>> from failwise.testing import digits_system
+>>> from failwise.testing import InMemoryEventSink, digits_system
 >>> system = digits_system(held_out=(8, 9))
->>> decisions = system.guard().decide_batch(list(system.X_test[:50]))
->>> len(decisions), system.n_classes
-(50, 8)
+>>> sink = InMemoryEventSink()
+>>> decisions = system.guard(store=sink).decide_batch(list(system.X_test[:50]))
+>>> len(sink.decisions), sink.calls, system.n_classes
+(50, 1, 8)
+>>> sorted({r.kind for r in sink.queued})
+['escalation']
 """
 
 from __future__ import annotations

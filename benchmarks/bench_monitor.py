@@ -1,0 +1,445 @@
+"""The monitor on production streams with a known truth: BANKING77 with unseen intents.
+
+Setting (the blind-spot issue's): a quarter of BANKING77's 77 intents (19) are held out of
+training *and* of the reference. Every known-intent row of train and test is pooled and
+split at random: 45 % training, 10 % calibration (temperature scaling), 20 % reference (the
+"validation data the policy was fitted on") and 25 % production pool, so that null windows
+really are drawn like the reference. The model is logistic regression on all-MiniLM-L6-v2
+sentence embeddings (``--features tfidf`` swaps in TF-IDF, which needs no torch); the
+policy is failwise's default ladder at 5 % target risk, fitted on the reference.
+Production windows of 500 requests are drawn without replacement from the production pool
+and from every row of the unseen intents:
+
+* ``null`` — known intents, as in the reference;
+* ``prior shift`` — three known intents six times as frequent (a harmless mix change);
+* ``novel r`` — a share r of requests from the unseen intents (2, 5, 10, 20, 30 %).
+
+Per window it records the label-free accuracy estimate among answers and its audit-
+corrected version (200 audited answers, or all answers when fewer), the calibration-broken
+test, the unseen-input test, the KS test on calibrated confidence, the MMD permutation test
+on the embeddings, and the chi-square test of the predicted-label mix. Detection rates are
+shares of windows with p < 0.05. A blind-spot batch (10 % and 20 % of 2,500 requests from
+the unseen intents) measures how many unseen intents :func:`failwise.monitor.find_gaps`
+surfaces (clusters of >= 5 inputs, purity >= 0.6) against k-means on all traffic with one
+cluster per intent.
+
+Peers: NannyML's CBPE and Evidently's embedding drift are not run here (they are not
+installed by the ``peers`` extra); the MMD test is failwise's own scipy-free
+implementation of the same statistic as Alibi Detect's.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+import _harness as h
+
+h.ensure_failwise_importable()
+
+NAME = "monitor"
+WINDOW = 500
+AUDITS = 200
+ALPHA = 0.05
+NOVELTY = (0.02, 0.05, 0.10, 0.20, 0.30)
+
+
+@dataclass
+class World:
+    """One seed's model, reference and production pools."""
+
+    reference: dict[str, Any]
+    known_features: NDArray[np.float32]
+    known_labels: NDArray[np.intp]
+    unseen_features: NDArray[np.float32]
+    unseen_labels: NDArray[np.intp]
+    predict: Any
+    policy: Any
+    n_known: int
+
+
+def _data_dir() -> Path:
+    given = os.environ.get("FAILWISE_DATA_DIR")
+    return Path(given) if given else h.ROOT.parent / "shared" / "data"
+
+
+def _read(path: Path) -> tuple[list[str], list[str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return [r["text"] for r in rows], [r["category"] for r in rows]
+
+
+def _features(texts: list[str], kind: str, cache_dir: Path, split: int) -> NDArray[np.float32]:
+    if kind == "tfidf":
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        tfidf = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit_transform(
+            texts
+        )
+        return np.asarray(TruncatedSVD(128, random_state=0).fit_transform(tfidf), np.float32)
+    from failwise.models import SentenceEmbedder
+
+    encoder = SentenceEmbedder(cache=True, cache_dir=cache_dir)
+    # Train and test are encoded (and cached) separately, as the other benchmarks do.
+    parts = [encoder.encode(list(part)) for part in np.split(np.asarray(texts, object), [split])]
+    return np.asarray(np.concatenate(parts), np.float32)
+
+
+def build_world(labels: NDArray[np.intp], features: NDArray[np.float32], seed: int) -> World:
+    from sklearn.linear_model import LogisticRegression
+
+    from failwise import Policy, TemperatureScaling
+
+    rng = np.random.default_rng(seed)
+    intents = rng.permutation(77)
+    unseen_ids, known_ids = intents[:19], np.sort(intents[19:])
+    relabel = np.full(77, -1)
+    relabel[known_ids] = np.arange(known_ids.size)
+    y = relabel[labels]
+    known = np.flatnonzero(y >= 0)
+    rng.shuffle(known)
+    cuts = (np.cumsum([0.45, 0.10, 0.20]) * known.size).astype(int)
+    fit_rows, cal_rows, ref_rows, known_prod = np.split(known, cuts)
+    model = LogisticRegression(C=10.0, max_iter=2000).fit(features[fit_rows], y[fit_rows])
+    calibrator = TemperatureScaling().fit(model.decision_function(features[cal_rows]), y[cal_rows])
+
+    def predict(rows_features: NDArray[np.float32]) -> NDArray[np.float64]:
+        proba: NDArray[np.float64] = calibrator.predict_proba(
+            model.decision_function(rows_features)
+        )
+        return proba
+
+    ref_proba = predict(features[ref_rows])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        policy = Policy(target_risk=0.05, confidence_level=0.95).fit(ref_proba, y[ref_rows])
+    decisions = policy.decide(ref_proba)
+    reference = {
+        "confidence": ref_proba.max(axis=1),
+        "predicted": ref_proba.argmax(axis=1),
+        "action": np.asarray(decisions.action),
+        "features": features[ref_rows],
+        "labels": y[ref_rows],
+    }
+    unseen_prod = np.flatnonzero(np.isin(labels, unseen_ids))
+    return World(
+        reference,
+        features[known_prod],
+        y[known_prod],
+        features[unseen_prod],
+        labels[unseen_prod],
+        predict,
+        policy,
+        int(known_ids.size),
+    )
+
+
+def _window_rows(
+    world: World, kind: str, rate: float, size: int, rng: np.random.Generator
+) -> tuple[NDArray[np.float32], NDArray[np.intp]]:
+    n_novel = round(rate * size)
+    weights = np.ones(world.known_labels.size)
+    if kind == "prior shift":
+        boosted = rng.choice(world.n_known, size=3, replace=False)
+        weights[np.isin(world.known_labels, boosted)] = 6.0
+    known = rng.choice(
+        world.known_labels.size, size=size - n_novel, replace=False, p=weights / weights.sum()
+    )
+    novel = rng.choice(world.unseen_labels.size, size=n_novel, replace=False)
+    features = np.concatenate([world.known_features[known], world.unseen_features[novel]])
+    truth = np.concatenate([world.known_labels[known], np.full(n_novel, -1)])
+    return features, truth
+
+
+def run_window(
+    world: World, detector: Any, kind: str, rate: float, rng: np.random.Generator, size: int
+) -> dict[str, Any]:
+    from failwise.monitor import estimate_accuracy, ks_drift, mix_drift, mmd_drift
+
+    features, truth = _window_rows(world, kind, rate, size, rng)
+    proba = world.predict(features)
+    decisions = world.policy.decide(proba)
+    action = np.asarray(decisions.action)
+    answered = action == "answer"
+    confidence = proba.max(axis=1)
+    correct = proba.argmax(axis=1) == truth
+    audited = rng.choice(
+        np.flatnonzero(answered), size=min(AUDITS, int(answered.sum())), replace=False
+    )
+    start = time.perf_counter()
+    estimate = estimate_accuracy(
+        confidence[answered],
+        audit_confidence=confidence[audited],
+        audit_correct=correct[audited],
+    )
+    unseen = detector.test(features)
+    ks = ks_drift(world.reference["confidence"], confidence)
+    mix = mix_drift(world.reference["predicted"], proba.argmax(axis=1))
+    window_s = time.perf_counter() - start
+    start = time.perf_counter()
+    mmd = mmd_drift(world.reference["features"], features, n_permutations=200, random_state=rng)
+    mmd_s = time.perf_counter() - start
+    realised = float(correct[answered].mean()) if answered.any() else float("nan")
+    return {
+        "kind": kind,
+        "novel_rate": rate,
+        "answered": int(answered.sum()),
+        "realised_accuracy": realised,
+        "estimate": estimate.estimate,
+        "estimate_covered": estimate.low <= realised <= estimate.high,
+        "corrected": estimate.corrected,
+        "corrected_covered": (estimate.corrected_low or 0)
+        <= realised
+        <= (estimate.corrected_high or 1),
+        "corrected_half_width": (
+            ((estimate.corrected_high or 0) - (estimate.corrected_low or 0)) / 2
+        ),
+        "calibration_broken": estimate.calibration_broken,
+        "p_unseen": unseen.p_value,
+        "excess_unseen": unseen.excess_rate,
+        "p_ks_confidence": ks.p_value,
+        "p_label_mix": mix.p_value,
+        "p_mmd": mmd.p_value,
+        "seconds_estimate_and_tests": window_s,
+        "seconds_mmd": mmd_s,
+    }
+
+
+def gap_batch(
+    world: World, detector: Any, rate: float, rng: np.random.Generator, size: int
+) -> dict[str, Any]:
+    from sklearn.cluster import KMeans
+
+    from failwise.monitor import find_gaps
+
+    n_novel = round(rate * size)
+    per_intent = max(1, n_novel // 19)
+    novel_rows = np.concatenate(
+        [
+            rng.choice(np.flatnonzero(world.unseen_labels == c), size=per_intent, replace=False)
+            for c in np.unique(world.unseen_labels)
+        ]
+    )
+    known = rng.choice(world.known_labels.size, size=size - novel_rows.size, replace=False)
+    features = np.concatenate([world.known_features[known], world.unseen_features[novel_rows]])
+    truth = np.concatenate([np.full(known.size, -1), world.unseen_labels[novel_rows]])
+    start = time.perf_counter()
+    gaps = find_gaps(detector, features)
+    gaps_s = time.perf_counter() - start
+
+    def surfaced(groups: list[NDArray[np.intp]]) -> tuple[set[int], int]:
+        found, real = set(), 0
+        for rows in groups:
+            if rows.size < 5:
+                continue
+            values, counts = np.unique(truth[rows], return_counts=True)
+            top = int(values[counts.argmax()])
+            if top >= 0 and counts.max() / rows.size >= 0.6:
+                found.add(top)
+                real += 1
+        return found, real
+
+    ours, ours_real = surfaced([np.asarray(g.rows) for g in gaps])
+    labels = KMeans(n_clusters=77, n_init=1, random_state=0).fit_predict(features)
+    km_groups = [np.flatnonzero(labels == c) for c in range(77)]
+    km_found, _ = surfaced(km_groups)
+    return {
+        "novel_rate": rate,
+        "requests": size,
+        "per_unseen_intent": per_intent,
+        "gaps_reported": len(gaps),
+        "unseen_intents_surfaced": len(ours),
+        "reported_that_are_real": ours_real / len(gaps) if gaps else None,
+        "kmeans_clusters": sum(g.size >= 5 for g in km_groups),
+        "kmeans_unseen_intents_surfaced": len(km_found),
+        "seconds_find_gaps": gaps_s,
+    }
+
+
+def _share(values: list[float | None]) -> str:
+    known = [v for v in values if v is not None]
+    return f"{np.mean(known):.0%}" if known else "—"
+
+
+def _rate(rows: list[dict[str, Any]], key: str, **where: Any) -> float:
+    chosen = [r for r in rows if all(r[k] == v for k, v in where.items())]
+    return float(np.mean([r[key] < ALPHA for r in chosen])) if chosen else float("nan")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = h.build_parser(NAME, __doc__ or "", default_repeats=1)
+    parser.add_argument("--seeds", type=int, default=5, help="reference draws")
+    parser.add_argument("--windows", type=int, default=10, help="windows per condition")
+    parser.add_argument("--features", choices=("minilm", "tfidf"), default="minilm")
+    parser.add_argument("--cache-dir", type=Path, default=h.RESULTS_DIR / "cache")
+    args = parser.parse_args(argv)
+    seeds, windows, size = (1, 2, 300) if args.quick else (args.seeds, args.windows, WINDOW)
+    root = _data_dir() / "banking77"
+    if not (root / "train.csv").is_file():
+        print(f"BANKING77 not found in {root}; set FAILWISE_DATA_DIR", file=sys.stderr)
+        return 2
+    train_texts, train_labels = _read(root / "train.csv")
+    test_texts, test_labels = _read(root / "test.csv")
+    names = sorted(set(train_labels))
+    index = {name: i for i, name in enumerate(names)}
+    texts = train_texts + test_texts
+    labels = np.array([index[n] for n in train_labels + test_labels])
+    if args.quick:
+        keep = np.random.default_rng(0).choice(len(texts), size=6000, replace=False)
+        texts = [texts[i] for i in keep]
+        labels = labels[keep]
+    features_kind = "tfidf" if args.quick else args.features
+    start = time.perf_counter()
+    features = _features(texts, features_kind, args.cache_dir, len(train_texts))
+    print(
+        f"features ({features_kind}): {features.shape} in {time.perf_counter() - start:.0f} s",
+        file=sys.stderr,
+    )
+
+    from failwise.monitor import UnseenInputDetector
+
+    rows: list[dict[str, Any]] = []
+    gaps: list[dict[str, Any]] = []
+    conditions = [("null", 0.0), ("prior shift", 0.0)] + [("novel", r) for r in NOVELTY]
+    for seed in range(args.seed, args.seed + seeds):
+        world = build_world(labels, features, seed)
+        detector = UnseenInputDetector().fit(world.reference["features"], world.reference["labels"])
+        rng = np.random.default_rng(1000 + seed)
+        for kind, rate in conditions:
+            for _ in range(windows):
+                row = run_window(world, detector, kind, rate, rng, size)
+                row["seed"] = seed
+                rows.append(row)
+        for rate in (0.10, 0.20):
+            batch = gap_batch(world, detector, rate, rng, min(2500, world.known_labels.size))
+            batch["seed"] = seed
+            gaps.append(batch)
+        print(f"seed {seed} done", file=sys.stderr)
+
+    table = []
+    summary: dict[str, Any] = {}
+    for kind, rate in conditions:
+        chosen = [r for r in rows if r["kind"] == kind and r["novel_rate"] == rate]
+        label = kind if kind != "novel" else f"novel {rate:.0%}"
+        errors = np.array([r["estimate"] - r["realised_accuracy"] for r in chosen])
+        corrected = np.array([r["corrected"] - r["realised_accuracy"] for r in chosen])
+        entry = {
+            "windows": len(chosen),
+            "estimate_mae": float(np.nanmean(np.abs(errors))),
+            "estimate_bias": float(np.nanmean(errors)),
+            "corrected_bias": float(np.nanmean(corrected)),
+            "corrected_coverage": float(np.mean([r["corrected_covered"] for r in chosen])),
+            "corrected_half_width": float(np.mean([r["corrected_half_width"] for r in chosen])),
+            "calibration_broken_rate": float(np.mean([r["calibration_broken"] for r in chosen])),
+            "unseen_alarm_rate": _rate(chosen, "p_unseen"),
+            "ks_confidence_alarm_rate": _rate(chosen, "p_ks_confidence"),
+            "mmd_alarm_rate": _rate(chosen, "p_mmd"),
+            "label_mix_alarm_rate": _rate(chosen, "p_label_mix"),
+        }
+        summary[label] = entry
+        table.append(
+            [
+                label,
+                f"{100 * entry['estimate_bias']:+.1f}",
+                f"{100 * entry['corrected_bias']:+.1f}",
+                f"{entry['corrected_coverage']:.2f}",
+                f"{100 * entry['corrected_half_width']:.1f}",
+                f"{entry['calibration_broken_rate']:.0%}",
+                f"{entry['unseen_alarm_rate']:.0%}",
+                f"{entry['ks_confidence_alarm_rate']:.0%}",
+                f"{entry['mmd_alarm_rate']:.0%}",
+                f"{entry['label_mix_alarm_rate']:.0%}",
+            ]
+        )
+    h.print_table(
+        f"failwise.monitor on BANKING77 ({features_kind}), {seeds} seed(s) × {windows} "
+        f"windows of {size}",
+        [
+            "window",
+            "est. bias pt",
+            "corr. bias pt",
+            "corr. cover",
+            "corr. ±pt",
+            "cal. broken",
+            "unseen",
+            "KS conf",
+            "MMD",
+            "label mix",
+        ],
+        table,
+        caption="alarm columns: share of windows with p < 0.05 (on null windows: the false-"
+        "alarm rate); estimates among automatic answers, corrected with "
+        f"{AUDITS} audited answers",
+    )
+    gap_rows = []
+    for rate in (0.10, 0.20):
+        chosen = [g for g in gaps if g["novel_rate"] == rate]
+        gap_rows.append(
+            [
+                f"{rate:.0%} unseen",
+                f"{np.mean([g['unseen_intents_surfaced'] for g in chosen]):.1f} / 19",
+                f"{np.mean([g['gaps_reported'] for g in chosen]):.1f}",
+                _share([g["reported_that_are_real"] for g in chosen]),
+                f"{np.mean([g['kmeans_unseen_intents_surfaced'] for g in chosen]):.1f} / 19",
+                f"{np.mean([g['kmeans_clusters'] for g in chosen]):.0f}",
+                f"{np.median([g['seconds_find_gaps'] for g in chosen]):.2f}",
+            ]
+        )
+    h.print_table(
+        f"Blind spots in a batch of {gaps[0]['requests'] if gaps else 0} requests",
+        [
+            "batch",
+            "surfaced",
+            "gaps",
+            "real",
+            "k-means surfaced",
+            "k-means clusters",
+            "find_gaps s",
+        ],
+        gap_rows,
+        caption="surfaced: unseen intents that are the majority (>= 60 %) of a reported "
+        "cluster of >= 5 inputs",
+    )
+    timing = {
+        "estimate_and_tests_median_s": float(
+            np.median([r["seconds_estimate_and_tests"] for r in rows])
+        ),
+        "mmd_median_s": float(np.median([r["seconds_mmd"] for r in rows])),
+    }
+    print(
+        f"one window's estimate + unseen + KS + mix tests: "
+        f"{timing['estimate_and_tests_median_s']:.3f} s median; MMD "
+        f"{timing['mmd_median_s']:.3f} s"
+    )
+    payload = {
+        "name": NAME,
+        "quick": args.quick,
+        "features": features_kind,
+        "seeds": seeds,
+        "windows_per_condition": windows,
+        "window_size": size,
+        "audits_per_window": AUDITS,
+        "summary": summary,
+        "gaps": gaps,
+        "timing": timing,
+        "windows": rows,
+        "environment": h.environment(),
+    }
+    path = h.write_json(args.out, payload)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -10,8 +10,7 @@ import numpy as np
 from failwise import __version__
 from failwise.evaluation._pipeline import EvaluationResult, ModelEvaluation
 from failwise.metrics import risk_coverage_curve
-from failwise.outcomes import ProductMetrics
-from failwise.outcomes._projection import task_paths
+from failwise.outcomes import ProductMetrics, task_paths
 from failwise.policy import Action
 from failwise.report import Assumption, MetricValue, ModelSection, ReliabilityBins, write_report
 

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from failwise._base import Estimator
 from failwise._params import Interval
 from failwise._validation import check_fitted, describe
-from failwise.datasets._base import get_cache_dir
+from failwise.datasets import get_cache_dir
 from failwise.exceptions import InputError
 
 __all__ = ["SentenceEmbedder"]

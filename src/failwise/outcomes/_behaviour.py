@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 from failwise._validation import check_consistent_length, check_labels, describe
 from failwise.exceptions import InputError
 from failwise.outcomes._model import OutcomeModel
-from failwise.policy._decision import Action, Decisions
+from failwise.policy import Action, Decisions
 
 __all__ = ["Behaviour", "TaskPaths", "draw_behaviour", "task_paths"]
 
@@ -65,11 +65,35 @@ class TaskPaths:
 
 
 def task_paths(decisions: Decisions, y_true: ArrayLike) -> TaskPaths:
-    """Combine decisions with the true labels (``-1`` = out of scope).
+    """Combine decisions with the true labels: the path each task takes, before behaviour.
+
+    The deterministic half of :func:`~failwise.outcomes.project`: which action each task
+    got, whether its output (answer or fallback label) was right, whether its clarify set
+    holds the true label, and whether it was out of scope. :func:`draw_behaviour` then
+    draws what users and humans do on these paths.
+
+    Parameters
+    ----------
+    decisions : Decisions
+        From :meth:`failwise.Policy.decide`.
+    y_true : array-like of shape (n_samples,)
+        True labels, ``-1`` for out-of-scope inputs.
+
+    Returns
+    -------
+    TaskPaths
+        Arrays of shape (n_samples,): ``action``, ``output_correct``, ``set_has_truth``,
+        ``out_of_scope``.
+
+    Raises
+    ------
+    InputError
+        When ``decisions`` is not a Decisions, or the lengths differ.
 
     Examples
     --------
     >>> import numpy as np
+    >>> from failwise.outcomes import task_paths
     >>> from failwise.policy import always_answer
     >>> paths = task_paths(always_answer(np.array([[0.9, 0.1], [0.2, 0.8]])), [0, 0])
     >>> paths.output_correct.tolist()

@@ -14,7 +14,7 @@ from failwise.exceptions import InputError
 from failwise.outcomes._metrics import ProductMetrics
 from failwise.outcomes._model import OutcomeModel
 from failwise.outcomes._projection import project
-from failwise.policy._decision import Decisions
+from failwise.policy import Decisions
 
 __all__ = ["Comparison", "ComparisonRow", "compare"]
 

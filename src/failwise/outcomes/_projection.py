@@ -21,7 +21,7 @@ from failwise.exceptions import InputError
 from failwise.outcomes._behaviour import Behaviour, TaskPaths, draw_behaviour, task_paths
 from failwise.outcomes._metrics import Estimate, ProductMetrics
 from failwise.outcomes._model import OutcomeModel
-from failwise.policy._decision import Decisions
+from failwise.policy import Decisions
 
 __all__ = ["TaskPaths", "project", "task_paths"]
 

@@ -12,7 +12,7 @@ from numpy.typing import ArrayLike
 from failwise._validation import check_consistent_length, check_labels, describe
 from failwise.exceptions import InputError
 from failwise.outcomes._model import OutcomeModel
-from failwise.policy._decision import Decision
+from failwise.policy import Decision
 from failwise.testing._replay import ReplayResult, act_out, check_model
 
 __all__ = ["ReplaySummary", "replay"]

@@ -39,9 +39,8 @@ from numpy.typing import ArrayLike
 
 from failwise._validation import check_consistent_length, check_labels, describe
 from failwise.exceptions import InputError
-from failwise.outcomes._behaviour import Behaviour, TaskPaths, draw_behaviour
-from failwise.outcomes._model import OutcomeModel
-from failwise.policy._decision import Action, Decision
+from failwise.outcomes import Behaviour, OutcomeModel, TaskPaths, draw_behaviour
+from failwise.policy import Action, Decision
 
 __all__ = ["ReplayResult", "act_out", "replay"]
 

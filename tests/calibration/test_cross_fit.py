@@ -58,7 +58,7 @@ def test_bad_fold_counts_are_named(kwargs: dict[str, int], match: str) -> None:
 def test_a_calibrator_is_required_and_rows_must_match() -> None:
     logits, y = _overconfident(2)
     with pytest.raises(InputError, match="must be a failwise calibrator"):
-        cross_fit_calibrate("temperature", logits, y)  # type: ignore[arg-type]
+        cross_fit_calibrate("temperature", logits, y)  # type: ignore[type-var]
     with pytest.raises(InputError, match="one row per sample"):
         cross_fit_calibrate(TemperatureScaling(), logits, y[:-1])
 
@@ -75,7 +75,11 @@ def test_cross_fitted_evaluation_fits_the_policy_on_every_validation_row() -> No
     crossed = evaluate_scores(
         models, y[val], y[test], policy=template, n_bootstrap=10, calibration="cross_fit"
     )
-    assert split.models[0].policy.risk_control_.n_samples_ == 560  # 70 % of the rows
-    assert crossed.models[0].policy.risk_control_.n_samples_ == 800
+    split_control = split.models[0].policy.risk_control_
+    crossed_control = crossed.models[0].policy.risk_control_
+    assert split_control is not None
+    assert crossed_control is not None
+    assert split_control.n_samples_ == 560  # 70 % of the rows
+    assert crossed_control.n_samples_ == 800
     with pytest.raises(InputError, match="`calibration` must be 'split' or 'cross_fit'"):
         evaluate_scores(models, y[val], y[test], calibration="folds")

@@ -72,6 +72,10 @@ def test_holm_controls_family_wise_error_across_independent_null_tests() -> None
     assert false / 2000 <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 2000)
 
 
+def test_holm_accepts_numpy_levels() -> None:
+    assert holm([0.01, 0.5], alpha=np.float32(0.05)).tolist() == [True, False]
+
+
 def test_holm_steps_down_in_order_of_p_values() -> None:
     assert holm([0.04, 0.001, 0.02], alpha=0.05).tolist() == [True, True, True]
     assert holm([0.04, 0.001, 0.03], alpha=0.05).tolist() == [False, True, False]
@@ -86,6 +90,8 @@ def test_holm_steps_down_in_order_of_p_values() -> None:
         (lambda: mix_drift({"a": -1}, {"a": 1}), "counts \\(ints >= 0\\)"),
         (lambda: mmd_drift(np.ones((5, 2)), np.ones((5, 3))), "2 feature columns"),
         (lambda: holm([0.5, 1.5], alpha=0.05), "values in \\[0, 1\\]"),
+        (lambda: holm([0.5], alpha=1.0), "`alpha` must be a probability in \\(0, 1\\)"),
+        (lambda: mmd_drift(np.ones((1, 2)), np.ones((5, 2))), "needs at least two"),
     ],
 )
 def test_bad_inputs_name_the_problem(call: object, message: str) -> None:

@@ -89,6 +89,24 @@ def test_gaps_are_ranked_by_expected_silent_failures_from_audits() -> None:
     assert first.to_dict()["examples"] == list(first.examples)
 
 
+def test_cosine_metric_surfaces_unseen_directions_as_gaps() -> None:
+    rng = np.random.default_rng(4)
+    directions = rng.normal(size=(10, DIM))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+
+    def draw(c: int, n: int) -> np.ndarray:
+        scale = rng.uniform(0.5, 3.0, size=(n, 1))  # norms vary; only directions matter
+        points: np.ndarray = scale * (directions[c] + rng.normal(scale=0.04, size=(n, DIM)))
+        return points
+
+    reference = np.concatenate([draw(c, 150) for c in range(6)])
+    detector = UnseenInputDetector().fit(reference, np.repeat(np.arange(6), 150))
+    served = np.concatenate([draw(c, 60) for c in range(6)] + [draw(8, 25), draw(9, 25)])
+    gaps = find_gaps(detector, served)
+    assert len(gaps) == 2
+    assert all(min(gap.rows) >= 360 for gap in gaps)
+
+
 def test_traffic_like_the_reference_has_no_gap() -> None:
     rng, centres = _world(1)
     detector = _fitted(rng, centres, known=6)

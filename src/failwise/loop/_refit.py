@@ -15,7 +15,9 @@ The procedure, on the logged tasks whose inclusion probability π is known:
    opinions when the policy in service uses them. Its answer threshold carries the exact
    binomial Learn-then-Test certificate of :class:`~failwise.policy.RiskThreshold`, valid
    because the sample is i.i.d. Selected tasks whose label has not arrived count as wrong
-   answers (label -1), which can only make the certificate more conservative.
+   answers (label -1), which can only make the certificate more conservative; they give
+   the fallback no evidence either way (its opinion on them is dropped), since the ladder
+   would otherwise count any fallback output on a -1 row as a correct handoff.
 4. **Adopt or keep.** The refitted pair is adopted only when that certificate holds (or
    the policy has no risk target). Otherwise the pair in service is kept, an
    :class:`~failwise.exceptions.UncertifiedWarning` says so, and the report says why: how
@@ -50,7 +52,7 @@ from failwise.loop._sampling import (
 from failwise.loop._verdict import Evidence, bound_of, needs, verdict
 from failwise.metrics import expected_calibration_error
 from failwise.outcomes import OutcomeModel, project
-from failwise.policy import Action, Policy
+from failwise.policy import NO_OPINION, Action, Policy
 from failwise.policy._bounds import risk_p_value, risk_upper_bound
 
 __all__ = ["recalibrate_tasks"]
@@ -364,6 +366,12 @@ def recalibrate_tasks(
         failure = f"the uniform sample holds {cert_rows.size} label(s)"
     else:
         ood, fallback = _ladder_inputs(policy, tasks, cert_rows)
+        if fallback is not None:
+            # The ladder counts any fallback output on an out-of-scope input as a correct
+            # handoff; a pending task is not known to be out of scope, so it must not vouch
+            # for the fallback. It counts as a wrong answer, and as no evidence for the
+            # fallback either way.
+            fallback = np.where(tasks.y[cert_rows] == NO_LABEL, NO_OPINION, fallback)
         with warnings.catch_warnings(record=True):
             warnings.simplefilter("always", UncertifiedWarning)
             try:

@@ -11,11 +11,15 @@ procedure, so the chance that a window with no real change raises any alert is a
 ``alpha`` (family-wise over the tests of that window). Windows are tested one after
 another at that same level: over ``W`` unchanged windows about ``alpha · W`` false alerts
 are expected, and each finding says how many windows had been tested.
+
+These two-sample p-values are valid over draws of *both* samples. Against one fixed
+reference, the false-alarm rate of repeated windows varies around ``alpha`` with that
+reference's own sampling error (more so the smaller the reference is next to a window);
+only :class:`~failwise.monitor.UnseenInputDetector` bounds it per reference.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -23,6 +27,7 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from failwise._params import Probability, check_param
 from failwise._validation import check_scores, describe
 from failwise.exceptions import InputError
 
@@ -272,6 +277,12 @@ def mmd_drift(
     """
     ref = check_scores(reference, "reference", ndim=2).astype(np.float64)
     win = check_scores(window, "window", ndim=2).astype(np.float64)
+    for rows, label in ((ref, "reference"), (win, "window")):
+        if rows.shape[0] < 2:
+            raise InputError(
+                f"`{label}` has {rows.shape[0]} row(s); the MMD statistic needs at least two "
+                "on each side. Test windows that hold more decisions."
+            )
     if ref.shape[1] != win.shape[1]:
         raise InputError(
             f"`reference` has {ref.shape[1]} feature columns but `window` has {win.shape[1]}; "
@@ -321,7 +332,9 @@ def mmd_drift(
     )
 
 
-def holm(p_values: Sequence[float] | NDArray[np.float64], alpha: float) -> NDArray[np.bool_]:
+def holm(
+    p_values: Sequence[float] | NDArray[np.float64], alpha: float | np.floating[Any]
+) -> NDArray[np.bool_]:
     """Holm's step-down rejections: family-wise error at most ``alpha``, any dependence.
 
     Examples
@@ -333,12 +346,11 @@ def holm(p_values: Sequence[float] | NDArray[np.float64], alpha: float) -> NDArr
     p = np.asarray(p_values, dtype=np.float64)
     if p.ndim != 1 or not np.all((p >= 0) & (p <= 1)):
         raise InputError(f"`p_values` must be a 1-D array of values in [0, 1]; got {describe(p)}.")
-    if not (isinstance(alpha, int | float) and 0.0 < float(alpha) < 1.0) or math.isnan(alpha):
-        raise InputError(f"`alpha` must lie strictly between 0 and 1; got {describe(alpha)}.")
+    level = float(check_param("alpha", alpha, [Probability(closed="neither")], where="holm"))
     order = np.argsort(p, kind="stable")
     rejected = np.zeros(p.size, dtype=bool)
     for rank, index in enumerate(order):
-        if p[index] > alpha / (p.size - rank):
+        if p[index] > level / (p.size - rank):
             break
         rejected[index] = True
     return rejected

@@ -247,7 +247,10 @@ def find_gaps(
             continue
         rows = far[members]
         centre = points[members].mean(axis=0)
-        if detector._distance_to_reference(centre[None, :])[0] <= detector.threshold_:
+        probe = centre
+        if detector.metric == "cosine":  # the mean of unit vectors is shorter than one
+            probe = centre / max(float(np.linalg.norm(centre)), np.finfo(float).tiny)
+        if detector._distance_to_reference(probe[None, :])[0] <= detector.threshold_:
             # The fringe of an evaluated category: its members are far one by one, but
             # their centre lies inside the reference.
             continue

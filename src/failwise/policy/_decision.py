@@ -226,7 +226,7 @@ class Decisions(Sequence[Decision]):
     def __len__(self) -> int:
         return int(self.action_codes.shape[0])
 
-    def __getitem__(self, index: int) -> Decision:  # type: ignore[override]
+    def __getitem__(self, index: int | np.integer[Any]) -> Decision:  # type: ignore[override]
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
             what = "a slice" if isinstance(index, slice) else describe(index)
             raise InputError(

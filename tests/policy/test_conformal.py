@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from failwise.exceptions import InputError, NotFittedError, UncertifiedWarning
-from failwise.policy import ConformalPredictionSets
+from failwise.policy import ClarifyRung, ConformalPredictionSets, LadderState, run_ladder
 
 
 def _dirichlet_sample(
@@ -297,3 +297,20 @@ def test_clones_and_parameters_follow_scikit_learn() -> None:
     assert clone(sets).get_params() == sets.get_params()
     with pytest.raises(InputError, match="ConformalPredictionSets has no parameter `alpha`"):
         sets.set_params(alpha=0.1)
+
+
+@given(data=_calibration(), coverage=st.floats(0.05, 0.99), max_set_size=st.integers(1, 7))
+def test_clarify_rung_aps_sets_equal_predict_set_bit_for_bit(
+    data: tuple[NDArray[np.float64], NDArray[np.intp]], coverage: float, max_set_size: int
+) -> None:
+    # The calibration rows themselves: scores equal to the quantile, ties, every boundary.
+    proba = data[0]
+    sets = _fit("aps", False, coverage, data)
+    state = LadderState(proba, proba.max(axis=1), proba.argmax(axis=1))
+    run_ladder(state, [ClarifyRung(sets, max_set_size)])
+    reference = sets.predict_set(proba)
+    sizes = reference.sum(axis=1)
+    expected = np.flatnonzero((sizes >= 1) & (sizes <= max_set_size))
+    order = np.argsort(state.set_rows)
+    np.testing.assert_array_equal(state.set_rows[order], expected)
+    np.testing.assert_array_equal(state.set_masks[order], reference[expected])

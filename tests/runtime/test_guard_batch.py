@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +159,90 @@ def test_a_user_rung_runs_in_a_guard_and_through_an_artefact(data: Any, tmp_path
         assert all(d.action is Action.ESCALATE for d in threes)
         assert threes[0].reason.startswith("escalate: a rule of the ladder decided")
     assert NO_OPINION == -2
+
+
+class CountingScorer:
+    """An out-of-scope scorer with ``score(X)`` over rows that counts its calls.
+
+    Raises for a batch that holds a row in ``bad_rows`` (and for that row alone).
+    """
+
+    def __init__(self, knn: Any, bad_rows: frozenset[int] = frozenset()) -> None:
+        self.knn = knn
+        self.bad_rows = bad_rows
+        self.calls = 0
+
+    def score(self, X: Any) -> Any:
+        self.calls += 1
+        if any(round(x[0] * 1000) in self.bad_rows for x in X):
+            raise RuntimeError("index shard offline")
+        return self.knn.score(np.asarray(X))
+
+
+@pytest.mark.parametrize("name", ["risk_ood_fallback_capacity", "no_humans"])
+def test_a_scorer_with_score_is_called_once_per_batch_and_matches_one_by_one(
+    data: Any, policies: Any, name: str
+) -> None:
+    xs = list(np.asarray(data.X_test[:50], dtype=np.float64))
+    scorer = CountingScorer(data.knn)
+    fallback = data.rule if policies[name].fallback_accuracy_ is not None else None
+    batch = Guard(data.model, data.calibrator, policies[name], ood=scorer, fallback=fallback)
+    batched = batch.decide_batch(xs)
+    assert scorer.calls == 1
+    one = Guard(data.model, data.calibrator, policies[name], ood=scorer, fallback=fallback)
+    singles = [one.decide(x) for x in xs]
+    assert scorer.calls == 1 + len(xs)
+    for a, b in zip(singles, batched, strict=True):
+        same_decision(a, b)
+        assert a.ood_score == pytest.approx(b.ood_score, rel=1e-12)
+
+
+def test_a_callable_declared_as_batch_ood_is_called_once(data: Any, policies: Any) -> None:
+    calls: list[int] = []
+
+    def knn_scores(X: list[Any]) -> Any:
+        calls.append(len(X))
+        return data.knn.score(np.asarray(X))
+
+    policy = policies["no_humans"]
+    guard = Guard(data.model, data.calibrator, policy, ood=knn_scores, batch_ood=True)
+    decisions = guard.decide_batch(list(data.X_test[:30]))
+    assert calls == [30]
+    assert [d.ood_score for d in decisions] == pytest.approx(data.ood(data.X_test[:30]))
+    with pytest.raises(InputError, match="`batch_ood` must be True or False"):
+        Guard(data.model, data.calibrator, policy, ood=knn_scores, batch_ood=1)  # type: ignore[arg-type]
+
+
+def test_a_failing_batch_scorer_degrades_only_the_rows_it_fails_on(
+    data: Any, policies: Any
+) -> None:
+    xs = tagged(data, 40)
+    scorer = CountingScorer(data.knn, bad_rows=frozenset({7}))
+    guard = Guard(data.model, data.calibrator, policies["no_humans"], ood=scorer)
+    decisions = guard.decide_batch(xs)  # never raises
+    assert scorer.calls == 1 + len(xs)  # the batch, then each row on its own
+    assert [i for i, d in enumerate(decisions) if "failure" in d.extra] == [7]
+    assert decisions[7].extra["failure"] == "ood"
+    assert "out-of-scope scorer failed: RuntimeError: index shard offline" in decisions[7].reason
+    assert all(d.ood_score is not None for i, d in enumerate(decisions) if i != 7)
+
+
+def test_a_scorer_that_overruns_the_time_limit_degrades_the_batch(data: Any, policies: Any) -> None:
+    release = threading.Event()
+
+    def hung(X: list[Any]) -> Any:
+        release.wait(5.0)
+        return np.zeros(len(X))
+
+    policy = policies["no_humans"]
+    try:
+        with Guard(
+            data.model, data.calibrator, policy, ood=hung, batch_ood=True, timeout_s=0.05
+        ) as guard:
+            decisions = guard.decide_batch(list(data.X_test[:5]))
+            single = guard.decide(data.X_test[0])
+    finally:
+        release.set()
+    for d in [*decisions, single]:
+        assert d.extra["failure"] == "ood"
+        assert "out-of-scope scorer failed: TimeoutError after 0.05 s" in d.reason

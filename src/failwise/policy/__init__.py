@@ -9,7 +9,7 @@ deterministic fallback rules feed the other rungs.
 from __future__ import annotations
 
 from failwise.policy._baseline import always_answer
-from failwise.policy._conformal import ConformalPredictionSets, lac_bar, lac_members
+from failwise.policy._conformal import ConformalPredictionSets, aps_members, lac_bar, lac_members
 from failwise.policy._costs import OutcomeCosts
 from failwise.policy._decision import (
     NO_LABEL,
@@ -84,6 +84,7 @@ __all__ = [
     "Rung",
     "always_answer",
     "apply_fallback",
+    "aps_members",
     "certification_frontier",
     "energy_score",
     "fit_ood_threshold",

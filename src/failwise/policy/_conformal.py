@@ -25,7 +25,7 @@ from failwise._validation import (
 )
 from failwise.exceptions import InputError, UncertifiedWarning
 
-__all__ = ["ConformalPredictionSets", "lac_bar", "lac_members"]
+__all__ = ["ConformalPredictionSets", "aps_members", "aps_small_sets", "lac_bar", "lac_members"]
 
 # (n + 1)·coverage is rounded up; this absorbs floating-point noise such as 0.9·1000 = 900.0000001.
 _RANK_TOLERANCE = 1e-9
@@ -73,6 +73,96 @@ def lac_members(proba: NDArray[Any], bar: float) -> NDArray[np.bool_]:
     return inside
 
 
+def aps_members(
+    above: NDArray[np.float64],
+    proba: NDArray[np.float64],
+    quantile: float,
+    uniforms: NDArray[np.float64] | None = None,
+) -> NDArray[np.bool_]:
+    """APS prediction-set membership from the mass of the labels more likely than each label.
+
+    The one implementation of APS membership: :meth:`ConformalPredictionSets.predict_set`
+    and the clarify rung's top-M fast path (:func:`aps_small_sets`) both call it. Label j
+    of a row is in the deterministic set when ``above_j + p_j <= quantile`` or
+    ``above_j < quantile`` (the label whose mass crosses the quantile is included, so the
+    set is never empty); in the randomised set when ``above_j + U·p_j <= quantile``.
+
+    Parameters
+    ----------
+    above : ndarray of shape (n_samples, n_labels)
+        Total probability of the labels strictly more likely than each label.
+    proba : ndarray of shape (n_samples, n_labels)
+        The labels' probabilities (same columns as ``above``).
+    quantile : float
+        The fitted ``quantile_``.
+    uniforms : ndarray of shape (n_samples,), optional
+        One uniform number per row for randomised APS; None for deterministic APS.
+
+    Returns
+    -------
+    ndarray of bool, same shape as ``proba``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from failwise.policy import aps_members
+    >>> proba = np.array([[0.5, 0.3, 0.2]])
+    >>> aps_members(np.array([[0.0, 0.5, 0.8]]), proba, 0.6).tolist()
+    [[True, True, False]]
+    """
+    if uniforms is not None:
+        randomised: NDArray[np.bool_] = above + uniforms[:, None] * proba <= quantile
+        return randomised
+    inside: NDArray[np.bool_] = (above + proba <= quantile) | (above < quantile)
+    return inside
+
+
+def _mass_before(ranked: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Mass of the labels ranked before each one (``ranked`` in decreasing order).
+
+    Shared by :func:`_mass_above` and :func:`aps_small_sets`, so that both add the same
+    probabilities in the same order and agree bit for bit.
+    """
+    before = np.empty_like(ranked)
+    before[:, 0] = 0.0
+    np.cumsum(ranked[:, :-1], axis=1, out=before[:, 1:])
+    return before
+
+
+def aps_small_sets(
+    proba: NDArray[np.float64], quantile: float, max_set_size: int
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_]]:
+    """Deterministic APS sets of at most ``max_set_size`` labels from the top labels only.
+
+    Only the M + 1 most likely labels of a row matter (M = ``max_set_size`` <
+    n_classes): its set has at most M labels exactly when the (M + 1)-th label is outside
+    it, so no full sort is needed. Membership is :func:`aps_members`, on the same sums as
+    :meth:`ConformalPredictionSets.predict_set`.
+
+    Returns
+    -------
+    small : ndarray of shape (n_samples,) and dtype bool
+        Rows whose set has 1..M labels (and no tie among their top M + 1 probabilities).
+    masks : ndarray of shape (n_small, n_classes) and dtype bool
+        The sets of those rows.
+    exact : ndarray of shape (n_samples,) and dtype bool
+        Rows with tied top probabilities, whose sets must come from ``predict_set``.
+    """
+    k = proba.shape[1]
+    m = max_set_size
+    top = np.argpartition(proba, k - m - 1, axis=1)[:, k - m - 1 :]
+    values = np.take_along_axis(proba, top, axis=1)
+    order = np.argsort(-values, axis=1, kind="stable")
+    values = np.take_along_axis(values, order, axis=1)
+    labels = np.take_along_axis(top, order, axis=1)
+    exact = (values[:, 1:] == values[:, :-1]).any(axis=1)
+    inside = aps_members(_mass_before(values), values, quantile)
+    small = ~inside[:, m] & ~exact
+    masks = np.zeros((int(small.sum()), k), dtype=bool)
+    np.put_along_axis(masks, labels[small, :m], inside[small, :m], axis=1)
+    return small, masks, exact
+
+
 def _mass_above(proba: NDArray[np.float64]) -> NDArray[np.float64]:
     """For every (row, label): total probability of the labels strictly more likely.
 
@@ -82,9 +172,7 @@ def _mass_above(proba: NDArray[np.float64]) -> NDArray[np.float64]:
     # Any sort order will do: ties end up adjacent and share their group's mass.
     order = np.argsort(proba, axis=1)[:, ::-1]
     ranked = np.take_along_axis(proba, order, axis=1)
-    before = np.empty_like(ranked)
-    before[:, 0] = 0.0
-    np.cumsum(ranked[:, :-1], axis=1, out=before[:, 1:])
+    before = _mass_before(ranked)
     tied = ranked[:, 1:] == ranked[:, :-1]
     if tied.any():
         # Every member of a tie group takes the mass before the group's first member.
@@ -296,13 +384,7 @@ class ConformalPredictionSets(Estimator):
         )
         if self.method == "lac":
             return lac_members(P, lac_bar(self.quantile_))
-        above = self._mass(P)
-        scores = self._all_scores(P, self._uniforms(P.shape[0], stream=1), above)
-        inside: NDArray[np.bool_] = scores <= self.quantile_
-        if above is not None and not self.randomized:
-            # Include the label whose mass crosses the quantile (never an empty set).
-            inside |= above < self.quantile_
-        return inside
+        return aps_members(_mass_above(P), P, self.quantile_, self._uniforms(len(P), stream=1))
 
     def set_size(self, proba: ArrayLike) -> NDArray[np.intp]:
         """Number of labels in each row's prediction set.

@@ -25,7 +25,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from failwise.exceptions import InputError
-from failwise.policy._conformal import ConformalPredictionSets, lac_bar, lac_members
+from failwise.policy._conformal import (
+    ConformalPredictionSets,
+    aps_small_sets,
+    lac_bar,
+    lac_members,
+)
 from failwise.policy._decision import NO_OPINION, Action, Reason
 from failwise.policy._ladder import LadderState, RowState
 
@@ -250,31 +255,6 @@ class ClarifyRung(Rung):
         quantile = getattr(sets, "quantile_", None)
         return None if quantile is None else float(quantile)
 
-    def _small_aps_sets(
-        self, proba: NDArray[Any], quantile: float
-    ) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_]]:
-        """Deterministic APS sets of at most ``max_set_size`` labels from the top labels only.
-
-        Returns ``(small, masks, exact)``: rows whose set has 1..M labels, their masks, and
-        rows with tied top probabilities whose sets must be computed exactly instead. Only
-        the M + 1 most likely labels of a row matter: its set has at most M labels exactly
-        when the (M + 1)-th label is outside it, so no full sort is needed.
-        """
-        k = proba.shape[1]
-        m = self.max_set_size
-        top = np.argpartition(proba, k - m - 1, axis=1)[:, k - m - 1 :]
-        values = np.take_along_axis(proba, top, axis=1)
-        order = np.argsort(-values, axis=1, kind="stable")
-        values = np.take_along_axis(values, order, axis=1)
-        labels = np.take_along_axis(top, order, axis=1)
-        exact = (values[:, 1:] == values[:, :-1]).any(axis=1)
-        above = np.cumsum(values, axis=1) - values
-        inside = (above < quantile) | (above + values <= quantile)
-        small = ~inside[:, m] & ~exact
-        masks = np.zeros((int(small.sum()), k), dtype=bool)
-        np.put_along_axis(masks, labels[small, :m], inside[small, :m], axis=1)
-        return small, masks, exact
-
     def __call__(self, state: LadderState) -> None:
         if self.max_set_size < 1:
             return
@@ -295,7 +275,7 @@ class ClarifyRung(Rung):
         proba = state.proba[rows]
         quantile = self._fast_aps()
         if quantile is not None and self.max_set_size < proba.shape[1]:
-            small, fast_masks, exact = self._small_aps_sets(proba, quantile)
+            small, fast_masks, exact = aps_small_sets(proba, quantile, self.max_set_size)
             slow_rows = rows[exact]
             slow_masks = self.sets.predict_set(proba[exact]) if slow_rows.size else fast_masks[:0]
             rows = np.concatenate([rows[small], slow_rows])

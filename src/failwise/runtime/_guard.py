@@ -15,7 +15,6 @@ caller gets a decision whose ``reason`` says what happened.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import math
 import threading
@@ -38,6 +37,7 @@ from failwise.runtime._audit import AuditSampler
 from failwise.runtime._breaker import BreakerGate, is_circuit_breaker
 from failwise.runtime._degrade import Degrader
 from failwise.runtime._record import DecisionNotRecordedError, Recorder, check_sink
+from failwise.runtime._scorer import ScorerCalls
 from failwise.runtime._timeout import ModelThreads
 
 __all__ = ["DecisionNotRecordedError", "Guard"]
@@ -46,21 +46,6 @@ __all__ = ["DecisionNotRecordedError", "Guard"]
 MAX_MODEL_THREADS: Final = 32
 
 _ESCALATE: Final = Action.ESCALATE
-
-
-def _ood_caller(ood: Any) -> Callable[[Any], Any] | None:
-    if ood is None:
-        return None
-    score = getattr(ood, "score", None)
-    if score is not None and callable(score) and not inspect.isfunction(ood):
-        return lambda x: score([x])
-    if callable(ood):
-        caller: Callable[[Any], Any] = ood
-        return caller
-    raise InputError(
-        f"`ood` must be a callable x -> float (higher = more likely out of scope) or an "
-        f"object with `.score`, such as a fitted KNNDistance; got {describe(ood)}."
-    )
 
 
 class Guard:
@@ -86,16 +71,20 @@ class Guard:
         opinion is recorded as ``Decision.fallback_label`` (so that a refit can measure
         it), whether or not the ladder uses it.
     ood : OutOfScopeScorer or callable, optional
-        Out-of-scope score of one input (higher = more out of scope): ``ood(x)``, or
-        ``ood.score([x])[0]``. Required when the policy was fitted with out-of-scope scores.
+        Out-of-scope score (higher = more out of scope). An object with ``score`` (e.g. a
+        fitted KNNDistance), such a bound method, or a callable with ``batch_ood=True``
+        takes a list of inputs: ``decide`` calls it with ``[x]`` and ``decide_batch`` once
+        per batch; otherwise ``ood(x)`` per input. Required when the policy was fitted
+        with out-of-scope scores.
     store : EventSink, optional
         Event store from :func:`failwise.store.open`. Every decision is recorded together
         with its queue items, in one transaction per call: escalations with priority
         ``1 - confidence`` (1.0 when the model failed), audit samples as ``"audit"``
         items. The recorded payload is the returned ``decision.to_dict()``, exactly.
     timeout_s : float, optional
-        Longest wait for the model, in seconds. The model then runs in a worker thread; on
-        time-out the guard stops waiting and decides without it. The thread cannot be killed:
+        Longest wait for the model, and separately for the out-of-scope scorer, in seconds.
+        Each then runs in a worker thread; on time-out the guard stops waiting and decides
+        without it. The thread cannot be killed:
         it is abandoned and finishes on its own (worker threads are daemons, at most 32 per
         guard; see :mod:`failwise.runtime._timeout`).
     circuit_breaker : pybreaker.CircuitBreaker, optional
@@ -120,6 +109,9 @@ class Guard:
         Whether ``model`` is a callable that takes a list of inputs and returns one score
         row per input (shape (n_inputs, n_classes)); estimators and their bound
         ``predict_proba`` / ``decision_function`` are recognised without it.
+    batch_ood : bool, default=False
+        Whether ``ood`` is a callable that takes a list of inputs and returns one score per
+        input; objects with ``score`` are recognised without it.
 
     Attributes
     ----------
@@ -181,6 +173,7 @@ class Guard:
         labels: Sequence[str] | None = None,
         record_scores: bool = True,
         batch_model: bool = False,
+        batch_ood: bool = False,
     ) -> None:
         if not isinstance(policy, Policy):
             raise InputError(
@@ -201,7 +194,9 @@ class Guard:
         self.labels = labels
         self.record_scores = record_scores
         self.batch_model = batch_model
-        for name, flag in (("record_scores", record_scores), ("batch_model", batch_model)):
+        self.batch_ood = batch_ood
+        flags = {"record_scores": record_scores, "batch_model": batch_model, "batch_ood": batch_ood}
+        for name, flag in flags.items():
             if not isinstance(flag, bool):
                 raise InputError(f"`{name}` must be True or False; got {describe(flag)}.")
 
@@ -211,7 +206,6 @@ class Guard:
                 f"`fallback` must be a callable x -> label | None (e.g. KeywordRules, "
                 f"RegexRules); got {describe(fallback)}."
             )
-        self._call_ood = _ood_caller(ood)
         self._ood_required = bool(np.isfinite(policy.ood_threshold_))
         if self._ood_required and ood is None:
             raise InputError(
@@ -237,6 +231,11 @@ class Guard:
             threads=self._model_threads,
             batch_model=batch_model,
         )
+        self._ood = None
+        if ood is not None:
+            self._ood = ScorerCalls(
+                ood, timeout=timeout, threads=self._model_threads, batch_ood=batch_ood
+            )
         self._sampler = AuditSampler(audit_rate, random_state)
         self._labels = self._check_labels(labels)
 
@@ -340,20 +339,6 @@ class Guard:
         return threads
 
     # -- the other signals --------------------------------------------------------------------
-    def _ood_score(self, x: Any) -> tuple[float | None, str | None]:
-        if self._call_ood is None:
-            return None, None
-        try:
-            values = np.asarray(self._call_ood(x), dtype=np.float64).reshape(-1)
-        except Exception as exc:  # a failing scorer degrades the input
-            return None, short(exc)
-        if values.size != 1:
-            return None, f"the scorer returned {values.size} values for one input"
-        value = float(values[0])
-        if not math.isfinite(value):
-            return None, f"the scorer returned {value}"
-        return value, None
-
     def _run_fallback(self, x: Any) -> tuple[int, str | None]:
         rule = self.fallback
         if rule is None:
@@ -421,11 +406,11 @@ class Guard:
         """Everything after the model: signals, ladder, audit draws, the decisions."""
         n = max(len(items), 1)
         t0 = time.perf_counter()
-        no_signal: tuple[float | None, str | None] = (None, None)
-        oods = [
-            self._ood_score(x) if o.proba is not None else no_signal
-            for x, o in zip(items, outcomes, strict=True)
-        ]
+        oods: list[tuple[float | None, str | None]] = [(None, None)] * len(items)
+        if self._ood is not None:
+            scored = [i for i, o in enumerate(outcomes) if o.proba is not None]
+            for i, signal in zip(scored, self._ood.many([items[i] for i in scored]), strict=True):
+                oods[i] = signal
         t1 = time.perf_counter()
         fallbacks = [self._run_fallback(x) for x in items]
         t2 = time.perf_counter()
@@ -531,7 +516,8 @@ class Guard:
 
         A model that takes batches (see ``model``) is called once and its scores are
         calibrated once; a per-input callable is called per input. Rows whose scores are
-        bad go down the ladder without the model on their own.
+        bad go down the ladder without the model on their own. A scorer that takes batches
+        (see ``ood``) is likewise called once; rows it fails on are scored again one by one.
 
         Parameters
         ----------
@@ -561,7 +547,7 @@ class Guard:
         start = time.perf_counter()
         ctx = self._check_context(context)
         outcome = await self._attempts.aone(x)
-        if self._call_ood is None:
+        if self._ood is None:
             decisions = self._decide([x], [ctx], [outcome], start)
         else:
             decisions = await self._in_thread(self._decide, [x], [ctx], [outcome], start)

@@ -15,7 +15,6 @@ from numpy.typing import ArrayLike, NDArray
 
 from failwise._base import Estimator
 from failwise._params import Constraint, Interval, Options
-from failwise._stats import wilson_lower
 from failwise._validation import (
     check_consistent_length,
     check_fitted,
@@ -26,10 +25,18 @@ from failwise._validation import (
 from failwise.exceptions import InputError, UncertifiedWarning
 from failwise.policy._conformal import ConformalPredictionSets
 from failwise.policy._costs import OutcomeCosts
-from failwise.policy._decision import NO_OPINION, Action, Decision, Decisions
-from failwise.policy._frontier import CertificationFrontier, certification_frontier
+from failwise.policy._decision import NO_OPINION, Decision, Decisions
+from failwise.policy._frontier import CertificationFrontier
 from failwise.policy._ladder import LadderState, RowState, run_ladder, run_row
 from failwise.policy._ood_threshold import OODThreshold, fit_screen
+from failwise.policy._policy_fit import (
+    Downstream,
+    fallback_floor,
+    fit_abstain_floor,
+    fit_answer_threshold,
+    fit_fallback_trust,
+)
+from failwise.policy._policy_summary import describe_policy, validation_summary
 from failwise.policy._risk import RiskThreshold
 from failwise.policy._rungs import (
     AnswerRung,
@@ -291,18 +298,42 @@ class Policy(Estimator):
         self.fallback_trusted_ = np.zeros(self.n_classes_ + 1, dtype=bool)
         self.fallback_accuracy_: float | None = None
         self.abstain_below_ = -np.inf
-        threshold = self._fit_answer_threshold(P, labels, confidence, correct, handoff, fb)
+        answer = fit_answer_threshold(
+            P, labels, confidence, correct, handoff, fb, **self._answer_objective()
+        )
         if fb is not None:
-            self._fit_fallback_trust(P, labels, confidence, handoff, fb, threshold)
-            threshold = self._fit_answer_threshold(P, labels, confidence, correct, handoff, fb)
-        self.answer_threshold_ = float(threshold)
+            self.fallback_trusted_, self.fallback_accuracy_ = fit_fallback_trust(
+                P,
+                labels,
+                confidence,
+                handoff,
+                fb,
+                answer.threshold,
+                downstream=self._downstream(),
+                n_classes=self.n_classes_,
+                confidence_level=self.confidence_level,
+                floor=fallback_floor(self.fallback_min_accuracy, self.costs, self.escalate),
+            )
+            answer = fit_answer_threshold(
+                P, labels, confidence, correct, handoff, fb, **self._answer_objective()
+            )
+        self.mode_ = answer.mode
+        self.certified_ = answer.certified
+        self.risk_control_: RiskThreshold | None = answer.risk_control
+        self.frontier_: CertificationFrontier | None = answer.frontier
+        self.answer_threshold_ = float(answer.threshold)
 
         # 6. Human capacity on top of a risk or cost objective: the rest abstains.
         if self.max_escalation_rate is not None and self.mode_ != "capacity":
-            self._fit_abstain_floor(P, confidence, predicted, ood, fb)
+            fitted = run_ladder(
+                LadderState(P, confidence, predicted, ood, fb), self._build_rungs(with_extra=False)
+            )
+            self.abstain_below_ = fit_abstain_floor(
+                fitted.action_codes, confidence, self.max_escalation_rate
+            )
 
         self.rungs_: list[Rung] = self._build_rungs()
-        self.validation_ = self._summarise(P, labels, ood, fb)
+        self.validation_ = validation_summary(self.decide(P, ood_score=ood, fallback=fb), labels)
         return self
 
     def _fit_ood_screen(
@@ -370,209 +401,22 @@ class Policy(Estimator):
             )
         return labels.astype(np.intp, copy=False)
 
-    def _downstream_actions(
-        self,
-        P: NDArray[Any],
-        confidence: NDArray[np.float64],
-        predicted: NDArray[np.intp],
-        handoff: NDArray[np.bool_],
-        fb: NDArray[np.intp] | None,
-    ) -> LadderState:
-        """What the ladder does with each row if the model does not answer it."""
-        state = LadderState(P, confidence, predicted, None, fb)
-        state.handoff = handoff.copy()
-        rungs: list[Rung] = []
-        if self.prediction_sets_ is not None:
-            rungs.append(ClarifyRung(self.prediction_sets_, self.clarify_max_set_size))
-        rungs.append(FallbackRung(self.fallback_trusted_))
-        rungs.append(EscalateRung(self.escalate))
-        return run_ladder(state, rungs)
+    def _downstream(self) -> Downstream:
+        """The rungs below answering, as fitted so far."""
+        return Downstream(
+            self.prediction_sets_, self.clarify_max_set_size, self.fallback_trusted_, self.escalate
+        )
 
-    def _fit_answer_threshold(
-        self,
-        P: NDArray[Any],
-        labels: NDArray[np.intp],
-        confidence: NDArray[np.float64],
-        correct: NDArray[np.bool_],
-        handoff: NDArray[np.bool_],
-        fb: NDArray[np.intp] | None,
-    ) -> float:
-        eligible = ~handoff
-        certified = -np.inf
-        self.risk_control_: RiskThreshold | None = None
-        self.frontier_: CertificationFrontier | None = None
-        self.certified_ = False
-        if self.target_risk is not None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UncertifiedWarning)
-                control = RiskThreshold(
-                    target_risk=self.target_risk,
-                    confidence_level=self.confidence_level,
-                    bound=self.bound,
-                ).fit(confidence[eligible], correct[eligible])
-            self.risk_control_ = control
-            self.certified_ = bool(control.certified_)
-            certified = float(control.threshold_)
-            self.frontier_ = certification_frontier(
-                confidence[eligible],
-                correct[eligible],
-                target_risk=self.target_risk,
-                confidence_level=self.confidence_level,
-                bound=self.bound,
-            )
-            if not control.certified_:
-                warnings.warn(
-                    f"No answer threshold certifies selective risk ≤ {self.target_risk:g} at "
-                    f"confidence {self.confidence_level:g} on these {int(eligible.sum())} "
-                    "validation rows: the policy will answer nothing automatically. "
-                    f"{_frontier_hint(self.frontier_)}Add labelled validation data, raise "
-                    "`target_risk` or lower `confidence_level`.",
-                    UncertifiedWarning,
-                    stacklevel=3,
-                )
-        if self.costs is not None:
-            self.mode_ = "cost"
-            optimal = self._cost_optimal_threshold(P, labels, confidence, correct, handoff, fb)
-            return max(optimal, certified)
-        if self.target_risk is not None:
-            self.mode_ = "risk"
-            return certified
-        self.mode_ = "capacity"
-        return self._capacity_threshold(P, confidence, correct, handoff, fb)
-
-    def _candidate_order(
-        self, confidence: NDArray[np.float64], eligible: NDArray[np.bool_]
-    ) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
-        rows = np.flatnonzero(eligible)
-        order = rows[np.argsort(-confidence[rows], kind="stable")]
-        return order, confidence[order]
-
-    def _capacity_threshold(
-        self,
-        P: NDArray[Any],
-        confidence: NDArray[np.float64],
-        correct: NDArray[np.bool_],
-        handoff: NDArray[np.bool_],
-        fb: NDArray[np.intp] | None,
-    ) -> float:
-        predicted = P.argmax(axis=1)
-        state = self._downstream_actions(P, confidence, predicted, handoff, fb)
-        escalated = state.action_codes == Action.ESCALATE.code
-        budget = float(self.max_escalation_rate or 0.0) * confidence.shape[0]
-        fixed = int((escalated & handoff).sum())
-        order, sorted_conf = self._candidate_order(confidence, ~handoff)
-        # Answering the top-i rows leaves escalated[order[i:]] (+ fixed) for humans.
-        tail = np.concatenate([np.cumsum(escalated[order][::-1])[::-1], [0]])
-        feasible = np.flatnonzero(tail + fixed <= budget)
-        i = int(feasible[0]) if feasible.size else order.size
-        if i == 0:
-            return float(np.inf) if order.size == 0 else float(np.nextafter(sorted_conf[0], 2))
-        # Answer rows 0..i-1; ties at the boundary are answered together.
-        return float(sorted_conf[i - 1])
-
-    def _cost_optimal_threshold(
-        self,
-        P: NDArray[Any],
-        labels: NDArray[np.intp],
-        confidence: NDArray[np.float64],
-        correct: NDArray[np.bool_],
-        handoff: NDArray[np.bool_],
-        fb: NDArray[np.intp] | None,
-    ) -> float:
-        costs = self.costs or OutcomeCosts()
-        predicted = P.argmax(axis=1)
-        state = self._downstream_actions(P, confidence, predicted, handoff, fb)
-        downstream = self._row_costs(state, labels, costs)
-        answer_cost = np.where(correct, 0.0, costs.wrong_answer)
-        order, sorted_conf = self._candidate_order(confidence, ~handoff)
-        gain = np.concatenate([[0.0], np.cumsum(answer_cost[order] - downstream[order])])
-        # Only cut between distinct confidences: tied rows are answered together.
-        boundary = np.concatenate([[True], sorted_conf[1:] < sorted_conf[:-1], [True]])
-        gain[~boundary] = np.inf
-        i = int(np.argmin(gain))
-        if i == 0:
-            return float(np.inf) if order.size == 0 else float(np.nextafter(sorted_conf[0], 2))
-        return float(sorted_conf[i - 1])
-
-    @staticmethod
-    def _row_costs(
-        state: LadderState, labels: NDArray[np.intp], costs: OutcomeCosts
-    ) -> NDArray[np.float64]:
-        codes = state.action_codes
-        cost = np.zeros(codes.shape[0])
-        cost[codes == Action.ESCALATE.code] = costs.escalate
-        cost[codes == Action.ABSTAIN.code] = costs.abstain
-        fallback = codes == Action.FALLBACK.code
-        fb_wrong = fallback & (state.label != labels) & (labels >= 0)
-        cost[fallback] = costs.fallback
-        cost[fb_wrong] += costs.wrong_answer
-        clarify_rows = state.set_rows
-        if clarify_rows.size:
-            truth = labels[clarify_rows]
-            hit = (truth >= 0) & state.set_masks[np.arange(clarify_rows.size), np.maximum(truth, 0)]
-            cost[clarify_rows] = costs.clarify + np.where(hit, 0.0, costs.failed_clarification)
-        return cost
-
-    def _fallback_floor(self) -> float:
-        if self.fallback_min_accuracy is not None:
-            return float(self.fallback_min_accuracy)
-        if self.costs is not None:
-            alternative = self.costs.escalate if self.escalate else self.costs.abstain
-            gap = alternative - self.costs.fallback
-            return float(np.clip(1.0 - gap / max(self.costs.wrong_answer, 1e-12), 0.0, 1.0))
-        return 0.9
-
-    def _fit_fallback_trust(
-        self,
-        P: NDArray[Any],
-        labels: NDArray[np.intp],
-        confidence: NDArray[np.float64],
-        handoff: NDArray[np.bool_],
-        fb: NDArray[np.intp],
-        threshold: float,
-    ) -> None:
-        """Trust each fallback output whose accuracy on the rows it would handle is high enough."""
-        reach = handoff | (confidence < threshold)
-        if self.prediction_sets_ is not None:
-            state = self._downstream_actions(P, confidence, P.argmax(axis=1), handoff, None)
-            reach &= state.action_codes != Action.CLARIFY.code
-        fires = reach & (fb != NO_OPINION)
-        if not fires.any():
-            return
-        hit = fb == labels
-        # An out-of-scope input sent to the fallback is handled correctly whatever it says.
-        hit |= labels < 0
-        k = self.n_classes_ + 1
-        outputs = fb[fires] + 1
-        trials = np.bincount(outputs, minlength=k)
-        successes = np.bincount(outputs, weights=hit[fires].astype(float), minlength=k)
-        pooled = float(wilson_lower(successes.sum(), trials.sum(), self.confidence_level))
-        per_label = wilson_lower(successes, trials, self.confidence_level)
-        floor = self._fallback_floor()
-        # Outputs seen fewer than 5 times on validation data borrow the pooled estimate.
-        estimate = np.where(trials >= 5, per_label, pooled)
-        self.fallback_trusted_ = estimate >= floor
-        self.fallback_accuracy_ = float(successes.sum() / trials.sum())
-
-    def _fit_abstain_floor(
-        self,
-        P: NDArray[Any],
-        confidence: NDArray[np.float64],
-        predicted: NDArray[np.intp],
-        ood: NDArray[np.float64] | None,
-        fb: NDArray[np.intp] | None,
-    ) -> None:
-        rungs = self._build_rungs(with_extra=False)
-        state = run_ladder(LadderState(P, confidence, predicted, ood, fb), rungs)
-        escalated = np.flatnonzero(state.action_codes == Action.ESCALATE.code)
-        budget = int(np.floor(float(self.max_escalation_rate or 0.0) * confidence.shape[0]))
-        if escalated.size <= budget:
-            return
-        # Keep the `budget` most confident escalations; the rest abstain.
-        conf = np.sort(confidence[escalated])[::-1]
-        self.abstain_below_ = float(np.nextafter(conf[budget - 1], 2)) if budget else np.inf
-        if budget and conf[budget] == conf[budget - 1]:
-            self.abstain_below_ = float(np.nextafter(conf[budget - 1], 2))
+    def _answer_objective(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`fit_answer_threshold` this policy states."""
+        return {
+            "downstream": self._downstream(),
+            "target_risk": self.target_risk,
+            "confidence_level": self.confidence_level,
+            "bound": self.bound,
+            "costs": self.costs,
+            "max_escalation_rate": self.max_escalation_rate,
+        }
 
     def _build_rungs(self, *, with_extra: bool = True) -> list[Rung]:
         steps: list[tuple[str, Rung]] = [
@@ -594,24 +438,6 @@ class Policy(Estimator):
             ]
             rungs.append(rung)
         return rungs
-
-    def _summarise(
-        self,
-        P: NDArray[Any],
-        labels: NDArray[np.intp],
-        ood: NDArray[np.float64] | None,
-        fb: NDArray[np.intp] | None,
-    ) -> dict[str, Any]:
-        decisions = self.decide(P, ood_score=ood, fallback=fb)
-        answered = decisions.mask(Action.ANSWER)
-        n_answered = int(answered.sum())
-        wrong = int((decisions.label[answered] != labels[answered]).sum())
-        return {
-            "n_samples": int(labels.shape[0]),
-            "rates": {a.value: r for a, r in decisions.rates().items()},
-            "coverage": n_answered / labels.shape[0],
-            "selective_risk": wrong / n_answered if n_answered else float("nan"),
-        }
 
     # -- deciding -----------------------------------------------------------------------------
     def decide(
@@ -711,44 +537,4 @@ class Policy(Estimator):
         parameter (``ood_false_alarm_rate``, ``ood_max_accuracy_loss``).
         """
         check_fitted(self, "rungs_", "describe")
-        if self.mode_ == "risk":
-            basis = (
-                f"certified selective risk ≤ {self.target_risk:g} at confidence "
-                f"{self.confidence_level:g}"
-            )
-        elif self.mode_ == "capacity":
-            basis = f"at most {self.max_escalation_rate:g} of traffic escalated"
-        else:
-            basis = "lowest expected outcome cost on validation data"
-        return {
-            "mode": self.mode_,
-            "answer_basis": basis,
-            "answer_threshold": self.answer_threshold_,
-            "ood_threshold": self.ood_threshold_,
-            "clarify_coverage": self.clarify_coverage,
-            "clarify_max_set_size": self.clarify_max_set_size,
-            "fallback_accuracy": self.fallback_accuracy_,
-            "abstain_below": self.abstain_below_,
-            "certified": self.certified_,
-            "frontier": None if self.frontier_ is None else self.frontier_.to_dict(),
-            "ood_screen": None if self.ood_screen_ is None else self.ood_screen_.to_dict(),
-        }
-
-
-def _frontier_hint(frontier: CertificationFrontier) -> str:
-    """One or two sentences on what the data does certify and what the target needs."""
-    parts = []
-    best = frontier.best_target()
-    if best is not None:
-        parts.append(
-            f"This data certifies {best.coverage:.1%} answered at target_risk="
-            f"{best.target_risk:g} (policy.frontier_ lists every target)."
-        )
-    if frontier.additional_rows is not None:
-        parts.append(
-            f"At the observed error rate ({frontier.observed_error_rate:.2%} among the "
-            f"{frontier.planned_coverage:.0%} most confident rows), target_risk="
-            f"{frontier.target_risk:g} needs about {frontier.additional_rows} more labelled "
-            "rows."
-        )
-    return " ".join(parts) + (" " if parts else "")
+        return describe_policy(self)

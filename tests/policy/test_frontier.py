@@ -153,7 +153,9 @@ def test_policy_reports_the_frontier_and_says_what_the_data_certifies() -> None:
     proba = np.full((n, 3), 0.0)
     proba[np.arange(n), predicted] = confidence
     proba[np.arange(n), (predicted + 1) % 3] = 1.0 - confidence
-    with pytest.warns(UncertifiedWarning, match=r"This data certifies .* at target_risk=0\.\d+"):
+    with pytest.warns(
+        UncertifiedWarning, match=r"This data would certify .* at target_risk=0\.\d+.*fresh labels"
+    ):
         policy = Policy(clarify_max_set_size=0).fit(proba, labels)
     assert policy.frontier_ is not None
     assert not policy.frontier_.certified

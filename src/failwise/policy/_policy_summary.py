@@ -64,8 +64,10 @@ def frontier_hint(frontier: CertificationFrontier) -> str:
     best = frontier.best_target()
     if best is not None:
         parts.append(
-            f"This data certifies {best.coverage:.1%} answered at target_risk="
-            f"{best.target_risk:g} (policy.frontier_ lists every target)."
+            f"This data would certify {best.coverage:.1%} answered at target_risk="
+            f"{best.target_risk:g} (policy.frontier_ lists every target); choosing the "
+            "target after seeing this frontier voids the guarantee on these rows, so fit the "
+            "new target on fresh labels."
         )
     if frontier.additional_rows is not None:
         parts.append(

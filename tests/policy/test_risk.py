@@ -540,3 +540,18 @@ def test_starts_depend_only_on_target_risk_confidence_level_and_bound() -> None:
     # Three errors pass at 50 % of δ from the second start on, not one answer earlier.
     n3 = int(first.start_points_[1])
     assert stats.binom.cdf(3, n3, 0.02) <= 0.5 * 0.05 < stats.binom.cdf(3, n3 - 1, 0.02)
+
+
+def test_every_exactness_claim_rests_on_the_one_stated_monotone_risk_assumption() -> None:
+    import failwise.policy._risk as module
+
+    doc = RiskThreshold.__doc__ or ""
+    assert doc.count("**The monotone-risk assumption.**") == 1
+    stated = doc.split("**The monotone-risk assumption.**")[1].split("\n\n")[0]
+    assert "does not increase with the threshold" in stated
+    assert "calibrated" in stated
+    for text in (doc, module.__doc__ or ""):
+        for paragraph in text.split("\n\n"):
+            if "exact" in paragraph.lower():
+                flat = " ".join(paragraph.split())
+                assert "monotone-risk assumption" in flat, flat

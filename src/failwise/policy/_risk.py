@@ -2,7 +2,10 @@
 
 `RiskThreshold` finds the lowest confidence threshold whose selective risk (error rate
 among the inputs answered automatically) is certified to be at most ``target_risk`` with
-probability at least ``confidence_level``.
+probability at least ``confidence_level``. The guarantee is finite-sample and exact under
+one assumption, stated once in the Notes of :class:`RiskThreshold` (the *monotone-risk
+assumption*: selective risk does not increase with the threshold, which holds when the
+confidence is calibrated).
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ _RESTART_SHARE: Final = 0.1
 _FIRST_BLOCK: Final = 16384
 
 # The cheap bounds must decide a candidate by this relative margin, so that rounding in
-# them never decides a candidate differently from its exact p-value.
+# them never decides a candidate differently from its fully computed p-value.
 _SCREEN_MARGIN: Final = 1e-6
 
 
@@ -66,11 +69,11 @@ def _first_failure(
 ) -> int | None:
     """Index of the first candidate whose p-value exceeds its ``level`` (None if all pass).
 
-    Exact p-values need the incomplete beta function, the costly part of a fit. Cheap
+    Fully computed p-values need the incomplete beta function, the costly part of a fit. Cheap
     bounds decide most candidates first: with π = P(Binomial(n, α) = e) and
     ρ = e(1 − α) / ((n − e + 1)α) < 1, the binomial tail lies in [π, π / (1 − ρ)]
     (its terms fall geometrically below e); the Hoeffding term, cheaper still, bounds either
-    p-value from above. Only candidates the bounds cannot decide get the exact value.
+    p-value from above. Only candidates the bounds cannot decide get the full computation.
 
     ``level`` must not decrease along the block (it only grows while no test fails).
     """
@@ -107,12 +110,12 @@ def _first_failure(
     sure_fail = np.flatnonzero(low > level_rest * (1.0 + _SCREEN_MARGIN))
     limit = int(sure_fail[0]) if sure_fail.size else rest.size
     unsure = np.flatnonzero(high[:limit] > level_rest[:limit] * (1.0 - _SCREEN_MARGIN))
-    # Exact p-values for the undecided, a few at a time: only the first failure matters.
+    # Full p-values for the undecided, a few at a time: only the first failure matters.
     chunk = 64
     for first in range(0, unsure.size, chunk):
         part = unsure[first : first + chunk]
-        exact = _p_value(e_rest[part], n_rest[part], alpha, bound)
-        failed = np.flatnonzero(exact > level_rest[part])
+        full = _p_value(e_rest[part], n_rest[part], alpha, bound)
+        failed = np.flatnonzero(full > level_rest[part])
         if failed.size:
             return int(critical[rest[part[failed[0]]]])
         chunk *= 4
@@ -126,15 +129,18 @@ class RiskThreshold(Estimator):
 
     Answering every input whose confidence is at least ``threshold_`` keeps the selective
     risk, the error rate among answered inputs, at or below ``target_risk`` with
-    probability at least ``confidence_level`` over the draw of the calibration set.
+    probability at least ``confidence_level`` over the draw of the calibration set, under
+    the monotone-risk assumption (see Notes: selective risk does not increase with the
+    threshold, which holds when the confidence is calibrated).
 
     Candidate thresholds are tested from the strictest down, as in Learn then Test
     (Angelopoulos, Bates, Candès, Jordan & Lei, 2021). Candidate λ answers the n_λ samples
     with confidence ≥ λ, e_λ of them wrongly; the hypothesis "selective risk at λ >
     target_risk" gets the p-value P(Binomial(n_λ, target_risk) ≤ e_λ) (``bound="binomial"``,
-    exact given n_λ) or the paper's Hoeffding–Bentkus p-value (``"hoeffding_bentkus"``,
-    valid for any bounded loss, more conservative). A candidate passes when its p-value is
-    at most the level it is tested at; ``threshold_`` is the lowest candidate that passed.
+    exact given n_λ under the monotone-risk assumption of the Notes) or the paper's
+    Hoeffding–Bentkus p-value (``"hoeffding_bentkus"``, valid for any bounded loss, more
+    conservative). A candidate passes when its p-value is at most the level it is tested
+    at; ``threshold_`` is the lowest candidate that passed.
 
     The levels follow the fallback procedure (Wiens, 2003), a fixed-sequence test with
     several pre-registered starts that controls the family-wise error rate at δ = 1 −
@@ -167,7 +173,8 @@ class RiskThreshold(Estimator):
     confidence_level : float in (0, 1), default=0.95
         Probability, over the calibration draw, that the certificate holds.
     bound : {"binomial", "hoeffding_bentkus"}, default="binomial"
-        The p-value. ``"binomial"`` is exact for 0/1 errors and certifies the most coverage.
+        The p-value. ``"binomial"`` is exact for 0/1 errors (under the monotone-risk
+        assumption, see Notes) and certifies the most coverage.
     n_candidates : int >= 1 or None, default=None
         None tests every distinct confidence value (the most coverage). An int keeps at
         most that many, at evenly spaced ranks of the sorted confidences: a shorter path to
@@ -218,12 +225,21 @@ class RiskThreshold(Estimator):
 
     Notes
     -----
-    **Guarantee.** For i.i.d. calibration and test data, P(R(``threshold_``) ≤
-    ``target_risk``) ≥ ``confidence_level`` over the draw of the calibration set, where
-    R(t) = P(wrong | confidence ≥ t) is the selective risk on new inputs (R(∞) = 0: an
-    uncertified fit answers nothing).
+    **The monotone-risk assumption.** Every claim here that the guarantee is *exact*
+    (finite-sample, no asymptotics, no slack for the data-dependent candidate grid) rests on
+    this one assumption: the selective risk R(t) = P(wrong | confidence ≥ t) on new inputs
+    does not increase with the threshold t, i.e. raising the threshold never raises the
+    error rate among answered inputs. It holds whenever P(wrong | confidence = c) does not
+    increase with c, in particular when the confidence is calibrated
+    (P(wrong | confidence = c) = 1 − c). A badly miscalibrated model, whose most confident
+    inputs are wrong more often than less confident ones, can break it; calibrate first
+    (:mod:`failwise.calibration`). The algorithm does not check it.
 
-    **Why several starts keep the guarantee exact.** Under the assumption below, the
+    **Guarantee.** For i.i.d. calibration and test data, and under the monotone-risk
+    assumption, P(R(``threshold_``) ≤ ``target_risk``) ≥ ``confidence_level`` over the
+    draw of the calibration set (R(∞) = 0: an uncertified fit answers nothing).
+
+    **Why several starts keep the guarantee exact.** Under the monotone-risk assumption, the
     hypotheses H_t: "R(t) > ``target_risk``" are nested: the false ones are the strict
     thresholds, the true ones every threshold from some t* down. Each start begins a chain
     that tests candidates from strict to loose, so a chain can wrongly pass a true H_t
@@ -241,12 +257,10 @@ class RiskThreshold(Estimator):
     **Candidate grid.** The candidates are the observed confidences (every distinct value,
     or those at evenly spaced ranks), chosen without looking at ``correct``; the starts
     and the restart points are fixed by answered counts, ``target_risk`` and
-    ``confidence_level`` alone. Because the grid comes
-    from the (unlabelled) calibration confidences rather than being fixed in advance, the
-    argument for validity uses one assumption: R(t) does not increase with t, i.e. raising
-    the threshold never raises the error rate among answered inputs, which holds whenever
-    the confidence is calibrated. Then the answered set of the strictest candidate whose
-    risk exceeds the target, and of every start or restart point below it, holds only
+    ``confidence_level`` alone. Because the grid comes from the (unlabelled) calibration
+    confidences rather than being fixed in advance, the argument for validity uses the
+    monotone-risk assumption (above). Then the answered set of the strictest candidate
+    whose risk exceeds the target, and of every start or restart point below it, holds only
     inputs whose error probabilities are at least ``target_risk`` on average, so each of
     those tests wrongly passes with probability at most its level, and those levels add
     up to at most δ.

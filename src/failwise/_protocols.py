@@ -66,7 +66,13 @@ class Calibrator(Protocol):
 
 @runtime_checkable
 class OutOfScopeScorer(Protocol):
-    """Out-of-scope score per input, higher = more likely out of scope (e.g. KNNDistance)."""
+    """Out-of-scope score per input, higher = more likely out of scope (e.g. KNNDistance).
+
+    ``score(X)`` takes a list of inputs and returns shape (n_inputs,): a
+    :class:`~failwise.runtime.Guard` calls it once per ``decide_batch`` (with ``[x]`` for
+    ``decide``). A plain callable ``x -> float`` works too, called per input, or with
+    ``Guard(..., batch_ood=True)`` once per batch like ``score``.
+    """
 
     def score(self, X: Sequence[Any], /) -> ArrayLike: ...
 

@@ -125,11 +125,12 @@ class Guard:
     Notes
     -----
     Failures never raise: model exceptions, time-outs, NaN or infinite scores, scores of the
-    wrong shape, calibrator errors, out-of-scope scorer errors (when the policy uses the
-    scores) and an open circuit breaker all produce a decision whose ``extra["failure"]``
-    names the kind and whose ``reason`` says what happened, e.g. ``"fallback: model failed:
-    TimeoutError after 0.2 s; the fallback gave label 3"``. Only invalid arguments from the
-    caller raise :class:`~failwise.InputError`, and a store that fails to record raises
+    wrong shape, calibrator errors, out-of-scope scorer errors and time-outs (when the
+    policy uses the scores) and an open circuit breaker all produce a decision whose
+    ``extra["failure"]`` names the kind and whose ``reason`` says what happened, e.g.
+    ``"fallback: model failed: TimeoutError after 0.2 s; the fallback gave label 3"``. Only
+    invalid arguments from the caller raise :class:`~failwise.InputError`, and a store that
+    fails to record raises
     :class:`DecisionNotRecordedError` (with the decisions attached).
 
     Examples

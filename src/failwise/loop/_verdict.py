@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
 from failwise.loop._log import LoggedTasks
 from failwise.policy import Policy
-from failwise.policy._bounds import required_answered_samples
+from failwise.policy._frontier import answered_needed
 
 __all__ = ["Evidence", "bound_of", "needs", "verdict"]
 
@@ -104,13 +105,20 @@ def needs(
             f"{n_sample} here: raise the audit rate of every action (now at least "
             f"{tasks.review_probability.min():.3g}) or recalibrate on a longer log"
         )
-    need = required_answered_samples(target, level, error_rate=rate, bound=bound_of(policy))
+    need = answered_needed(errors, answered, target, level, bound_of(policy))
+    if need is None:
+        return (
+            f"at the old threshold {errors} of {answered} sampled answers were wrong, too "
+            f"close to target {target:g} to plan a certificate on {n_sample} uniformly "
+            f"sampled labels: raise the audit rate of every action (now at least "
+            f"{tasks.review_probability.min():.3g}) or recalibrate on a longer log"
+        )
     answered_share = answered / max(n_sample, 1)
-    labels = need / max(answered_share, 1e-12)
+    labels = math.ceil(need / max(answered_share, 1e-12))
     rate_needed = labels / max(tasks.n_tasks * (1.0 - share), 1.0)
     return (
         f"at the old threshold {errors} of {answered} sampled answers were wrong; a "
         f"certificate at that error rate needs about {need} answered labels in the uniform "
-        f"sample (about {labels:.0f} uniformly sampled labels, an audit rate of about "
+        f"sample (about {labels} uniformly sampled labels, an audit rate of about "
         f"{min(rate_needed, 1.0):.2f} at this traffic)"
     )

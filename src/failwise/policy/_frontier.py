@@ -307,17 +307,32 @@ def _plan(wrong: Any, alpha: float, level: float, bound: str) -> tuple[int, floa
     ``wrong`` is the running error count along the confidence order, strictest first.
     """
     n_samples = int(wrong.size)
-    second_level = 1.0 - _STARTS[1][1] * (1.0 - level)
     best: tuple[int, float, float] | None = None
     for share in _PLAN_COVERAGES:
         answered = max(1, math.ceil(share * n_samples))
         errors = float(wrong[answered - 1])
-        # Plan with the median-unbiased (50 %) Clopper–Pearson bound of the rate, so that a
-        # share with few errors does not look cleaner than it is.
-        rate = float(_upper_bound(np.array(errors), np.array(float(answered)), 0.5, "binomial"))
-        if rate >= alpha:
+        need = answered_needed(errors, answered, alpha, level, bound)
+        if need is None:
             continue
-        needed = math.ceil(_required_answered(alpha, second_level, rate, bound) / share)
+        needed = math.ceil(need / share)
         if best is None or needed < best[0]:
             best = (needed, share, errors / answered)
     return best
+
+
+def answered_needed(
+    errors: float, answered: int, alpha: float, level: float, bound: str
+) -> int | None:
+    """Answered labelled rows that certify ``alpha`` at the error rate ``errors / answered``.
+
+    Sized at the level of :class:`RiskThreshold`'s second (deep) start, half of
+    1 − ``level``, with the median-unbiased (50 %) Clopper–Pearson bound of the rate, so
+    that a share with few errors does not look cleaner than it is. None when that rate is
+    not below ``alpha`` (no number of rows certifies it). Shared by the frontier and the
+    recalibration report, so the two agree.
+    """
+    second_level = 1.0 - _STARTS[1][1] * (1.0 - level)
+    rate = float(_upper_bound(np.array(errors), np.array(float(answered)), 0.5, "binomial"))
+    if rate >= alpha:
+        return None
+    return _required_answered(alpha, second_level, rate, bound)

@@ -213,11 +213,8 @@ def estimate_accuracy(
             "Pass both `audit_confidence` and `audit_correct` (the audited answers' "
             "confidence and whether each was right), or neither."
         )
-    if audit_confidence is None or audit_correct is None:
-        notes.append(
-            "no audited answers: the estimate trusts the calibration and cannot see inputs it "
-            "never saw; audit a share of answers (Guard(audit_rate=...)) to check it"
-        )
+
+    def label_free_only(note: str) -> PerformanceEstimate:
         return PerformanceEstimate(
             m,
             estimate,
@@ -232,29 +229,19 @@ def estimate_accuracy(
             False,
             level,
             test_level,
-            tuple(notes),
+            (*notes, note),
+        )
+
+    if audit_confidence is None or audit_correct is None:
+        return label_free_only(
+            "no audited answers: the estimate trusts the calibration and cannot see inputs it "
+            "never saw; audit a share of answers (Guard(audit_rate=...)) to check it"
         )
     a_conf = _confidences(audit_confidence, "audit_confidence")
     a_correct = _correctness(audit_correct)
     n = check_consistent_length(audit_confidence=a_conf, audit_correct=a_correct)
     if n == 0:
-        notes.append("no audited answers in this window yet")
-        return PerformanceEstimate(
-            m,
-            estimate,
-            low,
-            high,
-            0,
-            None,
-            None,
-            None,
-            None,
-            None,
-            False,
-            level,
-            test_level,
-            tuple(notes),
-        )
+        return label_free_only("no audited answers in this window yet")
     if n > m:
         raise InputError(
             f"The window has {m} automatic answers but {n} audited ones; audited answers are "

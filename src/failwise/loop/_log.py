@@ -59,6 +59,8 @@ class LoggedTasks:
     fallback_label : ndarray of shape (n,) or None
         The fallback's opinion (-2 = none, -1 = out of scope); None when not recorded.
     ood_score : ndarray of shape (n,) or None
+        The out-of-scope score; NaN for a decision recorded without one (the guard
+        degraded it when its scorer failed); None when no decision has one.
     action : ndarray of str, shape (n,)
         What the policy in service did.
     task_id : list of str
@@ -121,6 +123,13 @@ class LoggedTasks:
                 "`y` holds labels for tasks that were not selected for review; only labels "
                 "from the reviews the guard queued have a known inclusion probability."
             )
+
+    @property
+    def ood_scored(self) -> NDArray[np.bool_]:
+        """Whether each decision has a finite out-of-scope score (all False without any)."""
+        if self.ood_score is None:
+            return np.zeros(self.n_tasks, dtype=bool)
+        return np.asarray(np.isfinite(self.ood_score), dtype=bool)
 
     @property
     def n_tasks(self) -> int:
@@ -206,9 +215,15 @@ def read_logged_tasks(store: Any, since: float | None = None) -> LoggedTasks:
             ],
             dtype=np.intp,
         )
+    # Per row: a decision the guard degraded (its out-of-scope scorer failed) has no score;
+    # NaN marks it, and recalibration leaves it out where the policy needs the score.
     ood: NDArray[np.float64] | None = None
-    if n and all(isinstance(payload.get("ood_score"), (int, float)) for _, payload, _, _ in rows):
-        ood = np.array([float(payload["ood_score"]) for _, payload, _, _ in rows])
+    recorded = [
+        float(v) if isinstance(v := payload.get("ood_score"), (int, float)) else math.nan
+        for _, payload, _, _ in rows
+    ]
+    if any(math.isfinite(v) for v in recorded):
+        ood = np.array(recorded, dtype=np.float64)
     return LoggedTasks(
         scores=np.array([payload["scores"] for _, payload, _, _ in rows], dtype=np.float64).reshape(
             n, width

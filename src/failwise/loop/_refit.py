@@ -145,17 +145,16 @@ def _certificate(
 
 
 def _shares(
-    policy: Policy, calibrator: BaseCalibrator | None, tasks: LoggedTasks
+    policy: Policy, calibrator: BaseCalibrator | None, tasks: LoggedTasks, rows: NDArray[np.intp]
 ) -> tuple[float, float]:
-    """Shares of logged tasks answered automatically and escalated by the ladder.
+    """Shares of the logged tasks ``rows`` answered automatically and escalated by the ladder.
 
     Exact on the log: they depend on the recorded scores only, not on labels.
     """
-    if tasks.n_tasks == 0:
+    if rows.size == 0:
         return math.nan, math.nan
-    rows = np.arange(tasks.n_tasks, dtype=np.intp)
     ood, fallback = _ladder_inputs(policy, tasks, rows)
-    codes = policy.decide(_proba(calibrator, tasks.scores), ood, fallback).action_codes
+    codes = policy.decide(_proba(calibrator, tasks.scores[rows]), ood, fallback).action_codes
     automatic = np.isin(codes, (Action.ANSWER.code, Action.FALLBACK.code)).mean()
     return float(automatic), float((codes == Action.ESCALATE.code).mean())
 
@@ -306,11 +305,14 @@ def recalibrate_tasks(
             f"{policy.n_classes_} probabilities. Pass the calibrator in service."
         )
     uses_ood = bool(np.isfinite(policy.ood_threshold_))
-    if uses_ood and tasks.ood_score is None:
+    if uses_ood and not tasks.ood_scored.any():
         raise InputError(
-            "The policy uses out-of-scope scores but some logged decisions have none "
-            "recorded; give the guard its `ood` scorer."
+            f"The policy uses out-of-scope scores but none of the {tasks.n_tasks} logged "
+            "decision(s) has one recorded; give the guard its `ood` scorer."
         )
+    # Decisions the guard degraded (its out-of-scope scorer failed) have no score to replay
+    # the ladder on: they are left out wherever the policy needs it.
+    usable = tasks.ood_scored if uses_ood else np.ones(tasks.n_tasks, dtype=bool)
     uses_fallback = policy.fallback_accuracy_ is not None
     notes: list[str] = []
     if uses_fallback and tasks.fallback_label is None:
@@ -325,7 +327,7 @@ def recalibrate_tasks(
     pi = tasks.review_probability
     pi_min = float(pi.min()) if n else 0.0
     calib_part = (rng.random(n) < share) if calibrator is not None else np.zeros(n, bool)
-    kept = uniform_subsample(pi, tasks.selected, rng) & ~calib_part
+    kept = uniform_subsample(pi, tasks.selected, rng) & ~calib_part & usable
     cert_rows = np.flatnonzero(kept)
     # A selected task whose review is still open counts as out of scope: never a right answer.
     cert_y = np.where(tasks.y[cert_rows] == NO_LABEL, -1, tasks.y[cert_rows]).astype(np.intp)
@@ -390,11 +392,12 @@ def recalibrate_tasks(
         control = candidate.risk_control_
         new_certified = bool(candidate.certified_)
         new_bound = 1.0 if control is None else float(control.risk_upper_bound_)
-    old_coverage, old_escalated = _shares(policy, calibrator, tasks)
+    replayable = np.flatnonzero(usable)
+    old_coverage, old_escalated = _shares(policy, calibrator, tasks, replayable)
     new_coverage, new_escalated = (
         (old_coverage, old_escalated)
         if candidate is None
-        else _shares(candidate, new_calibrator, tasks)
+        else _shares(candidate, new_calibrator, tasks, replayable)
     )
     evidence = Evidence(
         n_cert=int(cert_rows.size),
@@ -424,7 +427,7 @@ def recalibrate_tasks(
             stacklevel=2,
         )
 
-    estimate_rows = np.flatnonzero(labelled)
+    estimate_rows = np.flatnonzero(labelled & usable)
     size = max(_ESTIMATE_ROWS, 20 * estimate_rows.size)
     sample = estimate_rows[
         inverse_probability_resample(inverse_probability_weights(pi[estimate_rows]), size, rng)
@@ -452,6 +455,16 @@ def recalibrate_tasks(
             f"{tasks.n_other_labels} label(s) with unknown inclusion probability (user "
             "corrections, user escalations, reviews the application queued) were not used."
         )
+    n_unscored = int((~usable).sum())
+    if n_unscored:
+        unscored = [tasks.task_id[i] for i in np.flatnonzero(~usable)]
+        shown = ", ".join(unscored[:5]) + (f" and {n_unscored - 5} more" if n_unscored > 5 else "")
+        notes.append(
+            f"{n_unscored} logged decision(s) have no out-of-scope score (the guard degraded "
+            f"them when its scorer failed: {shown}); they are left out of the threshold refit, "
+            "the certificate, the coverage and the estimates, which the policy replays with "
+            "that score."
+        )
     if tasks.n_pending:
         notes.append(
             f"{tasks.n_pending} selected task(s) have no label yet: wrong answers in the "
@@ -475,6 +488,7 @@ def recalibrate_tasks(
         n_calibration=n_calibration,
         n_unknown_probability=tasks.n_unknown_probability,
         n_without_scores=tasks.n_without_scores,
+        n_without_ood_score=n_unscored,
         n_other_labels=tasks.n_other_labels,
         min_review_probability=pi_min,
         old_policy_version=artifact_hash(policy),

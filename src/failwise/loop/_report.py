@@ -106,6 +106,10 @@ class RecalibrationReport:
         What was left out, and why (see :class:`LoggedTasks`).
     min_review_probability : float
         π_min: the rate of the uniform sample.
+    n_without_ood_score : int
+        Logged decisions without an out-of-scope score (the guard degraded them) while the
+        policy uses one: left out of the threshold refit, the certificate, the coverage and
+        the estimates, and named in ``notes``.
     notes : list of str
         How the calibrator was refitted, what the certificate would need, and so on.
     """
@@ -131,6 +135,7 @@ class RecalibrationReport:
     policy_version: str
     calibrator_version: str | None
     notes: list[str] = field(default_factory=list)
+    n_without_ood_score: int = 0
     written: list[Artifact] = field(default_factory=list)
 
     @property
@@ -195,6 +200,7 @@ class RecalibrationReport:
             "n_unknown_probability": self.n_unknown_probability,
             "n_without_scores": self.n_without_scores,
             "n_other_labels": self.n_other_labels,
+            "n_without_ood_score": self.n_without_ood_score,
             "min_review_probability": self.min_review_probability,
             "old_policy_version": self.old_policy_version,
             "policy_version": self.policy_version,

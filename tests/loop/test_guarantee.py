@@ -69,5 +69,8 @@ def test_over_many_undrifted_days_nothing_material_changes(tmp_path: Path) -> No
     for seed in range(5):
         _, before, after = _run(tmp_path, "none", seed)
         assert after.coverage == pytest.approx(before.coverage, abs=0.02)
-        assert after.escalation_rate == pytest.approx(before.escalation_rate, abs=0.03)
+        # Never more escalations; with a fifth of the labels held out for the comparison,
+        # a refit may escalate a few points fewer.
+        assert after.escalation_rate <= before.escalation_rate + 0.03
+        assert after.escalation_rate >= before.escalation_rate - 0.04
         assert after.risk <= TARGET_RISK

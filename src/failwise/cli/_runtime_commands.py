@@ -105,7 +105,8 @@ def recalibrate(
             "from the guard's escalations and audits"
         ),
         caption=(
-            "coverage: exact on the logged tasks; the other rows estimated on the labels "
+            "coverage: exact on the logged tasks; the other rows estimated on "
+            f"{report.n_eval:,} held-out labels (used for neither refit) "
             "with inverse-probability weights (task completion projected with the default "
             "outcome model); certified: on a "
             f"uniform sample of {report.n_certification:,} labels"

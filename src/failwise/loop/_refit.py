@@ -2,9 +2,10 @@
 
 The procedure, on the logged tasks whose inclusion probability π is known:
 
-1. **Split.** Each task goes, by an independent coin, to the calibration part (share
+1. **Split.** Each task goes, by an independent coin, to the evaluation part (a fixed
+   share, 20 %) or not; each other task, by another coin, to the calibration part (share
    ``calibration_share``) or the threshold part, so the certificate is computed on labels
-   the calibrator never saw.
+   the calibrator never saw, and the comparison on labels neither refit saw.
 2. **Calibrator.** Refitted on the calibration part's labels with Horvitz–Thompson weights
    1/π: passed as ``sample_weight`` when the calibrator's ``fit`` accepts it, else as an
    inverse-probability resample of the labels (rows drawn with probability ∝ 1/π).
@@ -22,10 +23,12 @@ The procedure, on the logged tasks whose inclusion probability π is known:
    the policy has no risk target). Otherwise the pair in service is kept, an
    :class:`~failwise.exceptions.UncertifiedWarning` says so, and the report says why: how
    many labels, what bound, what a certificate would need.
-5. **Compare.** Old and new on the labelled tasks with inverse-probability weights:
+5. **Compare.** Old and new on the labelled tasks of the evaluation part (held out of
+   both refits, so the estimates are not in-sample) with inverse-probability weights:
    coverage, escalation rate, human hours per 1,000 tasks, task completion, ECE, and
    whether the log certifies each policy's risk target (the old policy's threshold is
-   tested once, at its own value, on the same uniform sample).
+   tested once, at its own value, on the same uniform sample). Coverage needs no label:
+   it is exact, on every logged task.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ __all__ = ["recalibrate_tasks"]
 
 _MIN_CALIBRATION_LABELS = 20
 _ESTIMATE_ROWS = 40_000
+#: Share of the logged tasks held out of both refits to estimate the comparison on.
+_EVALUATION_SHARE = 0.2
 
 
 def _accepts_weights(calibrator: BaseCalibrator) -> bool:
@@ -170,6 +175,9 @@ def _figures(
     bound: float,
     coverage: float,
 ) -> PolicyFigures:
+    if rows.size == 0:  # no held-out label: nothing to estimate on
+        nan = math.nan
+        return PolicyFigures(coverage, nan, nan, nan, nan, certified, bound)
     y = tasks.y[rows]
     proba = _proba(calibrator, tasks.scores[rows])
     ood, fallback = _ladder_inputs(policy, tasks, rows)
@@ -326,8 +334,10 @@ def recalibrate_tasks(
     n = tasks.n_tasks
     pi = tasks.review_probability
     pi_min = float(pi.min()) if n else 0.0
+    eval_part = rng.random(n) < _EVALUATION_SHARE
     calib_part = (rng.random(n) < share) if calibrator is not None else np.zeros(n, bool)
-    kept = uniform_subsample(pi, tasks.selected, rng) & ~calib_part & usable
+    calib_part &= ~eval_part
+    kept = uniform_subsample(pi, tasks.selected, rng) & ~calib_part & ~eval_part & usable
     cert_rows = np.flatnonzero(kept)
     # A selected task whose review is still open counts as out of scope: never a right answer.
     cert_y = np.where(tasks.y[cert_rows] == NO_LABEL, -1, tasks.y[cert_rows]).astype(np.intp)
@@ -427,11 +437,20 @@ def recalibrate_tasks(
             stacklevel=2,
         )
 
-    estimate_rows = np.flatnonzero(labelled & usable)
+    estimate_rows = np.flatnonzero(labelled & usable & eval_part)
     size = max(_ESTIMATE_ROWS, 20 * estimate_rows.size)
-    sample = estimate_rows[
-        inverse_probability_resample(inverse_probability_weights(pi[estimate_rows]), size, rng)
-    ]
+    sample = (
+        estimate_rows[
+            inverse_probability_resample(inverse_probability_weights(pi[estimate_rows]), size, rng)
+        ]
+        if estimate_rows.size
+        else estimate_rows
+    )
+    notes.append(
+        f"estimates on {estimate_rows.size} held-out label(s) (a random "
+        f"{_EVALUATION_SHARE:.0%} of the logged tasks, used for neither refit) with weights "
+        "1/π; coverage exact on every logged task."
+    )
     rates = _audit_rates(tasks)
     old_fig = _figures(
         policy, calibrator, tasks, sample, model, rates, old_certified, old_bound, old_coverage
@@ -489,6 +508,7 @@ def recalibrate_tasks(
         n_unknown_probability=tasks.n_unknown_probability,
         n_without_scores=tasks.n_without_scores,
         n_without_ood_score=n_unscored,
+        n_evaluation=int(estimate_rows.size),
         n_other_labels=tasks.n_other_labels,
         min_review_probability=pi_min,
         old_policy_version=artifact_hash(policy),

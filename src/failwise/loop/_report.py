@@ -31,9 +31,10 @@ class PolicyFigures:
     """What one calibrator + policy does on the logged traffic.
 
     Coverage is exact on the logged tasks (it needs no labels). The other product metrics
-    are estimated on the labelled tasks with inverse-probability weights (each label stands
-    for 1/π logged tasks), so they describe all traffic rather than the inputs humans
-    happened to see.
+    are estimated on held-out labelled tasks (a random share used for neither the
+    calibrator nor the threshold refit, so not in-sample) with inverse-probability weights
+    (each label stands for 1/π logged tasks), so they describe all traffic rather than the
+    inputs humans happened to see; NaN when no label was held out.
 
     Attributes
     ----------
@@ -106,6 +107,8 @@ class RecalibrationReport:
         What was left out, and why (see :class:`LoggedTasks`).
     min_review_probability : float
         π_min: the rate of the uniform sample.
+    n_evaluation : int
+        Held-out labels (used for neither refit) the comparison is estimated on.
     n_without_ood_score : int
         Logged decisions without an out-of-scope score (the guard degraded them) while the
         policy uses one: left out of the threshold refit, the certificate, the coverage and
@@ -136,6 +139,7 @@ class RecalibrationReport:
     calibrator_version: str | None
     notes: list[str] = field(default_factory=list)
     n_without_ood_score: int = 0
+    n_evaluation: int = 0
     written: list[Artifact] = field(default_factory=list)
 
     @property
@@ -145,8 +149,8 @@ class RecalibrationReport:
 
     @property
     def n_eval(self) -> int:
-        """Labels the comparison is estimated on (every label with a known probability)."""
-        return self.n_labels
+        """Held-out labels the comparison is estimated on (used for neither refit)."""
+        return self.n_evaluation
 
     @property
     def rows(self) -> list[tuple[str, float, float]]:
@@ -184,7 +188,11 @@ class RecalibrationReport:
         return {
             "adopted": self.adopted,
             "reason": self.reason,
-            "estimated_with": "inverse-probability weights over the labelled tasks",
+            "estimated_with": (
+                "inverse-probability weights over held-out labelled tasks (used for neither "
+                "refit); coverage exact on every logged task"
+            ),
+            "n_evaluation": self.n_evaluation,
             "comparison": {
                 name: {"old": getattr(self.old, name), "new": getattr(self.new, name)}
                 for name, _ in METRICS

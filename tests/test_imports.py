@@ -87,6 +87,8 @@ _KNOWN_PRIVATE_IMPORTS = {
     ("cli/_runtime_commands.py", "failwise.loop._report"),
     ("loop/_refit.py", "failwise.policy._bounds"),
     ("loop/_verdict.py", "failwise.policy._bounds"),
+    # The recalibration report sizes certificates exactly as the frontier does.
+    ("loop/_verdict.py", "failwise.policy._frontier"),
     # The deprecated `failwise.outcomes._replay.replay` shim; goes with it.
     ("outcomes/_replay.py", "failwise.testing._replay"),
 }

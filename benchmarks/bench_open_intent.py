@@ -92,7 +92,7 @@ class Corpus:
 def _data_dir() -> Path:
     env = os.environ.get("FAILWISE_DATA_DIR")
     candidates = [Path(env)] if env else []
-    candidates += [h.ROOT.parent / "shared" / "data", Path("/work/shared/data")]
+    candidates += [h.ROOT.parent / "shared" / "data"]
     for path in candidates:
         if (path / "banking77").is_dir() or (path / "clinc150").is_dir():
             return path

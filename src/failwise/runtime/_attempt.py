@@ -25,7 +25,7 @@ from failwise._validation import PROBABILITY_SUM_TOLERANCE, check_probabilities,
 from failwise.calibration import BaseCalibrator
 from failwise.exceptions import InputError, NotFittedError
 from failwise.runtime._breaker import BreakerGate
-from failwise.runtime._timeout import ModelThreads
+from failwise.runtime._timeout import ModelThreads, call_within
 
 __all__ = ["Attempts", "Outcome", "short"]
 
@@ -164,16 +164,7 @@ class Attempts:
         return self._one(xs[0])  # type: ignore[misc]  # set whenever _many is None
 
     def _raw(self, xs: list[Any]) -> Any:
-        if self.timeout is None:
-            return self._call(xs)
-        future = self._threads().submit(self._call, xs)
-        try:
-            return future.result(timeout=self.timeout)
-        except TimeoutError:
-            if future.done():
-                raise  # the model itself raised a TimeoutError
-            future.cancel()
-            raise ModelTimeoutError(f"TimeoutError after {self.timeout:g} s") from None
+        return call_within(self._threads, self._call, xs, self.timeout, ModelTimeoutError)
 
     def _catching(self, xs: list[Any]) -> tuple[Any, BaseException | None, float]:
         """The raw output, or the model's exception, and the seconds spent; never raises."""

@@ -28,7 +28,7 @@ import numpy as np
 from failwise._validation import describe
 from failwise.exceptions import InputError
 from failwise.runtime._attempt import short
-from failwise.runtime._timeout import ModelThreads
+from failwise.runtime._timeout import ModelThreads, call_within
 
 __all__ = ["ScorerCalls"]
 
@@ -94,16 +94,7 @@ class ScorerCalls:
         return self._one(xs[0])  # type: ignore[misc]  # set whenever _many is None
 
     def _raw(self, xs: list[Any]) -> Any:
-        if self.timeout is None:
-            return self._call(xs)
-        future = self._threads().submit(self._call, xs)
-        try:
-            return future.result(timeout=self.timeout)
-        except TimeoutError:
-            if future.done():
-                raise  # the scorer itself raised a TimeoutError
-            future.cancel()
-            raise _ScorerTimeoutError(f"TimeoutError after {self.timeout:g} s") from None
+        return call_within(self._threads, self._call, xs, self.timeout, _ScorerTimeoutError)
 
     def one(self, x: Any) -> Signal:
         """The out-of-scope score of one input, or why there is none."""

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
-__all__ = ["ModelThreads", "default_max_workers"]
+__all__ = ["ModelThreads", "call_within", "default_max_workers"]
 
 T = TypeVar("T")
 
@@ -107,3 +107,27 @@ class ModelThreads(Executor):
         """Threads alive now, including those running abandoned calls."""
         with self._lock:
             return self._workers
+
+
+def call_within(
+    threads: Callable[[], Executor],
+    call: Callable[[Any], Any],
+    argument: Any,
+    timeout: float | None,
+    error: Callable[[str], Exception],
+) -> Any:
+    """``call(argument)``, on a worker thread when ``timeout`` (seconds) is set.
+
+    Past the time limit the call is abandoned (a thread cannot be killed) and ``error``
+    is raised; a ``TimeoutError`` the call itself raises propagates unchanged.
+    """
+    if timeout is None:
+        return call(argument)
+    future = threads().submit(call, argument)
+    try:
+        return future.result(timeout=timeout)
+    except TimeoutError:
+        if future.done():
+            raise
+        future.cancel()
+        raise error(f"TimeoutError after {timeout:g} s") from None

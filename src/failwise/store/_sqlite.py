@@ -89,7 +89,7 @@ class SQLiteBackend(Backend):
         writer: sqlite3.Connection | None = None
         try:
             writer = self._connect()
-            mode = writer.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = self._switch_to_wal(writer)
             if str(mode).lower() != "wal":
                 raise StoreError(
                     f"Cannot switch {self.redacted_url} to WAL mode (SQLite kept journal mode "
@@ -115,6 +115,22 @@ class SQLiteBackend(Backend):
                 f"{error}. Check that the path is a SQLite database (or a new file) that this "
                 "process may read and write."
             ) from None
+
+    def _switch_to_wal(self, writer: sqlite3.Connection) -> object:
+        """Set WAL mode, waiting up to ``busy_timeout_s`` while another process creates the file.
+
+        SQLite answers "database is locked" to this pragma at once, without its busy handler,
+        while another connection is initialising the same new database.
+        """
+        deadline = time.monotonic() + self._busy_timeout_s
+        while True:
+            try:
+                return writer.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            except sqlite3.OperationalError as error:
+                text = str(error).lower()
+                if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _check_path(self, create: bool) -> None:
         if not create and not self._path.is_file():

@@ -70,6 +70,58 @@ def test_calibration_broken_fires_when_answers_are_ten_points_worse_than_confide
     assert fired >= 90
 
 
+def test_weighted_calibration_test_matches_brute_force_and_keeps_its_level() -> None:
+    rng = np.random.default_rng(5)
+    confidence = rng.uniform(0.6, 1.0, size=8)
+    flagged = np.array([True, False, True, False, False, True, False, False])
+    correct = np.array([1, 1, 0, 1, 1, 0, 1, 1])
+    result = estimate_accuracy(
+        confidence,
+        audit_confidence=confidence,
+        audit_correct=correct,
+        audit_unseen=flagged,
+        unseen_weight=3,
+    )
+    weights = np.where(flagged, 3, 1)
+    observed = int(weights @ correct)
+    tail = 0.0
+    for outcome in range(2**8):
+        bits = np.array([(outcome >> i) & 1 for i in range(8)])
+        if weights @ bits <= observed:
+            tail += float(np.prod(np.where(bits == 1, confidence, 1 - confidence)))
+    assert result.calibration_p_value == pytest.approx(tail, abs=1e-12)
+    # Calibrated answers, a third of them flagged at random: the weighted test keeps 5 %.
+    alarms = 0
+    for _ in range(WINDOWS):
+        confidence, right = _window(rng, 350)
+        alarms += estimate_accuracy(
+            confidence,
+            audit_confidence=confidence[:200],
+            audit_correct=right[:200],
+            audit_unseen=rng.random(200) < 1 / 3,
+        ).calibration_broken
+    assert alarms / WINDOWS <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / WINDOWS)
+
+
+def test_weighting_flagged_answers_finds_errors_concentrated_among_them() -> None:
+    rng = np.random.default_rng(6)
+    plain = weighted = 0
+    for _ in range(100):
+        confidence, right = _window(rng, 350)
+        flagged = np.zeros(350, dtype=bool)
+        flagged[:40] = True
+        right[:40] &= rng.random(40) < 0.7  # a fifth of the flagged answers go wrong
+        kwargs = {"audit_confidence": confidence[:200], "audit_correct": right[:200]}
+        plain += estimate_accuracy(confidence, **kwargs).calibration_broken  # type: ignore[arg-type]
+        weighted += estimate_accuracy(
+            confidence,
+            audit_unseen=flagged[:200],
+            unseen_weight=3,
+            **kwargs,  # type: ignore[arg-type]
+        ).calibration_broken
+    assert weighted > plain + 10
+
+
 def test_audit_corrected_estimate_is_unbiased_and_covers_when_calibration_is_broken() -> None:
     rng = np.random.default_rng(3)
     errors, covered = [], 0
@@ -114,6 +166,15 @@ def test_without_audits_the_estimate_names_what_it_cannot_see() -> None:
         ({"audit_confidence": [0.9, 0.8], "audit_correct": [1]}, "same number of samples"),
         ({"confidence_level": 1.0}, r"`confidence_level` must be a number in \(0, 1\)"),
         ({"alternative": "lower"}, "`alternative` must be one of"),
+        (
+            {"audit_confidence": [0.9], "audit_correct": [1], "audit_unseen": [2]},
+            "`audit_unseen` must be 1-D booleans",
+        ),
+        (
+            {"audit_confidence": [0.9], "audit_correct": [1], "audit_unseen": [True, False]},
+            "same number of samples",
+        ),
+        ({"unseen_weight": 0}, "`unseen_weight` must be"),
     ],
 )
 def test_bad_arguments_are_named_with_what_was_expected(

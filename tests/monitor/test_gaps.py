@@ -10,6 +10,10 @@ from failwise.monitor import UnseenInputDetector, find_gaps
 
 DIM = 16
 
+#: Isotropic Gaussian categories: an input's mean distance to the rest of its category is
+#: the category's size, so groups merge only above it (see ``MERGE_FACTOR``).
+GAUSSIAN_MERGE = 1.25
+
 
 def _world(seed: int) -> tuple[np.random.Generator, np.ndarray]:
     rng = np.random.default_rng(seed)
@@ -19,6 +23,11 @@ def _world(seed: int) -> tuple[np.random.Generator, np.ndarray]:
 def _draw(rng: np.random.Generator, centres: np.ndarray, c: int, n: int) -> np.ndarray:
     points: np.ndarray = centres[c] + rng.normal(scale=0.5, size=(n, DIM))
     return points
+
+
+def _merge(detector: UnseenInputDetector) -> float:
+    assert detector.category_spread_ is not None
+    return GAUSSIAN_MERGE * detector.category_spread_
 
 
 def _fitted(rng: np.random.Generator, centres: np.ndarray, known: int) -> UnseenInputDetector:
@@ -35,7 +44,7 @@ def test_each_unseen_category_surfaces_as_one_pure_gap(seed: int) -> None:
     novel = np.concatenate([_draw(rng, centres, c, 13) for c in range(12, 20)])
     served = np.concatenate([ordinary, novel])
     truth = np.concatenate([np.full(ordinary.shape[0], -1), np.repeat(np.arange(12, 20), 13)])
-    gaps = find_gaps(detector, served)
+    gaps = find_gaps(detector, served, merge_distance=_merge(detector))
     surfaced = set()
     for gap in gaps:
         categories, counts = np.unique(truth[list(gap.rows)], return_counts=True)
@@ -63,6 +72,7 @@ def test_gaps_are_ranked_by_expected_silent_failures_from_audits() -> None:
         examples=texts,
         timestamps=np.arange(250.0),
         confidence=np.full(250, 0.9),
+        merge_distance=_merge(detector),
     )
     assert len(gaps) == 2
     first, second = gaps
@@ -102,7 +112,7 @@ def test_cosine_metric_surfaces_unseen_directions_as_gaps() -> None:
     reference = np.concatenate([draw(c, 150) for c in range(6)])
     detector = UnseenInputDetector().fit(reference, np.repeat(np.arange(6), 150))
     served = np.concatenate([draw(c, 60) for c in range(6)] + [draw(8, 25), draw(9, 25)])
-    gaps = find_gaps(detector, served)
+    gaps = find_gaps(detector, served, merge_distance=_merge(detector))
     assert len(gaps) == 2
     assert all(min(gap.rows) >= 360 for gap in gaps)
 
@@ -112,6 +122,7 @@ def test_traffic_like_the_reference_has_no_gap() -> None:
     detector = _fitted(rng, centres, known=6)
     served = np.concatenate([_draw(rng, centres, c, 150) for c in range(6)])
     assert find_gaps(detector, served) == []
+    assert find_gaps(detector, served, merge_distance=_merge(detector)) == []
 
 
 def test_bad_arguments_are_named() -> None:
@@ -126,3 +137,21 @@ def test_bad_arguments_are_named() -> None:
         find_gaps(detector, served, examples=["x"])
     with pytest.raises(NotFittedError, match="call fit before find_gaps"):
         find_gaps(UnseenInputDetector(), served)
+
+
+def test_with_a_confidence_detector_unsure_groups_are_gaps_and_confident_ones_fringe() -> None:
+    rng, centres = _world(3)
+    reference = np.concatenate([_draw(rng, centres, c, 120) for c in range(6)])
+    detector = UnseenInputDetector(metric="euclidean").fit(
+        reference, np.repeat(np.arange(6), 120), confidence=np.full(720, 0.95)
+    )
+    served = np.concatenate(
+        [_draw(rng, centres, c, 60) for c in range(6)] + [_draw(rng, centres, 9, 20)]
+    )
+    unsure = np.r_[np.full(360, 0.95), np.full(20, 0.4)]
+    gaps = find_gaps(detector, served, confidence=unsure, merge_distance=_merge(detector))
+    assert len(gaps) == 1
+    assert min(gaps[0].rows) >= 360
+    assert gaps[0].mean_confidence == pytest.approx(0.4)
+    with pytest.raises(InputError, match="needs the served inputs' `confidence`"):
+        find_gaps(detector, served)

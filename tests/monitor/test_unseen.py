@@ -77,3 +77,59 @@ def test_reference_smaller_than_the_neighbourhood_and_mismatched_features_are_na
         detector.test(np.ones((2, 4)))
     with pytest.raises(InputError, match="all-zero feature rows"):
         UnseenInputDetector().fit(np.zeros((10, 3)))
+
+
+def _with_doubt(
+    rng: np.random.Generator, n: int, centres: np.ndarray, novel: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs and a confidence that is lower, on average, for inputs of unseen categories."""
+    points = _clusters(rng, n, centres)
+    confidence = np.clip(rng.beta(2.0 if novel else 8.0, 1.0, size=n), 0.0, 1.0)
+    return points, confidence
+
+
+def test_confidence_in_the_score_adds_power_and_keeps_false_alarms_per_draw() -> None:
+    rng = np.random.default_rng(7)
+    known = rng.normal(scale=3.0, size=(12, 16))
+    novel = known[:3] + rng.normal(scale=0.3, size=(3, 16))  # beside known categories
+    plain_hits = combined_hits = 0
+    null_alarms = []
+    for _ in range(4):
+        reference, ref_conf = _with_doubt(rng, 1500, known, novel=False)
+        plain = UnseenInputDetector(metric="euclidean").fit(reference)
+        combined = UnseenInputDetector(metric="euclidean").fit(reference, confidence=ref_conf)
+        assert combined.uses_confidence_
+        assert not plain.uses_confidence_
+        alarms = 0
+        for _ in range(10):
+            ordinary, conf = _with_doubt(rng, 450, known, novel=False)
+            strange, strange_conf = _with_doubt(rng, 50, novel, novel=True)
+            window = np.concatenate([ordinary, strange])
+            window_conf = np.concatenate([conf, strange_conf])
+            plain_hits += plain.test(window).p_value < 0.05
+            combined_hits += combined.test(window, confidence=window_conf).p_value < 0.05
+            null, null_conf = _with_doubt(rng, 500, known, novel=False)
+            alarms += combined.test(null, confidence=null_conf).p_value < 0.05
+        null_alarms.append(alarms / 10)
+    # 11 and 30 of 40 windows at this seed.
+    assert combined_hits >= plain_hits + 10
+    assert max(null_alarms) <= 0.2
+
+
+def test_confidence_must_be_given_exactly_when_the_detector_was_fitted_with_it() -> None:
+    rng = np.random.default_rng(8)
+    reference = rng.normal(size=(60, 3))
+    combined = UnseenInputDetector(metric="euclidean").fit(
+        reference, confidence=rng.uniform(size=60)
+    )
+    with pytest.raises(InputError, match="needs the served inputs' confidence"):
+        combined.test(reference[:5])
+    with pytest.raises(InputError, match="one calibrated confidence per input"):
+        combined.test(reference[:5], confidence=[0.5, 0.5])
+    plain = UnseenInputDetector(metric="euclidean").fit(reference)
+    with pytest.raises(InputError, match="fitted without confidences"):
+        plain.score(reference[:5], confidence=np.full(5, 0.5))
+    with pytest.raises(InputError, match="`confidence_weight` must be"):
+        UnseenInputDetector(confidence_weight=-1.0).fit(reference)
+    constant = UnseenInputDetector(metric="euclidean").fit(reference, confidence=np.ones(60))
+    assert np.isfinite(constant.test(reference[:5], confidence=np.ones(5)).p_value)

@@ -216,7 +216,8 @@ def find_gaps(
     >>> detector = UnseenInputDetector(metric="euclidean").fit(
     ...     np.concatenate([draw(c, 200) for c in range(4)]), np.repeat(np.arange(4), 200))
     >>> served = np.concatenate([draw(0, 300), draw(4, 20), draw(5, 12)])
-    >>> gaps = find_gaps(detector, served, action=["answer"] * 332)
+    >>> radius = 1.25 * detector.category_spread_   # isotropic categories (see MERGE_FACTOR)
+    >>> gaps = find_gaps(detector, served, action=["answer"] * 332, merge_distance=radius)
     >>> [(gap.size, gap.rank) for gap in gaps]
     [(19, 1), (12, 2)]
     """

@@ -11,7 +11,9 @@ event log with a *reference* (the validation data the policy was fitted on):
 * :class:`UnseenInputDetector` — the share of requests beyond the reference's own
   nearest-neighbour distances, tested with the reference's sampling error accounted for;
 * :func:`find_gaps` — clusters of those unseen inputs (blind spots), ranked by the silent
-  failures they are expected to cause.
+  failures they are expected to cause;
+* :func:`find_slices` — groups of labelled tasks, named by their context, that fail
+  significantly more often than the rest.
 """
 
 from __future__ import annotations
@@ -19,16 +21,19 @@ from __future__ import annotations
 from failwise.monitor._drift import DriftTest, holm, ks_drift, mix_drift, mmd_drift
 from failwise.monitor._estimate import PerformanceEstimate, estimate_accuracy, poisson_binomial_cdf
 from failwise.monitor._gaps import Gap, find_gaps
+from failwise.monitor._slices import Slice, find_slices
 from failwise.monitor._unseen import UnseenInputDetector, UnseenInputTest
 
 __all__ = [
     "DriftTest",
     "Gap",
     "PerformanceEstimate",
+    "Slice",
     "UnseenInputDetector",
     "UnseenInputTest",
     "estimate_accuracy",
     "find_gaps",
+    "find_slices",
     "holm",
     "ks_drift",
     "mix_drift",

@@ -52,6 +52,7 @@ from failwise.store._events import (
     EventKind,
     Task,
 )
+from failwise.store._keys import ROLES, ApiKey, ApiKeys, NewApiKey, UnknownKeyError
 from failwise.store._queue import QUEUE_STATES, Queue, QueueItem
 from failwise.store._queue_items import QueueRequest
 from failwise.store._reads import (
@@ -76,9 +77,12 @@ __all__ = [
     "QUEUE_KINDS",
     "QUEUE_STATES",
     "RECORDABLE_KINDS",
+    "ROLES",
     "SCHEMA_VERSION",
     "TABLES",
     "TASK_VIEW_COLUMNS",
+    "ApiKey",
+    "ApiKeys",
     "Column",
     "DuplicateTaskError",
     "Event",
@@ -86,6 +90,7 @@ __all__ = [
     "EventKind",
     "EventPage",
     "LabelledTask",
+    "NewApiKey",
     "Queue",
     "QueueItem",
     "QueueRequest",
@@ -95,6 +100,7 @@ __all__ = [
     "Table",
     "Task",
     "UnknownItemError",
+    "UnknownKeyError",
     "UnknownTaskError",
     "open",
     "redact",

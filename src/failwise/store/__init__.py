@@ -53,7 +53,17 @@ from failwise.store._events import (
     Task,
 )
 from failwise.store._queue import QUEUE_STATES, Queue, QueueItem
+from failwise.store._queue_filter import FILTER_STATES, QueueFilter
 from failwise.store._queue_items import QueueRequest
+from failwise.store._queue_levels import ServiceLevels
+from failwise.store._queue_views import (
+    BulkResult,
+    ItemDetail,
+    QueuePage,
+    QueueRow,
+    ReviewerStats,
+    context_preview,
+)
 from failwise.store._reads import (
     LABEL_SOURCES,
     TASK_VIEW_COLUMNS,
@@ -72,6 +82,7 @@ _SECONDS = [Seconds()]
 
 __all__ = [
     "FEEDBACK_OUTCOMES",
+    "FILTER_STATES",
     "LABEL_SOURCES",
     "QUEUE_KINDS",
     "QUEUE_STATES",
@@ -79,23 +90,31 @@ __all__ = [
     "SCHEMA_VERSION",
     "TABLES",
     "TASK_VIEW_COLUMNS",
+    "BulkResult",
     "Column",
     "DuplicateTaskError",
     "Event",
     "EventCursor",
     "EventKind",
     "EventPage",
+    "ItemDetail",
     "LabelledTask",
     "Queue",
+    "QueueFilter",
     "QueueItem",
+    "QueuePage",
     "QueueRequest",
+    "QueueRow",
     "QueueStateError",
+    "ReviewerStats",
+    "ServiceLevels",
     "Store",
     "StoreError",
     "Table",
     "Task",
     "UnknownItemError",
     "UnknownTaskError",
+    "context_preview",
     "open",
     "redact",
     "task_view_sql",

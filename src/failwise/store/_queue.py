@@ -43,6 +43,7 @@ from failwise.store._queue_items import (
     check_priority,
     write_created_event,
 )
+from failwise.store._queue_views import QueueViews
 
 __all__ = ["QUEUE_STATES", "Queue", "QueueItem"]
 
@@ -202,7 +203,7 @@ def _holder_mismatch(item: QueueItem, reviewer: str | None, call: str) -> QueueS
     )
 
 
-class Queue:
+class Queue(QueueViews):
     """The review queue of a :class:`~failwise.store.Store` (``store.queue``).
 
     It reaches the database only through the two callables its store hands it: ``write``

@@ -160,3 +160,29 @@ def test_metric_series_refuses_malformed_arguments(events: store.Store) -> None:
     with pytest.raises(InputError, match="interval_level"):
         metric_series(events, interval_level=1.5)
     assert metric_series(events, 0.0, 7200.0, bucket=timedelta(minutes=30)).bucket_s == 1800.0
+
+
+def test_labelled_reliability_bins_the_top_label_against_human_labels(
+    events: store.Store,
+) -> None:
+    from failwise.outcomes import labelled_reliability
+
+    assert labelled_reliability(events) is None
+    for i, (confidence, label) in enumerate([(0.95, 1), (0.92, 2), (0.35, 1), (0.3, 1)]):
+        decision = {"action": "answer", "label": 1, "predicted": 1, "confidence": confidence}
+        events.record_decision(f"t{i}", decision, at=float(i + 1))
+        events.feedback(f"t{i}", "corrected", label=label, at=i + 1.5)
+    events.record_decision("none", {"action": "escalate", "predicted": -1}, at=9.0)
+    events.feedback("none", "corrected", label=3, at=9.5)
+    bins = labelled_reliability(events, n_bins=5)
+    assert bins is not None
+    assert list(bins.count) == [0, 2, 0, 0, 2]
+    assert list(bins.accuracy)[4] == 0.5
+    assert list(bins.accuracy)[1] == 1.0
+    later = labelled_reliability(events, since=2.5)
+    assert later is not None
+    assert sum(later.count) == 2
+    with pytest.raises(InputError, match="n_bins"):
+        labelled_reliability(events, n_bins=0)
+    with pytest.raises(InputError, match="source"):
+        labelled_reliability("sqlite:///x.db")

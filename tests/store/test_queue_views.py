@@ -284,3 +284,40 @@ def test_context_preview_reads_the_input_field_or_the_json() -> None:
     assert store.context_preview([1, 2]) == "[1, 2]"
     assert store.context_preview(None) == ""
     assert store.context_preview({"input": "x" * 500}, limit=10) == "x" * 9 + "…"
+
+
+def test_health_has_the_snapshot_and_depth_flow_reviewers_and_breaches_per_bucket(
+    events: store.Store,
+) -> None:
+    levels = store.ServiceLevels(escalation_minutes=[(0.0, 1.0)])
+    old = _escalate(events, "old", at=500.0, priority=0.5)
+    first = _escalate(events, "a", at=1010.0, priority=0.5)
+    second = _escalate(events, "b", at=1050.0, priority=0.5)
+    _escalate(events, "c", at=1150.0, priority=0.5)
+    events.queue.claim_item(first, "ann", lease_s=1000.0, at=1020.0)
+    events.queue.resolve(first, 1, reviewer="ann", at=1120.0)
+    events.queue.claim_item(second, "bob", lease_s=1000.0, at=1200.0)
+    health = events.queue.health(1000.0, 1300.0, 100.0, levels=levels, at=1250.0)
+    assert health.starts == [1000.0, 1100.0, 1200.0]
+    assert health.depth == [3, 3, 3]
+    assert (health.created, health.resolved, health.reviewers) == ([2, 1, 0], [0, 1, 0], [0, 1, 0])
+    assert health.breaches == [1, 1, 1]
+    assert health.resolved_per_hour == [0.0, 36.0, 0.0]
+    assert (health.waiting, health.claimed, health.breached) == (2, 1, 3)
+    assert (health.oldest_age_s, health.median_age_s) == (750.0, 200.0)
+    assert health.to_dict()["depth"] == [3, 3, 3]
+    assert old > 0
+    with pytest.raises(InputError, match="before"):
+        events.queue.health(5.0, 5.0)
+    with pytest.raises(InputError, match="bucket_s"):
+        events.queue.health(0.0, 10.0, 0.5)
+    with pytest.raises(InputError, match="at most"):
+        events.queue.health(0.0, 1.0e9, 1.0)
+    with pytest.raises(InputError, match="levels"):
+        events.queue.health(0.0, 10.0, levels="fast")  # type: ignore[arg-type]
+    empty = events.queue.health(1.0e6, 1.0e6 + 10.0, 10.0, at=1.0e6)
+    assert empty.depth == [3]
+    assert (
+        store.QueueHealth(**{**empty.__dict__, "median_age_s": math.nan}).to_dict()["median_age_s"]
+        is None
+    )

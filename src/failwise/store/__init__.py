@@ -56,12 +56,12 @@ from failwise.store._queue import QUEUE_STATES, Queue, QueueItem
 from failwise.store._queue_filter import FILTER_STATES, QueueFilter
 from failwise.store._queue_items import QueueRequest
 from failwise.store._queue_levels import ServiceLevels
+from failwise.store._queue_stats import QueueHealth, ReviewerStats
 from failwise.store._queue_views import (
     BulkResult,
     ItemDetail,
     QueuePage,
     QueueRow,
-    ReviewerStats,
     context_preview,
 )
 from failwise.store._reads import (
@@ -101,6 +101,7 @@ __all__ = [
     "LabelledTask",
     "Queue",
     "QueueFilter",
+    "QueueHealth",
     "QueueItem",
     "QueuePage",
     "QueueRequest",

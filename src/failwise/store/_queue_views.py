@@ -23,6 +23,7 @@ from failwise.store._errors import QueueStateError
 from failwise.store._events import Event
 from failwise.store._queue_filter import QueueFilter, filter_sql
 from failwise.store._queue_levels import ServiceLevels
+from failwise.store._queue_stats import QueueStats
 from failwise.store._reads import event_from_row
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ __all__ = [
     "QueuePage",
     "QueueRow",
     "QueueViews",
-    "ReviewerStats",
     "context_preview",
 ]
 
@@ -155,37 +155,6 @@ class ItemDetail:
 
 
 @dataclass(frozen=True)
-class ReviewerStats:
-    """What one reviewer did in a window.
-
-    Attributes
-    ----------
-    reviewer : str
-    resolved : int
-        Items resolved.
-    resolved_per_hour : float
-        Resolutions per hour of the reviewer's active span (first claim to last
-        resolution in the window); NaN for fewer than two resolutions.
-    median_handling_s : float
-        Median seconds from claim to resolution.
-    audited : int
-        Resolutions whose task a later audit labelled.
-    overturned : int
-        Of those, the ones the later audit labelled differently.
-    overturn_rate : float
-        ``overturned / audited``; NaN when none was audited.
-    """
-
-    reviewer: str
-    resolved: int
-    resolved_per_hour: float
-    median_handling_s: float
-    audited: int
-    overturned: int
-    overturn_rate: float
-
-
-@dataclass(frozen=True)
 class BulkResult:
     """What a bulk action selected and changed.
 
@@ -256,7 +225,7 @@ def _float(value: Any) -> float:
     return float("nan") if value is None else float(value)
 
 
-class QueueViews:
+class QueueViews(QueueStats):
     """The people-facing reads and bulk actions of :class:`~failwise.store.Queue`."""
 
     _read: Callable[[str, Sequence[Any]], list[Row]]
@@ -414,71 +383,6 @@ class QueueViews:
             reason=str(decision.get("reason") or item.reason),
             events=events,
         )
-
-    # ---------------------------------------------------------------- reviewers
-    def reviewer_stats(
-        self, since: float | None = None, until: float | None = None
-    ) -> list[ReviewerStats]:
-        """Per reviewer: resolutions in ``[since, until)``, pace, handling time, overturns.
-
-        A resolution is *overturned* when an audit of the same task after it (an
-        ``audit_resolved`` or ``audit_label`` event) gives another label; the rate is over
-        the resolutions a later audit labelled. Reviewers by number resolved, most first.
-        """
-        low = -1.0e300 if since is None else check_at(since, "since")
-        high = 1.0e300 if until is None else check_at(until, "until")
-        if low > high:
-            raise InputError(f"`since` ({low!r}) is after `until` ({high!r}); pass since <= until.")
-        window = (
-            "qi.state = 'resolved' AND qi.resolved_by IS NOT NULL "
-            "AND qi.resolved_at >= ? AND qi.resolved_at < ?"
-        )
-        totals = self._read(
-            "SELECT qi.resolved_by, COUNT(*), MIN(qi.claimed_at), MAX(qi.resolved_at) "
-            f"FROM queue_items qi WHERE {window} GROUP BY qi.resolved_by",
-            (low, high),
-        )
-        medians = self._read(
-            "SELECT resolved_by, AVG(h) FROM ("
-            " SELECT qi.resolved_by, qi.resolved_at - qi.claimed_at AS h,"
-            " ROW_NUMBER() OVER (PARTITION BY qi.resolved_by"
-            "  ORDER BY qi.resolved_at - qi.claimed_at) AS position,"
-            " COUNT(*) OVER (PARTITION BY qi.resolved_by) AS n"
-            f" FROM queue_items qi WHERE {window} AND qi.claimed_at IS NOT NULL"
-            ") AS ranked WHERE 2 * position IN (n, n + 1, n + 2) GROUP BY resolved_by",
-            (low, high),
-        )
-        audits = self._read(
-            "SELECT qi.resolved_by, COUNT(*), SUM(CASE WHEN EXISTS ("
-            " SELECT 1 FROM events a WHERE a.task_id = qi.task_id"
-            " AND a.kind IN ('audit_resolved', 'audit_label') AND a.at > qi.resolved_at"
-            " AND a.label <> qi.label) THEN 1 ELSE 0 END) "
-            f"FROM queue_items qi WHERE {window} AND EXISTS ("
-            " SELECT 1 FROM events a WHERE a.task_id = qi.task_id"
-            " AND a.kind IN ('audit_resolved', 'audit_label') AND a.at > qi.resolved_at) "
-            "GROUP BY qi.resolved_by",
-            (low, high),
-        )
-        median_by = {str(r[0]): float(r[1]) for r in medians}
-        audit_by = {str(r[0]): (int(r[1]), int(r[2] or 0)) for r in audits}
-        out = []
-        for reviewer, count, first, last in totals:
-            name = str(reviewer)
-            n = int(count)
-            span_h = (_float(last) - _float(first)) / 3600.0
-            audited, overturned = audit_by.get(name, (0, 0))
-            out.append(
-                ReviewerStats(
-                    reviewer=name,
-                    resolved=n,
-                    resolved_per_hour=n / span_h if n > 1 and span_h > 0 else float("nan"),
-                    median_handling_s=median_by.get(name, float("nan")),
-                    audited=audited,
-                    overturned=overturned,
-                    overturn_rate=overturned / audited if audited else float("nan"),
-                )
-            )
-        return sorted(out, key=lambda s: (-s.resolved, s.reviewer))
 
     # ---------------------------------------------------------------- pick one
     def claim_item(

@@ -54,7 +54,17 @@ from failwise.store._events import (
 )
 from failwise.store._keys import ROLES, ApiKey, ApiKeys, NewApiKey, UnknownKeyError
 from failwise.store._queue import QUEUE_STATES, Queue, QueueItem
+from failwise.store._queue_filter import FILTER_STATES, QueueFilter
 from failwise.store._queue_items import QueueRequest
+from failwise.store._queue_levels import ServiceLevels
+from failwise.store._queue_stats import QueueHealth, ReviewerStats
+from failwise.store._queue_views import (
+    BulkResult,
+    ItemDetail,
+    QueuePage,
+    QueueRow,
+    context_preview,
+)
 from failwise.store._reads import (
     LABEL_SOURCES,
     TASK_VIEW_COLUMNS,
@@ -73,6 +83,7 @@ _SECONDS = [Seconds()]
 
 __all__ = [
     "FEEDBACK_OUTCOMES",
+    "FILTER_STATES",
     "LABEL_SOURCES",
     "QUEUE_KINDS",
     "QUEUE_STATES",
@@ -83,18 +94,26 @@ __all__ = [
     "TASK_VIEW_COLUMNS",
     "ApiKey",
     "ApiKeys",
+    "BulkResult",
     "Column",
     "DuplicateTaskError",
     "Event",
     "EventCursor",
     "EventKind",
     "EventPage",
+    "ItemDetail",
     "LabelledTask",
     "NewApiKey",
     "Queue",
+    "QueueFilter",
+    "QueueHealth",
     "QueueItem",
+    "QueuePage",
     "QueueRequest",
+    "QueueRow",
     "QueueStateError",
+    "ReviewerStats",
+    "ServiceLevels",
     "Store",
     "StoreError",
     "Table",
@@ -102,6 +121,7 @@ __all__ = [
     "UnknownItemError",
     "UnknownKeyError",
     "UnknownTaskError",
+    "context_preview",
     "open",
     "redact",
     "task_view_sql",

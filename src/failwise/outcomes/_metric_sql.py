@@ -25,6 +25,7 @@ __all__ = [
     "ENGINES",
     "METRIC_VIEW_SQL",
     "QUANTILE_SELECT",
+    "SUMS_COLUMNS",
     "SUMS_SELECT",
     "Runner",
     "full_sql",
@@ -53,6 +54,7 @@ WITH p AS (
 q AS (
     SELECT
         v.task_id,
+        v.created_at,
         v.action,
         CASE WHEN v.action IN ('answer', 'fallback') THEN 1 ELSE 0 END AS automatic,
         CASE WHEN v.action IN ('answer', 'fallback')
@@ -123,9 +125,8 @@ tasks_view AS (
 )
 """
 
-#: Sums over the tasks of the window; one row.
-SUMS_SELECT = """
-SELECT
+#: The sums every measured metric is computed from, as the columns of a ``SELECT``.
+SUMS_COLUMNS = """
     COUNT(*) AS n_tasks,
     SUM(automatic) AS n_automatic,
     SUM(presumed) AS n_presumed,
@@ -143,8 +144,10 @@ SELECT
     SUM(human_s) AS human_s,
     SUM(human_s * human_s) AS human_s2,
     SUM(CASE WHEN completed_s IS NOT NULL THEN 1 ELSE 0 END) AS n_timed
-FROM tasks_view
 """
+
+#: Sums over the tasks of the window; one row.
+SUMS_SELECT = f"SELECT {SUMS_COLUMNS} FROM tasks_view"
 
 #: Times to correct output at the requested 0-based ranks (bound as a parenthesised list).
 QUANTILE_SELECT = """
@@ -177,8 +180,8 @@ def in_dialect(sql: str, engine: str) -> str:
 
 #: Columns of the metric view that the two final queries read.
 _VIEW_COLUMNS = (
-    "automatic, presumed, audited, audit_right, wrong_first, resolved_done, escalated, "
-    "first_done, presumed_done, picked, picked_done, human_s, completed_s"
+    "created_at, action, automatic, presumed, audited, audit_right, wrong_first, "
+    "resolved_done, escalated, first_done, presumed_done, picked, picked_done, human_s, completed_s"
 )
 
 #: Runs one final select (SUMS_SELECT or QUANTILE_SELECT) with all the parameters.

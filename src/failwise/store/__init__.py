@@ -52,8 +52,19 @@ from failwise.store._events import (
     EventKind,
     Task,
 )
+from failwise.store._keys import ROLES, ApiKey, ApiKeys, NewApiKey, UnknownKeyError
 from failwise.store._queue import QUEUE_STATES, Queue, QueueItem
+from failwise.store._queue_filter import FILTER_STATES, QueueFilter
 from failwise.store._queue_items import QueueRequest
+from failwise.store._queue_levels import ServiceLevels
+from failwise.store._queue_stats import QueueHealth, ReviewerStats
+from failwise.store._queue_views import (
+    BulkResult,
+    ItemDetail,
+    QueuePage,
+    QueueRow,
+    context_preview,
+)
 from failwise.store._reads import (
     LABEL_SOURCES,
     TASK_VIEW_COLUMNS,
@@ -72,30 +83,45 @@ _SECONDS = [Seconds()]
 
 __all__ = [
     "FEEDBACK_OUTCOMES",
+    "FILTER_STATES",
     "LABEL_SOURCES",
     "QUEUE_KINDS",
     "QUEUE_STATES",
     "RECORDABLE_KINDS",
+    "ROLES",
     "SCHEMA_VERSION",
     "TABLES",
     "TASK_VIEW_COLUMNS",
+    "ApiKey",
+    "ApiKeys",
+    "BulkResult",
     "Column",
     "DuplicateTaskError",
     "Event",
     "EventCursor",
     "EventKind",
     "EventPage",
+    "ItemDetail",
     "LabelledTask",
+    "NewApiKey",
     "Queue",
+    "QueueFilter",
+    "QueueHealth",
     "QueueItem",
+    "QueuePage",
     "QueueRequest",
+    "QueueRow",
     "QueueStateError",
+    "ReviewerStats",
+    "ServiceLevels",
     "Store",
     "StoreError",
     "Table",
     "Task",
     "UnknownItemError",
+    "UnknownKeyError",
     "UnknownTaskError",
+    "context_preview",
     "open",
     "redact",
     "task_view_sql",

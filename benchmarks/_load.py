@@ -258,7 +258,7 @@ async def _send(
 ) -> None:
     try:
         status, data = await client.request(method, url, body)
-    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as error:
+    except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as error:
         result.errors += 1
         result.error_kinds[type(error).__name__] += 1
         return
@@ -298,7 +298,7 @@ async def open_loop_async(
         load_average=load_average(),
     )
     latencies: list[float] = []
-    total = int(round(rate * duration_s))
+    total = round(rate * duration_s)
     cpu = time.process_time()
     client = DRIVERS[driver](url, max_in_flight, timeout_s, headers or {})
     try:
@@ -458,9 +458,7 @@ def run_wrk(
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"wrk exited {done.returncode}: {done.stderr[-500:]}")
-    line = next(
-        (x for x in reversed(done.stdout.splitlines()) if x.startswith("{")), None
-    )
+    line = next((x for x in reversed(done.stdout.splitlines()) if x.startswith("{")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no summary: {done.stdout[-500:]}")
     report = json.loads(line)
@@ -478,12 +476,13 @@ def run_wrk(
     if bad:
         result.statuses[400] = bad
     socket_errors = {
-        key: int(report[key]) for key in ("connect_errors", "read_errors", "write_errors", "timeouts")
+        key: int(report[key])
+        for key in ("connect_errors", "read_errors", "write_errors", "timeouts")
     }
     result.errors = sum(socket_errors.values())
     result.error_kinds = Counter({k: v for k, v in socket_errors.items() if v})
     result.driver_cpu_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    result.reported_ms = {
-        q: report[f"p{q}_us"] / 1e3 for q in (50, 90, 99)
-    } | {100: report["max_us"] / 1e3}
+    result.reported_ms = {q: report[f"p{q}_us"] / 1e3 for q in (50, 90, 99)} | {
+        100: report["max_us"] / 1e3
+    }
     return result

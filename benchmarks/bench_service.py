@@ -243,22 +243,15 @@ def _failwise_serve(policy: Path, store_url: str) -> list[str]:
     ]
 
 
-def _uvicorn(app: str) -> list[str]:
+def _baseline(app: str) -> list[str]:
     return [
         sys.executable,
-        "-m",
-        "uvicorn",
+        str(HERE / "_service_apps.py"),
         app,
-        "--factory",
-        "--app-dir",
-        str(HERE),
         "--host",
         "127.0.0.1",
         "--workers",
         str(WORKERS),
-        "--log-level",
-        "warning",
-        "--no-access-log",
     ]
 
 
@@ -315,7 +308,7 @@ def _histogram(url: str, token: str) -> dict[tuple[str, str], dict[float, float]
         f"{url}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10.0
     ).text
     pattern = re.compile(
-        r'^failwise_http_request_duration_seconds_bucket\{(?P<labels>[^}]*)\} (?P<value>\S+)$'
+        r"^failwise_http_request_duration_seconds_bucket\{(?P<labels>[^}]*)\} (?P<value>\S+)$"
     )
     out: dict[tuple[str, str], dict[float, float]] = {}
     for line in text.splitlines():
@@ -349,9 +342,7 @@ def _share_within(
 async def _reviewers(url: str, tokens: list[str], duration_s: float) -> dict[str, Any]:
     """Each reviewer loops claim → resolve → claim next until the time is up or the queue
     is empty; latencies of every action, client side."""
-    clients = [
-        _load.DRIVERS["raw"](url, 1, 10.0, {"Authorization": f"Bearer {t}"}) for t in tokens
-    ]
+    clients = [_load.DRIVERS["raw"](url, 1, 10.0, {"Authorization": f"Bearer {t}"}) for t in tokens]
     claims: list[float] = []
     resolves: list[float] = []
     statuses: dict[int, int] = {}
@@ -368,9 +359,7 @@ async def _reviewers(url: str, tokens: list[str], duration_s: float) -> dict[str
                 return
             body = json.dumps({"label": 0, "note": "benchmark"}).encode()
             start = time.perf_counter()
-            status, _ = await client.request(
-                "POST", f"{url}/v1/queue/{item['id']}/resolve", body
-            )
+            status, _ = await client.request("POST", f"{url}/v1/queue/{item['id']}/resolve", body)
             resolves.append(time.perf_counter() - start)
             statuses[status] = statuses.get(status, 0) + 1
 
@@ -464,13 +453,13 @@ def _backend_cases(
 
 def _baseline_cases(bodies: list[bytes], sizes: dict[str, Any], server_url: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    with _serve(_uvicorn("_service_apps:bare_app"), {}) as bare:
+    with _serve(_baseline("bare_app"), {}) as bare:
         out["bare"] = _row(_throughput(f"{bare.url}/v1/decisions", bodies, sizes, None))
     from failwise.service import SETTINGS_ENV, Settings
 
     token = _key(server_url, "service", "bench-auth")
     env = {SETTINGS_ENV: Settings(store=server_url, workers=WORKERS).to_env()}
-    with _serve(_uvicorn("_service_apps:auth_app"), env) as app:
+    with _serve(_baseline("auth_app"), env) as app:
         out["auth/open route"] = _row(_throughput(f"{app.url}/bench/open", bodies, sizes, None))
         out["auth/API key"] = _row(_throughput(f"{app.url}/bench/auth", bodies, sizes, token))
     return out
@@ -601,7 +590,9 @@ def main(argv: list[str] | None = None) -> int:
                     elif group == "postgresql" and server is None:
                         cases["decisions/postgresql"] = {"error": f"unavailable: {missing}"}
                     else:
-                        cases.update(_backend_cases(group, server, policy, bodies, sizes, args.seed))
+                        cases.update(
+                            _backend_cases(group, server, policy, bodies, sizes, args.seed)
+                        )
                 except Exception as error:  # one failing group must not stop the others
                     cases[f"{group} (failed)"] = {"error": f"{type(error).__name__}: {error}"}
     targets = _targets(cases)
@@ -609,8 +600,17 @@ def main(argv: list[str] | None = None) -> int:
     h.print_table(
         f"failwise serve, {WORKERS} workers, {sizes['duration_s']:.0f} s per case"
         f" (load average before the run: {_fmt(_load.load_average(), 2)})",
-        ["case", "throughput", "p50 ms", "p90 ms", "p99 ms", "non-2xx", "driver CPU %",
-         "load 1 min", "driver"],
+        [
+            "case",
+            "throughput",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "non-2xx",
+            "driver CPU %",
+            "load 1 min",
+            "driver",
+        ],
         _table(cases),
         caption="ratios: "
         + ", ".join(f"{k} {h.format_ratio(v)}" for k, v in ratios.items())

@@ -65,6 +65,11 @@ def test_service_levels_are_configurable_and_validated(events: store.Store) -> N
     row = events.queue.view(levels=levels, at=61.0).rows[0]
     assert (row.due_at, row.breached) == (60.0, True)
     assert levels.due_s("escalation", 0.1) == 7200.0
+    alike = store.ServiceLevels(escalation_minutes=[(0.0, 2.0)], audit_minutes=None)
+    assert alike.due_s("audit", 0.5) == alike.due_s("escalation", 0.5) == 120.0
+    _escalate(events, "a", at=0.0, priority=0.5, kind="audit")
+    rows = events.queue.view(store.QueueFilter(kind="audit"), levels=alike, at=1.0).rows
+    assert rows[0].due_at == 120.0
     with pytest.raises(InputError, match="escalation_minutes"):
         store.ServiceLevels(escalation_minutes=[])
     with pytest.raises(InputError, match="min_priority"):

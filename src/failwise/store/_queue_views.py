@@ -307,9 +307,7 @@ class QueueViews(QueueStats):
         return QueuePage([self._row(row, now) for row in rows], total, now, skip)
 
     def _row(self, row: Row, now: float) -> QueueRow:
-        from failwise.store._queue import _item
-
-        item = _item(row[:14], now=now)
+        item = _item_from_row(row, now)
         decision = json.loads(row[17])
         due_at = float(row[18])
         return QueueRow(
@@ -401,9 +399,10 @@ class QueueViews(QueueStats):
             When the item is resolved, or another reviewer holds a lease that still runs.
             Nothing is written.
         """
-        from failwise.store._queue import _check_item_id, _event, _item, _locked_item
+        from failwise.store._queue import _event, _locked_item
 
-        item_id = _check_item_id(item_id)
+        if isinstance(item_id, bool) or not isinstance(item_id, int) or item_id < 1:
+            raise InputError(f"`item_id` must be a positive int (QueueItem.id); got {item_id!r}.")
         name = check_text(reviewer, "reviewer")
         lease = float(check_param("lease_s", lease_s, [Seconds()]))
         now = check_at(at)
@@ -421,7 +420,7 @@ class QueueViews(QueueStats):
             if current.state == "claimed":
                 at_ = current.lease_expires_at if current.lease_expires_at is not None else now
                 _event(tx, current, "expired", at_, reviewer=current.claimed_by)
-            item = _item(rows[0])
+            item = _item_from_row(rows[0], None)
             _event(tx, item, "claimed", now, reviewer=name, lease_expires_at=now + lease)
             return item
 
@@ -521,6 +520,35 @@ class QueueViews(QueueStats):
             except QueueStateError:
                 skipped.append(item_id)
         return BulkResult(len(ids), changed, skipped, False)
+
+
+def _item_from_row(row: Row, now: float | None) -> QueueItem:
+    """A :class:`QueueItem` from the first 14 columns of ``row`` (in ``_ITEM`` order); as
+    of ``now``, a claim whose lease has run out reads ``expired``."""
+    from failwise.store._queue import QueueItem
+
+    def number(value: Any) -> float | None:
+        return None if value is None else float(value)
+
+    state, lease = str(row[6]), number(row[8])
+    if now is not None and state == "claimed" and lease is not None and lease <= now:
+        state = "expired"
+    return QueueItem(
+        id=int(row[0]),
+        task_id=str(row[1]),
+        kind=str(row[2]),
+        reason=str(row[3]),
+        priority=float(row[4]),
+        created_at=float(row[5]),
+        state=state,
+        claimed_by=None if row[7] is None else str(row[7]),
+        lease_expires_at=lease,
+        claimed_at=number(row[9]),
+        resolved_at=number(row[10]),
+        resolved_by=None if row[11] is None else str(row[11]),
+        label=None if row[12] is None else int(row[12]),
+        note=None if row[13] is None else str(row[13]),
+    )
 
 
 def _check_flag(value: Any) -> bool:

@@ -382,6 +382,23 @@ class QueueViews(QueueStats):
             events=events,
         )
 
+    def recent_resolutions(
+        self, reviewer: str, window_s: float = 300.0, *, limit: int = 10, at: float | None = None
+    ) -> list[QueueItem]:
+        """The items ``reviewer`` resolved in the last ``window_s`` seconds, latest first
+        (what an undo may still reopen)."""
+        name = check_text(reviewer, "reviewer")
+        window = float(check_param("window_s", window_s, [Seconds()]))
+        size = _check_count(limit, "limit", 1)
+        now = check_at(at)
+        rows = self._read(
+            f"SELECT {_ITEM} FROM queue_items qi WHERE qi.state = 'resolved' "
+            "AND qi.resolved_by = ? AND qi.resolved_at >= ? AND qi.resolved_at <= ? "
+            "ORDER BY qi.resolved_at DESC, qi.id DESC LIMIT ?",
+            (name, now - window, now, size),
+        )
+        return [_item_from_row(row, now) for row in rows]
+
     # ---------------------------------------------------------------- pick one
     def claim_item(
         self, item_id: int, reviewer: str, lease_s: float = 300.0, *, at: float | None = None

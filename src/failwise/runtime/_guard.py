@@ -36,7 +36,12 @@ from failwise.runtime._attempt import Attempts, Outcome, short
 from failwise.runtime._audit import AuditSampler
 from failwise.runtime._breaker import BreakerGate, is_circuit_breaker
 from failwise.runtime._degrade import Degrader
-from failwise.runtime._record import DecisionNotRecordedError, Recorder, check_sink
+from failwise.runtime._record import (
+    DecisionNotRecordedError,
+    Recorder,
+    check_sink,
+    check_task_ids,
+)
 from failwise.runtime._scorer import ScorerCalls
 from failwise.runtime._timeout import ModelThreads
 
@@ -403,6 +408,7 @@ class Guard:
         contexts: list[dict[str, Any] | None],
         outcomes: list[Outcome],
         start: float,
+        task_ids: list[str | None] | None = None,
     ) -> list[Decision]:
         """Everything after the model: signals, ladder, audit draws, the decisions."""
         n = max(len(items), 1)
@@ -424,6 +430,7 @@ class Guard:
             "total_s": (end - start) / n,
         }
         asked = self.fallback is not None
+        ids = task_ids if task_ids is not None else [None] * len(items)
         decisions = []
         for i, (fields, failure) in enumerate(verdicts):
             outcome = outcomes[i]
@@ -457,7 +464,7 @@ class Guard:
             decisions.append(
                 Decision(
                     **fields,
-                    task_id=uuid.uuid4().hex,
+                    task_id=ids[i] if ids[i] is not None else uuid.uuid4().hex,
                     policy_version=self.policy_version,
                     timings={
                         "model_s": outcome.model_s,
@@ -478,7 +485,9 @@ class Guard:
         return decisions
 
     # -- the three entry points -------------------------------------------------------------------
-    def decide(self, x: Any, context: Mapping[str, Any] | None = None) -> Decision:
+    def decide(
+        self, x: Any, context: Mapping[str, Any] | None = None, *, task_id: str | None = None
+    ) -> Decision:
         """Decide what to do with one input.
 
         Parameters
@@ -488,6 +497,8 @@ class Guard:
         context : mapping, optional
             Anything to keep with the decision (user id, channel); recorded in
             ``extra["context"]``. Must be JSON-serialisable when the guard has a store.
+        task_id : str, optional
+            The id of the task the decision opens; a fresh uuid4 hex by default.
 
         Returns
         -------
@@ -507,11 +518,16 @@ class Guard:
         """
         start = time.perf_counter()
         ctx = self._check_context(context)
+        ids = check_task_ids(None if task_id is None else [task_id], 1)
         outcome = self._attempts.one(x)
-        return self._record(self._decide([x], [ctx], [outcome], start))[0]
+        return self._record(self._decide([x], [ctx], [outcome], start, ids))[0]
 
     def decide_batch(
-        self, xs: Iterable[Any], contexts: Sequence[Mapping[str, Any] | None] | None = None
+        self,
+        xs: Iterable[Any],
+        contexts: Sequence[Mapping[str, Any] | None] | None = None,
+        *,
+        task_ids: Sequence[str | None] | None = None,
     ) -> list[Decision]:
         """Decide for a batch: one model call (if it takes batches), one ladder, one write.
 
@@ -525,6 +541,8 @@ class Guard:
         xs : iterable of inputs
         contexts : sequence of mappings (or None), optional
             One context per input.
+        task_ids : sequence of str (or None), optional
+            One task id per input (None: a fresh one).
 
         Returns
         -------
@@ -535,8 +553,9 @@ class Guard:
         start = time.perf_counter()
         items = self._check_batch(xs)
         ctxs = self._check_contexts(contexts, len(items))
+        ids = check_task_ids(task_ids, len(items))
         outcomes = self._attempts.many(items)
-        return self._record(self._decide(items, ctxs, outcomes, start))
+        return self._record(self._decide(items, ctxs, outcomes, start, ids))
 
     async def adecide(self, x: Any, context: Mapping[str, Any] | None = None) -> Decision:
         """:meth:`decide` for asyncio services: the model never blocks the event loop.

@@ -52,6 +52,7 @@ from failwise.store._events import (
     EventKind,
     Task,
 )
+from failwise.store._keys import ROLES, ApiKey, ApiKeys, NewApiKey, UnknownKeyError
 from failwise.store._queue import QUEUE_STATES, Queue, QueueItem
 from failwise.store._queue_filter import FILTER_STATES, QueueFilter
 from failwise.store._queue_items import QueueRequest
@@ -87,9 +88,12 @@ __all__ = [
     "QUEUE_KINDS",
     "QUEUE_STATES",
     "RECORDABLE_KINDS",
+    "ROLES",
     "SCHEMA_VERSION",
     "TABLES",
     "TASK_VIEW_COLUMNS",
+    "ApiKey",
+    "ApiKeys",
     "BulkResult",
     "Column",
     "DuplicateTaskError",
@@ -99,6 +103,7 @@ __all__ = [
     "EventPage",
     "ItemDetail",
     "LabelledTask",
+    "NewApiKey",
     "Queue",
     "QueueFilter",
     "QueueHealth",
@@ -114,6 +119,7 @@ __all__ = [
     "Table",
     "Task",
     "UnknownItemError",
+    "UnknownKeyError",
     "UnknownTaskError",
     "context_preview",
     "open",

@@ -21,6 +21,13 @@ Tables
     ``priority``, ``created_at``, ``state`` (pending, claimed, expired, resolved),
     ``claimed_by``, ``claimed_at``, ``lease_expires_at``, ``resolved_at``,
     ``resolved_by``, ``label`` and ``note``. Every change is also an event.
+``api_keys`` (version 2)
+    The service's API keys: ``key_id``, a short ``prefix`` of the key for display, the
+    SHA-256 ``secret_hash`` of its secret (the key itself is never stored), ``role``,
+    ``name``, ``created_at`` and ``revoked_at``. Not part of the event log, so not in
+    :data:`TABLES` (nor in exports).
+``service_secrets`` (version 2)
+    Named random secrets every service worker shares (the session-cookie key).
 """
 
 from __future__ import annotations
@@ -232,6 +239,30 @@ MIGRATIONS: tuple[Migration, ...] = (
             """
             CREATE UNIQUE INDEX queue_open_task ON queue_items (task_id, kind)
             WHERE state <> 'resolved'
+            """,
+        ),
+    ),
+    Migration(
+        version=2,
+        description="API keys and shared service secrets",
+        statements=(
+            """
+            CREATE TABLE api_keys (
+                key_id TEXT PRIMARY KEY,
+                prefix TEXT NOT NULL,
+                secret_hash TEXT NOT NULL,
+                role TEXT NOT NULL,
+                name TEXT NOT NULL,
+                created_at {float} NOT NULL,
+                revoked_at {float}
+            )
+            """,
+            """
+            CREATE TABLE service_secrets (
+                name TEXT PRIMARY KEY,
+                value TEXT NOT NULL,
+                created_at {float} NOT NULL
+            )
             """,
         ),
     ),

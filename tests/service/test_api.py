@@ -29,7 +29,7 @@ def test_a_decision_is_in_the_store_with_its_queue_item(live: Server) -> None:
     assert decision["context"] == {"text": "où est ma carte"}
     with store.open(live.store_url) as opened:
         task = opened.task(task_id)
-        items = opened.queue.search(task_id=task_id)
+        items = opened.queue.of_task(task_id)
     assert task.action == "escalate"
     assert task.decision["reason"] == decision["reason"]
     assert [(i.kind, i.state) for i in items] == [("escalation", "pending")]
@@ -46,7 +46,7 @@ def test_a_batch_is_recorded_in_one_call_in_input_order(live: Server) -> None:
     assert [d["task_id"] for d in decisions] == ids
     with store.open(live.store_url) as opened:
         recorded = [opened.task(t).action for t in ids]
-        queued = {t for t in ids if opened.queue.search(task_id=t)}
+        queued = {t for t in ids if opened.queue.of_task(t)}
     assert recorded == [d["action"] for d in decisions]
     assert queued == {d["task_id"] for d in decisions if d["action"] == "escalate"}
     assert len(queued) >= 2

@@ -116,7 +116,8 @@ def test_the_list_filters_by_state_text_and_age(live: Server) -> None:
     assert found["items"][0]["due_at"] > found["items"][0]["created_at"]
     assert none["total"] == 0
     assert young["total"] == 0
-    assert one.json()["task_id"] == task_id
+    assert one.json()["item"]["task_id"] == task_id
+    assert one.json()["input_text"] == f"needle {marker}"
     assert len(page["items"]) == 1
     assert page["total"] > 1
     assert bad.status_code == 422

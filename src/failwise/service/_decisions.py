@@ -27,11 +27,12 @@ from failwise.service._models import (
     TaskId,
     TaskResponse,
     clean_json,
+    event_out,
 )
 from failwise.service._prometheus import count_decisions
 from failwise.service._queue_api import item_out
 from failwise.service._state import ServiceState, get_state
-from failwise.store import Event, Task
+from failwise.store import Task
 
 __all__ = ["decisions_router"]
 
@@ -185,17 +186,6 @@ def feedback(
     return FeedbackResponse(event_id=event_id)
 
 
-def _event(event: Event) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "task_id": event.task_id,
-        "kind": event.kind,
-        "at": event.at,
-        "label": event.label,
-        "payload": event.payload,
-    }
-
-
 def _task(task: Task) -> dict[str, Any]:
     return {
         "task_id": task.task_id,
@@ -215,11 +205,11 @@ def read_task(state: ServiceState, task_id: str) -> dict[str, Any]:
     """The task, its events and its queue items, as the API serialises them."""
     task = state.store.task(task_id)
     events = state.store.events(task_id)
-    items = state.store.queue.search(task_id=task_id, limit=1000)
+    items = state.store.queue.of_task(task_id)
     return clean_json(
         {
             "task": _task(task),
-            "events": [_event(e) for e in events],
+            "events": [event_out(e) for e in events],
             "queue_items": [item_out(state, item) for item in items],
         }
     )

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal, TypeVar, cast
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 
+from failwise.store import Event
+
 __all__ = [
     "MAX_SCORES",
     "BatchRequest",
@@ -23,15 +25,22 @@ __all__ = [
     "EventOut",
     "FeedbackRequest",
     "FeedbackResponse",
+    "FilterState",
     "Health",
+    "ItemDetailOut",
     "LeaseRequest",
     "QueueItemOut",
-    "QueuePage",
+    "QueuePageOut",
+    "QueueRowOut",
     "ResolveRequest",
     "TaskOut",
     "TaskResponse",
     "clean_json",
+    "event_out",
 ]
+
+#: What ``GET /v1/queue?state=`` selects (see :data:`failwise.store.FILTER_STATES`).
+FilterState = Literal["open", "waiting", "pending", "claimed", "expired", "resolved", "all"]
 
 #: Longest score vector accepted (classes).
 MAX_SCORES = 100_000
@@ -201,21 +210,48 @@ class QueueItemOut(BaseModel):
     due_at: float = Field(description="When the item is due, from its priority (the SLA).")
 
 
+class QueueRowOut(QueueItemOut):
+    """One item of the reviewer's list."""
+
+    breached: bool = Field(description="Past its due time (unresolved, or resolved late).")
+    action: str
+    predicted: int | None
+    confidence: float | None
+    preview: str = Field(description="One line of the recorded input.")
+
+
+class QueuePageOut(BaseModel):
+    """One page of the list, by priority then age, and how many items match in all."""
+
+    items: list[QueueRowOut]
+    total: int
+    limit: int
+    offset: int
+    at: float
+
+
+class ItemDetailOut(BaseModel):
+    """One item with what a reviewer needs to resolve it."""
+
+    item: QueueItemOut
+    breached: bool
+    decision: dict[str, Any]
+    context: dict[str, Any] | None
+    input_text: str
+    top_labels: list[tuple[int, float]] = Field(
+        description="The model's most probable labels with calibrated probabilities."
+    )
+    prediction_set: list[int]
+    reason: str
+    events: list[EventOut]
+
+
 class TaskResponse(BaseModel):
     """A task, its events and its queue items."""
 
     task: TaskOut
     events: list[EventOut]
     queue_items: list[QueueItemOut]
-
-
-class QueuePage(BaseModel):
-    """One page of queue items in claim order, and how many match in all."""
-
-    items: list[QueueItemOut]
-    total: int
-    limit: int
-    offset: int
 
 
 class ClaimRequest(BaseModel):
@@ -264,6 +300,18 @@ def _clean(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_clean(item) for item in value]
     return value
+
+
+def event_out(event: Event) -> dict[str, Any]:
+    """An event as the API serialises it."""
+    return {
+        "id": event.id,
+        "task_id": event.task_id,
+        "kind": event.kind,
+        "at": event.at,
+        "label": event.label,
+        "payload": event.payload,
+    }
 
 
 def clean_json(value: _T) -> _T:

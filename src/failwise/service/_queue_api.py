@@ -8,6 +8,7 @@ same way.
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query
@@ -18,16 +19,18 @@ from failwise.service._auth import Principal, require
 from failwise.service._errors import ApiError, responses
 from failwise.service._models import (
     ClaimRequest,
+    FilterState,
+    ItemDetailOut,
     LeaseRequest,
     QueueItemOut,
-    QueuePage,
+    QueuePageOut,
     ResolveRequest,
-    TaskId,
     Text,
     clean_json,
+    event_out,
 )
 from failwise.service._state import ServiceState, get_state
-from failwise.store import QueueItem
+from failwise.store import ItemDetail, QueueFilter, QueueItem, QueueRow
 
 __all__ = ["item_out", "queue_router"]
 
@@ -56,7 +59,33 @@ def item_out(state: ServiceState, item: QueueItem) -> dict[str, Any]:
         "resolved_by": item.resolved_by,
         "label": item.label,
         "note": item.note,
-        "due_at": item.created_at + state.settings.due_s(item.priority),
+        "due_at": item.created_at + state.levels.due_s(item.kind, item.priority),
+    }
+
+
+def _row_out(state: ServiceState, row: QueueRow) -> dict[str, Any]:
+    return {
+        **item_out(state, row.item),
+        "due_at": row.due_at,
+        "breached": row.breached,
+        "action": row.action,
+        "predicted": row.predicted,
+        "confidence": row.confidence,
+        "preview": row.preview,
+    }
+
+
+def _detail_out(state: ServiceState, detail: ItemDetail) -> dict[str, Any]:
+    return {
+        "item": {**item_out(state, detail.item), "due_at": detail.due_at},
+        "breached": detail.breached,
+        "decision": detail.decision,
+        "context": detail.context,
+        "input_text": detail.input_text,
+        "top_labels": [[label, p] for label, p in detail.top_labels],
+        "prediction_set": detail.prediction_set,
+        "reason": detail.reason,
+        "events": [event_out(e) for e in detail.events],
     }
 
 
@@ -65,45 +94,55 @@ def _acting(principal: Principal) -> str | None:
     return None if principal.role == "admin" else principal.name
 
 
-@queue_router.get("", response_model=QueuePage, responses=responses(401, 403, 422, 503))
+@queue_router.get("", response_model=QueuePageOut, responses=responses(401, 403, 422, 503))
 async def list_items(
     state: State,
     principal: Annotated[Principal, Depends(require("reviewer", "viewer"))],
+    item_state: Annotated[FilterState, Query(alias="state")] = "open",
     kind: Annotated[Literal["escalation", "audit"] | None, Query()] = None,
-    item_state: Annotated[
-        Literal["pending", "claimed", "expired", "resolved"] | None, Query(alias="state")
-    ] = None,
-    reason: Annotated[Text | None, Query(max_length=1000)] = None,
+    reason: Annotated[Text | None, Query(max_length=500)] = None,
     predicted: Annotated[int | None, Query(ge=-1, le=2**31 - 1)] = None,
     assignee: Annotated[Text | None, Query(max_length=256)] = None,
-    task_id: Annotated[TaskId | None, Query()] = None,
-    q: Annotated[Text | None, Query(max_length=1000, description="Text in the context")] = None,
+    q: Annotated[
+        Text | None, Query(max_length=500, description="Text in the input or the task id")
+    ] = None,
     min_age_s: Annotated[float | None, Query(ge=0, le=1e12, allow_inf_nan=False)] = None,
     max_age_s: Annotated[float | None, Query(ge=0, le=1e12, allow_inf_nan=False)] = None,
+    breached: Annotated[bool | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> dict[str, Any]:
-    """Items in claim order (priority, then age) matching every filter, and their count."""
-    filters: dict[str, Any] = {
-        "state": item_state,
-        "kind": kind,
-        "reason": reason,
-        "predicted": predicted,
-        "assignee": assignee,
-        "task_id": task_id,
-        "text": q,
-        "min_age_s": min_age_s,
-        "max_age_s": max_age_s,
-    }
+    """Items by priority then age, with due times, matching every filter; and their count."""
+    if min_age_s is not None and max_age_s is not None and min_age_s > max_age_s:
+        raise ApiError(
+            422,
+            "bad_ages",
+            f"`min_age_s` ({min_age_s:g}) is above `max_age_s` ({max_age_s:g}); no item can "
+            "match. Swap them.",
+            field="query.min_age_s",
+            received=min_age_s,
+            expected="min_age_s <= max_age_s",
+        )
+    selection = QueueFilter(
+        state=item_state,
+        kind=kind,
+        reason=reason,
+        predicted=predicted,
+        min_age_s=min_age_s,
+        max_age_s=max_age_s,
+        assignee=assignee,
+        text=q,
+        breached=breached,
+    )
 
     def read() -> dict[str, Any]:
-        queue = state.store.queue
-        items = queue.search(**filters, limit=limit, offset=offset)
+        page = state.store.queue.view(selection, levels=state.levels, limit=limit, offset=offset)
         return {
-            "items": [item_out(state, item) for item in items],
-            "total": queue.count(**filters),
+            "items": [_row_out(state, row) for row in page.rows],
+            "total": page.total,
             "limit": limit,
-            "offset": offset,
+            "offset": page.offset,
+            "at": page.at,
         }
 
     return clean_json(await run_in_threadpool(read))
@@ -122,14 +161,31 @@ def claim(
     return None if item is None else clean_json(item_out(state, item))
 
 
-@queue_router.get("/{item_id}", response_model=QueueItemOut, responses=_ERRORS)
+@queue_router.get("/{item_id}", response_model=ItemDetailOut, responses=_ERRORS)
 async def get_item(
     item_id: ItemId,
     state: State,
     principal: Annotated[Principal, Depends(require("reviewer", "viewer"))],
 ) -> dict[str, Any]:
-    """One queue item."""
-    item = await run_in_threadpool(state.store.queue.get, item_id)
+    """One item with its input, the model's top labels, why it was queued and its history."""
+    detail = await run_in_threadpool(
+        functools.partial(state.store.queue.detail, item_id, levels=state.levels)
+    )
+    return clean_json(_detail_out(state, detail))
+
+
+@queue_router.post("/{item_id}/claim", response_model=QueueItemOut, responses=_ERRORS)
+def claim_item(
+    item_id: ItemId,
+    state: State,
+    principal: Reviewer,
+    body: Annotated[LeaseRequest | None, Body()] = None,
+) -> dict[str, Any]:
+    """Lease this item (not the next one) to the caller."""
+    lease = body.lease_s if body is not None and body.lease_s is not None else None
+    item = state.store.queue.claim_item(
+        item_id, principal.name, lease if lease is not None else state.settings.lease_s
+    )
     return clean_json(item_out(state, item))
 
 

@@ -20,11 +20,11 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from failwise.exceptions import InputError
+from failwise.store import ServiceLevels
 
 __all__ = [
     "SETTINGS_ENV",
     "Settings",
-    "SlaTier",
     "load_settings",
     "settings_error",
     "settings_from_env",
@@ -34,22 +34,7 @@ __all__ = [
 SETTINGS_ENV = "FAILWISE_SERVE_SETTINGS"
 
 _Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-
-
-class SlaTier(BaseModel):
-    """Queue items with ``priority >= min_priority`` are due ``due_s`` seconds after creation."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    min_priority: Annotated[float, Field(allow_inf_nan=False)]
-    due_s: _Seconds
-
-
-_DEFAULT_SLA = (
-    SlaTier(min_priority=0.75, due_s=900.0),
-    SlaTier(min_priority=0.5, due_s=1800.0),
-    SlaTier(min_priority=-1.0e300, due_s=4 * 3600.0),
-)
+_Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class Settings(BaseModel):
@@ -97,8 +82,11 @@ class Settings(BaseModel):
         Share of non-escalated decisions sampled for audit (``Guard(audit_rate=...)``).
     model_timeout_s : float or None
         Longest wait for the model (``Guard(timeout_s=...)``).
-    sla : list of SlaTier
-        Due times by priority (the first tier whose ``min_priority`` the item reaches).
+    sla_escalation_minutes, sla_default_minutes, sla_audit_minutes
+        The review queue's service levels (:class:`failwise.store.ServiceLevels`): an
+        escalation whose priority reaches ``min_priority`` is due ``minutes`` after it was
+        queued (first matching ``[min_priority, minutes]`` pair), else after
+        ``sla_default_minutes``; an audit after ``sla_audit_minutes``.
     readiness_timeout_s : float
         ``/readyz`` answers 503 when the database does not answer within this time.
     key_cache_s : float
@@ -129,7 +117,13 @@ class Settings(BaseModel):
     undo_window_s: _Seconds = 300.0
     audit_rate: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.0
     model_timeout_s: _Seconds | None = None
-    sla: tuple[SlaTier, ...] = _DEFAULT_SLA
+    sla_escalation_minutes: tuple[tuple[_Finite, _Seconds], ...] = (
+        (0.8, 15.0),
+        (0.5, 30.0),
+        (0.0, 60.0),
+    )
+    sla_default_minutes: _Seconds = 120.0
+    sla_audit_minutes: _Seconds = 1440.0
     readiness_timeout_s: _Seconds = 1.5
     key_cache_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 5.0
     labels: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] | None = None
@@ -148,19 +142,20 @@ class Settings(BaseModel):
             raise ValueError("expected a store URL: sqlite:///path.db or postgresql://user@host/db")
         return value
 
-    @field_validator("sla")
+    @field_validator("sla_escalation_minutes")
     @classmethod
-    def _sla_tiers(cls, value: tuple[SlaTier, ...]) -> tuple[SlaTier, ...]:
+    def _sla_rows(cls, value: tuple[tuple[float, float], ...]) -> tuple[tuple[float, float], ...]:
         if not value:
-            raise ValueError("expected at least one tier {min_priority, due_s}")
-        return tuple(sorted(value, key=lambda tier: -tier.min_priority))
+            raise ValueError("expected at least one [min_priority, minutes] pair")
+        return value
 
-    def due_s(self, priority: float) -> float:
-        """Seconds from creation until a queue item of ``priority`` is due."""
-        for tier in self.sla:
-            if priority >= tier.min_priority:
-                return float(tier.due_s)
-        return float(self.sla[-1].due_s)
+    def service_levels(self) -> ServiceLevels:
+        """The review queue's due times, as every queue read derives them."""
+        return ServiceLevels(
+            escalation_minutes=self.sla_escalation_minutes,
+            default_minutes=self.sla_default_minutes,
+            audit_minutes=self.sla_audit_minutes,
+        )
 
     def to_env(self) -> str:
         """The settings as the JSON that :func:`settings_from_env` reads back."""

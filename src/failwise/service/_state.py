@@ -29,6 +29,7 @@ from failwise.artifacts import MANIFEST_FILE
 from failwise.exceptions import InputError
 from failwise.runtime import Guard
 from failwise.service._settings import Settings
+from failwise.store import ServiceLevels
 
 __all__ = ["KeyCache", "ServiceState", "find_policy", "get_state", "open_state"]
 
@@ -172,6 +173,7 @@ class ServiceState:
     scores_guard: Guard | None = None
     model_guard: Guard | None = None
     policy_path: Path | None = None
+    levels: ServiceLevels = field(default_factory=ServiceLevels)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -232,6 +234,7 @@ def open_state(settings: Settings) -> ServiceState:
         scores_guard=scores_guard,
         model_guard=model_guard,
         policy_path=policy_path,
+        levels=settings.service_levels(),
     )
 
 

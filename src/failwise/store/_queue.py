@@ -44,14 +44,9 @@ from failwise.store._queue_items import (
     check_priority,
     write_created_event,
 )
-from failwise.store._queue_reads import (
-    ITEM_COLUMNS,
-    QUEUE_STATES,
-    QueueItem,
-    QueueReads,
-    check_item_id,
-    item_from_row,
-)
+from failwise.store._queue_reads import ITEM_COLUMNS, QUEUE_STATES, QueueItem, QueueReads
+from failwise.store._queue_reads import check_item_id as _check_item_id
+from failwise.store._queue_reads import item_from_row as _item
 from failwise.store._queue_views import QueueViews
 
 __all__ = ["QUEUE_STATES", "Queue", "QueueItem"]
@@ -99,7 +94,7 @@ def _event(tx: Tx, item: QueueItem, change: str, at: float, **payload: Any) -> N
 
 
 def _sweep(tx: Tx, now: float) -> list[QueueItem]:
-    expired = [item_from_row(row) for row in tx.execute(_SWEEP, (now,))]
+    expired = [_item(row) for row in tx.execute(_SWEEP, (now,))]
     for item in expired:
         at = item.lease_expires_at if item.lease_expires_at is not None else now
         _event(tx, item, "expired", at, reviewer=item.claimed_by)
@@ -113,7 +108,7 @@ def _locked_item(tx: Tx, item_id: int) -> QueueItem:
             f"No queue item {item_id} in the {tx.backend} store; nothing was written. Use the "
             "id of a QueueItem returned by enqueue or claim."
         )
-    return item_from_row(rows[0])
+    return _item(rows[0])
 
 
 def _holder_mismatch(item: QueueItem, reviewer: str | None, call: str) -> QueueStateError | None:
@@ -125,7 +120,7 @@ def _holder_mismatch(item: QueueItem, reviewer: str | None, call: str) -> QueueS
     )
 
 
-class Queue(QueueViews, QueueReads):
+class Queue(QueueReads, QueueViews):
     """The review queue of a :class:`~failwise.store.Store` (``store.queue``).
 
     It reaches the database only through the two callables its store hands it: ``write``
@@ -243,7 +238,7 @@ class Queue(QueueViews, QueueReads):
             rows = tx.execute(query, params)
             if not rows:
                 return None
-            item = item_from_row(rows[0])
+            item = _item(rows[0])
             _event(tx, item, "claimed", now, reviewer=name, lease_expires_at=now + lease)
             return item
 
@@ -284,7 +279,7 @@ class Queue(QueueViews, QueueReads):
             When the item is resolved already, was never claimed, or is held by someone
             else. Nothing is written.
         """
-        item_id = check_item_id(item_id)
+        item_id = _check_item_id(item_id)
         checked = check_label(label, required=True)
         text = None if note is None else check_text(note, "note", max_length=MAX_TEXT)
         name = None if reviewer is None else check_text(reviewer, "reviewer")
@@ -312,7 +307,7 @@ class Queue(QueueViews, QueueReads):
                 f"label = ?, note = ? WHERE id = ? RETURNING {ITEM_COLUMNS}",
                 (now, by, checked, text, item_id),
             )
-            resolved = item_from_row(rows[0])
+            resolved = _item(rows[0])
             _event(tx, resolved, "resolved", now, label=checked, reviewer=by, note=text)
             return resolved
 
@@ -331,7 +326,7 @@ class Queue(QueueViews, QueueReads):
         QueueStateError
             When the item is not claimed, or is held by another reviewer.
         """
-        item_id = check_item_id(item_id)
+        item_id = _check_item_id(item_id)
         name = None if reviewer is None else check_text(reviewer, "reviewer")
         now = check_at(at)
 
@@ -351,7 +346,7 @@ class Queue(QueueViews, QueueReads):
                 (item_id,),
             )
             _event(tx, item, "released", now, reviewer=item.claimed_by)
-            return item_from_row(rows[0])
+            return _item(rows[0])
 
         result: QueueItem = self._write(op)
         return result
@@ -377,7 +372,7 @@ class Queue(QueueViews, QueueReads):
             When the item is not claimed (or expired after a claim), or is held by
             another reviewer.
         """
-        item_id = check_item_id(item_id)
+        item_id = _check_item_id(item_id)
         lease = float(check_param("lease_s", lease_s, [Seconds()]))
         name = None if reviewer is None else check_text(reviewer, "reviewer")
         now = check_at(at)
@@ -397,7 +392,7 @@ class Queue(QueueViews, QueueReads):
                 f"RETURNING {ITEM_COLUMNS}",
                 (now + lease, item_id),
             )
-            renewed = item_from_row(rows[0])
+            renewed = _item(rows[0])
             _event(
                 tx, renewed, "renewed", now, reviewer=item.claimed_by, lease_expires_at=now + lease
             )
@@ -441,7 +436,7 @@ class Queue(QueueViews, QueueReads):
             When the item is not resolved, was resolved by someone else or more than
             ``window_s`` ago, or its task has opened another item of the same kind since.
         """
-        item_id = check_item_id(item_id)
+        item_id = _check_item_id(item_id)
         window = float(check_param("window_s", window_s, [Seconds()]))
         lease = float(check_param("lease_s", lease_s, [Seconds()]))
         name = None if reviewer is None else check_text(reviewer, "reviewer")
@@ -481,7 +476,7 @@ class Queue(QueueViews, QueueReads):
                 f"note = NULL WHERE id = ? RETURNING {ITEM_COLUMNS}",
                 (now + lease, item_id),
             )
-            reopened = item_from_row(rows[0])
+            reopened = _item(rows[0])
             _event(
                 tx,
                 reopened,

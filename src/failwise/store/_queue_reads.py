@@ -1,4 +1,7 @@
-"""Reading the review queue: :class:`QueueItem`, one item, counts, and filtered pages.
+"""Reading the review queue: :class:`QueueItem`, one item, a task's items, counts.
+
+The people-facing reads (filtered pages, item detail, stats) are in
+:mod:`failwise.store._queue_views`.
 
 :class:`QueueReads` holds the read methods of :class:`~failwise.store.Queue`; they see a
 claimed item whose lease has run out as ``expired`` even before a claim sweeps it.
@@ -6,7 +9,6 @@ claimed item whose lease has run out as ``expired`` even before a claim sweeps i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +16,7 @@ from typing import Any
 from failwise._validation import describe
 from failwise.exceptions import InputError
 from failwise.store._backend import Row
-from failwise.store._checks import check_at, check_label, check_task_id, check_text
+from failwise.store._checks import check_at, check_task_id
 from failwise.store._errors import UnknownItemError
 from failwise.store._queue_items import check_kind
 
@@ -34,9 +36,6 @@ ITEM_COLUMNS = (
     "id, task_id, kind, reason, priority, created_at, state, claimed_by, lease_expires_at, "
     "claimed_at, resolved_at, resolved_by, label, note"
 )
-_QI_COLUMNS = ", ".join(f"qi.{name.strip()}" for name in ITEM_COLUMNS.split(","))
-#: Most items one page of :meth:`QueueReads.search` returns.
-MAX_PAGE = 1_000
 
 
 @dataclass(frozen=True)
@@ -193,173 +192,12 @@ class QueueReads:
         )
         return [item_from_row(row, now=now) for row in rows]
 
-    def search(
-        self,
-        *,
-        state: str | None = None,
-        kind: str | None = None,
-        reason: str | None = None,
-        predicted: int | None = None,
-        assignee: str | None = None,
-        task_id: str | None = None,
-        text: str | None = None,
-        min_age_s: float | None = None,
-        max_age_s: float | None = None,
-        limit: int = 100,
-        offset: int = 0,
-        at: float | None = None,
-    ) -> list[QueueItem]:
-        """Items matching every filter given, in claim order (priority, then age).
-
-        Parameters
-        ----------
-        state : {"pending", "claimed", "expired", "resolved"}, optional
-            As :meth:`get` reports it (a claim whose lease ran out is ``expired``).
-        kind : {"escalation", "audit"}, optional
-        reason : str, optional
-            Text the item's reason contains (case-insensitive for ASCII letters).
-        predicted : int, optional
-            The model's top label of the item's task.
-        assignee : str, optional
-            The reviewer holding, or who last held or resolved, the item.
-        task_id : str, optional
-        text : str, optional
-            Text anywhere in the task's recorded decision, its context included
-            (case-insensitive for ASCII letters).
-        min_age_s, max_age_s : float, optional
-            Age bounds, in seconds since the item was created.
-        limit : int, default=100
-            At most 1,000.
-        offset : int, default=0
-            Items to skip (for paging).
-        at : float, optional
-            Unix seconds of "now"; now by default.
-        """
-        where, params = self._filters(
-            state, kind, reason, predicted, assignee, task_id, text, min_age_s, max_age_s, at
-        )
-        size = _check_count(limit, "limit", low=1, high=MAX_PAGE)
-        skip = _check_count(offset, "offset", low=0, high=None)
-        rows = self._read(
-            f"SELECT {_QI_COLUMNS} FROM queue_items qi{where} "
-            "ORDER BY qi.priority DESC, qi.created_at, qi.id LIMIT ? OFFSET ?",
-            (*params, size, skip),
-        )
-        now = params[0]
-        return [item_from_row(row, now=now) for row in rows]
-
-    def count(
-        self,
-        *,
-        state: str | None = None,
-        kind: str | None = None,
-        reason: str | None = None,
-        predicted: int | None = None,
-        assignee: str | None = None,
-        task_id: str | None = None,
-        text: str | None = None,
-        min_age_s: float | None = None,
-        max_age_s: float | None = None,
-        at: float | None = None,
-    ) -> int:
-        """How many items :meth:`search` with the same filters would match in all."""
-        where, params = self._filters(
-            state, kind, reason, predicted, assignee, task_id, text, min_age_s, max_age_s, at
-        )
-        return int(self._read(f"SELECT COUNT(*) FROM queue_items qi{where}", params)[0][0])
-
-    def _filters(
-        self,
-        state: Any,
-        kind: Any,
-        reason: Any,
-        predicted: Any,
-        assignee: Any,
-        task_id: Any,
-        text: Any,
-        min_age_s: Any,
-        max_age_s: Any,
-        at: Any,
-    ) -> tuple[str, tuple[Any, ...]]:
-        """The WHERE clause of the filters; its first parameter is "now"."""
+    def of_task(self, task_id: str, *, at: float | None = None) -> list[QueueItem]:
+        """Every queue item of task ``task_id`` (resolved ones too), oldest first."""
+        checked = check_task_id(task_id)
         now = check_at(at)
-        where = ["? = ?"]
-        params: list[Any] = [now, now]
-        if state is not None:
-            if state not in QUEUE_STATES:
-                raise InputError(
-                    f"`state` must be one of {list(QUEUE_STATES)} or None; got {describe(state)}."
-                )
-            where.append(_STATE_SQL[state])
-            params += [now] * _STATE_SQL[state].count("?")
-        kind_ = check_kind(kind, optional=True)
-        if kind_ is not None:
-            where.append("qi.kind = ?")
-            params.append(kind_)
-        if reason is not None:
-            where.append("LOWER(qi.reason) LIKE ? ESCAPE '!'")
-            params.append(_like(check_text(reason, "reason", max_length=1000)))
-        if predicted is not None:
-            checked = check_label(predicted, "predicted", required=True)
-            where.append(
-                "EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = qi.task_id AND t.predicted = ?)"
-            )
-            params.append(checked)
-        if assignee is not None:
-            where.append("COALESCE(qi.claimed_by, qi.resolved_by) = ?")
-            params.append(check_text(assignee, "assignee"))
-        if task_id is not None:
-            where.append("qi.task_id = ?")
-            params.append(check_task_id(task_id))
-        if text is not None:
-            needle = json.dumps(check_text(text, "text", max_length=1000))[1:-1]
-            where.append(
-                "EXISTS (SELECT 1 FROM events e WHERE e.task_id = qi.task_id AND "
-                "e.kind = 'decision' AND LOWER(e.payload) LIKE ? ESCAPE '!')"
-            )
-            params.append(_like(needle))
-        for name, value, op in (("min_age_s", min_age_s, "<="), ("max_age_s", max_age_s, ">=")):
-            if value is not None:
-                age = _check_age(value, name)
-                where.append(f"qi.created_at {op} ?")
-                params.append(now - age)
-        return " WHERE " + " AND ".join(where), tuple(params)
-
-
-_STATE_SQL = {
-    "pending": "qi.state = 'pending'",
-    "resolved": "qi.state = 'resolved'",
-    "claimed": "(qi.state = 'claimed' AND qi.lease_expires_at > ?)",
-    "expired": "(qi.state = 'expired' OR (qi.state = 'claimed' AND qi.lease_expires_at <= ?))",
-}
-
-
-def _like(text: str) -> str:
-    escaped = text.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
-    return f"%{escaped}%"
-
-
-def _check_count(value: Any, name: str, *, low: int, high: int | None) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < low
-        or (high is not None and value > high)
-    ):
-        bound = f" and <= {high}" if high is not None else ""
-        raise InputError(f"`{name}` must be an int >= {low}{bound}; got {describe(value)}.")
-    return value
-
-
-def _check_age(value: Any, name: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or value != value
-        or value in (float("inf"), float("-inf"))
-        or value < 0
-    ):
-        raise InputError(
-            f"`{name}` must be a finite number of seconds >= 0; got {describe(value)}."
+        rows = self._read(
+            f"SELECT {ITEM_COLUMNS} FROM queue_items WHERE task_id = ? ORDER BY created_at, id",
+            (checked,),
         )
-    return float(value)
+        return [item_from_row(row, now=now) for row in rows]

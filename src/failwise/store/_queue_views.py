@@ -23,11 +23,9 @@ from failwise.store._errors import QueueStateError
 from failwise.store._events import Event
 from failwise.store._queue_filter import QueueFilter, filter_sql
 from failwise.store._queue_levels import ServiceLevels
+from failwise.store._queue_reads import QueueItem, check_item_id, item_from_row
 from failwise.store._queue_stats import QueueStats
 from failwise.store._reads import event_from_row
-
-if TYPE_CHECKING:
-    from failwise.store._queue import QueueItem
 
 __all__ = [
     "BulkResult",
@@ -307,7 +305,7 @@ class QueueViews(QueueStats):
         return QueuePage([self._row(row, now) for row in rows], total, now, skip)
 
     def _row(self, row: Row, now: float) -> QueueRow:
-        item = _item_from_row(row, now)
+        item = item_from_row(row[:14], now=now)
         decision = json.loads(row[17])
         due_at = float(row[18])
         return QueueRow(
@@ -397,7 +395,7 @@ class QueueViews(QueueStats):
             "ORDER BY qi.resolved_at DESC, qi.id DESC LIMIT ?",
             (name, now - window, now, size),
         )
-        return [_item_from_row(row, now) for row in rows]
+        return [item_from_row(row, now=now) for row in rows]
 
     # ---------------------------------------------------------------- pick one
     def claim_item(
@@ -418,8 +416,7 @@ class QueueViews(QueueStats):
         """
         from failwise.store._queue import _event, _locked_item
 
-        if isinstance(item_id, bool) or not isinstance(item_id, int) or item_id < 1:
-            raise InputError(f"`item_id` must be a positive int (QueueItem.id); got {item_id!r}.")
+        item_id = check_item_id(item_id)
         name = check_text(reviewer, "reviewer")
         lease = float(check_param("lease_s", lease_s, [Seconds()]))
         now = check_at(at)
@@ -437,7 +434,7 @@ class QueueViews(QueueStats):
             if current.state == "claimed":
                 at_ = current.lease_expires_at if current.lease_expires_at is not None else now
                 _event(tx, current, "expired", at_, reviewer=current.claimed_by)
-            item = _item_from_row(rows[0], None)
+            item = item_from_row(rows[0])
             _event(tx, item, "claimed", now, reviewer=name, lease_expires_at=now + lease)
             return item
 
@@ -537,35 +534,6 @@ class QueueViews(QueueStats):
             except QueueStateError:
                 skipped.append(item_id)
         return BulkResult(len(ids), changed, skipped, False)
-
-
-def _item_from_row(row: Row, now: float | None) -> QueueItem:
-    """A :class:`QueueItem` from the first 14 columns of ``row`` (in ``_ITEM`` order); as
-    of ``now``, a claim whose lease has run out reads ``expired``."""
-    from failwise.store._queue import QueueItem
-
-    def number(value: Any) -> float | None:
-        return None if value is None else float(value)
-
-    state, lease = str(row[6]), number(row[8])
-    if now is not None and state == "claimed" and lease is not None and lease <= now:
-        state = "expired"
-    return QueueItem(
-        id=int(row[0]),
-        task_id=str(row[1]),
-        kind=str(row[2]),
-        reason=str(row[3]),
-        priority=float(row[4]),
-        created_at=float(row[5]),
-        state=state,
-        claimed_by=None if row[7] is None else str(row[7]),
-        lease_expires_at=lease,
-        claimed_at=number(row[9]),
-        resolved_at=number(row[10]),
-        resolved_by=None if row[11] is None else str(row[11]),
-        label=None if row[12] is None else int(row[12]),
-        note=None if row[13] is None else str(row[13]),
-    )
 
 
 def _check_flag(value: Any) -> bool:

@@ -59,10 +59,10 @@ def site(backend_url: str, policy_dir: Path) -> Iterator[Server]:
 def page(chromium: Any, site: Server) -> Iterator[Any]:
     context = chromium.new_context(viewport={"width": 1400, "height": 900})
     tab = context.new_page()
-    tab.requests = []  # type: ignore[attr-defined]
-    tab.on("request", lambda request: tab.requests.append(request.url))  # type: ignore[attr-defined]
-    tab.dialogs = []  # type: ignore[attr-defined]
-    tab.on("dialog", lambda dialog: (tab.dialogs.append(dialog.message), dialog.dismiss()))  # type: ignore[attr-defined]
+    tab.requests = []
+    tab.on("request", lambda request: tab.requests.append(request.url))
+    tab.dialogs = []
+    tab.on("dialog", lambda dialog: (tab.dialogs.append(dialog.message), dialog.dismiss()))
     try:
         yield tab
     finally:
@@ -138,8 +138,8 @@ def test_a_reviewer_works_the_queue_with_the_keyboard_and_the_dashboard_moves(
     page.goto(f"{site.url}/dashboard")
     assert _tile(page, "task_completion_rate") > before
     assert len(waiting) == 6
-    assert _same_origin(site, page.requests) == []  # type: ignore[attr-defined]
-    assert page.dialogs == []  # type: ignore[attr-defined]
+    assert _same_origin(site, page.requests) == []
+    assert page.dialogs == []
 
 
 def test_the_label_picker_and_forms_work_without_javascript(chromium: Any, site: Server) -> None:
@@ -161,6 +161,28 @@ def test_the_label_picker_and_forms_work_without_javascript(chromium: Any, site:
     with store.open(site.store_url) as events:
         item = events.queue.get(item_id)
         assert (item.state, item.label, item.note) == ("resolved", 5, "picked from the list")
+
+
+def test_screenshots_of_the_reviewer_page_and_the_dashboard(
+    page: Any, site: Server, backend_url: str
+) -> None:
+    if not backend_url.startswith("sqlite"):
+        pytest.skip("the screenshots are taken once, on the SQLite server")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    _sign_in(page, site, "reviewer")
+    page.screenshot(path=str(SCREENSHOTS / "reviewer-queue.png"), full_page=True)
+    page.click("table.items tbody tr:nth-child(1) td.input a")
+    page.wait_for_url("**/review/items/*")
+    if page.query_selector("text=Claim this item"):
+        page.click("text=Claim this item")
+    page.screenshot(path=str(SCREENSHOTS / "reviewer-item.png"), full_page=True)
+    page.goto(f"{site.url}/dashboard")
+    page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+    page.goto(f"{site.url}/dashboard?window=7d&bucket=day")
+    assert page.locator("svg.chart").count() >= 6
+    for name in ("reviewer-queue.png", "reviewer-item.png", "dashboard.png"):
+        assert (SCREENSHOTS / name).stat().st_size > 10_000
+    assert _same_origin(site, page.requests) == []
 
 
 def test_hostile_text_shows_literally_and_never_runs(page: Any, site: Server) -> None:
@@ -194,27 +216,5 @@ def test_hostile_text_shows_literally_and_never_runs(page: Any, site: Server) ->
         if item_id is not None:
             assert HOSTILE[ids.index(item_id)] in text
     assert HOSTILE[0] in page.inner_text("main")
-    assert page.dialogs == []  # type: ignore[attr-defined]
-    assert _same_origin(site, page.requests) == []  # type: ignore[attr-defined]
-
-
-def test_screenshots_of_the_reviewer_page_and_the_dashboard(
-    page: Any, site: Server, backend_url: str
-) -> None:
-    if not backend_url.startswith("sqlite"):
-        pytest.skip("the screenshots are taken once, on the SQLite server")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    _sign_in(page, site, "reviewer")
-    page.screenshot(path=str(SCREENSHOTS / "reviewer-queue.png"), full_page=True)
-    page.click("table.items tbody tr:nth-child(1) td.input a")
-    page.wait_for_url("**/review/items/*")
-    if page.query_selector("text=Claim this item"):
-        page.click("text=Claim this item")
-    page.screenshot(path=str(SCREENSHOTS / "reviewer-item.png"), full_page=True)
-    page.goto(f"{site.url}/dashboard")
-    page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
-    page.goto(f"{site.url}/dashboard?window=7d&bucket=day")
-    assert page.locator("svg.chart").count() >= 6
-    for name in ("reviewer-queue.png", "reviewer-item.png", "dashboard.png"):
-        assert (SCREENSHOTS / name).stat().st_size > 10_000
-    assert _same_origin(site, page.requests) == []  # type: ignore[attr-defined]
+    assert page.dialogs == []
+    assert _same_origin(site, page.requests) == []

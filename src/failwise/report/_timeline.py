@@ -138,14 +138,12 @@ def timeline_chart(
         _check(starts, {f"{s.label} low": s.low or s.values, f"{s.label} high": s.high or s.values})
     x0, x1 = starts[0], starts[-1] + bucket_s
     xs = Scale(x0, x1, _LEFT, _WIDTH - _RIGHT)
-    finite = [
-        v
-        for s in series
-        for column in (s.values, s.high or ())
-        for v in column
-        if not math.isnan(v)
-    ]
-    top = max(finite) if finite else 1.0
+    values = [v for s in series for v in s.values if not math.isnan(v)]
+    bands = [v for s in series for v in (s.high or ()) if not math.isnan(v)]
+    top = max(values) if values else 1.0
+    if unit != "s" and bands:  # rates: the whole interval; times: the values (a p90's
+        top = max(top, max(bands))  # upper bound on a few tasks can be far above them)
+    top = top * 1.15 if unit == "s" else top
     top = min(nice_ceiling(top), 1.0) if unit == "%" and top <= 1.0 else nice_ceiling(top)
     ys = Scale(0.0, top, _BOTTOM, _TOP)
     ticks = nice_ticks(0.0, top, 5)
@@ -170,8 +168,10 @@ def timeline_chart(
         centres = [xs(start + bucket_s / 2) for start in starts]
         if s.low is not None and s.high is not None:
             for run in _runs(s.low, s.high):
-                upper = " ".join(f"{num(centres[i])},{num(ys(s.high[i]))}" for i in run)
-                lower = " ".join(f"{num(centres[i])},{num(ys(s.low[i]))}" for i in reversed(run))
+                upper = " ".join(f"{num(centres[i])},{num(ys(min(s.high[i], top)))}" for i in run)
+                lower = " ".join(
+                    f"{num(centres[i])},{num(ys(min(s.low[i], top)))}" for i in reversed(run)
+                )
                 body.append(
                     element("polygon", points=f"{upper} {lower}", fill=colour, fill_opacity=0.16)
                 )

@@ -48,18 +48,8 @@ _CHOICES = 9
 
 # ------------------------------------------------------------------------------ helpers
 def levels_of(state: ServiceState) -> ServiceLevels:
-    """The service's due times (its ``sla`` tiers) as the store's :class:`ServiceLevels`."""
-    cached = state.extra.get("service_levels")
-    if isinstance(cached, ServiceLevels):
-        return cached
-    tiers = sorted(state.settings.sla, key=lambda tier: -tier.min_priority)
-    levels = ServiceLevels(
-        escalation_minutes=[(t.min_priority, t.due_s / 60.0) for t in tiers],
-        default_minutes=tiers[-1].due_s / 60.0,
-        audit_minutes=None,
-    )
-    state.extra["service_levels"] = levels
-    return levels
+    """The service's due times (its ``sla_*`` settings)."""
+    return state.levels
 
 
 def label_names(state: ServiceState) -> list[str] | None:

@@ -52,6 +52,17 @@ from failwise.store._events import (
     EventKind,
     Task,
 )
+from failwise.store._monitor_log import (
+    FINDING_SEVERITIES,
+    MONITOR_ROW_COLUMNS,
+    FeatureRows,
+    QuarantineZone,
+    StoredFinding,
+    StoredWindow,
+    WindowConflictError,
+    decode_vectors,
+    encode_features,
+)
 from failwise.store._queue import QUEUE_STATES, Queue, QueueItem
 from failwise.store._queue_items import QueueRequest
 from failwise.store._reads import (
@@ -72,7 +83,9 @@ _SECONDS = [Seconds()]
 
 __all__ = [
     "FEEDBACK_OUTCOMES",
+    "FINDING_SEVERITIES",
     "LABEL_SOURCES",
+    "MONITOR_ROW_COLUMNS",
     "QUEUE_KINDS",
     "QUEUE_STATES",
     "RECORDABLE_KINDS",
@@ -85,17 +98,24 @@ __all__ = [
     "EventCursor",
     "EventKind",
     "EventPage",
+    "FeatureRows",
     "LabelledTask",
+    "QuarantineZone",
     "Queue",
     "QueueItem",
     "QueueRequest",
     "QueueStateError",
     "Store",
     "StoreError",
+    "StoredFinding",
+    "StoredWindow",
     "Table",
     "Task",
     "UnknownItemError",
     "UnknownTaskError",
+    "WindowConflictError",
+    "decode_vectors",
+    "encode_features",
     "open",
     "redact",
     "task_view_sql",

@@ -121,7 +121,7 @@ def test_bad_monitor_writes_are_refused(sqlite_url: str, call: object, message: 
         call(events)  # type: ignore[operator]
 
 
-def test_a_version_1_store_is_upgraded_with_the_monitor_tables(
+def test_a_store_from_before_the_monitor_tables_is_upgraded(
     sqlite_url: str, tmp_path: object
 ) -> None:
     import sqlite3
@@ -132,7 +132,7 @@ def test_a_version_1_store_is_upgraded_with_the_monitor_tables(
     with sqlite3.connect(path) as connection:
         for table in ("quarantines", "findings", "monitor_windows", "task_features"):
             connection.execute(f"DROP TABLE {table}")
-        connection.execute("DELETE FROM schema_version WHERE version > 1")
+        connection.execute("DELETE FROM schema_version WHERE version = 3")
     with store.open(sqlite_url) as events:
         assert events.schema_version == store.SCHEMA_VERSION
         events.record_decisions([("a", {"action": "answer"})], features=[np.ones(2)])

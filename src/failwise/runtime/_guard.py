@@ -43,7 +43,12 @@ from failwise.runtime._guard_args import (
     check_timeout,
 )
 from failwise.runtime._monitoring import FeatureCalls, QuarantineZones
-from failwise.runtime._record import DecisionNotRecordedError, Recorder, check_sink
+from failwise.runtime._record import (
+    DecisionNotRecordedError,
+    Recorder,
+    check_sink,
+    check_task_ids,
+)
 from failwise.runtime._scorer import ScorerCalls
 from failwise.runtime._timeout import ModelThreads
 
@@ -387,6 +392,7 @@ class Guard:
         contexts: list[dict[str, Any] | None],
         outcomes: list[Outcome],
         start: float,
+        task_ids: list[str | None] | None = None,
     ) -> tuple[list[Decision], list[Any]]:
         """Everything after the model: signals, ladder, audit draws, the decisions (and
         each input's feature vector, or None)."""
@@ -412,6 +418,7 @@ class Guard:
             "total_s": (end - start) / n,
         }
         asked = self.fallback is not None
+        ids = task_ids if task_ids is not None else [None] * len(items)
         decisions = []
         for i, (fields, failure) in enumerate(verdicts):
             outcome = outcomes[i]
@@ -450,7 +457,7 @@ class Guard:
             decisions.append(
                 Decision(
                     **fields,
-                    task_id=uuid.uuid4().hex,
+                    task_id=ids[i] if ids[i] is not None else uuid.uuid4().hex,
                     policy_version=self.policy_version,
                     timings={
                         "model_s": outcome.model_s,
@@ -473,7 +480,9 @@ class Guard:
         return decisions
 
     # -- the three entry points -------------------------------------------------------------------
-    def decide(self, x: Any, context: Mapping[str, Any] | None = None) -> Decision:
+    def decide(
+        self, x: Any, context: Mapping[str, Any] | None = None, *, task_id: str | None = None
+    ) -> Decision:
         """Decide what to do with one input.
 
         Parameters
@@ -483,6 +492,8 @@ class Guard:
         context : mapping, optional
             Anything to keep with the decision (user id, channel); recorded in
             ``extra["context"]``. Must be JSON-serialisable when the guard has a store.
+        task_id : str, optional
+            The id of the task the decision opens; a fresh uuid4 hex by default.
 
         Returns
         -------
@@ -502,11 +513,16 @@ class Guard:
         """
         start = time.perf_counter()
         ctx = self._check_context(context)
+        ids = check_task_ids(None if task_id is None else [task_id], 1)
         outcome = self._attempts.one(x)
-        return self._record(self._decide([x], [ctx], [outcome], start))[0]
+        return self._record(self._decide([x], [ctx], [outcome], start, ids))[0]
 
     def decide_batch(
-        self, xs: Iterable[Any], contexts: Sequence[Mapping[str, Any] | None] | None = None
+        self,
+        xs: Iterable[Any],
+        contexts: Sequence[Mapping[str, Any] | None] | None = None,
+        *,
+        task_ids: Sequence[str | None] | None = None,
     ) -> list[Decision]:
         """Decide for a batch: one model call (if it takes batches), one ladder, one write.
 
@@ -520,6 +536,8 @@ class Guard:
         xs : iterable of inputs
         contexts : sequence of mappings (or None), optional
             One context per input.
+        task_ids : sequence of str (or None), optional
+            One task id per input (None: a fresh one).
 
         Returns
         -------
@@ -530,8 +548,9 @@ class Guard:
         start = time.perf_counter()
         items = check_batch(xs)
         ctxs = self._check_contexts(contexts, len(items))
+        ids = check_task_ids(task_ids, len(items))
         outcomes = self._attempts.many(items)
-        return self._record(self._decide(items, ctxs, outcomes, start))
+        return self._record(self._decide(items, ctxs, outcomes, start, ids))
 
     async def adecide(self, x: Any, context: Mapping[str, Any] | None = None) -> Decision:
         """:meth:`decide` for asyncio services: the model never blocks the event loop.

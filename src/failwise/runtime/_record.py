@@ -10,7 +10,7 @@ is ``decision.to_dict()`` of the returned decision, exactly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from failwise._validation import describe
@@ -20,7 +20,7 @@ from failwise.runtime._attempt import short
 from failwise.runtime._audit import audit_reason
 from failwise.store import QueueRequest, StoreError
 
-__all__ = ["DecisionNotRecordedError", "Recorder", "check_sink"]
+__all__ = ["DecisionNotRecordedError", "Recorder", "check_sink", "check_task_ids"]
 
 
 class DecisionNotRecordedError(StoreError):
@@ -67,6 +67,33 @@ def check_sink(store: Any) -> None:
             f"`store` must be an event store from `failwise.store.open(url)` (anything with "
             f"`record_decisions(items, enqueue=...)`); got {describe(store)}."
         )
+
+
+def check_task_ids(task_ids: Any, n: int) -> list[str | None]:
+    """One task id (a non-empty str of at most 256 characters, or None for a fresh one) per
+    input."""
+    if task_ids is None:
+        return [None] * n
+    if isinstance(task_ids, (str, bytes, Mapping)) or not isinstance(task_ids, Sequence):
+        raise InputError(
+            f"`task_ids` must be a sequence with one task id (or None) per input; got "
+            f"{describe(task_ids)}."
+        )
+    if len(task_ids) != n:
+        raise InputError(
+            f"`task_ids` has {len(task_ids)} entries for {n} inputs; pass one per input."
+        )
+    for position, task_id in enumerate(task_ids):
+        if task_id is not None and (
+            not isinstance(task_id, str) or not task_id.strip() or len(task_id) > 256
+        ):
+            raise InputError(
+                f"`task_ids[{position}]` must be None or a non-empty str of at most 256 "
+                f"characters; got {describe(task_id)}."
+            )
+    if len(set(ids := [t for t in task_ids if t is not None])) != len(ids):
+        raise InputError("`task_ids` repeats a task id; every decision opens its own task.")
+    return list(task_ids)
 
 
 class Recorder:

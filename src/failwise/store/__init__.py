@@ -52,6 +52,7 @@ from failwise.store._events import (
     EventKind,
     Task,
 )
+from failwise.store._keys import ROLES, ApiKey, ApiKeys, NewApiKey, UnknownKeyError
 from failwise.store._monitor_log import (
     FINDING_SEVERITIES,
     MONITOR_ROW_COLUMNS,
@@ -64,7 +65,17 @@ from failwise.store._monitor_log import (
     encode_features,
 )
 from failwise.store._queue import QUEUE_STATES, Queue, QueueItem
+from failwise.store._queue_filter import FILTER_STATES, QueueFilter
 from failwise.store._queue_items import QueueRequest
+from failwise.store._queue_levels import ServiceLevels
+from failwise.store._queue_stats import QueueHealth, ReviewerStats
+from failwise.store._queue_views import (
+    BulkResult,
+    ItemDetail,
+    QueuePage,
+    QueueRow,
+    context_preview,
+)
 from failwise.store._reads import (
     LABEL_SOURCES,
     TASK_VIEW_COLUMNS,
@@ -83,15 +94,20 @@ _SECONDS = [Seconds()]
 
 __all__ = [
     "FEEDBACK_OUTCOMES",
+    "FILTER_STATES",
     "FINDING_SEVERITIES",
     "LABEL_SOURCES",
     "MONITOR_ROW_COLUMNS",
     "QUEUE_KINDS",
     "QUEUE_STATES",
     "RECORDABLE_KINDS",
+    "ROLES",
     "SCHEMA_VERSION",
     "TABLES",
     "TASK_VIEW_COLUMNS",
+    "ApiKey",
+    "ApiKeys",
+    "BulkResult",
     "Column",
     "DuplicateTaskError",
     "Event",
@@ -99,12 +115,20 @@ __all__ = [
     "EventKind",
     "EventPage",
     "FeatureRows",
+    "ItemDetail",
     "LabelledTask",
+    "NewApiKey",
     "QuarantineZone",
     "Queue",
+    "QueueFilter",
+    "QueueHealth",
     "QueueItem",
+    "QueuePage",
     "QueueRequest",
+    "QueueRow",
     "QueueStateError",
+    "ReviewerStats",
+    "ServiceLevels",
     "Store",
     "StoreError",
     "StoredFinding",
@@ -112,8 +136,10 @@ __all__ = [
     "Table",
     "Task",
     "UnknownItemError",
+    "UnknownKeyError",
     "UnknownTaskError",
     "WindowConflictError",
+    "context_preview",
     "decode_vectors",
     "encode_features",
     "open",

@@ -21,21 +21,28 @@ Tables
     ``priority``, ``created_at``, ``state`` (pending, claimed, expired, resolved),
     ``claimed_by``, ``claimed_at``, ``lease_expires_at``, ``resolved_at``,
     ``resolved_by``, ``label`` and ``note``. Every change is also an event.
+``api_keys`` (version 2)
+    The service's API keys: ``key_id``, a short ``prefix`` of the key for display, the
+    SHA-256 ``secret_hash`` of its secret (the key itself is never stored), ``role``,
+    ``name``, ``created_at`` and ``revoked_at``. Not part of the event log, so not in
+    :data:`TABLES` (nor in exports).
+``service_secrets`` (version 2)
+    Named random secrets every service worker shares (the session-cookie key).
 ``task_features``
-    The compact input features of a task (schema 2), written in its decision's
+    The compact input features of a task (schema 3), written in its decision's
     transaction when the guard has a feature function: ``task_id`` (primary key),
     ``dims`` and ``vector`` (base64 of little-endian float16 values).
 ``monitor_windows``
-    The monitor's per-window statistics (schema 2): ``id``, ``monitor`` (which reference
+    The monitor's per-window statistics (schema 3): ``id``, ``monitor`` (which reference
     and window length), ``window_start`` / ``window_end`` (Unix seconds), ``last_task``
     (the window's last task id, where a count window ends), ``n_tasks``, ``created_at``
     and ``stats`` (JSON). A window is written once; later runs start after the last one.
 ``findings``
-    What the monitor found (schema 2): ``id``, ``monitor``, ``kind``, ``severity``
+    What the monitor found (schema 3): ``id``, ``monitor``, ``kind``, ``severity``
     (``alert`` or ``change``), ``window_start``, ``window_end``, ``created_at``,
     ``statistics`` and ``examples`` (JSON).
 ``quarantines``
-    Blind spots whose inputs are escalated (schema 2): ``id``, ``finding_id``,
+    Blind spots whose inputs are escalated (schema 3): ``id``, ``finding_id``,
     ``created_at``, ``state`` (active or released), ``dims``, ``centre`` (base64
     float32), ``radius``, ``metric``, ``released_at``, ``released_by`` and ``note``.
 """
@@ -315,6 +322,30 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         version=2,
+        description="API keys and shared service secrets",
+        statements=(
+            """
+            CREATE TABLE api_keys (
+                key_id TEXT PRIMARY KEY,
+                prefix TEXT NOT NULL,
+                secret_hash TEXT NOT NULL,
+                role TEXT NOT NULL,
+                name TEXT NOT NULL,
+                created_at {float} NOT NULL,
+                revoked_at {float}
+            )
+            """,
+            """
+            CREATE TABLE service_secrets (
+                name TEXT PRIMARY KEY,
+                value TEXT NOT NULL,
+                created_at {float} NOT NULL
+            )
+            """,
+        ),
+    ),
+    Migration(
+        version=3,
         description="task features, monitor windows, findings and quarantines",
         statements=(
             create_table("task_features"),

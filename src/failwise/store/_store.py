@@ -21,6 +21,7 @@ from failwise.store._events import (
     RECORDABLE_KINDS,
     EventKind,
 )
+from failwise.store._keys import ApiKeys
 from failwise.store._monitor_log import MonitorLog
 from failwise.store._queue import Queue
 from failwise.store._queue_items import QueueRequest
@@ -71,6 +72,8 @@ class Store(StoreReads, MonitorLog):
         The schema version the database is at.
     queue : Queue
         The review queue (escalations and audit samples).
+    keys : ApiKeys
+        The HTTP service's API keys and shared secrets.
     """
 
     def __init__(self, backend: Backend, *, max_batch: int = 512) -> None:
@@ -81,6 +84,7 @@ class Store(StoreReads, MonitorLog):
         self.schema_version = int(getattr(backend, "schema_version", 0))
         self._writer = GroupCommitWriter(backend, max_batch=max_batch)
         self.queue = Queue(write=self._write, read=self._read, url=self.url, backend=self.backend)
+        self.keys = ApiKeys(write=self._write, read=self._read, backend=self.backend)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -115,6 +119,13 @@ class Store(StoreReads, MonitorLog):
                 f"The store for {self.url} is closed; open a new one with failwise.store.open(url)."
             )
         return self._backend.read(template, params)
+
+    def migrated_version(self) -> int:
+        """The schema version the database is at now (a read; raises StoreError when the
+        database cannot be reached). Equal to :data:`~failwise.store.SCHEMA_VERSION` once
+        every migration is applied."""
+        rows = self._read("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        return int(rows[0][0])
 
     # ---------------------------------------------------------------- writes
     def record_decision(

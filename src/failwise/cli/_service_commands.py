@@ -69,9 +69,9 @@ def serve(
 ) -> None:
     """Serve decisions, the review queue and product metrics over HTTP."""
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401  (run_server needs it: refuse early without the extra)
 
-        from failwise.service import SETTINGS_ENV, find_policy, load_settings
+        from failwise.service import SETTINGS_ENV, find_policy, load_settings, run_server
     except ImportError:
         fail("`failwise serve` needs the `service` extra: pip install 'failwise[service]'.")
     try:
@@ -114,14 +114,11 @@ def serve(
         f"serving on http://{settings.host}:{settings.port} with {settings.workers} worker(s), "
         f"store {escape(settings.store)}"
     )
-    uvicorn.run(
+    run_server(
         "failwise.service:app_from_env",
-        factory=True,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        log_level="info",
-        access_log=False,
     )
 
 

@@ -115,12 +115,16 @@ class Recorder:
                 out.append(QueueRequest(task_id, "audit", reason, 1.0 - d.confidence))
         return out
 
-    def record(self, decisions: list[Decision]) -> None:
-        """Record ``decisions`` and their queue items in one call; raise if it fails."""
+    def record(self, decisions: list[Decision], features: Sequence[Any] | None = None) -> None:
+        """Record ``decisions``, their queue items and (when given) each one's feature
+        vector or None, in one call; raise if it fails."""
         requests = self.requests(decisions)
         items = [(str(d.task_id), d.to_dict()) for d in decisions]
         try:
-            self.store.record_decisions(items, enqueue=requests)
+            if features is None:
+                self.store.record_decisions(items, enqueue=requests)
+            else:
+                self.store.record_decisions(items, enqueue=requests, features=features)
         except Exception as exc:
             escalated = sum(d.action is Action.ESCALATE for d in decisions)
             raise DecisionNotRecordedError(

@@ -27,6 +27,7 @@ except ImportError as exc:  # pragma: no cover - the extra is installed in tests
 from failwise.service._app import API_ROUTERS, app_from_env, create_app
 from failwise.service._auth import CSRF_HEADER, SESSION_COOKIE, Principal, csrf_token, require
 from failwise.service._errors import ApiError, ErrorBody, ErrorDetail
+from failwise.service._run import run_server
 from failwise.service._settings import SETTINGS_ENV, Settings, load_settings
 from failwise.service._state import ServiceState, find_policy, get_state
 
@@ -48,4 +49,5 @@ __all__ = [
     "get_state",
     "load_settings",
     "require",
+    "run_server",
 ]

@@ -53,6 +53,17 @@ from failwise.store._events import (
     Task,
 )
 from failwise.store._keys import ROLES, ApiKey, ApiKeys, NewApiKey, UnknownKeyError
+from failwise.store._monitor_log import (
+    FINDING_SEVERITIES,
+    MONITOR_ROW_COLUMNS,
+    FeatureRows,
+    QuarantineZone,
+    StoredFinding,
+    StoredWindow,
+    WindowConflictError,
+    decode_vectors,
+    encode_features,
+)
 from failwise.store._queue import QUEUE_STATES, Queue, QueueItem
 from failwise.store._queue_filter import FILTER_STATES, QueueFilter
 from failwise.store._queue_items import QueueRequest
@@ -84,7 +95,9 @@ _SECONDS = [Seconds()]
 __all__ = [
     "FEEDBACK_OUTCOMES",
     "FILTER_STATES",
+    "FINDING_SEVERITIES",
     "LABEL_SOURCES",
+    "MONITOR_ROW_COLUMNS",
     "QUEUE_KINDS",
     "QUEUE_STATES",
     "RECORDABLE_KINDS",
@@ -101,9 +114,11 @@ __all__ = [
     "EventCursor",
     "EventKind",
     "EventPage",
+    "FeatureRows",
     "ItemDetail",
     "LabelledTask",
     "NewApiKey",
+    "QuarantineZone",
     "Queue",
     "QueueFilter",
     "QueueHealth",
@@ -116,12 +131,17 @@ __all__ = [
     "ServiceLevels",
     "Store",
     "StoreError",
+    "StoredFinding",
+    "StoredWindow",
     "Table",
     "Task",
     "UnknownItemError",
     "UnknownKeyError",
     "UnknownTaskError",
+    "WindowConflictError",
     "context_preview",
+    "decode_vectors",
+    "encode_features",
     "open",
     "redact",
     "task_view_sql",

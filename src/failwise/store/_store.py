@@ -22,6 +22,7 @@ from failwise.store._events import (
     EventKind,
 )
 from failwise.store._keys import ApiKeys
+from failwise.store._monitor_log import MonitorLog
 from failwise.store._queue import Queue
 from failwise.store._queue_items import QueueRequest
 from failwise.store._reads import StoreReads
@@ -55,7 +56,7 @@ class _AppendEvent:
 
 
 # ------------------------------------------------------------------------------ the store
-class Store(StoreReads):
+class Store(StoreReads, MonitorLog):
     """The event log and review queue of one database.
 
     Open it with :func:`failwise.store.open`; close it with :meth:`close` or a ``with``
@@ -177,6 +178,7 @@ class Store(StoreReads):
         *,
         at: float | None = None,
         enqueue: QueueRequest | Sequence[QueueRequest] | None = None,
+        features: Sequence[Any] | None = None,
     ) -> list[int]:
         """Open many tasks in one transaction: all are written, or none.
 
@@ -190,6 +192,9 @@ class Store(StoreReads):
             Review-queue items for tasks among ``items``, at most one of each kind per
             task; written (with their ``<kind>_created`` events, at their task's
             decision time) in the same transaction as the decisions.
+        features : sequence, optional
+            One 1-D feature vector (or None) per item: the input's compact features, kept
+            in ``task_features`` as float16 for the monitor (same transaction).
 
         Returns
         -------
@@ -217,7 +222,7 @@ class Store(StoreReads):
         ...     [e.kind for e in events.events("t2")]
         ['decision', 'escalation_created']
         """
-        op = build_record(items, at, enqueue)
+        op = build_record(items, at, enqueue, features)
         if op is None:
             return []
         ids: list[int] = self._write(op)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from failwise.report._catalogue import ACTIONS, METRIC_NAMES
 from failwise.report._html import format_metric, render_report, write_report
 from failwise.report._model import Assumption, MetricValue, ReliabilityBins
+from failwise.report._monitor import render_monitor_report, write_monitor_report
 from failwise.report._section import ModelSection
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "ModelSection",
     "ReliabilityBins",
     "format_metric",
+    "render_monitor_report",
     "render_report",
+    "write_monitor_report",
     "write_report",
 ]

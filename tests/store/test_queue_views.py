@@ -65,6 +65,11 @@ def test_service_levels_are_configurable_and_validated(events: store.Store) -> N
     row = events.queue.view(levels=levels, at=61.0).rows[0]
     assert (row.due_at, row.breached) == (60.0, True)
     assert levels.due_s("escalation", 0.1) == 7200.0
+    alike = store.ServiceLevels(escalation_minutes=[(0.0, 2.0)], audit_minutes=None)
+    assert alike.due_s("audit", 0.5) == alike.due_s("escalation", 0.5) == 120.0
+    _escalate(events, "a", at=0.0, priority=0.5, kind="audit")
+    rows = events.queue.view(store.QueueFilter(kind="audit"), levels=alike, at=1.0).rows
+    assert rows[0].due_at == 120.0
     with pytest.raises(InputError, match="escalation_minutes"):
         store.ServiceLevels(escalation_minutes=[])
     with pytest.raises(InputError, match="min_priority"):
@@ -321,3 +326,20 @@ def test_health_has_the_snapshot_and_depth_flow_reviewers_and_breaches_per_bucke
         store.QueueHealth(**{**empty.__dict__, "median_age_s": math.nan}).to_dict()["median_age_s"]
         is None
     )
+
+
+def test_recent_resolutions_are_the_reviewers_latest_within_the_window(
+    events: store.Store,
+) -> None:
+    ids = [_escalate(events, f"t{i}", at=0.0, priority=0.5) for i in range(4)]
+    for k, item_id in enumerate(ids):
+        reviewer = "bob" if k == 3 else "ann"
+        events.queue.claim_item(item_id, reviewer, lease_s=1000.0, at=1.0)
+        events.queue.resolve(item_id, 1, reviewer=reviewer, at=100.0 * (k + 1))
+    recent = events.queue.recent_resolutions("ann", 150.0, at=300.0)
+    assert [item.id for item in recent] == [ids[2], ids[1]]
+    assert [i.id for i in events.queue.recent_resolutions("ann", 1000.0, limit=1, at=300.0)] == [
+        ids[2]
+    ]
+    with pytest.raises(InputError, match="window_s"):
+        events.queue.recent_resolutions("ann", 0.0)

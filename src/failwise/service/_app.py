@@ -21,6 +21,8 @@ from failwise.service._decisions import decisions_router
 from failwise.service._errors import install_error_handlers
 from failwise.service._health import health_router, metrics_router
 from failwise.service._limits import LimitsMiddleware
+from failwise.service._pages_dashboard import dashboard_router
+from failwise.service._pages_review import review_router
 from failwise.service._prometheus import PrometheusMiddleware
 from failwise.service._queue_api import queue_router
 from failwise.service._settings import Settings, settings_from_env
@@ -88,6 +90,8 @@ def create_app(settings: Settings, *, routers: Sequence[APIRouter] = ()) -> Fast
     install_error_handlers(app)
     for router in (*API_ROUTERS, *routers):
         app.include_router(router)
+    app.include_router(review_router)
+    app.include_router(dashboard_router)
     app.add_middleware(
         LimitsMiddleware,
         max_body_bytes=settings.max_body_bytes,

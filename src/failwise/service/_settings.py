@@ -92,6 +92,9 @@ class Settings(BaseModel):
     key_cache_s : float
         How long a worker trusts a verified API key before reading it again (a revoked
         key stops working within this time).
+    labels : list of str or None
+        The name of each label (class index → name), shown by the reviewer page and its
+        label picker; None shows ``label 0``, ``label 1``…
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -123,6 +126,7 @@ class Settings(BaseModel):
     sla_audit_minutes: _Seconds = 1440.0
     readiness_timeout_s: _Seconds = 1.5
     key_cache_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 5.0
+    labels: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] | None = None
 
     @field_validator("model")
     @classmethod

@@ -37,8 +37,9 @@ class ServiceLevels:
         descending. An escalation below every row gets ``default_minutes``.
     default_minutes : float, default=120.0
         Due time of an escalation below every ``min_priority``.
-    audit_minutes : float, default=1440.0
-        Due time of an audit sample (nobody waits for it).
+    audit_minutes : float or None, default=1440.0
+        Due time of an audit sample (nobody waits for it); None: audits are due like
+        escalations of the same priority.
 
     Examples
     --------
@@ -49,12 +50,15 @@ class ServiceLevels:
 
     escalation_minutes: Sequence[tuple[float, float]] = _DEFAULT_TIERS
     default_minutes: float = 120.0
-    audit_minutes: float = 1440.0
+    audit_minutes: float | None = 1440.0
 
     def __post_init__(self) -> None:
         where = "ServiceLevels"
         for name in ("default_minutes", "audit_minutes"):
-            value = check_param(name, getattr(self, name), [Seconds()], where=where)
+            value = getattr(self, name)
+            if name == "audit_minutes" and value is None:
+                continue
+            value = check_param(name, value, [Seconds()], where=where)
             object.__setattr__(self, name, float(value))
         rows = self.escalation_minutes
         if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence) or not rows:
@@ -84,7 +88,7 @@ class ServiceLevels:
 
     def due_s(self, kind: str, priority: float) -> float:
         """Seconds from queueing to the due time of an item of ``kind`` and ``priority``."""
-        if kind == "audit":
+        if kind == "audit" and self.audit_minutes is not None:
             return self.audit_minutes * 60.0
         for low, minutes in self.escalation_minutes:
             if priority >= low:
@@ -93,8 +97,11 @@ class ServiceLevels:
 
     def sql(self, alias: str = "qi") -> tuple[str, tuple[Any, ...]]:
         """A SQL expression of an item's due time (Unix seconds) and its parameters."""
-        parts = [f"WHEN {alias}.kind = 'audit' THEN ?"]
-        params: list[Any] = [self.audit_minutes * 60.0]
+        parts: list[str] = []
+        params: list[Any] = []
+        if self.audit_minutes is not None:
+            parts.append(f"WHEN {alias}.kind = 'audit' THEN ?")
+            params.append(self.audit_minutes * 60.0)
         for low, minutes in self.escalation_minutes:
             parts.append(f"WHEN {alias}.priority >= ? THEN ?")
             params += [low, minutes * 60.0]

@@ -23,11 +23,9 @@ from failwise.store._errors import QueueStateError
 from failwise.store._events import Event
 from failwise.store._queue_filter import QueueFilter, filter_sql
 from failwise.store._queue_levels import ServiceLevels
+from failwise.store._queue_reads import QueueItem, check_item_id, item_from_row
 from failwise.store._queue_stats import QueueStats
 from failwise.store._reads import event_from_row
-
-if TYPE_CHECKING:
-    from failwise.store._queue import QueueItem
 
 __all__ = [
     "BulkResult",
@@ -307,9 +305,7 @@ class QueueViews(QueueStats):
         return QueuePage([self._row(row, now) for row in rows], total, now, skip)
 
     def _row(self, row: Row, now: float) -> QueueRow:
-        from failwise.store._queue_reads import item_from_row as _item
-
-        item = _item(row[:14], now=now)
+        item = item_from_row(row[:14], now=now)
         decision = json.loads(row[17])
         due_at = float(row[18])
         return QueueRow(
@@ -384,6 +380,23 @@ class QueueViews(QueueStats):
             events=events,
         )
 
+    def recent_resolutions(
+        self, reviewer: str, window_s: float = 300.0, *, limit: int = 10, at: float | None = None
+    ) -> list[QueueItem]:
+        """The items ``reviewer`` resolved in the last ``window_s`` seconds, latest first
+        (what an undo may still reopen)."""
+        name = check_text(reviewer, "reviewer")
+        window = float(check_param("window_s", window_s, [Seconds()]))
+        size = _check_count(limit, "limit", 1)
+        now = check_at(at)
+        rows = self._read(
+            f"SELECT {_ITEM} FROM queue_items qi WHERE qi.state = 'resolved' "
+            "AND qi.resolved_by = ? AND qi.resolved_at >= ? AND qi.resolved_at <= ? "
+            "ORDER BY qi.resolved_at DESC, qi.id DESC LIMIT ?",
+            (name, now - window, now, size),
+        )
+        return [item_from_row(row, now=now) for row in rows]
+
     # ---------------------------------------------------------------- pick one
     def claim_item(
         self, item_id: int, reviewer: str, lease_s: float = 300.0, *, at: float | None = None
@@ -402,10 +415,8 @@ class QueueViews(QueueStats):
             Nothing is written.
         """
         from failwise.store._queue import _event, _locked_item
-        from failwise.store._queue_reads import check_item_id as _check_item_id
-        from failwise.store._queue_reads import item_from_row as _item
 
-        item_id = _check_item_id(item_id)
+        item_id = check_item_id(item_id)
         name = check_text(reviewer, "reviewer")
         lease = float(check_param("lease_s", lease_s, [Seconds()]))
         now = check_at(at)
@@ -423,7 +434,7 @@ class QueueViews(QueueStats):
             if current.state == "claimed":
                 at_ = current.lease_expires_at if current.lease_expires_at is not None else now
                 _event(tx, current, "expired", at_, reviewer=current.claimed_by)
-            item = _item(rows[0])
+            item = item_from_row(rows[0])
             _event(tx, item, "claimed", now, reviewer=name, lease_expires_at=now + lease)
             return item
 

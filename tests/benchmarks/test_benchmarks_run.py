@@ -250,3 +250,14 @@ def test_monitor_benchmark_reports_every_condition_with_valid_rates(tmp_path: Pa
         if window["answered"]:
             assert 0.0 <= window["realised_accuracy"] <= 1.0
     assert result["gaps"], "no blind-spot batch was measured"
+
+
+def test_slices_benchmark_recovers_planted_slices_and_compares_with_sliceline(
+    tmp_path: Path,
+) -> None:
+    result = _run("bench_slices.py", tmp_path / "slices.json")
+    _check_environment(result)
+    assert result["settings"] == 6
+    assert result["planted_top1"] >= 0.5
+    assert result["same_top_k_as_sliceline"] in (None, 1.0)
+    assert all(row["seconds_find_slices"] > 0 for row in result["rows"])

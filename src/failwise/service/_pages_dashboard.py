@@ -40,6 +40,9 @@ __all__ = ["WINDOWS", "dashboard_router"]
 
 dashboard_router = APIRouter(include_in_schema=False)
 
+#: The reliability diagram covers at most the last day of the window.
+_RELIABILITY_S = 86_400.0
+
 State = Annotated[ServiceState, Depends(get_state)]
 
 #: The windows the dashboard offers: query value → (seconds, label).
@@ -246,7 +249,8 @@ def _render(request: Request, state: ServiceState, principal: Principal) -> Resp
     health = state.store.queue.health(
         series.starts[0], until, series.bucket_s, levels=levels_of(state), at=now
     )
-    bins = labelled_reliability(state.store, since, until)
+    # Calibration is a now-question, and labels are read one task at a time: the last day.
+    bins = labelled_reliability(state.store, max(since, until - _RELIABILITY_S), until)
     reliability = (
         None if bins is None else reliability_diagram(bins, title="Labelled tasks", uid="rel")
     )

@@ -148,7 +148,12 @@ def main() -> int:
             url = log.load_sqlite(folder, Path(tmp) / "events.db")
             load_s = time.perf_counter() - start
             cases.append(
-                {"backend": "sqlite", **counts, "load_s": load_s, **_bench(url, repeats, policy_dir)}
+                {
+                    "backend": "sqlite",
+                    **counts,
+                    "load_s": load_s,
+                    **_bench(url, repeats, policy_dir),
+                }
             )
         if args.postgres:
             start = time.perf_counter()

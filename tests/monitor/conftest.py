@@ -53,7 +53,12 @@ class System:
 
 @pytest.fixture
 def system() -> System:
-    rng = np.random.default_rng(7)
+    return make_system()
+
+
+def make_system(seed: int = 7) -> System:
+    """Six known categories in the reference, two unseen ones, 16-dimensional features."""
+    rng = np.random.default_rng(seed)
     centres = rng.normal(size=(N_KNOWN + 2, 16)) * 3.0
     y = np.repeat(np.arange(N_KNOWN), 100)
     proba = rng.dirichlet(np.full(N_KNOWN, 0.2), size=y.size)

@@ -2,7 +2,8 @@
 
 This module builds the Typer app from one module per command group:
 ``_evaluate_commands`` (``demo``, ``evaluate``), ``_runtime_commands`` (``export``,
-``recalibrate``) and ``_service_commands`` (``serve``, ``keys``). Command modules never
+``recalibrate``), ``_monitor_commands`` (``monitor``, ``gaps``) and ``_service_commands``
+(``serve``, ``keys``). Command modules never
 import this one, so there is no import cycle.
 """
 
@@ -15,6 +16,7 @@ import typer
 from failwise import __version__
 from failwise.cli._console import EXIT_CODES_HELP, console
 from failwise.cli._evaluate_commands import demo, evaluate
+from failwise.cli._monitor_commands import gaps, monitor
 from failwise.cli._runtime_commands import export, recalibrate
 from failwise.cli._service_commands import keys_app, serve
 
@@ -47,7 +49,7 @@ def _root(
 
 
 _EPILOG = EXIT_CODES_HELP
-for command in (demo, evaluate, export, recalibrate, serve):
+for command in (demo, evaluate, export, recalibrate, serve, monitor, gaps):
     app.command(epilog=_EPILOG)(command)
 app.add_typer(keys_app, name="keys")
 

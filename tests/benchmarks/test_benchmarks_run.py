@@ -250,3 +250,30 @@ def test_monitor_benchmark_reports_every_condition_with_valid_rates(tmp_path: Pa
         if window["answered"]:
             assert 0.0 <= window["realised_accuracy"] <= 1.0
     assert result["gaps"], "no blind-spot batch was measured"
+
+
+@pytest.mark.slow
+def test_monitor_scale_benchmark_times_every_step(tmp_path: Path) -> None:
+    result = _run("bench_monitor_scale.py", tmp_path / "monitor_scale.json")
+    _check_environment(result)
+    steps = result["results"]
+    assert steps["window_statistics"]["events"] > 50_000
+    assert steps["window_statistics"]["windows"] == 720  # hourly over 30 days
+    assert set(steps["features_and_clusters"]["steps_median_s"]) == {"fit", "unseen", "mmd", "gaps"}
+    for entry in steps.values():
+        assert entry["median_s"] > 0
+        assert len(entry["times_s"]) == result["repeats"]
+
+
+@pytest.mark.slow
+def test_quarantine_benchmark_compares_both_arms_on_the_same_stream(tmp_path: Path) -> None:
+    result = _run("bench_quarantine.py", tmp_path / "quarantine.json")
+    _check_environment(result)
+    assert set(result["summary"]) == {"without monitoring", "with quarantine"}
+    arms = {row["arm"] for row in result["rows"]}
+    assert arms == {"without monitoring", "with quarantine"}
+    plain, watched = (
+        [r for r in result["rows"] if r["arm"] == arm] for arm in sorted(arms, reverse=True)
+    )
+    # Both arms served the same stream: the same unseen requests after detection.
+    assert [r["unseen_requests"] for r in plain] == [r["unseen_requests"] for r in watched]

@@ -351,7 +351,7 @@ async def _reviewers(url: str, tokens: list[str], duration_s: float) -> dict[str
     async def reviewer(client: Any) -> None:
         while time.perf_counter() < end:
             start = time.perf_counter()
-            status, data = await client.request("POST", f"{url}/v1/queue/claim", b"{}")
+            status, data = await client.request("POST", f"{url}/v1/queue:claim", b"{}")
             claims.append(time.perf_counter() - start)
             statuses[status] = statuses.get(status, 0) + 1
             item = json.loads(data) if status == 200 else None
@@ -440,7 +440,7 @@ def _backend_cases(
             load = _load.load_average()
             reviewed = asyncio.run(_reviewers(live.url, reviewers, sizes["duration_s"]))
             after = _histogram(live.url, admin)
-            routes = ["/v1/queue/claim", "/v1/queue/{item_id}/resolve"]
+            routes = ["/v1/queue:claim", "/v1/queue/{item_id}/resolve"]
             share, counted = _share_within(before, after, routes, 0.05)
             out[f"reviewers/{backend}"] = {
                 **reviewed,

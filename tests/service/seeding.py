@@ -211,6 +211,28 @@ def seed_day(
             label = truths[task] if rng.random() < 0.93 else int(rng.integers(len(LABELS)))
             done = min(start + float(rng.gamma(2.0, 25.0)), now - 1.0)
             events.queue.resolve(item_id, label, reviewer=reviewer, at=done)
+        events.append_monitor_window(
+            "confidence-1h",
+            after=None,
+            window_start=now - 7200.0,
+            window_end=now - 3600.0,
+            last_task=None,
+            n_tasks=n_tasks // 24,
+            stats={"mean_confidence": 0.71},
+            findings=[
+                {
+                    "kind": "calibration_broken",
+                    "severity": "alert",
+                    "statistics": {"audit_accuracy": 0.78, "mean_confidence": 0.91, "n": 42},
+                },
+                {
+                    "kind": "confidence_drift",
+                    "severity": "change",
+                    "statistics": {"p_value": 0.0031, "shift": -0.06},
+                },
+            ],
+            at=now - 3500.0,
+        )
     return seeded
 
 

@@ -337,7 +337,27 @@ def test_the_dashboard_shows_the_numbers_of_the_metrics_api(
                     label=None if i % 3 else 2,
                     at=now - 3600 * (i % 20),
                 )
+        events.append_monitor_window(
+            "drift-1h",
+            after=None,
+            window_start=now - 7200.0,
+            window_end=now - 3600.0,
+            last_task=None,
+            n_tasks=40,
+            stats={},
+            findings=[
+                {
+                    "kind": "blind_spot",
+                    "severity": "alert",
+                    "statistics": {"size": 7, "x": HOSTILE[0]},
+                }
+            ],
+            at=now - 3000.0,
+        )
     _sign_in(client, keys["viewer"])
+    monitor = client.get("/dashboard").text
+    assert "blind_spot" in monitor
+    assert html.escape(HOSTILE[0]) in monitor
     for window, bucket in (("24h", "hour"), ("7d", "day"), ("6h", "hour"), ("bad", "bad")):
         page = client.get("/dashboard", params={"window": window, "bucket": bucket})
         assert page.status_code == 200

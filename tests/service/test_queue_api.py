@@ -27,7 +27,7 @@ def _claim_task(client: httpx.Client, task_id: str) -> dict[str, Any]:
     others = []
     try:
         while True:
-            item: dict[str, Any] | None = client.post("/v1/queue/claim", json={}).json()
+            item: dict[str, Any] | None = client.post("/v1/queue:claim", json={}).json()
             assert item is not None, f"the item of {task_id} never came up"
             if item["task_id"] == task_id:
                 return item

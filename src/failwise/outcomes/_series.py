@@ -37,34 +37,45 @@ MAX_BUCKETS = 10_000
 #: The ladder's actions, in order (the action mix counts each).
 _ACTIONS: tuple[str, ...] = tuple(action.value for action in Action)
 
-#: The tasks of the metric view with the index of their bucket; parameters: the first
-#: bucket's start and the width.
-_BUCKETED = "(SELECT tasks_view.*, FLOOR((created_at - ?) / ?) AS bucket FROM tasks_view) AS b"
 
-#: The sums of every bucket, and the task count of each action. Parameters: the view's
-#: since, until and deadline_s, then the first bucket's start and the width.
+def _near(position: str, n: str) -> str:
+    """``position`` within the ranks the median and p90 of ``n`` times (and their intervals)
+    may need, with a margin: the exact ranks are picked in Python by :func:`quantile_ranks`.
+    """
+    terms = []
+    for q in (0.5, 0.9):
+        spread = f"z * SQRT({n} * {q * (1 - q)!r})"
+        terms.append(
+            f"({position} >= FLOOR({n} * {q} - {spread}) - 2 "
+            f"AND {position} <= CEIL({n} * {q} + {spread}) + 1)"
+        )
+    return "(" + " OR ".join(terms) + ")"
+
+
+_SUM_NAMES = 17 + len(_ACTIONS)
+
+#: One pass over the metric view (the expensive part, materialised once because both
+#: halves read it): the sums and action counts of every bucket, then the times to correct
+#: output near the ranks the quantiles need, ranked within their bucket and over the
+#: window. It continues the ``WITH`` list of the metric view. Parameters: the view's since,
+#: until and deadline_s, then the first bucket's start, the width and the normal quantile
+#: of the interval level.
 SERIES_SELECT = (
-    f"SELECT bucket, {SUMS_COLUMNS}, "
+    ", b AS (SELECT tasks_view.*, FLOOR((created_at - ?) / ?) AS bucket, "
+    "CAST(? AS DOUBLE PRECISION) AS z FROM tasks_view), "
+    "ranked AS (SELECT bucket, completed_s, z, "
+    "ROW_NUMBER() OVER (PARTITION BY bucket ORDER BY completed_s) - 1 AS position, "
+    "COUNT(*) OVER (PARTITION BY bucket) AS n, "
+    "ROW_NUMBER() OVER (ORDER BY completed_s) - 1 AS overall, "
+    "COUNT(*) OVER () AS n_all FROM b WHERE completed_s IS NOT NULL) "
+    f"SELECT 0 AS part, bucket, {SUMS_COLUMNS}, "
     + ", ".join(f"SUM(CASE WHEN action = '{a}' THEN 1 ELSE 0 END) AS n_{a}" for a in _ACTIONS)
-    + f" FROM {_BUCKETED} GROUP BY bucket ORDER BY bucket"
+    + ", NULL AS position, NULL AS overall, NULL AS seconds FROM b GROUP BY bucket "
+    "UNION ALL SELECT 1, bucket, "
+    + ", ".join(["NULL"] * _SUM_NAMES)
+    + ", position, overall, completed_s FROM ranked "
+    f"WHERE {_near('position', 'n')} OR {_near('overall', 'n_all')}"
 )
-
-#: Times to correct output ranked within each bucket and over the window; the rows at
-#: the wanted ranks (``{keys}``: bucket * 10^9 + rank within it, ``{ranks}``: overall).
-SERIES_QUANTILE_SELECT = f"""
-SELECT ranked.bucket, ranked.position, ranked.overall, ranked.completed_s
-FROM (
-    SELECT bucket, completed_s,
-           ROW_NUMBER() OVER (PARTITION BY bucket ORDER BY completed_s) - 1 AS position,
-           ROW_NUMBER() OVER (ORDER BY completed_s) - 1 AS overall
-    FROM {_BUCKETED}
-    WHERE completed_s IS NOT NULL
-) AS ranked
-WHERE ranked.bucket * 1000000000 + ranked.position IN ({{keys}})
-   OR ranked.overall IN ({{ranks}})
-"""
-
-_KEY = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -230,20 +241,29 @@ def metric_series(
     run, close = runner(source)
     try:
         params = (low, high, float(model.deadline_s))
-        rows = run(SERIES_SELECT, (*params, start, width))
-        counts = [_empty_counts() for _ in range(n_buckets)]
-        actions = {a: [0] * n_buckets for a in _ACTIONS}
-        for row in rows:
-            index = int(row[0])
-            if not 0 <= index < n_buckets:  # pragma: no cover - the window bounds the tasks
-                continue
-            counts[index] = _counts(tuple(row[1:18]))
-            for position, action in enumerate(_ACTIONS):
-                actions[action][index] = int(row[18 + position] or 0)
-        total_counts = _sum_counts(counts)
-        times, total_times = _quantiles(run, params, start, width, counts, total_counts, level)
+        rows = run(SERIES_SELECT, (*params, start, width, z_of(level)))
     finally:
         close()
+    counts = [_empty_counts() for _ in range(n_buckets)]
+    actions = {a: [0] * n_buckets for a in _ACTIONS}
+    found: list[dict[int, float]] = [{} for _ in range(n_buckets)]
+    everywhere: dict[int, float] = {}
+    for row in rows:
+        index = int(row[1])
+        if not 0 <= index < n_buckets:  # pragma: no cover - the window bounds the tasks
+            continue
+        if int(row[0]) == 0:
+            counts[index] = _counts(tuple(row[2:19]))
+            for position, action in enumerate(_ACTIONS):
+                actions[action][index] = int(row[19 + position] or 0)
+            continue
+        position, overall, seconds = row[-3:]
+        if position is not None:
+            found[index][int(position)] = float(seconds)
+        everywhere[int(overall)] = float(seconds)
+    total_counts = _sum_counts(counts)
+    times = [_pick(found[i], c.n_timed, level) for i, c in enumerate(counts)]
+    total_times = _pick(everywhere, total_counts.n_timed, level)
     per_bucket = [_metrics(c, times[i], level) for i, c in enumerate(counts)]
     metrics = {name: [values[name] for values in per_bucket] for name in per_bucket[0]}
     total = ProductMetrics(
@@ -265,41 +285,10 @@ def metric_series(
     )
 
 
-def _quantiles(
-    run: Any,
-    params: tuple[float, float, float],
-    start: float,
-    width: float,
-    counts: list[_Counts],
-    total: _Counts,
-    level: float,
-) -> tuple[list[dict[int, float]], dict[int, float]]:
-    """The order statistics each bucket's and the window's time quantiles need."""
-    times: list[dict[int, float]] = [{} for _ in counts]
-    overall: dict[int, float] = {}
-    if not total.n_timed:
-        return times, overall
+def _pick(found: dict[int, float], n: int, level: float) -> dict[int, float]:
+    """The order statistics among ``found`` that the median and p90 of ``n`` times need."""
+    if not n:
+        return {}
     z = z_of(level)
-
-    def ranks(n: int) -> set[int]:
-        return {r for q in (0.5, 0.9) for r in quantile_ranks(n, q, z)}
-
-    keys = sorted(
-        index * _KEY + rank
-        for index, c in enumerate(counts)
-        if c.n_timed
-        for rank in ranks(c.n_timed)
-    )
-    wanted = sorted(ranks(total.n_timed))
-    sql = SERIES_QUANTILE_SELECT.replace("{keys}", ", ".join(str(k) for k in keys)).replace(
-        "{ranks}", ", ".join(str(r) for r in wanted)
-    )
-    wanted_keys = set(keys)
-    wanted_ranks = set(wanted)
-    for index, position, rank, seconds in run(sql, (*params, start, width)):
-        bucket, within, everywhere = int(index), int(position), int(rank)
-        if bucket * _KEY + within in wanted_keys:
-            times[bucket][within] = float(seconds)
-        if everywhere in wanted_ranks:
-            overall[everywhere] = float(seconds)
-    return times, overall
+    ranks = {r for q in (0.5, 0.9) for r in quantile_ranks(n, q, z)}
+    return {r: found[r] for r in ranks}

@@ -57,6 +57,9 @@ __all__ = ["DecisionNotRecordedError", "Guard"]
 #: Most worker threads a guard keeps for model calls (time limits and ``adecide``).
 MAX_MODEL_THREADS: Final = 32
 
+#: How many of the most probable labels a decision records (``extra["top_labels"]``).
+TOP_LABELS: Final = 5
+
 _ESCALATE: Final = Action.ESCALATE
 
 
@@ -150,6 +153,11 @@ class Guard:
 
     Notes
     -----
+    A decision made from calibrated probabilities records the most probable labels with
+    their probabilities in ``extra["top_labels"]`` (``[[label, probability], ...]``, at most
+    five, most probable first, to six decimals): what the reviewer page shows for an
+    escalation.
+
     Failures never raise: model exceptions, time-outs, NaN or infinite scores, scores of the
     wrong shape, calibrator errors, out-of-scope scorer errors and time-outs (when the
     policy uses the scores) and an open circuit breaker all produce a decision whose
@@ -452,6 +460,11 @@ class Guard:
                 )
             if contexts[i] is not None:
                 extra["context"] = contexts[i]
+            if outcome.proba is not None:
+                # What a reviewer sees first: the most probable labels, calibrated (to six
+                # decimals: a batch and one-by-one calibration agree that far, not further).
+                top = np.argsort(-outcome.proba, kind="stable")[:TOP_LABELS]
+                extra["top_labels"] = [[int(j), round(float(outcome.proba[j]), 6)] for j in top]
             if outcome.scores is not None and self.store is not None and self.record_scores:
                 extra["scores"] = outcome.scores.tolist()
             decisions.append(

@@ -71,7 +71,7 @@ def check_sink(store: Any) -> None:
 
 def check_task_ids(task_ids: Any, n: int) -> list[str | None]:
     """One task id (a non-empty str of at most 256 characters, or None for a fresh one) per
-    input."""
+    input. A repeated or taken id is the store's to refuse (``DuplicateTaskError``)."""
     if task_ids is None:
         return [None] * n
     if isinstance(task_ids, (str, bytes, Mapping)) or not isinstance(task_ids, Sequence):
@@ -91,8 +91,6 @@ def check_task_ids(task_ids: Any, n: int) -> list[str | None]:
                 f"`task_ids[{position}]` must be None or a non-empty str of at most 256 "
                 f"characters; got {describe(task_id)}."
             )
-    if len(set(ids := [t for t in task_ids if t is not None])) != len(ids):
-        raise InputError("`task_ids` repeats a task id; every decision opens its own task.")
     return list(task_ids)
 
 

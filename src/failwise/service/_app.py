@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
@@ -21,12 +22,13 @@ from failwise.service._decisions import decisions_router
 from failwise.service._errors import install_error_handlers
 from failwise.service._health import health_router, metrics_router
 from failwise.service._limits import LimitsMiddleware
+from failwise.service._openapi import describe_deployment
 from failwise.service._pages_dashboard import dashboard_router
 from failwise.service._pages_review import review_router
 from failwise.service._prometheus import PrometheusMiddleware
 from failwise.service._queue_api import queue_router
 from failwise.service._settings import Settings, settings_from_env
-from failwise.service._state import open_state
+from failwise.service._state import load_policy, open_state
 
 __all__ = ["API_ROUTERS", "app_from_env", "create_app"]
 
@@ -64,9 +66,11 @@ def create_app(settings: Settings, *, routers: Sequence[APIRouter] = ()) -> Fast
             "Build them with Settings(...) or failwise.service.load_settings(...)."
         )
 
+    loaded = load_policy(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = open_state(settings)
+        state = open_state(settings, loaded)
         app.state.service = state
         if not state.store.keys.list(include_revoked=False):
             logger.warning(
@@ -98,6 +102,19 @@ def create_app(settings: Settings, *, routers: Sequence[APIRouter] = ()) -> Fast
         concurrency_limit=settings.concurrency_limit,
     )
     app.add_middleware(PrometheusMiddleware)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = describe_deployment(
+                generate(),
+                n_classes=loaded.n_classes,
+                uses_ood=loaded.uses_ood,
+                has_model=settings.model is not None,
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

@@ -238,7 +238,10 @@ _SIGN_IN_BODY = {
             "application/x-www-form-urlencoded": {
                 "schema": {
                     "type": "object",
-                    "properties": {"key": {"type": "string"}, "next": {"type": "string"}},
+                    "properties": {
+                        "key": {"type": "string", "minLength": 1},
+                        "next": {"type": "string"},
+                    },
                     "required": ["key"],
                 }
             },

@@ -153,14 +153,6 @@ def decide_batch(
         )
     guard = _guard_for(state, body.items[0], "items[0].")
     task_ids = [item.task_id for item in body.items]
-    if len({t for t in task_ids if t is not None}) != sum(t is not None for t in task_ids):
-        raise ApiError(
-            422,
-            "duplicate_task_id",
-            "Two items of the batch name the same task id; every decision opens its own task.",
-            field="items",
-            expected="distinct task ids",
-        )
     decisions = guard.decide_batch(
         [_input(item) for item in body.items],
         [item.context for item in body.items],

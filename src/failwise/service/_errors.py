@@ -229,6 +229,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, HTTPException)
+        if error.status_code == 400 and error.detail == "There was an error parsing the body":
+            detail = ErrorDetail(
+                code="invalid_json",
+                message="The body could not be read as JSON (it must be UTF-8 JSON text).",
+                field="body",
+                expected="UTF-8 JSON",
+            )
+            return error_response(422, detail)
         codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
         code = codes.get(error.status_code, f"http_{error.status_code}")
         message = str(error.detail) if error.detail else "HTTP error"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal, TypeVar, cast
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, JsonValue
 
 from failwise.store import Event
 
@@ -82,11 +82,27 @@ def _json_text(value: Any, depth: int = 0) -> Any:
     return value
 
 
-Text = Annotated[str, AfterValidator(_text)]
-TaskId = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_text)]
-Note = Annotated[str, Field(min_length=1, max_length=MAX_NOTE), AfterValidator(_text)]
+#: Non-blank text without NUL characters (the OpenAPI description says so too).
+_NON_BLANK = r"^[^\x00]*\S[^\x00]*$"
+Text = Annotated[str, Field(pattern=_NON_BLANK), AfterValidator(_text)]
+TaskId = Annotated[
+    str, Field(min_length=1, max_length=256, pattern=_NON_BLANK), AfterValidator(_text)
+]
+Note = Annotated[
+    str, Field(min_length=1, max_length=MAX_NOTE, pattern=_NON_BLANK), AfterValidator(_text)
+]
 Score = Annotated[float, Field(allow_inf_nan=False)]
-Label = Annotated[int, Field(ge=-1, le=2**31 - 1)]
+
+
+def _whole(value: Any) -> Any:
+    """A float with no fractional part as an int (JSON Schema counts 3.0 as an integer)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        return int(value)
+    return value
+
+
+Label = Annotated[int, BeforeValidator(_whole), Field(ge=-1, le=2**31 - 1)]
+_LABEL_SCHEMA: dict[str, JsonValue] = {"type": "integer", "minimum": -1, "maximum": 2**31 - 1}
 Context = Annotated[dict[str, JsonValue], AfterValidator(_json_text)]
 Input = Annotated[JsonValue, AfterValidator(_json_text)]
 LeaseSeconds = Annotated[float, Field(gt=0, le=86_400, allow_inf_nan=False)]
@@ -150,7 +166,24 @@ class BatchResponse(BaseModel):
 class FeedbackRequest(BaseModel):
     """What the user did with the task's output."""
 
-    model_config = _STRICT
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "properties": {"outcome": {"const": "corrected"}, "label": _LABEL_SCHEMA},
+                    "required": ["label"],
+                },
+                {
+                    "properties": {
+                        "outcome": {"enum": ["accepted", "abandoned"]},
+                        "label": {"type": "null"},
+                    }
+                },
+            ]
+        },
+    )
 
     outcome: Literal["accepted", "corrected", "abandoned"]
     label: Label | None = Field(
@@ -274,7 +307,22 @@ class LeaseRequest(BaseModel):
 class ResolveRequest(BaseModel):
     """The item's label, or that the input is out of scope; an optional note."""
 
-    model_config = _STRICT
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "properties": {"label": _LABEL_SCHEMA, "out_of_scope": {"const": False}},
+                    "required": ["label"],
+                },
+                {
+                    "properties": {"label": {"type": "null"}, "out_of_scope": {"const": True}},
+                    "required": ["out_of_scope"],
+                },
+            ]
+        },
+    )
 
     label: Label | None = None
     out_of_scope: bool = False

@@ -40,6 +40,9 @@ __all__ = ["WINDOWS", "dashboard_router"]
 
 dashboard_router = APIRouter(include_in_schema=False)
 
+#: The reliability diagram covers at most the last day of the window.
+_RELIABILITY_S = 86_400.0
+
 State = Annotated[ServiceState, Depends(get_state)]
 
 #: The windows the dashboard offers: query value → (seconds, label).
@@ -59,6 +62,49 @@ class _Tile:
     value: str
     interval: str
     raw: str
+
+
+@dataclass(frozen=True)
+class _Finding:
+    at: float
+    monitor: str
+    kind: str
+    severity: str
+    window_start: float | None
+    window_end: float | None
+    summary: str
+
+
+def _summary(statistics: dict[str, Any], limit: int = 6) -> str:
+    parts = []
+    for key, value in list(statistics.items())[:limit]:
+        if isinstance(value, float):
+            text = f"{value:.4g}"
+        elif isinstance(value, (int, str, bool)) or value is None:
+            text = str(value)
+        else:
+            continue
+        parts.append(f"{key} {text}")
+    return ", ".join(parts)
+
+
+def _findings(state: ServiceState, since: float, until: float) -> list[_Finding]:
+    """The monitor's findings made in the window, latest first (at most 20)."""
+    from failwise.monitor import findings
+
+    found = [f for f in findings(state.store) if since <= f.created_at < until + 1.0]
+    return [
+        _Finding(
+            at=f.created_at,
+            monitor=f.monitor,
+            kind=f.kind,
+            severity=f.severity,
+            window_start=f.window_start,
+            window_end=f.window_end,
+            summary=_summary(f.statistics),
+        )
+        for f in sorted(found, key=lambda f: -f.id)[:20]
+    ]
 
 
 @dataclass(frozen=True)
@@ -203,7 +249,8 @@ def _render(request: Request, state: ServiceState, principal: Principal) -> Resp
     health = state.store.queue.health(
         series.starts[0], until, series.bucket_s, levels=levels_of(state), at=now
     )
-    bins = labelled_reliability(state.store, since, until)
+    # Calibration is a now-question, and labels are read one task at a time: the last day.
+    bins = labelled_reliability(state.store, max(since, until - _RELIABILITY_S), until)
     reliability = (
         None if bins is None else reliability_diagram(bins, title="Labelled tasks", uid="rel")
     )
@@ -215,7 +262,7 @@ def _render(request: Request, state: ServiceState, principal: Principal) -> Resp
         "queue_charts": _queue_charts(health),
         "reliability": reliability,
         "n_labelled": 0 if bins is None else int(sum(bins.count)),
-        "findings": None,
+        "findings": _findings(state, since, until),
         "windows": [(key, text) for key, (_, text) in WINDOWS.items()],
         "window": window,
         "bucket": bucket,

@@ -148,7 +148,7 @@ async def list_items(
     return clean_json(await run_in_threadpool(read))
 
 
-@queue_router.post("/claim", response_model=QueueItemOut | None, responses=_ERRORS)
+@queue_router.post(":claim", response_model=QueueItemOut | None, responses=_ERRORS)
 def claim(
     state: State,
     principal: Reviewer,

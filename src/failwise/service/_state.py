@@ -31,7 +31,15 @@ from failwise.runtime import Guard
 from failwise.service._settings import Settings
 from failwise.store import ServiceLevels
 
-__all__ = ["KeyCache", "ServiceState", "find_policy", "get_state", "open_state"]
+__all__ = [
+    "KeyCache",
+    "LoadedPolicy",
+    "ServiceState",
+    "find_policy",
+    "get_state",
+    "load_policy",
+    "open_state",
+]
 
 
 def _is_artifact(path: Path) -> bool:
@@ -193,20 +201,43 @@ class ServiceState:
         self.store.close()
 
 
-def open_state(settings: Settings) -> ServiceState:
-    """Open the store and load the policy of ``settings`` (once per worker)."""
+@dataclass(frozen=True)
+class LoadedPolicy:
+    """The policy (and calibrator) artefacts a service serves, and where they were."""
+
+    policy: Any = None
+    calibrator: Any = None
+    path: Path | None = None
+
+    @property
+    def n_classes(self) -> int | None:
+        return None if self.policy is None else int(self.policy.n_classes_)
+
+    @property
+    def uses_ood(self) -> bool:
+        return self.policy is not None and bool(np.isfinite(self.policy.ood_threshold_))
+
+
+def load_policy(settings: Settings) -> LoadedPolicy:
+    """Load (and verify) the artefacts ``settings.policy`` names."""
+    if settings.policy is None:
+        return LoadedPolicy()
+    policy_path, calibrator_path = find_policy(settings.policy, settings.policy_model)
+    policy = artifacts.load(policy_path)
+    calibrator = None if calibrator_path is None else artifacts.load(calibrator_path)
+    return LoadedPolicy(policy, calibrator, policy_path)
+
+
+def open_state(settings: Settings, loaded: LoadedPolicy | None = None) -> ServiceState:
+    """Open the store and build the guards of ``settings`` (once per worker)."""
     scores_guard = model_guard = None
-    policy_path = None
-    calibrator = policy = None
-    if settings.policy is not None:
-        policy_path, calibrator_path = find_policy(settings.policy, settings.policy_model)
-        policy = artifacts.load(policy_path)
-        calibrator = None if calibrator_path is None else artifacts.load(calibrator_path)
+    artefacts = loaded if loaded is not None else load_policy(settings)
+    policy, calibrator, policy_path = artefacts.policy, artefacts.calibrator, artefacts.path
     model = None if settings.model is None else _import_model(settings.model)
     opened = store.open(settings.store, pool_size=8)
     try:
         if policy is not None:
-            uses_ood = bool(np.isfinite(policy.ood_threshold_))
+            uses_ood = artefacts.uses_ood
             common: dict[str, Any] = {
                 "store": opened,
                 "audit_rate": settings.audit_rate,

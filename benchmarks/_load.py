@@ -46,6 +46,10 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 WRK_SCRIPT = HERE / "wrk_post.lua"
 
+#: Longest a keep-alive connection is left idle before it is closed instead of reused
+#: (uvicorn closes idle connections after ``timeout_keep_alive``, 5 s by default).
+_MAX_IDLE_S = 3.0
+
 #: Builds the body of request ``i`` (JSON bytes).
 BodyFactory = Callable[[int], bytes]
 
@@ -149,7 +153,7 @@ class _RawClient:
         self.port = parts.port or 80
         self.timeout_s = timeout_s
         self.extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
         self.slots = asyncio.Semaphore(connections)
 
     async def request(self, method: str, url: str, body: bytes | None) -> tuple[int, bytes]:
@@ -162,8 +166,12 @@ class _RawClient:
             f"Content-Length: {len(payload)}\r\n\r\n"
         ).encode("latin-1")
         async with self.slots:
-            if self.idle:
-                reader, writer = self.idle.pop()
+            while self.idle:
+                reader, writer, since = self.idle.pop()
+                # uvicorn closes a connection idle for 5 s: never reuse one near that age.
+                if time.monotonic() - since < _MAX_IDLE_S and not reader.at_eof():
+                    break
+                writer.close()
             else:
                 reader, writer = await asyncio.wait_for(
                     asyncio.open_connection(self.host, self.port), self.timeout_s
@@ -176,7 +184,7 @@ class _RawClient:
                 writer.close()
                 raise
             if keep_open:
-                self.idle.append((reader, writer))
+                self.idle.append((reader, writer, time.monotonic()))
             else:
                 writer.close()
             return status, data
@@ -214,7 +222,7 @@ class _RawClient:
             chunks.append(chunk[:-2])
 
     async def close(self) -> None:
-        for _, writer in self.idle:
+        for _, writer, _ in self.idle:
             writer.close()
         self.idle.clear()
 

@@ -94,11 +94,17 @@ def create_keys(store_url: str) -> tuple[dict[str, str], dict[str, str]]:
     return tokens, names
 
 
-def start_server(settings: Settings, *, workers: int = 1, timeout_s: float = 90.0) -> Server:
+def start_server(
+    settings: Settings,
+    *,
+    workers: int = 1,
+    timeout_s: float = 90.0,
+    env: dict[str, str] | None = None,
+) -> Server:
     """Start ``uvicorn`` on a free port with ``settings``; return once ``/livez`` answers."""
     port = free_port()
     tokens, names = create_keys(settings.store)
-    env = {**os.environ, SETTINGS_ENV: settings.to_env()}
+    env = {**os.environ, **(env or {}), SETTINGS_ENV: settings.to_env()}
     env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     command = [
         sys.executable,

@@ -183,7 +183,7 @@ def settings_error(error: ValidationError, source: str) -> InputError:
             continue
         expected = str(item["msg"]).removeprefix("Value error, ")
         expected = expected[0].lower() + expected[1:] if expected else expected
-        expected = expected.removeprefix("input should be ")
+        expected = expected.removeprefix("input should be ").removeprefix("expected ")
         lines.append(f"`{key}` got {_received(item.get('input'))}; expected {expected}")
     return InputError(f"{source}: " + "; ".join(lines) + ".")
 

@@ -296,6 +296,7 @@ def test_service_benchmark_loads_every_case_and_judges_its_targets(tmp_path: Pat
     assert cases["batch/sqlite"]["decisions_per_s"] > 0
     reviewers = cases["reviewers/sqlite"]
     assert reviewers["resolves"] > 0
+    assert set(reviewers["statuses"]) == {"200"}
     assert 0 <= reviewers["server_share_within_50ms"] <= 1
     assert reviewers["server_requests_counted"] >= reviewers["claims"]
     offered = cases["decisions at 300/s/sqlite"]

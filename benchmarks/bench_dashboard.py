@@ -110,9 +110,9 @@ def _policy(folder: Path) -> Path:
     from failwise import Policy, artifacts
 
     rng = np.random.default_rng(0)
-    proba = rng.dirichlet(np.full(10, 0.4), size=3000)
-    y = np.array([rng.choice(10, p=p) for p in proba])
-    policy = Policy(target_risk=0.1, confidence_level=0.9).fit(proba, y)
+    proba = rng.dirichlet(np.full(3, 0.4), size=3000)
+    y = np.array([rng.choice(3, p=p) for p in proba])
+    policy = Policy(target_risk=0.1, confidence_level=0.9, clarify_max_set_size=2).fit(proba, y)
     artifacts.save(policy, folder / "policy")
     return folder / "policy"
 

@@ -245,7 +245,15 @@ def seed_waiting(
     for i in range(n):
         truth = int(rng.integers(len(LABELS)))
         decision, _ = _decision(rng, truth, hard=True)
-        decision.update(action="escalate", label=None, label_name=None)
+        decision.update(
+            action="escalate",
+            label=None,
+            label_name=None,
+            reason=(
+                f"escalate: confidence {decision['confidence']:.2f} below the answer threshold "
+                f"0.80 and the prediction set has {len(decision['prediction_set'])} labels"
+            ),
+        )
         decision["context"] = {"text": str(rng.choice(_QUERIES[truth])), "channel": "chat"}
         task = f"{prefix}-{seed}-{i}"
         rows.append((task, decision, now - n + i))

@@ -379,3 +379,40 @@ def test_the_dashboard_shows_the_numbers_of_the_metrics_api(
         assert "<svg" in page.text
     assert "Calibration in production" in page.text
     assert 'class="chart"' in page.text
+
+
+def test_every_page_action_needs_a_reviewer_and_a_csrf_token(
+    app: tuple[TestClient, str, dict[str, str]],
+) -> None:
+    client, url, keys = app
+    (item,) = _seed(url, 1)
+    actions = [
+        "/review/claim",
+        "/review/bulk",
+        f"/review/items/{item}/claim",
+        f"/review/items/{item}/resolve",
+        f"/review/items/{item}/release",
+        f"/review/items/{item}/undo",
+    ]
+    client.cookies.clear()
+    for path in actions:
+        assert client.post(path, data={}).status_code == 401, path
+    viewer = _sign_in(client, keys["viewer"])
+    for path in actions:
+        assert client.post(path, data={"csrf_token": viewer}).status_code == 403, path
+    reviewer = _sign_in(client, keys["reviewer"])
+    for path in actions:
+        assert client.post(path, data={"csrf_token": reviewer + "x"}).status_code == 403, path
+    assert client.get(f"/review/items/{item}").status_code == 200
+    with store.open(url) as events:
+        assert events.queue.get(item).state == "pending"  # nothing was written
+    admin = _sign_in(client, keys["admin"])
+    assert client.get("/review").status_code == 200
+    assert (
+        _location(
+            client.post(
+                f"/review/items/{item}/claim", data={"csrf_token": admin}, follow_redirects=False
+            )
+        )
+        == f"/review/items/{item}?n=claimed"
+    )

@@ -225,6 +225,13 @@ def test_reviewer_stats_count_pace_handling_time_and_overturns(events: store.Sto
     assert math.isnan(bob.resolved_per_hour)
     assert math.isnan(bob.overturn_rate)
     assert [s.reviewer for s in events.queue.reviewer_stats(since=50.0)] == ["ann", "bob"]
+    quick = [_escalate(events, f"q{i}", at=0.0, priority=0.5) for i in range(2)]
+    for k, item_id in enumerate(quick):
+        events.queue.claim_item(item_id, "cy", at=9000.0 + k)
+        events.queue.resolve(item_id, 1, reviewer="cy", at=9001.0 + k)
+    cy = {s.reviewer: s for s in events.queue.reviewer_stats()}["cy"]
+    assert cy.resolved == 2
+    assert math.isnan(cy.resolved_per_hour)  # two seconds of work say nothing of a pace
     assert [s.resolved for s in events.queue.reviewer_stats(since=50.0, until=200.0)] == [1]
     with pytest.raises(InputError, match="after"):
         events.queue.reviewer_stats(since=2.0, until=1.0)

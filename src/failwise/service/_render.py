@@ -18,7 +18,6 @@ from typing import Any
 import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
-from markupsafe import Markup
 
 from failwise import __version__
 from failwise.service._auth import Principal, csrf_token
@@ -164,11 +163,6 @@ def page(
         **context,
     )
     return HTMLResponse(html, status_code=status_code, headers=dict(SECURITY_HEADERS))
-
-
-def markup(svg: str) -> Markup:
-    """An SVG chart (already escaped by the chart code) to print as it is."""
-    return Markup(svg)
 
 
 def static_file(name: str) -> Response:

@@ -18,6 +18,9 @@ from failwise.store._queue_levels import ServiceLevels
 
 __all__ = ["QueueHealth", "QueueStats", "ReviewerStats"]
 
+#: Shortest active span a pace is given for (a minute: a few quick resolutions say little).
+_MIN_SPAN_H = 1.0 / 60.0
+
 #: Most buckets one health series may have.
 _MAX_BUCKETS = 10_000
 
@@ -37,7 +40,8 @@ class ReviewerStats:
         Items resolved.
     resolved_per_hour : float
         Resolutions per hour of the reviewer's active span (first claim to last
-        resolution in the window); NaN for fewer than two resolutions.
+        resolution in the window); NaN for fewer than two resolutions or a span under a
+        minute.
     median_handling_s : float
         Median seconds from claim to resolution.
     audited : int
@@ -174,7 +178,7 @@ class QueueStats:
                 ReviewerStats(
                     reviewer=name,
                     resolved=n,
-                    resolved_per_hour=n / span_h if n > 1 and span_h > 0 else float("nan"),
+                    resolved_per_hour=n / span_h if n > 1 and span_h >= _MIN_SPAN_H else math.nan,
                     median_handling_s=median_by.get(name, float("nan")),
                     audited=audited,
                     overturned=overturned,

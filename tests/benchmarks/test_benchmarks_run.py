@@ -250,3 +250,31 @@ def test_monitor_benchmark_reports_every_condition_with_valid_rates(tmp_path: Pa
         if window["answered"]:
             assert 0.0 <= window["realised_accuracy"] <= 1.0
     assert result["gaps"], "no blind-spot batch was measured"
+
+
+@pytest.mark.slow
+def test_service_benchmark_loads_every_case_and_judges_its_targets(tmp_path: Path) -> None:
+    result = _run("bench_service.py", tmp_path / "service.json")
+    _check_environment(result)
+    cases = result["cases"]
+    failed = {name: case["error"] for name, case in cases.items() if "error" in case}
+    if not os.environ.get("FAILWISE_TEST_POSTGRES_URL"):
+        failed = {k: v for k, v in failed.items() if "postgresql" not in k}
+    assert failed == {}
+    for name in ("bare", "auth/open route", "auth/API key", "decisions/sqlite"):
+        case = cases[name]
+        assert case["ok"] > 0, (name, case)
+        assert case["non_2xx"] == 0, (name, case)
+        assert case["p50_ms"] <= case["p99_ms"]
+        assert case["driver_cpu_s"] >= 0
+    assert cases["batch/sqlite"]["decisions_per_s"] > 0
+    reviewers = cases["reviewers/sqlite"]
+    assert reviewers["resolves"] > 0
+    assert 0 <= reviewers["server_share_within_50ms"] <= 1
+    assert reviewers["server_requests_counted"] >= reviewers["claims"]
+    offered = cases["decisions at 300/s/sqlite"]
+    assert offered["offered_rate"] == 300
+    assert offered["answered"] + offered["errors"] == round(300 * result["sizes"]["duration_s"])
+    for target, met in result["targets"].items():
+        assert met in (True, False, None), target
+    assert result["ratios"]["decisions/sqlite ÷ bare"] > 0

@@ -29,7 +29,7 @@ True
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from failwise.artifacts._calibrator_state import calibrator_from_state, calibrator_to_state
 from failwise.artifacts._format import (
@@ -46,6 +46,9 @@ from failwise.artifacts._policy_state import policy_from_state, policy_to_state
 from failwise.calibration import BaseCalibrator
 from failwise.exceptions import InputError
 from failwise.policy import Policy
+
+if TYPE_CHECKING:
+    from failwise.monitor import Reference
 
 __all__ = [
     "ARRAYS_FILE",
@@ -78,21 +81,30 @@ def _state_of(obj: Any) -> tuple[str, str, int, Any, Any]:
             state["params"],
             state["fitted"],
         )
+    from failwise.monitor import REFERENCE_STATE_FORMAT, Reference
+
+    if isinstance(obj, Reference):
+        params, fitted = obj.to_state()
+        return "reference", "Reference", REFERENCE_STATE_FORMAT, params, fitted
     raise InputError(
-        f"cannot save a {type(obj).__name__}: artefacts hold a fitted failwise Policy or a "
-        "fitted calibrator (TemperatureScaling, IsotonicCalibration, ...)."
+        f"cannot save a {type(obj).__name__}: artefacts hold a fitted failwise Policy, a "
+        "fitted calibrator (TemperatureScaling, IsotonicCalibration, ...) or a monitor "
+        "Reference."
     )
 
 
 def save(
-    obj: Policy | BaseCalibrator, path: str | os.PathLike[str], *, overwrite: bool = False
+    obj: Policy | BaseCalibrator | Reference,
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
 ) -> Artifact:
     """Save a fitted policy or calibrator as an artefact directory.
 
     Parameters
     ----------
-    obj : Policy or BaseCalibrator
-        The fitted object.
+    obj : Policy, BaseCalibrator or failwise.monitor.Reference
+        The fitted object (or the monitor's reference data).
     path : str or path-like
         Directory to create; it must not exist or be empty, unless ``overwrite``.
     overwrite : bool, default=False
@@ -155,11 +167,15 @@ def load(path: str | os.PathLike[str]) -> Any:
                     "fitted": loaded.fitted,
                 }
             )
-    except (InputError, TypeError) as exc:
+        if kind == "reference":
+            from failwise.monitor import Reference
+
+            return Reference.from_state(dict(loaded.params), dict(loaded.fitted))
+    except (InputError, TypeError, KeyError) as exc:
         raise ArtifactError(f"{manifest}: the saved state cannot be rebuilt: {exc}") from None
     raise ArtifactError(
-        f"{manifest}: unknown artefact kind {kind!r}; this failwise reads 'policy' and "
-        "'calibrator'."
+        f"{manifest}: unknown artefact kind {kind!r}; this failwise reads 'policy', "
+        "'calibrator' and 'reference'."
     )
 
 

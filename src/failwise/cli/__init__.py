@@ -1,8 +1,10 @@
 """The `failwise` command line.
 
 This module builds the Typer app from one module per command group:
-``_evaluate_commands`` (``demo``, ``evaluate``) and ``_runtime_commands`` (``export``,
-``recalibrate``). Command modules never import this one, so there is no import cycle.
+``_evaluate_commands`` (``demo``, ``evaluate``), ``_runtime_commands`` (``export``,
+``recalibrate``), ``_monitor_commands`` (``monitor``, ``gaps``) and ``_service_commands``
+(``serve``, ``keys``). Command modules never
+import this one, so there is no import cycle.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import typer
 from failwise import __version__
 from failwise.cli._console import EXIT_CODES_HELP, console
 from failwise.cli._evaluate_commands import demo, evaluate
+from failwise.cli._monitor_commands import gaps, monitor
 from failwise.cli._runtime_commands import export, recalibrate
+from failwise.cli._service_commands import keys_app, serve
 
 __all__ = ["app", "main"]
 
@@ -45,8 +49,9 @@ def _root(
 
 
 _EPILOG = EXIT_CODES_HELP
-for command in (demo, evaluate, export, recalibrate):
+for command in (demo, evaluate, export, recalibrate, serve, monitor, gaps):
     app.command(epilog=_EPILOG)(command)
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:

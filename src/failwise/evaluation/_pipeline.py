@@ -25,6 +25,7 @@ from failwise.evaluation._summary import (
 )
 from failwise.exceptions import InputError, UncertifiedWarning
 from failwise.metrics import expected_calibration_error
+from failwise.monitor import Reference
 from failwise.outcomes import Comparison, OutcomeModel, ProductMetrics, compare
 from failwise.policy import Decisions, Policy, always_answer
 
@@ -85,6 +86,8 @@ class ModelEvaluation:
     automation: AutomationSummary | None = None
     #: What the validation data certifies at other targets (empty when the policy has none).
     frontier: list[FrontierRow] = field(default_factory=list)
+    #: What the policy was fitted on, for the monitor (saved beside the policy).
+    reference: Reference | None = None
 
     def summary(self) -> dict[str, Any]:
         """JSON-friendly summary: accuracy, Larson et al. numbers, every product metric."""
@@ -297,6 +300,13 @@ def evaluate_scores(
                 metrics=None,  # type: ignore[arg-type]  # filled from the comparison below
                 oos_recall=oos_recall,
                 larson_in_scope_accuracy=larson_acc,
+                reference=Reference.from_policy(
+                    fitted,
+                    proba_val,
+                    yv[policy_rows],
+                    ood_score=pick(scores.val_ood, policy_rows),
+                    fallback=pick(scores.val_fallback, policy_rows),
+                ),
             )
         )
     report(len(models), total, f"projecting product metrics ({n_bootstrap} bootstrap draws)")

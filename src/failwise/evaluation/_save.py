@@ -29,7 +29,9 @@ def save_artefacts(
 ) -> dict[str, tuple[Artifact, Artifact]]:
     """Write each model's fitted calibrator and policy under ``folder``.
 
-    Layout: ``folder/<model>/calibrator`` and ``folder/<model>/policy``, one pair per model
+    Layout: ``folder/<model>/calibrator`` and ``folder/<model>/policy``, one pair per model,
+    with the monitor's reference (:class:`failwise.monitor.Reference`, without input
+    features) in ``folder/<model>/reference``
     (``<model>`` from :func:`artefact_folder_name`). These are the artefacts
     :class:`failwise.Guard`, ``failwise recalibrate`` and the service load with
     :func:`failwise.artifacts.load`.
@@ -50,5 +52,7 @@ def save_artefacts(
         used.add(name)
         calibrator = save(evaluation.calibrator, root / name / "calibrator")
         policy = save(evaluation.policy, root / name / "policy")
+        if evaluation.reference is not None:
+            save(evaluation.reference, root / name / "reference")
         out[evaluation.name] = (calibrator, policy)
     return out

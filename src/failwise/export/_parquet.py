@@ -1,6 +1,7 @@
-"""`to_parquet`: the store's three tables as Parquet files, for DuckDB and other tools.
+"""`to_parquet`: the store's tables as Parquet files, for DuckDB and other tools.
 
-The export holds ``tasks.parquet``, ``events.parquet`` and ``queue_items.parquet`` with the
+The export holds ``tasks.parquet``, ``events.parquet`` and ``queue_items.parquet`` (and the
+monitor's ``task_features``, ``monitor_windows``, ``findings`` and ``quarantines``) with the
 store's columns and types (from its one table description, :data:`failwise.store.TABLES`).
 Tables are read in pages through the store's public ``table_pages`` (keyset pagination)
 and written row group by row group, so the export runs in bounded memory; each file is

@@ -12,6 +12,10 @@ event log with a *reference* (the validation data the policy was fitted on):
   nearest-neighbour distances, tested with the reference's sampling error accounted for;
 * :func:`find_gaps` — clusters of those unseen inputs (blind spots), ranked by the silent
   failures they are expected to cause.
+
+Over the event log, :func:`run_monitor` runs all of them incrementally, window by window,
+against a :class:`Reference` saved beside the policy (:func:`load_reference`), and stores
+each window's statistics and its findings in the store; :func:`findings` reads them back.
 """
 
 from __future__ import annotations
@@ -19,19 +23,60 @@ from __future__ import annotations
 from failwise.monitor._drift import DriftTest, holm, ks_drift, mix_drift, mmd_drift
 from failwise.monitor._estimate import PerformanceEstimate, estimate_accuracy, poisson_binomial_cdf
 from failwise.monitor._gaps import Gap, find_gaps
+from failwise.monitor._quarantine import Release, quarantine, release, release_reviewed
+from failwise.monitor._reference import (
+    ACTION_NAMES,
+    REFERENCE_STATE_FORMAT,
+    Reference,
+    load_reference,
+    random_projection,
+)
+from failwise.monitor._run import (
+    MonitorRun,
+    findings,
+    is_failure,
+    monitor_name,
+    post_json,
+    run_monitor,
+    windows,
+)
 from failwise.monitor._unseen import UnseenInputDetector, UnseenInputTest
+from failwise.monitor._window_tests import FAILURE_KINDS, FINDING_KINDS, WindowData, analyse_window
+from failwise.monitor._windows import WindowSpec, parse_window
 
 __all__ = [
+    "ACTION_NAMES",
+    "FAILURE_KINDS",
+    "FINDING_KINDS",
+    "REFERENCE_STATE_FORMAT",
     "DriftTest",
     "Gap",
+    "MonitorRun",
     "PerformanceEstimate",
+    "Reference",
+    "Release",
     "UnseenInputDetector",
     "UnseenInputTest",
+    "WindowData",
+    "WindowSpec",
+    "analyse_window",
     "estimate_accuracy",
     "find_gaps",
+    "findings",
     "holm",
+    "is_failure",
     "ks_drift",
+    "load_reference",
     "mix_drift",
     "mmd_drift",
+    "monitor_name",
+    "parse_window",
     "poisson_binomial_cdf",
+    "post_json",
+    "quarantine",
+    "random_projection",
+    "release",
+    "release_reviewed",
+    "run_monitor",
+    "windows",
 ]

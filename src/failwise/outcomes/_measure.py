@@ -1,10 +1,11 @@
 """`measure`: product metrics measured online from the event log.
 
 One set of SQL definitions computes every metric from the tables ``tasks``, ``events`` and
-``queue_items``; it runs unchanged on SQLite, PostgreSQL and DuckDB (over a Parquet export
-written by :func:`failwise.export.to_parquet`). Only standard SQL is used: ``CASE``,
-``COALESCE``, grouped ``MIN``/``MAX``/``SUM``, ``ROW_NUMBER() OVER`` and ``?`` parameters
-(the store turns them into ``%s`` for PostgreSQL). Divisions, interval arithmetic and the
+``queue_items``; it runs unchanged on SQLite, PostgreSQL, and DuckDB or Apache Spark SQL
+over a Parquet export written by :func:`failwise.export.to_parquet` (Spark with one type
+spelling adapted). Only standard SQL is used: ``CASE``, ``COALESCE``, grouped
+``MIN``/``MAX``/``SUM``, ``ROW_NUMBER() OVER`` and ``?`` parameters (the store turns them
+into ``%s`` for PostgreSQL). Divisions, interval arithmetic and the
 order-statistic ranks are done in Python from the sums the query returns.
 
 What the event log records, and how each metric is read from it
@@ -285,6 +286,7 @@ def measure(
     *,
     outcome_model: OutcomeModel | None = None,
     interval_level: float = 0.95,
+    engine: str | None = None,
 ) -> ProductMetrics:
     """Measure product metrics from what really happened, as recorded in the event log.
 
@@ -294,10 +296,10 @@ def measure(
 
     Parameters
     ----------
-    source : Store, str, path or DuckDB connection
+    source : Store, str, path, DuckDB connection or SparkSession
         An open store, a store URL (opened and closed here), a folder written by
-        ``failwise export`` (read with DuckDB), or a DuckDB connection holding tables or
-        views ``tasks``, ``events`` and ``queue_items``.
+        ``failwise export`` (read with ``engine``), or a DuckDB connection or SparkSession
+        holding tables or views ``tasks``, ``events`` and ``queue_items``.
     since, until : float or datetime, optional
         Tasks whose decision is at ``since <= t < until`` (Unix seconds); all by default.
     window : float or timedelta, optional
@@ -307,6 +309,11 @@ def measure(
         complete the task.
     interval_level : float, default=0.95
         Level of the confidence intervals.
+    engine : {"duckdb", "spark"}, optional
+        What reads a Parquet export folder: DuckDB (the default) or Apache Spark SQL —
+        the active SparkSession's context (``SparkSession.builder.getOrCreate()`` when
+        none is active), in a session of its own so none of your temporary views is
+        touched. Both run the same SQL and give the same numbers. Only for a folder.
 
     Returns
     -------
@@ -343,7 +350,7 @@ def measure(
             f"`interval_level` must lie in (0, 1), e.g. 0.95; got {describe(interval_level)}."
         )
     low, high = _bounds(since, until, window)
-    run, close = runner(source)
+    run, close = runner(source, engine)
     try:
         params = (low, high, float(model.deadline_s))
         counts = _counts(run(SUMS_SELECT, params)[0])

@@ -2,23 +2,46 @@
 
 One copy, over the store's per-task view ``task_view`` (see
 :meth:`failwise.store.Store.query_task_view`), runs unchanged on SQLite, PostgreSQL and
-DuckDB (over a Parquet export). Only standard SQL is used: ``CASE``, ``COALESCE``,
-grouped ``SUM``, ``ROW_NUMBER() OVER`` and ``?`` parameters. The parameters are the
-view's ``since`` and ``until``, then ``deadline_s``, then (for the quantiles) the ranks.
+DuckDB (over a Parquet export), and on Apache Spark SQL with the one spelling Spark lacks
+adapted by :func:`in_dialect`. Only standard SQL is used: ``CASE``, ``COALESCE``, grouped
+``SUM``, ``ROW_NUMBER() OVER`` and ``?`` parameters. The parameters are the view's
+``since`` and ``until``, then ``deadline_s``, then (for the quantiles) the ranks.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from failwise._params import Options, check_param
 from failwise._validation import describe
 from failwise.exceptions import InputError
 
-__all__ = ["METRIC_VIEW_SQL", "QUANTILE_SELECT", "SUMS_SELECT", "Runner", "full_sql", "runner"]
+__all__ = [
+    "ENGINES",
+    "METRIC_VIEW_SQL",
+    "QUANTILE_SELECT",
+    "SUMS_COLUMNS",
+    "SUMS_SELECT",
+    "Runner",
+    "full_sql",
+    "in_dialect",
+    "runner",
+]
+
+#: The engines that read a Parquet export.
+ENGINES = ("duckdb", "spark")
+
+#: What an engine spells differently from the standard SQL of the definitions: pairs of
+#: (standard, engine's). The only place a dialect is adapted; SQLite, PostgreSQL and
+#: DuckDB need nothing.
+_DIALECTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "spark": (("DOUBLE PRECISION", "DOUBLE"),),  # Spark SQL has DOUBLE only
+}
 
 #: The tables of a store or an export (imported from the store only when used).
 _TABLES = ("tasks", "events", "queue_items")
@@ -31,6 +54,7 @@ WITH p AS (
 q AS (
     SELECT
         v.task_id,
+        v.created_at,
         v.action,
         CASE WHEN v.action IN ('answer', 'fallback') THEN 1 ELSE 0 END AS automatic,
         CASE WHEN v.action IN ('answer', 'fallback')
@@ -101,9 +125,8 @@ tasks_view AS (
 )
 """
 
-#: Sums over the tasks of the window; one row.
-SUMS_SELECT = """
-SELECT
+#: The sums every measured metric is computed from, as the columns of a ``SELECT``.
+SUMS_COLUMNS = """
     COUNT(*) AS n_tasks,
     SUM(automatic) AS n_automatic,
     SUM(presumed) AS n_presumed,
@@ -121,8 +144,10 @@ SELECT
     SUM(human_s) AS human_s,
     SUM(human_s * human_s) AS human_s2,
     SUM(CASE WHEN completed_s IS NOT NULL THEN 1 ELSE 0 END) AS n_timed
-FROM tasks_view
 """
+
+#: Sums over the tasks of the window; one row.
+SUMS_SELECT = f"SELECT {SUMS_COLUMNS} FROM tasks_view"
 
 #: Times to correct output at the requested 0-based ranks (bound as a parenthesised list).
 QUANTILE_SELECT = """
@@ -146,10 +171,17 @@ def full_sql(select: str) -> str:
     return task_view_sql(METRIC_VIEW_SQL + select)
 
 
+def in_dialect(sql: str, engine: str) -> str:
+    """``sql`` (the standard spelling of the definitions) as ``engine`` reads it."""
+    for standard, spelling in _DIALECTS.get(engine, ()):
+        sql = sql.replace(standard, spelling)
+    return sql
+
+
 #: Columns of the metric view that the two final queries read.
 _VIEW_COLUMNS = (
-    "automatic, presumed, audited, audit_right, wrong_first, resolved_done, escalated, "
-    "first_done, presumed_done, picked, picked_done, human_s, completed_s"
+    "created_at, action, automatic, presumed, audited, audit_right, wrong_first, "
+    "resolved_done, escalated, first_done, presumed_done, picked, picked_done, human_s, completed_s"
 )
 
 #: Runs one final select (SUMS_SELECT or QUANTILE_SELECT) with all the parameters.
@@ -167,7 +199,7 @@ def _duckdb_module() -> Any:
     return duckdb
 
 
-def _parquet_connection(folder: Path) -> Any:
+def _export_files(folder: Path) -> dict[str, str]:
     missing = [name for name in _TABLES if not (folder / f"{name}.parquet").is_file()]
     if missing:
         raise InputError(
@@ -175,11 +207,16 @@ def _parquet_connection(folder: Path) -> Any:
             f"{', '.join(f'{m}.parquet' for m in missing)} missing. Write one with "
             "`failwise export --store URL --to DIR`."
         )
+    return {name: str((folder / f"{name}.parquet").resolve()) for name in _TABLES}
+
+
+def _parquet_connection(folder: Path) -> Any:
+    files = _export_files(folder)
     duckdb = _duckdb_module()
     connection = duckdb.connect()
-    for name in _TABLES:
-        path = str((folder / f"{name}.parquet").resolve()).replace("'", "''")
-        connection.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
+    for name, path in files.items():
+        quoted = path.replace("'", "''")
+        connection.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{quoted}')")
     return connection
 
 
@@ -217,36 +254,126 @@ def _duckdb_runner(connection: Any) -> tuple[Runner, Callable[[], None]]:
     return run, drop
 
 
+def _spark_session_class() -> Any:
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise InputError(
+            "Measuring a Parquet export with engine='spark' needs pyspark, which is not "
+            "installed; install the `spark` extra: pip install 'failwise[spark]'."
+        ) from None
+    return SparkSession
+
+
+def _spark_parquet_session(folder: Path) -> Any:
+    """A Spark session of its own (its own temporary views, the active session's
+    SparkContext) with the export's tables as views."""
+    files = _export_files(folder)
+    spark_session = _spark_session_class()
+    active = spark_session.getActiveSession()
+    if active is None and not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+        raise InputError(
+            "engine='spark' starts a local Spark session, which needs a Java runtime; none "
+            "was found (no `java` on PATH, no JAVA_HOME). Install one (Debian: apt-get "
+            "install openjdk-17-jre-headless), or start a SparkSession before measuring."
+        )
+    parent = active if active is not None else spark_session.builder.getOrCreate()
+    session = parent.newSession()
+    for name, path in files.items():
+        session.read.parquet(path).createOrReplaceTempView(name)
+    return session
+
+
+def _spark_runner(session: Any) -> tuple[Runner, Callable[[], None]]:
+    """Spark: as DuckDB, the metric view is computed once (a cached temporary view) and
+    both final queries read it."""
+    view = f"failwise_measure_{uuid.uuid4().hex[:12]}"
+    cached: dict[tuple[Any, ...], Any] = {}
+    materialise = in_dialect(full_sql(f" SELECT {_VIEW_COLUMNS} FROM tasks_view"), "spark")
+
+    def drop() -> None:
+        for frame in cached.values():
+            frame.unpersist()
+        cached.clear()
+        session.catalog.dropTempView(view)
+
+    def run(select: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        view_params = tuple(params[:3])
+        if view_params not in cached:
+            drop()
+            frame = session.sql(materialise, args=list(view_params)).cache()
+            frame.createOrReplaceTempView(view)
+            cached[view_params] = frame
+        final = in_dialect(f"WITH tasks_view AS (SELECT * FROM {view}) {select}", "spark")
+        rows = session.sql(final, args=list(params[3:]) or None).collect()
+        return [tuple(row) for row in rows]
+
+    return run, drop
+
+
 def _is_duckdb(source: Any) -> bool:
     return type(source).__module__.split(".")[0] in ("duckdb", "_duckdb") and hasattr(
         source, "execute"
     )
 
 
-def runner(source: Any) -> tuple[Runner, Callable[[], None]]:
-    """A query runner over ``source`` and what closes what this call opened."""
+def _is_spark(source: Any) -> bool:
+    return type(source).__module__.split(".")[0] == "pyspark" and hasattr(source, "sql")
+
+
+def _parquet_runner(folder: Path, engine: str) -> tuple[Runner, Callable[[], None]]:
+    if engine == "spark":
+        session = _spark_parquet_session(folder)
+        run, drop = _spark_runner(session)
+
+        def close() -> None:
+            drop()
+            for name in _TABLES:
+                session.catalog.dropTempView(name)
+
+        return run, close
+    connection = _parquet_connection(folder)
+    run, _ = _duckdb_runner(connection)
+    return run, connection.close
+
+
+def runner(source: Any, engine: str | None = None) -> tuple[Runner, Callable[[], None]]:
+    """A query runner over ``source`` and what closes what this call opened.
+
+    ``engine`` (``"duckdb"``, the default, or ``"spark"``) reads a Parquet export folder;
+    it is refused for any other source, which has an engine of its own.
+    """
     from failwise import store as store_module
 
+    check_param("engine", engine, [None, Options(ENGINES)], where="measure", default=None)
+    folder = isinstance(source, (str, os.PathLike)) and "://" not in os.fspath(source)
+    if engine is not None and not folder:
+        given = f"the store URL {source!r}" if isinstance(source, str) else describe(source)
+        raise InputError(
+            f"`engine` chooses how a Parquet export folder is read; got engine={engine!r} "
+            f"with {given}, which is read by its own engine. Drop `engine`, or pass the "
+            "folder written by `failwise export`."
+        )
     if isinstance(source, store_module.Store):
         return _store_runner(source), lambda: None
     if _is_duckdb(source):
         return _duckdb_runner(source)
+    if _is_spark(source):
+        return _spark_runner(source)
     if isinstance(source, (str, os.PathLike)):
         text = os.fspath(source)
         if "://" in text:
             opened = store_module.open(text, create=False)
             return _store_runner(opened), opened.close
-        folder = Path(text)
-        if not folder.is_dir():
+        path = Path(text)
+        if not path.is_dir():
             raise InputError(
                 f"`source` {text!r} is neither a store URL (sqlite:///…, postgresql://…) nor "
                 "an existing folder with a Parquet export."
             )
-        connection = _parquet_connection(folder)
-        run, _ = _duckdb_runner(connection)
-        return run, connection.close
+        return _parquet_runner(path, engine or "duckdb")
     raise InputError(
         f"`source` must be a Store (failwise.store.open), a store URL, a DuckDB connection "
-        f"with tasks/events/queue_items tables, or a Parquet export folder; got "
-        f"{describe(source)}."
+        f"or SparkSession with tasks/events/queue_items tables or views, or a Parquet "
+        f"export folder; got {describe(source)}."
     )

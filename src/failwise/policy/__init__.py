@@ -42,6 +42,7 @@ from failwise.policy._ood_scores import (
 )
 from failwise.policy._ood_threshold import OODThreshold, fit_ood_threshold
 from failwise.policy._policy import Policy
+from failwise.policy._quarantine import Quarantine
 from failwise.policy._risk import RiskThreshold
 from failwise.policy._rungs import (
     AnswerRung,
@@ -77,6 +78,7 @@ __all__ = [
     "OutOfScopeRung",
     "OutcomeCosts",
     "Policy",
+    "Quarantine",
     "Reason",
     "RegexRules",
     "RiskThreshold",

@@ -59,6 +59,8 @@ class LadderState:
         Out-of-scope scores.
     fallback_labels : ndarray of shape (n_samples,) or None
         The fallback's label per row (:data:`NO_OPINION` where it has none).
+    features : ndarray of shape (n_samples, n_features) or None
+        Input features (what :class:`~failwise.policy.Quarantine` reads; NaN rows have none).
     """
 
     proba: NDArray[Any]
@@ -66,6 +68,7 @@ class LadderState:
     predicted: NDArray[np.intp]
     ood_score: NDArray[np.float64] | None = None
     fallback_labels: NDArray[np.intp] | None = None
+    features: NDArray[np.floating[Any]] | None = None
     undecided: NDArray[np.bool_] = field(init=False)
     handoff: NDArray[np.bool_] = field(init=False)
     action_codes: NDArray[np.int8] = field(init=False)
@@ -126,6 +129,8 @@ class RowState:
         Its out-of-scope score.
     fallback_label : int
         The fallback's label (:data:`NO_OPINION` where it has none or none is configured).
+    features : ndarray of shape (n_features,) or None
+        The input's features, when the guard has a feature function.
 
     Attributes
     ----------
@@ -147,6 +152,7 @@ class RowState:
         "action",
         "confidence",
         "fallback_label",
+        "features",
         "handoff",
         "label",
         "mask",
@@ -161,6 +167,7 @@ class RowState:
         proba: NDArray[np.float64],
         ood_score: float | None = None,
         fallback_label: int = NO_OPINION,
+        features: NDArray[np.floating[Any]] | None = None,
     ) -> None:
         predicted = int(proba.argmax())
         self.proba = proba
@@ -168,6 +175,7 @@ class RowState:
         self.confidence = float(proba[predicted])
         self.ood_score = ood_score
         self.fallback_label = fallback_label
+        self.features = features
         self.handoff = False
         self.action = -1
         self.label = NO_LABEL
@@ -193,6 +201,7 @@ class RowState:
             np.array([self.predicted], dtype=np.intp),
             None if self.ood_score is None else np.array([self.ood_score]),
             np.array([self.fallback_label], dtype=np.intp),
+            None if self.features is None else np.asarray(self.features)[None, :],
         )
         state.handoff[0] = self.handoff
         return state

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final, NamedTuple
@@ -315,8 +314,7 @@ class Attempts:
                 f"the model returned scores of shape {scores.shape}; expected one vector of "
                 f"{self.score_length or 'n_classes'} scores"
             )
-        total = float(scores.sum())
-        if not math.isfinite(total):
+        if not np.isfinite(scores).all():
             what = "NaN" if np.isnan(scores).any() else "infinite values"
             raise InvalidScoresError(f"the model returned scores containing {what}")
         if self.score_length is not None and scores.shape[0] != self.score_length:
@@ -365,7 +363,8 @@ class Attempts:
     def _as_probabilities(row: NDArray[np.float64]) -> NDArray[np.float64] | InvalidScoresError:
         # The conditions of `check_probabilities`, for one finite row.
         low = float(row.min())
-        total = float(row.sum())
+        with np.errstate(over="ignore"):  # finite scores near the float limit sum to inf
+            total = float(row.sum())
         if low < 0.0 or abs(total - 1.0) > PROBABILITY_SUM_TOLERANCE:
             return InvalidScoresError(
                 f"the model returned scores from {low:.4g} to {float(row.max()):.4g} "

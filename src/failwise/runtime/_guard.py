@@ -15,17 +15,16 @@ caller gets a decision whose ``reason`` says what happened.
 from __future__ import annotations
 
 import asyncio
-import json
-import math
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any, Final
 
 import numpy as np
 
+from failwise._params import Seconds, check_param
 from failwise._protocols import EventSink, Fallback
 from failwise._validation import check_fitted, describe
 from failwise.artifacts import artifact_hash
@@ -36,7 +35,20 @@ from failwise.runtime._attempt import Attempts, Outcome, short
 from failwise.runtime._audit import AuditSampler
 from failwise.runtime._breaker import BreakerGate, is_circuit_breaker
 from failwise.runtime._degrade import Degrader
-from failwise.runtime._record import DecisionNotRecordedError, Recorder, check_sink
+from failwise.runtime._guard_args import (
+    check_batch,
+    check_context,
+    check_contexts,
+    check_labels,
+    check_timeout,
+)
+from failwise.runtime._monitoring import FeatureCalls, QuarantineZones
+from failwise.runtime._record import (
+    DecisionNotRecordedError,
+    Recorder,
+    check_sink,
+    check_task_ids,
+)
 from failwise.runtime._scorer import ScorerCalls
 from failwise.runtime._timeout import ModelThreads
 
@@ -44,6 +56,9 @@ __all__ = ["DecisionNotRecordedError", "Guard"]
 
 #: Most worker threads a guard keeps for model calls (time limits and ``adecide``).
 MAX_MODEL_THREADS: Final = 32
+
+#: How many of the most probable labels a decision records (``extra["top_labels"]``).
+TOP_LABELS: Final = 5
 
 _ESCALATE: Final = Action.ESCALATE
 
@@ -112,6 +127,20 @@ class Guard:
     batch_ood : bool, default=False
         Whether ``ood`` is a callable that takes a list of inputs and returns one score per
         input; objects with ``score`` are recognised without it.
+    features : callable, optional
+        ``x -> 1-D feature vector`` (an embedding, a TF-IDF row; the same function as the
+        monitor's :class:`~failwise.monitor.Reference`). With a store, each decision's
+        features are recorded as float16 in ``task_features``, in the decision's
+        transaction, for the monitor's input drift, unseen inputs and blind spots. A
+        function that fails records no features (``extra["features_error"]``).
+    batch_features : bool, default=False
+        Whether ``features`` takes a list of inputs and returns one row per input.
+    quarantine : bool, default=False
+        Escalate inputs inside the store's active quarantines (blind spots a team
+        quarantined, :mod:`failwise.policy._quarantine`), whatever their confidence; the
+        zones are read again every ``quarantine_refresh_s``. Needs ``store`` and
+        ``features``.
+    quarantine_refresh_s : float, default=5.0
 
     Attributes
     ----------
@@ -124,6 +153,11 @@ class Guard:
 
     Notes
     -----
+    A decision made from calibrated probabilities records the most probable labels with
+    their probabilities in ``extra["top_labels"]`` (``[[label, probability], ...]``, at most
+    five, most probable first, to six decimals): what the reviewer page shows for an
+    escalation.
+
     Failures never raise: model exceptions, time-outs, NaN or infinite scores, scores of the
     wrong shape, calibrator errors, out-of-scope scorer errors and time-outs (when the
     policy uses the scores) and an open circuit breaker all produce a decision whose
@@ -175,6 +209,10 @@ class Guard:
         record_scores: bool = True,
         batch_model: bool = False,
         batch_ood: bool = False,
+        features: Callable[[Any], Any] | None = None,
+        batch_features: bool = False,
+        quarantine: bool = False,
+        quarantine_refresh_s: float = 5.0,
     ) -> None:
         if not isinstance(policy, Policy):
             raise InputError(
@@ -196,7 +234,15 @@ class Guard:
         self.record_scores = record_scores
         self.batch_model = batch_model
         self.batch_ood = batch_ood
-        flags = {"record_scores": record_scores, "batch_model": batch_model, "batch_ood": batch_ood}
+        self.features = features
+        self.quarantine = quarantine
+        flags = {
+            "record_scores": record_scores,
+            "batch_model": batch_model,
+            "batch_ood": batch_ood,
+            "batch_features": batch_features,
+            "quarantine": quarantine,
+        }
         for name, flag in flags.items():
             if not isinstance(flag, bool):
                 raise InputError(f"`{name}` must be True or False; got {describe(flag)}.")
@@ -215,7 +261,7 @@ class Guard:
                 "`ood=` (a callable x -> float or a fitted KNNDistance)."
             )
         check_sink(store)
-        timeout = self._check_timeout(timeout_s)
+        timeout = check_timeout(timeout_s)
         if circuit_breaker is not None and not is_circuit_breaker(circuit_breaker):
             raise InputError(
                 f"`circuit_breaker` must be a pybreaker.CircuitBreaker (see "
@@ -238,7 +284,7 @@ class Guard:
                 ood, timeout=timeout, threads=self._model_threads, batch_ood=batch_ood
             )
         self._sampler = AuditSampler(audit_rate, random_state)
-        self._labels = self._check_labels(labels)
+        self._labels = check_labels(labels, self.n_classes)
 
         try:
             self.policy_version = artifact_hash(policy)
@@ -257,78 +303,25 @@ class Guard:
         self._answer = float(policy.answer_threshold_)
         self._degrader = Degrader(policy)
         self._recorder = None if store is None else Recorder(store)
-
-    # -- construction checks ------------------------------------------------------------------
-    @staticmethod
-    def _check_timeout(timeout_s: Any) -> float | None:
-        if timeout_s is None:
-            return None
-        if (
-            isinstance(timeout_s, bool)
-            or not isinstance(timeout_s, Real)
-            or not math.isfinite(float(timeout_s))
-            or timeout_s <= 0
-        ):
-            raise InputError(
-                f"`timeout_s` must be None or a positive number of seconds, e.g. 0.5; got "
-                f"{describe(timeout_s)}."
-            )
-        return float(timeout_s)
-
-    def _check_labels(self, labels: Any) -> list[str] | None:
-        if labels is None:
-            return None
-        if isinstance(labels, (str, bytes)) or not isinstance(labels, Iterable):
-            raise InputError(f"`labels` must be a sequence of class names; got {describe(labels)}.")
-        names = list(labels)
-        if len(names) != self.n_classes or not all(isinstance(n, str) for n in names):
-            raise InputError(
-                f"`labels` must hold {self.n_classes} class names (str), one per class in the "
-                f"policy's order; got {describe(labels)}."
-            )
-        return names
-
-    def _check_context(self, context: Any) -> dict[str, Any] | None:
-        if context is None:
-            return None
-        if not isinstance(context, Mapping) or not all(isinstance(k, str) for k in context):
-            raise InputError(
-                f"`context` must be a mapping with str keys (e.g. {{'user': 'u1'}}) or None; "
-                f"got {describe(context)}."
-            )
-        ctx = dict(context)
-        if self.store is not None:
-            try:
-                json.dumps(ctx, allow_nan=False)
-            except (TypeError, ValueError) as exc:
+        self._features = None if features is None else FeatureCalls(features, batch=batch_features)
+        self._zones = None
+        if quarantine:
+            if store is None or features is None:
                 raise InputError(
-                    f"`context` is recorded with the decision, so it must be JSON-serialisable; "
-                    f"{exc}. Pass plain str, number, bool, list and dict values."
-                ) from None
-        return ctx
-
-    @staticmethod
-    def _check_batch(xs: Any) -> list[Any]:
-        if isinstance(xs, (str, bytes)) or not isinstance(xs, Iterable):
-            raise InputError(
-                f"`xs` must be a sequence of inputs; got {describe(xs)}. Use `decide` for one "
-                "input, or wrap it in a list."
+                    "`quarantine=True` escalates inputs by their features inside the store's "
+                    "quarantined zones: pass both `store=` and `features=`."
+                )
+            refresh = check_param(
+                "quarantine_refresh_s", quarantine_refresh_s, [Seconds()], where="Guard"
             )
-        return list(xs)
+            self._zones = QuarantineZones(store, float(refresh))
+
+    # -- argument checks (failwise.runtime._guard_args) ------------------------------------------
+    def _check_context(self, context: Any) -> dict[str, Any] | None:
+        return check_context(context, recorded=self.store is not None)
 
     def _check_contexts(self, contexts: Any, n: int) -> list[dict[str, Any] | None]:
-        if contexts is None:
-            return [None] * n
-        if isinstance(contexts, (str, bytes, Mapping)) or not isinstance(contexts, Sequence):
-            raise InputError(
-                f"`contexts` must be a sequence with one mapping (or None) per input; got "
-                f"{describe(contexts)}."
-            )
-        if len(contexts) != n:
-            raise InputError(
-                f"`contexts` has {len(contexts)} entries for {n} inputs; pass one per input."
-            )
-        return [self._check_context(c) for c in contexts]
+        return check_contexts(contexts, n, recorded=self.store is not None)
 
     def _model_threads(self) -> ModelThreads:
         threads = self._threads
@@ -365,6 +358,7 @@ class Guard:
         outcomes: list[Outcome],
         oods: list[tuple[float | None, str | None]],
         fallbacks: list[tuple[int, str | None]],
+        feats: list[tuple[Any, str | None]],
     ) -> list[tuple[dict[str, Any], str | None]]:
         """Decision fields and failure kind per input: the fitted ladder, or degraded."""
         out: list[tuple[dict[str, Any], str | None] | None] = [None] * len(outcomes)
@@ -380,6 +374,9 @@ class Guard:
                 out[i] = (fields, "ood")
             else:
                 rows.append(i)
+        if self._zones is not None and rows:
+            ladder = (self._context, self._medium, self._answer)
+            rows = self._zones.claim(rows, outcomes, oods, fallbacks, feats, out, ladder)
         if len(rows) == 1:
             i = rows[0]
             row = RowState(outcomes[i].proba, oods[i][0], fallbacks[i][0])  # type: ignore[arg-type]
@@ -403,8 +400,10 @@ class Guard:
         contexts: list[dict[str, Any] | None],
         outcomes: list[Outcome],
         start: float,
-    ) -> list[Decision]:
-        """Everything after the model: signals, ladder, audit draws, the decisions."""
+        task_ids: list[str | None] | None = None,
+    ) -> tuple[list[Decision], list[Any]]:
+        """Everything after the model: signals, ladder, audit draws, the decisions (and
+        each input's feature vector, or None)."""
         n = max(len(items), 1)
         t0 = time.perf_counter()
         oods: list[tuple[float | None, str | None]] = [(None, None)] * len(items)
@@ -414,8 +413,11 @@ class Guard:
                 oods[i] = signal
         t1 = time.perf_counter()
         fallbacks = [self._run_fallback(x) for x in items]
+        feats: list[tuple[Any, str | None]] = (
+            [(None, None)] * len(items) if self._features is None else self._features.many(items)
+        )
         t2 = time.perf_counter()
-        verdicts = self._ladder(outcomes, oods, fallbacks)
+        verdicts = self._ladder(outcomes, oods, fallbacks, feats)
         end = time.perf_counter()
         shared = {
             "ood_s": (t1 - t0) / n,
@@ -424,6 +426,7 @@ class Guard:
             "total_s": (end - start) / n,
         }
         asked = self.fallback is not None
+        ids = task_ids if task_ids is not None else [None] * len(items)
         decisions = []
         for i, (fields, failure) in enumerate(verdicts):
             outcome = outcomes[i]
@@ -435,6 +438,11 @@ class Guard:
                 probability = self._sampler.rate_for(action.value)
                 review = "audit" if self._sampler.draw(action.value) else None
             extra: dict[str, Any] = {"audit": review == "audit"}
+            quarantined = fields.pop("_quarantine", None)
+            if quarantined is not None:
+                extra["quarantine"] = quarantined
+            if feats[i][1] is not None:
+                extra["features_error"] = feats[i][1]
             if failure is not None:
                 extra["failure"] = failure
             ood_error = oods[i][1]
@@ -452,12 +460,17 @@ class Guard:
                 )
             if contexts[i] is not None:
                 extra["context"] = contexts[i]
+            if outcome.proba is not None:
+                # What a reviewer sees first: the most probable labels, calibrated (to six
+                # decimals: a batch and one-by-one calibration agree that far, not further).
+                top = np.argsort(-outcome.proba, kind="stable")[:TOP_LABELS]
+                extra["top_labels"] = [[int(j), round(float(outcome.proba[j]), 6)] for j in top]
             if outcome.scores is not None and self.store is not None and self.record_scores:
                 extra["scores"] = outcome.scores.tolist()
             decisions.append(
                 Decision(
                     **fields,
-                    task_id=uuid.uuid4().hex,
+                    task_id=ids[i] if ids[i] is not None else uuid.uuid4().hex,
                     policy_version=self.policy_version,
                     timings={
                         "model_s": outcome.model_s,
@@ -470,15 +483,19 @@ class Guard:
                     fallback_label=fb_label if asked and fb_label != NO_OPINION else None,
                 )
             )
-        return decisions
+        return decisions, [vector for vector, _ in feats]
 
-    def _record(self, decisions: list[Decision]) -> list[Decision]:
+    def _record(self, batch: tuple[list[Decision], list[Any]]) -> list[Decision]:
+        decisions, vectors = batch
         if self._recorder is not None and decisions:
-            self._recorder.record(decisions)
+            recorded = None if self._features is None else vectors
+            self._recorder.record(decisions, features=recorded)
         return decisions
 
     # -- the three entry points -------------------------------------------------------------------
-    def decide(self, x: Any, context: Mapping[str, Any] | None = None) -> Decision:
+    def decide(
+        self, x: Any, context: Mapping[str, Any] | None = None, *, task_id: str | None = None
+    ) -> Decision:
         """Decide what to do with one input.
 
         Parameters
@@ -488,6 +505,8 @@ class Guard:
         context : mapping, optional
             Anything to keep with the decision (user id, channel); recorded in
             ``extra["context"]``. Must be JSON-serialisable when the guard has a store.
+        task_id : str, optional
+            The id of the task the decision opens; a fresh uuid4 hex by default.
 
         Returns
         -------
@@ -507,11 +526,16 @@ class Guard:
         """
         start = time.perf_counter()
         ctx = self._check_context(context)
+        ids = check_task_ids(None if task_id is None else [task_id], 1)
         outcome = self._attempts.one(x)
-        return self._record(self._decide([x], [ctx], [outcome], start))[0]
+        return self._record(self._decide([x], [ctx], [outcome], start, ids))[0]
 
     def decide_batch(
-        self, xs: Iterable[Any], contexts: Sequence[Mapping[str, Any] | None] | None = None
+        self,
+        xs: Iterable[Any],
+        contexts: Sequence[Mapping[str, Any] | None] | None = None,
+        *,
+        task_ids: Sequence[str | None] | None = None,
     ) -> list[Decision]:
         """Decide for a batch: one model call (if it takes batches), one ladder, one write.
 
@@ -525,6 +549,8 @@ class Guard:
         xs : iterable of inputs
         contexts : sequence of mappings (or None), optional
             One context per input.
+        task_ids : sequence of str (or None), optional
+            One task id per input (None: a fresh one).
 
         Returns
         -------
@@ -533,10 +559,11 @@ class Guard:
             each input in turn. Timings are the batch's, divided by the number of inputs.
         """
         start = time.perf_counter()
-        items = self._check_batch(xs)
+        items = check_batch(xs)
         ctxs = self._check_contexts(contexts, len(items))
+        ids = check_task_ids(task_ids, len(items))
         outcomes = self._attempts.many(items)
-        return self._record(self._decide(items, ctxs, outcomes, start))
+        return self._record(self._decide(items, ctxs, outcomes, start, ids))
 
     async def adecide(self, x: Any, context: Mapping[str, Any] | None = None) -> Decision:
         """:meth:`decide` for asyncio services: the model never blocks the event loop.
@@ -548,13 +575,13 @@ class Guard:
         start = time.perf_counter()
         ctx = self._check_context(context)
         outcome = await self._attempts.aone(x)
-        if self._ood is None:
-            decisions = self._decide([x], [ctx], [outcome], start)
+        if self._ood is None and self._features is None:
+            batch = self._decide([x], [ctx], [outcome], start)
         else:
-            decisions = await self._in_thread(self._decide, [x], [ctx], [outcome], start)
+            batch = await self._in_thread(self._decide, [x], [ctx], [outcome], start)
         if self._recorder is not None:
-            await self._in_thread(self._record, decisions)
-        return decisions[0]
+            await self._in_thread(self._record, batch)
+        return batch[0][0]
 
     async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.wrap_future(self._model_threads().submit(fn, *args))

@@ -10,7 +10,7 @@ is ``decision.to_dict()`` of the returned decision, exactly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from failwise._validation import describe
@@ -20,7 +20,7 @@ from failwise.runtime._attempt import short
 from failwise.runtime._audit import audit_reason
 from failwise.store import QueueRequest, StoreError
 
-__all__ = ["DecisionNotRecordedError", "Recorder", "check_sink"]
+__all__ = ["DecisionNotRecordedError", "Recorder", "check_sink", "check_task_ids"]
 
 
 class DecisionNotRecordedError(StoreError):
@@ -69,6 +69,31 @@ def check_sink(store: Any) -> None:
         )
 
 
+def check_task_ids(task_ids: Any, n: int) -> list[str | None]:
+    """One task id (a non-empty str of at most 256 characters, or None for a fresh one) per
+    input. A repeated or taken id is the store's to refuse (``DuplicateTaskError``)."""
+    if task_ids is None:
+        return [None] * n
+    if isinstance(task_ids, (str, bytes, Mapping)) or not isinstance(task_ids, Sequence):
+        raise InputError(
+            f"`task_ids` must be a sequence with one task id (or None) per input; got "
+            f"{describe(task_ids)}."
+        )
+    if len(task_ids) != n:
+        raise InputError(
+            f"`task_ids` has {len(task_ids)} entries for {n} inputs; pass one per input."
+        )
+    for position, task_id in enumerate(task_ids):
+        if task_id is not None and (
+            not isinstance(task_id, str) or not task_id.strip() or len(task_id) > 256
+        ):
+            raise InputError(
+                f"`task_ids[{position}]` must be None or a non-empty str of at most 256 "
+                f"characters; got {describe(task_id)}."
+            )
+    return list(task_ids)
+
+
 class Recorder:
     """Writes a guard's decisions and their queue items to an event sink."""
 
@@ -90,12 +115,16 @@ class Recorder:
                 out.append(QueueRequest(task_id, "audit", reason, 1.0 - d.confidence))
         return out
 
-    def record(self, decisions: list[Decision]) -> None:
-        """Record ``decisions`` and their queue items in one call; raise if it fails."""
+    def record(self, decisions: list[Decision], features: Sequence[Any] | None = None) -> None:
+        """Record ``decisions``, their queue items and (when given) each one's feature
+        vector or None, in one call; raise if it fails."""
         requests = self.requests(decisions)
         items = [(str(d.task_id), d.to_dict()) for d in decisions]
         try:
-            self.store.record_decisions(items, enqueue=requests)
+            if features is None:
+                self.store.record_decisions(items, enqueue=requests)
+            else:
+                self.store.record_decisions(items, enqueue=requests, features=features)
         except Exception as exc:
             escalated = sum(d.action is Action.ESCALATE for d in decisions)
             raise DecisionNotRecordedError(

@@ -15,6 +15,7 @@ from failwise.exceptions import InputError
 from failwise.store._backend import Tx
 from failwise.store._checks import check_at, check_decision, check_task_id, dump_json
 from failwise.store._errors import DuplicateTaskError, format_time
+from failwise.store._monitor_log import encode_features, insert_features
 from failwise.store._queue_items import ItemRow, check_requests, insert_items
 
 if TYPE_CHECKING:
@@ -65,10 +66,11 @@ RETURNING task_id
 _IN_CHUNK = 500
 
 
-def build_record(items: Any, at: Any, enqueue: Any) -> RecordDecisions | None:
+def build_record(items: Any, at: Any, enqueue: Any, features: Any = None) -> RecordDecisions | None:
     """Check ``record_decisions``' arguments; the operation to run (None: nothing to do).
 
-    Every decision and every queue request is checked before anything is written.
+    Every decision, every queue request and every feature vector is checked before
+    anything is written.
     """
     if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
         raise InputError(
@@ -94,7 +96,28 @@ def build_record(items: Any, at: Any, enqueue: Any) -> RecordDecisions | None:
         record, columns = check_decision(item[1], task_id)
         rows.append((task_id, item_at, *columns, dump_json(record, "decision")))
     requests = check_requests(enqueue, times)
-    return RecordDecisions(rows, requests) if rows else None
+    vectors = _check_features(features, [row[0] for row in rows])
+    return RecordDecisions(rows, requests, vectors) if rows else None
+
+
+def _check_features(features: Any, task_ids: Sequence[str]) -> list[tuple[str, int, str]]:
+    """``(task_id, dims, vector)`` rows of the features given (None: that task has none)."""
+    if features is None:
+        return []
+    if isinstance(features, (str, bytes, Mapping)) or not hasattr(features, "__len__"):
+        raise InputError(
+            f"`features` must hold one feature vector (or None) per item; got {describe(features)}."
+        )
+    if len(features) != len(task_ids):
+        raise InputError(
+            f"`features` has {len(features)} entries for {len(task_ids)} items; pass one "
+            "vector (or None) per item."
+        )
+    out = []
+    for position, (task_id, vector) in enumerate(zip(task_ids, features, strict=True)):
+        if vector is not None:
+            out.append((task_id, *encode_features(vector, f"features[{position}]")))
+    return out
 
 
 class RecordDecisions:
@@ -103,21 +126,29 @@ class RecordDecisions:
     Its result is the ids of the queue items written, in request order.
     """
 
-    __slots__ = ("requests", "rows")
+    __slots__ = ("features", "requests", "rows")
 
-    def __init__(self, rows: Sequence[TaskRow], requests: Sequence[ItemRow] = ()) -> None:
+    def __init__(
+        self,
+        rows: Sequence[TaskRow],
+        requests: Sequence[ItemRow] = (),
+        features: Sequence[tuple[str, int, str]] = (),
+    ) -> None:
         self.rows = rows
         self.requests = requests
+        self.features = features
 
     @property
     def is_single(self) -> bool:
-        return len(self.rows) == 1
+        """One decision without features: PostgreSQL groups such calls into one statement."""
+        return len(self.rows) == 1 and not self.features
 
     def __call__(self, tx: Tx) -> list[int]:
         if tx.backend == "postgresql":
             self._run_postgres(tx)
         else:
             self._run_sqlite(tx)
+        insert_features(tx, self.features)
         return insert_items(tx, self.requests)
 
     def _run_sqlite(self, tx: Tx) -> None:

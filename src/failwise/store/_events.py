@@ -32,11 +32,15 @@ class EventKind(StrEnum):
     ESCALATION_RESOLVED = "escalation_resolved"
     ESCALATION_EXPIRED = "escalation_expired"
     ESCALATION_RELEASED = "escalation_released"
+    ESCALATION_RENEWED = "escalation_renewed"
+    ESCALATION_REOPENED = "escalation_reopened"
     AUDIT_CREATED = "audit_created"
     AUDIT_CLAIMED = "audit_claimed"
     AUDIT_RESOLVED = "audit_resolved"
     AUDIT_EXPIRED = "audit_expired"
     AUDIT_RELEASED = "audit_released"
+    AUDIT_RENEWED = "audit_renewed"
+    AUDIT_REOPENED = "audit_reopened"
 
 
 #: User feedback outcomes accepted by :meth:`Store.feedback`.
@@ -70,6 +74,8 @@ OWNING_CALL: Mapping[str, str] = {
             ("resolved", "resolve"),
             ("expired", "claim"),
             ("released", "release"),
+            ("renewed", "renew"),
+            ("reopened", "reopen"),
         )
     },
 }

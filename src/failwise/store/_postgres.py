@@ -13,6 +13,13 @@ Concurrency
 Queue claims select with ``FOR UPDATE SKIP LOCKED``, so reviewers in many processes (or
 on many machines) each lock a different item without waiting for one another.
 Transactions that deadlock or fail to serialise are retried from the start.
+
+Server restarts
+---------------
+While the server is down every write and read raises :class:`StoreError` (so nothing is
+acknowledged that is not durable). The pool checks a connection before it hands it out,
+so once the server is back, connections that sat idle through the restart are replaced
+instead of failing the first requests.
 """
 
 from __future__ import annotations
@@ -117,6 +124,9 @@ class PostgresBackend(Backend):
             timeout=connect_timeout_s,
             name="failwise-store",
             open=True,
+            # A connection left idle through a server restart is dead; checked (one empty
+            # query) before it is handed out, it is replaced instead of failing a request.
+            check=ConnectionPool.check_connection,
         )
 
     # ---------------------------------------------------------------- writes

@@ -13,7 +13,9 @@ States
     took a little longer than the lease loses nothing, and no item is ever resolved by
     two people.
 ``resolved``
-    A reviewer gave the label. Final.
+    A reviewer gave the label. Final, except that its reviewer may undo a recent
+    resolution (:meth:`Queue.reopen`): the item is then claimed again by that reviewer,
+    and the log keeps both the resolution and its ``<kind>_reopened`` event.
 
 A lease that has run out is swept back to ``expired`` (writing ``<kind>_expired`` at the
 moment the lease ended) by the next :meth:`Queue.claim` or by :meth:`Queue.expire`;
@@ -21,17 +23,16 @@ until then :meth:`Queue.get` already reports it as ``expired`` and :meth:`Queue.
 counts it.
 
 Every change is also an event of the item's task: ``<kind>_created``, ``_claimed``,
-``_expired``, ``_released`` and ``_resolved`` (the resolution carries the label).
+``_renewed``, ``_expired``, ``_released``, ``_resolved`` (the resolution carries the
+label) and ``_reopened``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from failwise._params import Seconds, check_param
-from failwise._validation import describe
 from failwise.exceptions import InputError
 from failwise.store._backend import Op, Row, Tx
 from failwise.store._checks import check_at, check_label, check_task_id, check_text, dump_json
@@ -43,16 +44,12 @@ from failwise.store._queue_items import (
     check_priority,
     write_created_event,
 )
+from failwise.store._queue_reads import ITEM_COLUMNS, QUEUE_STATES, QueueItem, QueueReads
+from failwise.store._queue_reads import check_item_id as _check_item_id
+from failwise.store._queue_reads import item_from_row as _item
+from failwise.store._queue_views import QueueViews
 
 __all__ = ["QUEUE_STATES", "Queue", "QueueItem"]
-
-#: The states of a queue item.
-QUEUE_STATES: tuple[str, ...] = ("pending", "claimed", "expired", "resolved")
-
-_ITEM_COLUMNS = (
-    "id, task_id, kind, reason, priority, created_at, state, claimed_by, lease_expires_at, "
-    "claimed_at, resolved_at, resolved_by, label, note"
-)
 
 _ENQUEUE = """
 INSERT INTO queue_items (task_id, kind, reason, priority, created_at, state)
@@ -69,7 +66,7 @@ WHERE state = 'claimed' AND id IN (
     SELECT id FROM queue_items WHERE state = 'claimed' AND lease_expires_at <= ?
     ORDER BY id {{skip_locked}}
 )
-RETURNING {_ITEM_COLUMNS}
+RETURNING {ITEM_COLUMNS}
 """
 _CLAIM = f"""
 UPDATE queue_items SET state = 'claimed', claimed_by = ?, claimed_at = ?, lease_expires_at = ?
@@ -77,88 +74,9 @@ WHERE state IN ('pending', 'expired') AND id = (
     SELECT id FROM queue_items WHERE state IN ('pending', 'expired'){{kind}}
     ORDER BY priority DESC, created_at, id LIMIT 1 {{skip_locked}}
 )
-RETURNING {_ITEM_COLUMNS}
+RETURNING {ITEM_COLUMNS}
 """
-_LOCK_ITEM = f"SELECT {_ITEM_COLUMNS} FROM queue_items WHERE id = ? {{lock}}"
-
-
-@dataclass(frozen=True)
-class QueueItem:
-    """One escalation or audit sample in the review queue.
-
-    Attributes
-    ----------
-    id : int
-    task_id : str
-    kind : {"escalation", "audit"}
-    reason : str
-        Why it was queued (shown to the reviewer).
-    priority : float
-        Higher first (e.g. the expected cost of a wrong answer); ties oldest first.
-    created_at : float
-        Unix seconds.
-    state : {"pending", "claimed", "expired", "resolved"}
-    claimed_by : str or None
-        The reviewer holding it (claimed) or who last held it (expired, resolved).
-    lease_expires_at : float or None
-        When the current (or last) lease ends.
-    claimed_at, resolved_at : float or None
-    resolved_by : str or None
-    label : int or None
-        The resolution's label.
-    note : str or None
-        The reviewer's note.
-    """
-
-    id: int
-    task_id: str
-    kind: str
-    reason: str
-    priority: float
-    created_at: float
-    state: str
-    claimed_by: str | None
-    lease_expires_at: float | None
-    claimed_at: float | None = None
-    resolved_at: float | None = None
-    resolved_by: str | None = None
-    label: int | None = None
-    note: str | None = None
-
-
-def _opt_float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def _item(row: Row, *, now: float | None = None) -> QueueItem:
-    state = str(row[6])
-    lease = _opt_float(row[8])
-    if now is not None and state == "claimed" and lease is not None and lease <= now:
-        state = "expired"
-    return QueueItem(
-        id=int(row[0]),
-        task_id=str(row[1]),
-        kind=str(row[2]),
-        reason=str(row[3]),
-        priority=float(row[4]),
-        created_at=float(row[5]),
-        state=state,
-        claimed_by=None if row[7] is None else str(row[7]),
-        lease_expires_at=lease,
-        claimed_at=_opt_float(row[9]),
-        resolved_at=_opt_float(row[10]),
-        resolved_by=None if row[11] is None else str(row[11]),
-        label=None if row[12] is None else int(row[12]),
-        note=None if row[13] is None else str(row[13]),
-    )
-
-
-def _check_item_id(item_id: Any) -> int:
-    if isinstance(item_id, bool) or not isinstance(item_id, int) or item_id < 1:
-        raise InputError(
-            f"`item_id` must be a positive int (QueueItem.id); got {describe(item_id)}."
-        )
-    return item_id
+_LOCK_ITEM = f"SELECT {ITEM_COLUMNS} FROM queue_items WHERE id = ? {{lock}}"
 
 
 def _event(tx: Tx, item: QueueItem, change: str, at: float, **payload: Any) -> None:
@@ -202,7 +120,7 @@ def _holder_mismatch(item: QueueItem, reviewer: str | None, call: str) -> QueueS
     )
 
 
-class Queue:
+class Queue(QueueReads, QueueViews):
     """The review queue of a :class:`~failwise.store.Store` (``store.queue``).
 
     It reaches the database only through the two callables its store hands it: ``write``
@@ -386,7 +304,7 @@ class Queue:
             by = name if name is not None else item.claimed_by
             rows = tx.execute(
                 f"UPDATE queue_items SET state = 'resolved', resolved_at = ?, resolved_by = ?, "
-                f"label = ?, note = ? WHERE id = ? RETURNING {_ITEM_COLUMNS}",
+                f"label = ?, note = ? WHERE id = ? RETURNING {ITEM_COLUMNS}",
                 (now, by, checked, text, item_id),
             )
             resolved = _item(rows[0])
@@ -424,11 +342,152 @@ class Queue:
                 raise mismatch
             rows = tx.execute(
                 "UPDATE queue_items SET state = 'pending', claimed_by = NULL, claimed_at = NULL, "
-                f"lease_expires_at = NULL WHERE id = ? RETURNING {_ITEM_COLUMNS}",
+                f"lease_expires_at = NULL WHERE id = ? RETURNING {ITEM_COLUMNS}",
                 (item_id,),
             )
             _event(tx, item, "released", now, reviewer=item.claimed_by)
             return _item(rows[0])
+
+        result: QueueItem = self._write(op)
+        return result
+
+    def renew(
+        self,
+        item_id: int,
+        lease_s: float = 300.0,
+        *,
+        reviewer: str | None = None,
+        at: float | None = None,
+    ) -> QueueItem:
+        """Extend the lease of a claimed item to ``lease_s`` seconds from now.
+
+        A reviewer whose lease ran out may renew it as long as nobody else has claimed
+        the item since (as for :meth:`resolve`).
+
+        Raises
+        ------
+        UnknownItemError
+            When there is no such item.
+        QueueStateError
+            When the item is not claimed (or expired after a claim), or is held by
+            another reviewer.
+        """
+        item_id = _check_item_id(item_id)
+        lease = float(check_param("lease_s", lease_s, [Seconds()]))
+        name = None if reviewer is None else check_text(reviewer, "reviewer")
+        now = check_at(at)
+
+        def op(tx: Tx) -> QueueItem:
+            item = _locked_item(tx, item_id)
+            if item.state not in ("claimed", "expired") or item.claimed_by is None:
+                raise QueueStateError(
+                    f"Queue item {item_id} is {item.state}; only a claimed item's lease can be "
+                    "renewed. Claim it first; nothing was written."
+                )
+            mismatch = _holder_mismatch(item, name, "renew")
+            if mismatch is not None:
+                raise mismatch
+            rows = tx.execute(
+                "UPDATE queue_items SET state = 'claimed', lease_expires_at = ? WHERE id = ? "
+                f"RETURNING {ITEM_COLUMNS}",
+                (now + lease, item_id),
+            )
+            renewed = _item(rows[0])
+            _event(
+                tx, renewed, "renewed", now, reviewer=item.claimed_by, lease_expires_at=now + lease
+            )
+            return renewed
+
+        result: QueueItem = self._write(op)
+        return result
+
+    def reopen(
+        self,
+        item_id: int,
+        *,
+        reviewer: str | None = None,
+        window_s: float = 300.0,
+        lease_s: float = 300.0,
+        at: float | None = None,
+    ) -> QueueItem:
+        """Undo a recent resolution: the item is claimed again by the reviewer who resolved it.
+
+        The resolution stays in the log; a ``<kind>_reopened`` event records the undo
+        (with the label it undid), and the metrics read the task as unresolved until it
+        is resolved again.
+
+        Parameters
+        ----------
+        item_id : int
+        reviewer : str, optional
+            When given, must be the reviewer who resolved the item.
+        window_s : float, default=300.0
+            How recent the resolution must be.
+        lease_s : float, default=300.0
+            The new lease.
+        at : float, optional
+            Unix seconds; now by default.
+
+        Raises
+        ------
+        UnknownItemError
+            When there is no such item.
+        QueueStateError
+            When the item is not resolved, was resolved by someone else or more than
+            ``window_s`` ago, or its task has opened another item of the same kind since.
+        """
+        item_id = _check_item_id(item_id)
+        window = float(check_param("window_s", window_s, [Seconds()]))
+        lease = float(check_param("lease_s", lease_s, [Seconds()]))
+        name = None if reviewer is None else check_text(reviewer, "reviewer")
+        now = check_at(at)
+
+        def op(tx: Tx) -> QueueItem:
+            item = _locked_item(tx, item_id)
+            if item.state != "resolved" or item.resolved_at is None:
+                raise QueueStateError(
+                    f"Queue item {item_id} is {item.state}, not resolved; only a resolution can "
+                    "be undone. Nothing was written."
+                )
+            if name is not None and name != item.resolved_by:
+                raise QueueStateError(
+                    f"Queue item {item_id} was resolved by {item.resolved_by!r}, not {name!r}; "
+                    "only the reviewer who resolved it may undo it. Nothing was written."
+                )
+            if now - item.resolved_at > window:
+                raise QueueStateError(
+                    f"Queue item {item_id} was resolved at {format_time(item.resolved_at)}, more "
+                    f"than {window:g} s ago; a resolution can be undone for {window:g} s only. "
+                    "Nothing was written."
+                )
+            other = tx.execute(
+                "SELECT id FROM queue_items WHERE task_id = ? AND kind = ? AND state <> 'resolved'",
+                (item.task_id, item.kind),
+            )
+            if other:
+                raise QueueStateError(
+                    f"Task {item.task_id!r} has opened another {item.kind} item "
+                    f"({other[0][0]}) since item {item_id} was resolved; resolve that one "
+                    "instead. Nothing was written."
+                )
+            rows = tx.execute(
+                "UPDATE queue_items SET state = 'claimed', claimed_by = resolved_by, "
+                "lease_expires_at = ?, resolved_at = NULL, resolved_by = NULL, label = NULL, "
+                f"note = NULL WHERE id = ? RETURNING {ITEM_COLUMNS}",
+                (now + lease, item_id),
+            )
+            reopened = _item(rows[0])
+            _event(
+                tx,
+                reopened,
+                "reopened",
+                now,
+                reviewer=item.resolved_by,
+                undone_label=item.label,
+                undone_at=item.resolved_at,
+                lease_expires_at=now + lease,
+            )
+            return reopened
 
         result: QueueItem = self._write(op)
         return result
@@ -441,76 +500,6 @@ class Queue:
         """
         now = check_at(at)
         return int(self._write(lambda tx: len(_sweep(tx, now))))
-
-    # ---------------------------------------------------------------- reads
-    def get(self, item_id: int, *, at: float | None = None) -> QueueItem:
-        """The item ``item_id`` as of ``at`` (now by default).
-
-        Raises
-        ------
-        UnknownItemError
-            When there is no such item.
-        """
-        item_id = _check_item_id(item_id)
-        now = check_at(at)
-        rows = self._read(f"SELECT {_ITEM_COLUMNS} FROM queue_items WHERE id = ?", (item_id,))
-        if not rows:
-            raise UnknownItemError(
-                f"No queue item {item_id} in the {self._backend_name} store. Use the id of a "
-                "QueueItem returned by enqueue or claim."
-            )
-        return _item(rows[0], now=now)
-
-    def pending(self, kind: str | None = None, *, at: float | None = None) -> int:
-        """How many items wait for a reviewer (pending, or with a lease that ran out)."""
-        kind_ = check_kind(kind, optional=True)
-        now = check_at(at)
-        query = (
-            "SELECT COUNT(*) FROM queue_items WHERE (state IN ('pending', 'expired') OR "
-            "(state = 'claimed' AND lease_expires_at <= ?))"
-        )
-        params: tuple[Any, ...] = (now,)
-        if kind_ is not None:
-            query += " AND kind = ?"
-            params = (now, kind_)
-        return int(self._read(query, params)[0][0])
-
-    def items(
-        self,
-        state: str | None = None,
-        *,
-        kind: str | None = None,
-        limit: int = 100,
-        at: float | None = None,
-    ) -> list[QueueItem]:
-        """Items in claim order (priority, then age), optionally of one state and kind."""
-        if state is not None and state not in QUEUE_STATES:
-            raise InputError(f"`state` must be one of {list(QUEUE_STATES)} or None; got {state!r}.")
-        kind_ = check_kind(kind, optional=True)
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InputError(f"`limit` must be an int >= 1; got {limit!r}.")
-        now = check_at(at)
-        where: list[str] = []
-        params: list[Any] = []
-        if state in ("pending", "resolved"):
-            where.append("state = ?")
-            params.append(state)
-        elif state == "claimed":
-            where.append("state = 'claimed' AND lease_expires_at > ?")
-            params.append(now)
-        elif state == "expired":
-            where.append("(state = 'expired' OR (state = 'claimed' AND lease_expires_at <= ?))")
-            params.append(now)
-        if kind_ is not None:
-            where.append("kind = ?")
-            params.append(kind_)
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
-        rows = self._read(
-            f"SELECT {_ITEM_COLUMNS} FROM queue_items{clause} "
-            "ORDER BY priority DESC, created_at, id LIMIT ?",
-            (*params, limit),
-        )
-        return [_item(row, now=now) for row in rows]
 
 
 def _enqueue_refusal(tx: Tx, task_id: str, kind: str) -> InputError:

@@ -48,11 +48,16 @@ _LABEL_KINDS = {
     "feedback_accepted": "accepted",
     "clarification_choice": "choice",
 }
+#: A ``<kind>_reopened`` event undoes the task's earlier ``<kind>_resolved`` labels.
+_UNDO_KINDS = {"escalation_reopened": "escalation_resolved", "audit_reopened": "audit_resolved"}
 
 #: The per-task view: one row per task decided in ``[since, until)`` with what its
-#: events say. Parameters: since, until. Times are Unix seconds; NULL when it never
-#: happened (``audited`` and ``human_s`` too, for a task with no later event or no
-#: resolved queue item).
+#: events say. A resolution undone (``<kind>_reopened``) does not count: the task's
+#: escalation is resolved by the first resolution when none was undone, else by the last
+#: resolution after the last undo; an undone audit's label is the item's current one.
+#: Parameters: since, until. Times are Unix seconds; NULL when it never happened
+#: (``audited`` and ``human_s`` too, for a task with no later event or no resolved
+#: queue item).
 _TASK_VIEW_SELECT = """
 WITH bounds AS (
     SELECT CAST(? AS DOUBLE PRECISION) AS since_at, CAST(? AS DOUBLE PRECISION) AS until_at
@@ -73,17 +78,22 @@ e AS (
         MIN(CASE WHEN ev.kind = 'clarification_choice' THEN ev.at END) AS choice_at,
         MAX(CASE WHEN ev.kind = 'clarification_choice' THEN ev.label END) AS choice_label,
         MIN(CASE WHEN ev.kind = 'escalation_created' THEN ev.at END) AS escalated_at,
-        MIN(CASE WHEN ev.kind = 'escalation_resolved' THEN ev.at END) AS resolved_at,
+        MIN(CASE WHEN ev.kind = 'escalation_resolved' THEN ev.at END) AS first_resolved_at,
+        MAX(CASE WHEN ev.kind = 'escalation_resolved' THEN ev.at END) AS last_resolved_at,
+        MAX(CASE WHEN ev.kind = 'escalation_reopened' THEN ev.at END) AS escalation_undone_at,
         MAX(CASE WHEN ev.kind IN ('audit_resolved', 'audit_label')
-                 THEN ev.label END) AS audit_label,
+                 THEN ev.label END) AS any_audit_label,
         MAX(CASE WHEN ev.kind IN ('audit_resolved', 'audit_label')
-                 THEN 1 ELSE 0 END) AS audited
+                 THEN 1 ELSE 0 END) AS any_audited,
+        MAX(CASE WHEN ev.kind = 'audit_label' THEN ev.label END) AS audit_event_label,
+        MAX(CASE WHEN ev.kind = 'audit_reopened' THEN ev.at END) AS audit_undone_at
     FROM events ev JOIN t ON t.task_id = ev.task_id
     WHERE ev.kind <> 'decision'
     GROUP BY ev.task_id
 ),
 h AS (
-    SELECT qi.task_id, SUM(qi.resolved_at - qi.claimed_at) AS human_s
+    SELECT qi.task_id, SUM(qi.resolved_at - qi.claimed_at) AS human_s,
+           MAX(CASE WHEN qi.kind = 'audit' THEN qi.label END) AS audit_item_label
     FROM queue_items qi JOIN t ON t.task_id = qi.task_id
     WHERE qi.state = 'resolved' AND qi.claimed_at IS NOT NULL
     GROUP BY qi.task_id
@@ -91,7 +101,18 @@ h AS (
 SELECT
     t.task_id, t.created_at, t.action, t.label,
     e.accepted_at, e.negative_at, e.last_negative_at, e.choice_at, e.choice_label,
-    e.escalated_at, e.resolved_at, e.audit_label, e.audited, h.human_s
+    e.escalated_at,
+    CASE WHEN e.escalation_undone_at IS NULL THEN e.first_resolved_at
+         WHEN e.last_resolved_at > e.escalation_undone_at THEN e.last_resolved_at
+    END AS resolved_at,
+    CASE WHEN e.audit_undone_at IS NULL THEN e.any_audit_label
+         ELSE COALESCE(e.audit_event_label, h.audit_item_label)
+    END AS audit_label,
+    CASE WHEN e.audit_undone_at IS NULL THEN e.any_audited
+         WHEN e.audit_event_label IS NOT NULL OR h.audit_item_label IS NOT NULL THEN 1
+         ELSE 0
+    END AS audited,
+    h.human_s
 FROM t CROSS JOIN bounds
 LEFT JOIN e ON e.task_id = t.task_id
 LEFT JOIN h ON h.task_id = t.task_id
@@ -213,8 +234,12 @@ def _labelled(
 ) -> LabelledTask | None:
     """The winning label of one task from its label events ``(kind, at, label, id)``."""
     choice = None
-    best: tuple[int, float, int, int] | None = None  # (rank, at, id, label)
+    candidates: list[tuple[tuple[int, float, int, int], str]] = []  # (rank, at, id, label)
     for kind, at, event_label, event_id in events:
+        if str(kind) in _UNDO_KINDS:
+            undone = _UNDO_KINDS[str(kind)]
+            candidates = [c for c in candidates if c[1] != undone]
+            continue
         source = _LABEL_KINDS[str(kind)]
         if source == "choice":
             choice = event_label
@@ -226,11 +251,10 @@ def _labelled(
         if event_label is None:
             continue
         rank = -LABEL_SOURCES.index(source)
-        key = (rank, float(at), int(event_id), int(event_label))
-        if best is None or key[:3] > best[:3]:
-            best = key
-    if best is None:
+        candidates.append(((rank, float(at), int(event_id), int(event_label)), str(kind)))
+    if not candidates:
         return None
+    best = max(candidates, key=lambda c: c[0][:3])[0]
     decision = json.loads(payload)
     probability = decision.get("review_probability")
     return LabelledTask(
@@ -447,7 +471,7 @@ class StoreReads:
         bounds = (-1.0e300 if low is None else low, 1.0e300 if high is None else high)
         keys_sql = f"SELECT created_at, task_id FROM tasks WHERE {window}{{after}} "
         keys_sql += "ORDER BY created_at, task_id LIMIT ?"
-        kinds = ", ".join(f"'{kind}'" for kind in _LABEL_KINDS)
+        kinds = ", ".join(f"'{kind}'" for kind in (*_LABEL_KINDS, *_UNDO_KINDS))
         detail_sql = (
             "SELECT t.task_id, t.created_at, t.action, t.label, d.payload, "
             "e.kind, e.at, e.label, e.id "

@@ -21,6 +21,30 @@ Tables
     ``priority``, ``created_at``, ``state`` (pending, claimed, expired, resolved),
     ``claimed_by``, ``claimed_at``, ``lease_expires_at``, ``resolved_at``,
     ``resolved_by``, ``label`` and ``note``. Every change is also an event.
+``api_keys`` (version 2)
+    The service's API keys: ``key_id``, a short ``prefix`` of the key for display, the
+    SHA-256 ``secret_hash`` of its secret (the key itself is never stored), ``role``,
+    ``name``, ``created_at`` and ``revoked_at``. Not part of the event log, so not in
+    :data:`TABLES` (nor in exports).
+``service_secrets`` (version 2)
+    Named random secrets every service worker shares (the session-cookie key).
+``task_features``
+    The compact input features of a task (schema 3), written in its decision's
+    transaction when the guard has a feature function: ``task_id`` (primary key),
+    ``dims`` and ``vector`` (base64 of little-endian float16 values).
+``monitor_windows``
+    The monitor's per-window statistics (schema 3): ``id``, ``monitor`` (which reference
+    and window length), ``window_start`` / ``window_end`` (Unix seconds), ``last_task``
+    (the window's last task id, where a count window ends), ``n_tasks``, ``created_at``
+    and ``stats`` (JSON). A window is written once; later runs start after the last one.
+``findings``
+    What the monitor found (schema 3): ``id``, ``monitor``, ``kind``, ``severity``
+    (``alert`` or ``change``), ``window_start``, ``window_end``, ``created_at``,
+    ``statistics`` and ``examples`` (JSON).
+``quarantines``
+    Blind spots whose inputs are escalated (schema 3): ``id``, ``finding_id``,
+    ``created_at``, ``state`` (active or released), ``dims``, ``centre`` (base64
+    float32), ``radius``, ``metric``, ``released_at``, ``released_by`` and ``note``.
 """
 
 from __future__ import annotations
@@ -155,6 +179,67 @@ TABLES: Mapping[str, Table] = {
             ),
             key="id",
         ),
+        Table(
+            "task_features",
+            (
+                Column(
+                    "task_id",
+                    "text",
+                    nullable=False,
+                    references="tasks (task_id)",
+                    primary_key=True,
+                ),
+                Column("dims", "int", nullable=False),
+                Column("vector", "text", nullable=False),
+            ),
+            key="task_id",
+        ),
+        Table(
+            "monitor_windows",
+            (
+                _pk("id"),
+                Column("monitor", "text", nullable=False),
+                Column("window_start", "float", nullable=False),
+                Column("window_end", "float", nullable=False),
+                Column("last_task", "text"),
+                Column("n_tasks", "int", nullable=False),
+                Column("created_at", "float", nullable=False),
+                Column("stats", "text", nullable=False),
+            ),
+            key="id",
+        ),
+        Table(
+            "findings",
+            (
+                _pk("id"),
+                Column("monitor", "text", nullable=False),
+                Column("kind", "text", nullable=False),
+                Column("severity", "text", nullable=False),
+                Column("window_start", "float"),
+                Column("window_end", "float"),
+                Column("created_at", "float", nullable=False),
+                Column("statistics", "text", nullable=False),
+                Column("examples", "text", nullable=False),
+            ),
+            key="id",
+        ),
+        Table(
+            "quarantines",
+            (
+                _pk("id"),
+                Column("finding_id", "int", nullable=False, references="findings (id)"),
+                Column("created_at", "float", nullable=False),
+                Column("state", "text", nullable=False),
+                Column("dims", "int", nullable=False),
+                Column("centre", "text", nullable=False),
+                Column("radius", "float", nullable=False),
+                Column("metric", "text", nullable=False),
+                Column("released_at", "float"),
+                Column("released_by", "text"),
+                Column("note", "text"),
+            ),
+            key="id",
+        ),
     )
 }
 
@@ -233,6 +318,43 @@ MIGRATIONS: tuple[Migration, ...] = (
             CREATE UNIQUE INDEX queue_open_task ON queue_items (task_id, kind)
             WHERE state <> 'resolved'
             """,
+        ),
+    ),
+    Migration(
+        version=2,
+        description="API keys and shared service secrets",
+        statements=(
+            """
+            CREATE TABLE api_keys (
+                key_id TEXT PRIMARY KEY,
+                prefix TEXT NOT NULL,
+                secret_hash TEXT NOT NULL,
+                role TEXT NOT NULL,
+                name TEXT NOT NULL,
+                created_at {float} NOT NULL,
+                revoked_at {float}
+            )
+            """,
+            """
+            CREATE TABLE service_secrets (
+                name TEXT PRIMARY KEY,
+                value TEXT NOT NULL,
+                created_at {float} NOT NULL
+            )
+            """,
+        ),
+    ),
+    Migration(
+        version=3,
+        description="task features, monitor windows, findings and quarantines",
+        statements=(
+            create_table("task_features"),
+            create_table("monitor_windows"),
+            "CREATE INDEX monitor_windows_monitor ON monitor_windows (monitor, id)",
+            create_table("findings"),
+            "CREATE INDEX findings_monitor ON findings (monitor, id)",
+            create_table("quarantines"),
+            "CREATE INDEX quarantines_state ON quarantines (state, id)",
         ),
     ),
 )

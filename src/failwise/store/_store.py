@@ -21,6 +21,8 @@ from failwise.store._events import (
     RECORDABLE_KINDS,
     EventKind,
 )
+from failwise.store._keys import ApiKeys
+from failwise.store._monitor_log import MonitorLog
 from failwise.store._queue import Queue
 from failwise.store._queue_items import QueueRequest
 from failwise.store._reads import StoreReads
@@ -54,7 +56,7 @@ class _AppendEvent:
 
 
 # ------------------------------------------------------------------------------ the store
-class Store(StoreReads):
+class Store(StoreReads, MonitorLog):
     """The event log and review queue of one database.
 
     Open it with :func:`failwise.store.open`; close it with :meth:`close` or a ``with``
@@ -70,6 +72,8 @@ class Store(StoreReads):
         The schema version the database is at.
     queue : Queue
         The review queue (escalations and audit samples).
+    keys : ApiKeys
+        The HTTP service's API keys and shared secrets.
     """
 
     def __init__(self, backend: Backend, *, max_batch: int = 512) -> None:
@@ -80,6 +84,7 @@ class Store(StoreReads):
         self.schema_version = int(getattr(backend, "schema_version", 0))
         self._writer = GroupCommitWriter(backend, max_batch=max_batch)
         self.queue = Queue(write=self._write, read=self._read, url=self.url, backend=self.backend)
+        self.keys = ApiKeys(write=self._write, read=self._read, backend=self.backend)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -114,6 +119,13 @@ class Store(StoreReads):
                 f"The store for {self.url} is closed; open a new one with failwise.store.open(url)."
             )
         return self._backend.read(template, params)
+
+    def migrated_version(self) -> int:
+        """The schema version the database is at now (a read; raises StoreError when the
+        database cannot be reached). Equal to :data:`~failwise.store.SCHEMA_VERSION` once
+        every migration is applied."""
+        rows = self._read("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        return int(rows[0][0])
 
     # ---------------------------------------------------------------- writes
     def record_decision(
@@ -166,6 +178,7 @@ class Store(StoreReads):
         *,
         at: float | None = None,
         enqueue: QueueRequest | Sequence[QueueRequest] | None = None,
+        features: Sequence[Any] | None = None,
     ) -> list[int]:
         """Open many tasks in one transaction: all are written, or none.
 
@@ -179,6 +192,9 @@ class Store(StoreReads):
             Review-queue items for tasks among ``items``, at most one of each kind per
             task; written (with their ``<kind>_created`` events, at their task's
             decision time) in the same transaction as the decisions.
+        features : sequence, optional
+            One 1-D feature vector (or None) per item: the input's compact features, kept
+            in ``task_features`` as float16 for the monitor (same transaction).
 
         Returns
         -------
@@ -206,7 +222,7 @@ class Store(StoreReads):
         ...     [e.kind for e in events.events("t2")]
         ['decision', 'escalation_created']
         """
-        op = build_record(items, at, enqueue)
+        op = build_record(items, at, enqueue, features)
         if op is None:
             return []
         ids: list[int] = self._write(op)

@@ -113,6 +113,7 @@ class InMemoryEventSink:
     def __init__(self) -> None:
         self.decisions: dict[str, RecordedDecision] = {}
         self.queued: list[Any] = []
+        self.features: dict[str, Any] = {}
         self.calls = 0
         self._failures: list[BaseException | None] = []
         self._lock = threading.Lock()
@@ -149,6 +150,7 @@ class InMemoryEventSink:
         *,
         at: float | None = None,
         enqueue: Any = None,
+        features: Sequence[Any] | None = None,
     ) -> list[int]:
         """Record decisions and their queue requests: all of them, or none.
 
@@ -160,6 +162,8 @@ class InMemoryEventSink:
             Unix seconds of the decisions without their own time; now by default.
         enqueue : QueueRequest or sequence of QueueRequest, optional
             Queue requests for tasks among ``items``.
+        features : sequence, optional
+            One feature vector (or None) per item, kept in :attr:`features` by task id.
 
         Returns
         -------
@@ -190,6 +194,11 @@ class InMemoryEventSink:
         else:
             requests = [enqueue]
         checked = [_check_request(r, seen) for r in requests]
+        if features is not None and len(features) != len(rows):
+            raise InputError(
+                f"`features` has {len(features)} entries for {len(rows)} items; pass one "
+                "vector (or None) per item."
+            )
         with self._lock:
             if self._failures:
                 error = self._failures.pop(0)
@@ -206,6 +215,10 @@ class InMemoryEventSink:
                 raise InputError(f"Task {duplicate[0]!r} was recorded already.")
             for row in rows:
                 self.decisions[row.task_id] = row
+            if features is not None:
+                for row, vector in zip(rows, features, strict=True):
+                    if vector is not None:
+                        self.features[row.task_id] = vector
             first = len(self.queued)
             self.queued.extend(checked)
             self.calls += 1

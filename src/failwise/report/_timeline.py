@@ -1,0 +1,290 @@
+"""Inline SVG charts over time: metric lines with interval bands, stacked counts.
+
+Like the report's other charts, each is a function from plain data to one ``<svg>``
+element (:class:`markupsafe.Markup`), with no script and no external resource, every text
+escaped; the dashboard of the service draws its series with them. A bucket whose value is
+NaN (no tasks) leaves a gap in the line rather than a made-up point.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from markupsafe import Markup
+
+from failwise.exceptions import InputError
+from failwise.report._svg import (
+    AXIS,
+    BLUE,
+    INK,
+    ORANGE,
+    SKY,
+    VERMILLION,
+    Scale,
+    count_label,
+    element,
+    legend_box,
+    nice_ceiling,
+    nice_ticks,
+    num,
+    pct_tick,
+    svg_document,
+    tooltip,
+    x_axis,
+    y_axis,
+)
+
+__all__ = ["TimelineSeries", "stacked_timeline_chart", "timeline_chart"]
+
+#: Colours of successive series (Okabe–Ito), and of the ladder's actions.
+_COLOURS = (BLUE, VERMILLION, ORANGE, SKY, "#009E73", "#CC79A7", INK)
+ACTION_COLOURS: Mapping[str, str] = {
+    "answer": BLUE,
+    "clarify": SKY,
+    "fallback": "#009E73",
+    "escalate": ORANGE,
+    "abstain": VERMILLION,
+}
+
+_WIDTH, _HEIGHT = 560, 230
+_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 12, 14, 186
+
+
+@dataclass(frozen=True)
+class TimelineSeries:
+    """One line of a :func:`timeline_chart`: a value per bucket and an optional band.
+
+    Parameters
+    ----------
+    label : str
+    values : sequence of float
+        One per bucket; NaN for none.
+    low, high : sequence of float, optional
+        The interval of each value (drawn as a band).
+    """
+
+    label: str
+    values: Sequence[float]
+    low: Sequence[float] | None = None
+    high: Sequence[float] | None = None
+
+
+def _time_label(at: float, span: float) -> str:
+    moment = datetime.fromtimestamp(at, UTC)
+    if span <= 2 * 86400:
+        return moment.strftime("%H:%M")
+    return moment.strftime("%m-%d")
+
+
+def _time_ticks(starts: Sequence[float], width: float) -> list[int]:
+    """Indices of about six buckets to label, evenly spaced."""
+    n = len(starts)
+    if n <= 1:
+        return [0]
+    step = max(1, math.ceil(n / 6))
+    return list(range(0, n, step))
+
+
+def _check(starts: Sequence[float], columns: Mapping[str, Sequence[float]]) -> None:
+    if not starts:
+        raise InputError("A timeline needs at least one bucket; got no bucket starts.")
+    for name, values in columns.items():
+        if len(values) != len(starts):
+            raise InputError(
+                f"Timeline series {name!r} has {len(values)} values for {len(starts)} buckets; "
+                "pass one value per bucket (NaN for none)."
+            )
+
+
+def _format(value: float, unit: str) -> str:
+    if math.isnan(value):
+        return "—"
+    if unit == "%":
+        return f"{value * 100:.1f}%"
+    if unit == "s":
+        return f"{value:.1f} s" if value < 600 else f"{value / 60:.1f} min"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def timeline_chart(
+    starts: Sequence[float],
+    bucket_s: float,
+    series: Sequence[TimelineSeries],
+    *,
+    title: str,
+    uid: str,
+    unit: str = "%",
+) -> Markup:
+    """Lines over time, each with its interval band; gaps where a value is NaN.
+
+    Parameters
+    ----------
+    starts : sequence of float
+        Bucket starts, Unix seconds.
+    bucket_s : float
+        Bucket width (points sit in the middle of their bucket).
+    series : sequence of TimelineSeries
+    title : str
+    uid : str
+        Unique in the page (ids of the title and description).
+    unit : {"%", "s", ""}, default="%"
+        ``%``: fractions on a 0–100 % axis scaled to the data; ``s``: seconds.
+    """
+    _check(starts, {s.label: s.values for s in series})
+    for s in series:
+        _check(starts, {f"{s.label} low": s.low or s.values, f"{s.label} high": s.high or s.values})
+    x0, x1 = starts[0], starts[-1] + bucket_s
+    xs = Scale(x0, x1, _LEFT, _WIDTH - _RIGHT)
+    values = [v for s in series for v in s.values if not math.isnan(v)]
+    bands = [v for s in series for v in (s.high or ()) if not math.isnan(v)]
+    top = max(values) if values else 1.0
+    if unit != "s" and bands:  # rates: the whole interval; times: the values (a p90's
+        top = max(top, max(bands))  # upper bound on a few tasks can be far above them)
+    top = top * 1.15 if unit == "s" else top
+    top = min(nice_ceiling(top), 1.0) if unit == "%" and top <= 1.0 else nice_ceiling(top)
+    ys = Scale(0.0, top, _BOTTOM, _TOP)
+    ticks = nice_ticks(0.0, top, 5)
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else top
+    labels = [pct_tick(t, step) if unit == "%" else count_label(t) for t in ticks]
+    body: list[str] = y_axis(
+        ys, ticks, _LEFT, labels, {"%": "Rate", "s": "Seconds"}.get(unit, ""), _WIDTH - _RIGHT
+    )
+    marks = _time_ticks(starts, bucket_s)
+    span = x1 - x0
+    body += x_axis(
+        Scale(x0, x1, _LEFT, _WIDTH - _RIGHT),
+        [starts[i] for i in marks],
+        _BOTTOM,
+        [_time_label(starts[i], span) for i in marks],
+        "Time (UTC)",
+        _TOP,
+    )
+    legend: list[tuple[str, str]] = []
+    for k, s in enumerate(series):
+        colour = _COLOURS[k % len(_COLOURS)]
+        centres = [xs(start + bucket_s / 2) for start in starts]
+        if s.low is not None and s.high is not None:
+            for run in _runs(s.low, s.high):
+                upper = " ".join(f"{num(centres[i])},{num(ys(min(s.high[i], top)))}" for i in run)
+                lower = " ".join(
+                    f"{num(centres[i])},{num(ys(min(s.low[i], top)))}" for i in reversed(run)
+                )
+                body.append(
+                    element("polygon", points=f"{upper} {lower}", fill=colour, fill_opacity=0.16)
+                )
+        for run in _runs(s.values):
+            points = " ".join(f"{num(centres[i])},{num(ys(s.values[i]))}" for i in run)
+            if len(run) > 1:
+                body.append(
+                    element("polyline", points=points, fill="none", stroke=colour, stroke_width=1.8)
+                )
+            for i in run:
+                tip = f"{_time_label(starts[i], 0)} {s.label}: {_format(s.values[i], unit)}"
+                if s.low is not None and s.high is not None:
+                    tip += f" ({_format(s.low[i], unit)} – {_format(s.high[i], unit)})"
+                body.append(
+                    element(
+                        "circle",
+                        tooltip(tip),
+                        cx=centres[i],
+                        cy=ys(s.values[i]),
+                        r=2.2 if len(starts) > 60 else 3.0,
+                        fill=colour,
+                    )
+                )
+        legend.append((element("rect", width=16, height=10, fill=colour), s.label))
+    if len(series) > 1:
+        body += legend_box(_WIDTH - _RIGHT - 150, _TOP + 2, legend, 146)
+    last = [s for s in series if any(not math.isnan(v) for v in s.values)]
+    desc = f"{title} per {_bucket_name(bucket_s)}, {len(starts)} buckets"
+    if last:
+        desc += "; latest: " + ", ".join(
+            f"{s.label} {_format(next(v for v in reversed(s.values) if not math.isnan(v)), unit)}"
+            for s in last
+        )
+    return svg_document(uid, _WIDTH, _HEIGHT, title, desc + ".", body)
+
+
+def _bucket_name(bucket_s: float) -> str:
+    return {3600.0: "hour", 86400.0: "day"}.get(float(bucket_s), f"{bucket_s:g} s")
+
+
+def _runs(*columns: Sequence[float]) -> list[list[int]]:
+    """Maximal runs of indices where every column is finite."""
+    runs: list[list[int]] = []
+    current: list[int] = []
+    for i in range(len(columns[0])):
+        if all(not math.isnan(c[i]) for c in columns):
+            current.append(i)
+        elif current:
+            runs.append(current)
+            current = []
+    if current:
+        runs.append(current)
+    return runs
+
+
+def stacked_timeline_chart(
+    starts: Sequence[float],
+    bucket_s: float,
+    counts: Mapping[str, Sequence[int]],
+    *,
+    title: str,
+    uid: str,
+    colours: Mapping[str, str] | None = None,
+) -> Markup:
+    """Counts per bucket as stacked bars (e.g. the ladder's action mix)."""
+    _check(starts, {k: [float(v) for v in values] for k, values in counts.items()})
+    palette = dict(colours or ACTION_COLOURS)
+    names = list(counts)
+    totals = [sum(int(counts[name][i]) for name in names) for i in range(len(starts))]
+    top = nice_ceiling(max(max(totals), 1))
+    x0, x1 = starts[0], starts[-1] + bucket_s
+    xs = Scale(x0, x1, _LEFT, _WIDTH - _RIGHT)
+    ys = Scale(0.0, top, _BOTTOM, _TOP)
+    ticks = nice_ticks(0.0, top, 5)
+    body: list[str] = y_axis(
+        ys, ticks, _LEFT, [count_label(t) for t in ticks], "Tasks", _WIDTH - _RIGHT
+    )
+    marks = _time_ticks(starts, bucket_s)
+    body += x_axis(
+        Scale(x0, x1, _LEFT, _WIDTH - _RIGHT),
+        [starts[i] for i in marks],
+        _BOTTOM,
+        [_time_label(starts[i], x1 - x0) for i in marks],
+        "Time (UTC)",
+        _TOP,
+    )
+    bar = max(xs(x0 + bucket_s) - xs(x0) - 1.0, 0.6)
+    for i, start in enumerate(starts):
+        base = 0.0
+        for k, name in enumerate(names):
+            value = int(counts[name][i])
+            if value <= 0:
+                continue
+            colour = palette.get(name, _COLOURS[k % len(_COLOURS)])
+            share = value / totals[i] if totals[i] else 0.0
+            body.append(
+                element(
+                    "rect",
+                    tooltip(f"{_time_label(start, 0)} {name}: {value:,} ({share:.0%})"),
+                    x=xs(start) + 0.5,
+                    y=ys(base + value),
+                    width=bar,
+                    height=max(ys(base) - ys(base + value), 0.5),
+                    fill=colour,
+                )
+            )
+            base += value
+    legend = [
+        (element("rect", width=16, height=10, fill=palette.get(n, _COLOURS[k % len(_COLOURS)])), n)
+        for k, n in enumerate(names)
+    ]
+    body += legend_box(_WIDTH - _RIGHT - 104, _TOP + 2, legend, 100)
+    body.append(element("line", x1=_LEFT, y1=_BOTTOM, x2=_WIDTH - _RIGHT, y2=_BOTTOM, stroke=AXIS))
+    mix = ", ".join(f"{n} {sum(int(v) for v in counts[n]):,}" for n in names)
+    desc = f"{title} per {_bucket_name(bucket_s)}, {len(starts)} buckets; totals: {mix}."
+    return svg_document(uid, _WIDTH, _HEIGHT, title, desc, body)

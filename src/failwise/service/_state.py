@@ -1,0 +1,275 @@
+"""What one worker holds while it serves: the store, the guards and the key cache.
+
+:func:`open_state` runs once per worker (in the app's lifespan): it opens the store and
+loads the policy (and calibrator) artefacts into a :class:`~failwise.runtime.Guard` that
+records to that store. A policy folder may be
+
+- a policy artefact itself (``manifest.json`` of kind ``policy``);
+- a folder with ``policy`` and, optionally, ``calibrator`` artefacts;
+- a folder written by ``failwise demo/evaluate --save-policy DIR``: one such folder per
+  model; ``policy_model`` picks one (default: the only one, else the first by name).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import Request
+
+from failwise import artifacts, store
+from failwise.artifacts import MANIFEST_FILE
+from failwise.exceptions import InputError
+from failwise.runtime import Guard
+from failwise.service._settings import Settings
+from failwise.store import ServiceLevels
+
+__all__ = [
+    "KeyCache",
+    "LoadedPolicy",
+    "ServiceState",
+    "find_policy",
+    "get_state",
+    "load_policy",
+    "open_state",
+]
+
+
+def _is_artifact(path: Path) -> bool:
+    return (path / MANIFEST_FILE).is_file()
+
+
+def find_policy(folder: Path, model: str | None = None) -> tuple[Path, Path | None]:
+    """The policy artefact and (if any) calibrator artefact that ``folder`` names."""
+    root = folder.expanduser()
+    if not root.is_dir():
+        raise InputError(
+            f"--policy {folder}: no such folder. Pass a folder written by `failwise demo "
+            "--save-policy DIR` (or evaluate), or a policy saved with failwise.artifacts.save."
+        )
+    if _is_artifact(root):
+        return root, None
+    if _is_artifact(root / "policy"):
+        calibrator = root / "calibrator"
+        return root / "policy", calibrator if _is_artifact(calibrator) else None
+    models = sorted(p.name for p in root.iterdir() if _is_artifact(p / "policy"))
+    if not models:
+        raise InputError(
+            f"--policy {folder} holds no policy artefact (expected {MANIFEST_FILE}, a "
+            "`policy` sub-folder, or one sub-folder per model as --save-policy writes)."
+        )
+    name = model if model is not None else models[0]
+    if name not in models:
+        raise InputError(
+            f"policy_model {name!r} is not in {folder}; it holds {models}. Pass one of them."
+        )
+    return find_policy(root / name)
+
+
+def _import_model(spec: str) -> Any:
+    module_name, attribute = spec.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise InputError(f"--model {spec}: cannot import {module_name!r}: {exc}.") from None
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise InputError(
+            f"--model {spec}: {module_name!r} has no attribute {attribute!r}."
+        ) from None
+
+
+def _scores_of(xs: list[tuple[Any, float | None]]) -> np.ndarray[Any, Any]:
+    """The "model" of clients that send scores: the scores themselves, one row per input."""
+    return np.asarray([x[0] for x in xs], dtype=float)
+
+
+def _ood_of(xs: list[tuple[Any, float | None]]) -> list[float]:
+    """The out-of-scope score each client sent with its input (NaN when none)."""
+    return [math.nan if x[1] is None else float(x[1]) for x in xs]
+
+
+def _call_batch(method: Any, xs: list[tuple[Any, float | None]]) -> Any:
+    return method([x[0] for x in xs])
+
+
+def _wrap_model(model: Any) -> tuple[Any, bool]:
+    """``model`` called on the input part of ``(input, ood_score)`` pairs; (callable, batch)."""
+    for name in ("predict_proba", "decision_function"):
+        method = getattr(model, name, None)
+        if callable(method):
+            return functools.partial(_call_batch, method), True
+    if not callable(model):
+        raise InputError(
+            f"--model must name an object with predict_proba or decision_function, or a "
+            f"callable x -> scores; got a {type(model).__name__}."
+        )
+    return (lambda x: model(x[0])), False
+
+
+class KeyCache:
+    """Verified API keys, trusted for ``ttl_s`` seconds before being read again."""
+
+    def __init__(self, keys: store.ApiKeys, ttl_s: float) -> None:
+        self._keys = keys
+        self._ttl = ttl_s
+        self._by_token: dict[str, tuple[float, store.ApiKey | None]] = {}
+        self._by_id: dict[str, tuple[float, store.ApiKey | None]] = {}
+        self._lock = threading.Lock()
+
+    def _cached(self, table: dict[str, Any], key: str) -> tuple[bool, store.ApiKey | None]:
+        with self._lock:
+            hit = table.get(key)
+        if hit is not None and time.monotonic() - hit[0] < self._ttl:
+            return True, hit[1]
+        return False, None
+
+    def _put(self, table: dict[str, Any], key: str, value: store.ApiKey | None) -> None:
+        with self._lock:
+            if len(table) > 10_000:
+                table.clear()
+            table[key] = (time.monotonic(), value)
+
+    def cached_token(self, token: str) -> tuple[bool, store.ApiKey | None]:
+        """(hit, key) from the cache only."""
+        return self._cached(self._by_token, token)
+
+    def verify(self, token: str) -> store.ApiKey | None:
+        """The valid key of ``token`` or None (reads the store on a cache miss)."""
+        hit, key = self._cached(self._by_token, token)
+        if hit:
+            return key
+        key = self._keys.verify(token)
+        self._put(self._by_token, token, key)
+        return key
+
+    def cached_id(self, key_id: str) -> tuple[bool, store.ApiKey | None]:
+        """(hit, key) from the cache only."""
+        return self._cached(self._by_id, key_id)
+
+    def by_id(self, key_id: str) -> store.ApiKey | None:
+        """The valid key ``key_id`` or None (reads the store on a cache miss)."""
+        hit, key = self._cached(self._by_id, key_id)
+        if hit:
+            return key
+        try:
+            found: store.ApiKey | None = self._keys.get(key_id)
+        except store.UnknownKeyError:
+            found = None
+        if found is not None and not found.active:
+            found = None
+        self._put(self._by_id, key_id, found)
+        return found
+
+
+@dataclass
+class ServiceState:
+    """One worker's open store, guards and caches (``app.state.service``)."""
+
+    settings: Settings
+    store: store.Store
+    keys: KeyCache
+    session_secret: str
+    scores_guard: Guard | None = None
+    model_guard: Guard | None = None
+    policy_path: Path | None = None
+    levels: ServiceLevels = field(default_factory=ServiceLevels)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def uses_ood(self) -> bool:
+        """Whether the policy needs an out-of-scope score with every input."""
+        return self.scores_guard is not None and self.scores_guard.ood is not None
+
+    @property
+    def n_classes(self) -> int | None:
+        """Length of a score vector (None without a policy)."""
+        return None if self.scores_guard is None else self.scores_guard.n_classes
+
+    def close(self) -> None:
+        for guard in (self.scores_guard, self.model_guard):
+            if guard is not None:
+                guard.close()
+        self.store.close()
+
+
+@dataclass(frozen=True)
+class LoadedPolicy:
+    """The policy (and calibrator) artefacts a service serves, and where they were."""
+
+    policy: Any = None
+    calibrator: Any = None
+    path: Path | None = None
+
+    @property
+    def n_classes(self) -> int | None:
+        return None if self.policy is None else int(self.policy.n_classes_)
+
+    @property
+    def uses_ood(self) -> bool:
+        return self.policy is not None and bool(np.isfinite(self.policy.ood_threshold_))
+
+
+def load_policy(settings: Settings) -> LoadedPolicy:
+    """Load (and verify) the artefacts ``settings.policy`` names."""
+    if settings.policy is None:
+        return LoadedPolicy()
+    policy_path, calibrator_path = find_policy(settings.policy, settings.policy_model)
+    policy = artifacts.load(policy_path)
+    calibrator = None if calibrator_path is None else artifacts.load(calibrator_path)
+    return LoadedPolicy(policy, calibrator, policy_path)
+
+
+def open_state(settings: Settings, loaded: LoadedPolicy | None = None) -> ServiceState:
+    """Open the store and build the guards of ``settings`` (once per worker)."""
+    scores_guard = model_guard = None
+    artefacts = loaded if loaded is not None else load_policy(settings)
+    policy, calibrator, policy_path = artefacts.policy, artefacts.calibrator, artefacts.path
+    model = None if settings.model is None else _import_model(settings.model)
+    opened = store.open(settings.store, pool_size=8)
+    try:
+        if policy is not None:
+            uses_ood = artefacts.uses_ood
+            common: dict[str, Any] = {
+                "store": opened,
+                "audit_rate": settings.audit_rate,
+                "timeout_s": settings.model_timeout_s,
+                "ood": _ood_of if uses_ood else None,
+                "batch_ood": uses_ood,
+            }
+            scores_guard = Guard(_scores_of, calibrator, policy, batch_model=True, **common)
+            if model is not None:
+                wrapped, batch = _wrap_model(model)
+                model_guard = Guard(wrapped, calibrator, policy, batch_model=batch, **common)
+        secret = (
+            settings.session_secret.get_secret_value()
+            if settings.session_secret is not None
+            else opened.keys.secret("session")
+        )
+    except BaseException:
+        opened.close()
+        raise
+    return ServiceState(
+        settings=settings,
+        store=opened,
+        keys=KeyCache(opened.keys, settings.key_cache_s),
+        session_secret=secret,
+        scores_guard=scores_guard,
+        model_guard=model_guard,
+        policy_path=policy_path,
+        levels=settings.service_levels(),
+    )
+
+
+def get_state(request: Request) -> ServiceState:
+    """The worker's :class:`ServiceState` (a FastAPI dependency)."""
+    state: ServiceState = request.app.state.service
+    return state

@@ -1,0 +1,63 @@
+"""Quarantining a blind spot found by the monitor, and releasing it after review."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from failwise import store
+from failwise.exceptions import InputError
+from failwise.monitor import quarantine, release, release_reviewed, run_monitor
+from failwise.runtime import Guard
+from tests.monitor.conftest import N_KNOWN, System, fill
+
+
+def test_a_quarantined_blind_spot_is_escalated_then_released_after_review(
+    events: store.Store, system: System
+) -> None:
+    fill(events, system, 1000, novel_share=0.3)
+    run = run_monitor(events, system.reference, window=500, now=1e9)
+    spot = next(f for f in run.findings if f.kind == "blind_spot")
+    zone = quarantine(events, spot.id)
+    assert quarantine(events, spot.id) == zone  # quarantining twice changes nothing
+    centre = np.asarray(spot.statistics["centre"])
+
+    inside = centre * 5.0
+    guard = Guard(
+        lambda x: system.proba[0],
+        None,
+        system.policy,
+        store=events,
+        features=lambda x: x,
+        quarantine=True,
+    )
+    decisions = [guard.decide(inside + 0.001 * i) for i in range(3)]
+    assert all(d.action.value == "escalate" for d in decisions)
+    assert release_reviewed(events, min_labelled=3) == []  # nobody reviewed yet
+    for _ in decisions:
+        item = events.queue.claim("alice")
+        assert item is not None
+        events.queue.resolve(item.id, label=N_KNOWN - 1, reviewer="alice")
+    (released,) = release_reviewed(events, min_labelled=3)
+    assert (released.quarantine_id, released.n_labelled) == (zone, 3)
+    assert events.quarantines(active_only=True) == []
+    assert "reviewed escalations" in (events.quarantines()[0].note or "")
+
+
+def test_only_blind_spots_can_be_quarantined_and_release_is_explicit_too(
+    sqlite_url: str, system: System
+) -> None:
+    with store.open(sqlite_url) as events:
+        fill(events, system, 500, novel_share=0.3)
+        run = run_monitor(events, system.reference, window=500, now=1e9)
+        other = next(f for f in run.findings if f.kind != "blind_spot")
+        with pytest.raises(InputError, match="only blind spots"):
+            quarantine(events, other.id)
+        spot = next(f for f in run.findings if f.kind == "blind_spot")
+        zone = quarantine(events, spot.id, note="checking")
+        assert release(events, zone, by="bob") is True
+        assert release(events, zone, by="bob") is False
+        with pytest.raises(InputError, match="failwise store"):
+            quarantine(object(), 1)
+        with pytest.raises(InputError, match="min_labelled"):
+            release_reviewed(events, min_labelled=0)

@@ -1,0 +1,80 @@
+"""The monitor's reference: built from a fitted policy, saved beside it, loaded back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from failwise import artifacts
+from failwise.exceptions import InputError
+from failwise.monitor import Reference, load_reference, random_projection
+from tests.monitor.conftest import System
+
+
+def test_a_reference_from_a_policy_keeps_what_the_monitor_compares(system: System) -> None:
+    reference = system.reference
+    assert reference.n == system.y.size
+    assert set(reference.action.tolist()) <= {"answer", "clarify", "escalate", "abstain"}  # type: ignore[union-attr]
+    np.testing.assert_array_equal(reference.correct, system.proba.argmax(axis=1) == system.y)
+    assert reference.features is not None
+    assert reference.features.dtype == np.float16
+    assert all(reference.capabilities()[k] for k in ("input_drift", "unseen_inputs"))
+
+
+def test_the_reference_survives_an_artefact_bit_for_bit(system: System, tmp_path: Path) -> None:
+    saved = artifacts.save(system.reference, tmp_path / "model" / "reference")
+    assert saved.kind == "reference"
+    loaded = load_reference(tmp_path / "model" / "policy")  # found beside the policy
+    assert loaded.version == system.reference.version
+    np.testing.assert_array_equal(loaded.features, system.reference.features)
+    np.testing.assert_array_equal(loaded.action, system.reference.action)
+    assert load_reference(tmp_path / "model").version == loaded.version
+
+
+def test_a_reference_without_features_says_what_it_cannot_do(system: System) -> None:
+    reference = Reference(confidence=system.reference.confidence, predicted=system.y)
+    assert not reference.capabilities()["blind_spots"]
+    assert any("no input features" in line for line in reference.limitations())
+    assert reference.version != system.reference.version
+
+
+def test_loading_a_reference_from_a_folder_without_one_names_where_it_looked(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(InputError, match=r"No monitor reference at .* looked in .*--save-policy"):
+        load_reference(tmp_path / "nothing")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"confidence": [0.9], "predicted": [1]}, "at least two inputs"),
+        ({"confidence": [0.9, 0.8], "predicted": [1]}, "one value per reference input"),
+        ({"confidence": [0.9, 0.8], "predicted": [1, 0], "action": ["x", "answer"]}, "actions"),
+        ({"confidence": [0.9, 0.8], "predicted": [1, 0], "features": np.ones(2)}, "shape"),
+        (
+            {"confidence": [0.9, 0.8], "predicted": [1, 0], "feature_metric": "manhattan"},
+            "feature_metric",
+        ),
+    ],
+)
+def test_bad_reference_input_is_refused_with_what_was_expected(
+    kwargs: dict[str, object], message: str
+) -> None:
+    with pytest.raises(InputError, match=message):
+        Reference(**kwargs)  # type: ignore[arg-type]
+
+
+def test_the_random_projection_is_the_same_everywhere_and_keeps_distances() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 384))
+    first, second = random_projection(x, 128), random_projection(x.copy(), 128)
+    np.testing.assert_array_equal(first, second)
+    original = np.linalg.norm(x[0] - x[1:], axis=1)
+    projected = np.linalg.norm(first[0] - first[1:], axis=1)
+    assert np.all(np.abs(projected / original - 1) < 0.35)
+    np.testing.assert_array_equal(random_projection(x[:, :64], 128), x[:, :64].astype(np.float32))
+    with pytest.raises(InputError, match="dims"):
+        random_projection(x, 0)

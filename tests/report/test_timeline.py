@@ -1,0 +1,57 @@
+"""Timeline charts: gaps for empty buckets, bands, escaped text, refusals."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from failwise.exceptions import InputError
+from failwise.report import TimelineSeries, stacked_timeline_chart, timeline_chart
+
+HOUR = 3600.0
+T0 = 1_767_225_600.0
+
+
+def test_a_line_has_a_gap_where_a_bucket_is_empty_and_a_band_where_it_has_an_interval() -> None:
+    starts = [T0 + k * HOUR for k in range(5)]
+    line = TimelineSeries(
+        "Task <completion>",
+        [0.5, 0.6, math.nan, 0.7, 0.8],
+        low=[0.4, 0.5, math.nan, 0.6, 0.7],
+        high=[0.6, 0.7, math.nan, 0.8, 0.9],
+    )
+    svg = str(timeline_chart(starts, HOUR, [line, line], title="A & B", uid="t1"))
+    assert svg.count("<polyline") == 4  # two runs per line, two lines
+    assert svg.count("<polygon") == 4
+    assert svg.count("<circle") == 8  # four values per line
+    assert "Task &lt;completion&gt;" in svg
+    assert "<completion>" not in svg
+    assert "A &amp; B" in svg
+    assert "00:00" in svg
+
+
+def test_times_scale_to_the_values_and_days_are_labelled_by_date() -> None:
+    starts = [T0 + k * 86400.0 for k in range(10)]
+    values = [10.0] * 10
+    line = TimelineSeries("p90", values, low=[5.0] * 10, high=[1.0e6] * 10)
+    svg = str(timeline_chart(starts, 86400.0, [line], title="Time", uid="t2", unit="s"))
+    assert "01-01" in svg
+    assert "1,000k" not in svg  # the axis follows the values, not a huge upper bound
+    empty = timeline_chart([T0], HOUR, [TimelineSeries("x", [math.nan])], title="E", uid="t3")
+    assert "<circle" not in str(empty)
+
+
+def test_stacked_counts_and_refusals() -> None:
+    starts = [T0, T0 + HOUR]
+    svg = str(
+        stacked_timeline_chart(
+            starts, HOUR, {"answer": [3, 0], "escalate": [1, 2]}, title="Mix", uid="m"
+        )
+    )
+    assert svg.count("<rect") >= 3
+    assert "answer 3, escalate 3" in svg
+    with pytest.raises(InputError, match="one value per bucket"):
+        timeline_chart(starts, HOUR, [TimelineSeries("x", [1.0])], title="T", uid="x")
+    with pytest.raises(InputError, match="at least one bucket"):
+        stacked_timeline_chart([], HOUR, {}, title="T", uid="y")

@@ -1,0 +1,418 @@
+"""The reviewer page and the dashboard through the in-process client: every form, every
+refusal, the numbers against the JSON API, and hostile text printed literally."""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from failwise import store
+from failwise.service import Settings, create_app
+
+#: Text that would run a script, break out of an attribute or a textarea, or reorder the
+#: page, if it were printed unescaped.
+HOSTILE = (
+    "<script>window.__pwned=1</script>",
+    '" onmouseover="window.__pwned=1" data-x="',
+    "</textarea><script>window.__pwned=2</script>",
+    "'><img src=x onerror=window.__pwned=3>",
+    "\u202eevil\u202c \u200fمرحبا\u200f",
+)
+LONG = "𝕌𝕟𝕚𝕔𝕠𝕕𝕖 ﷽ " * 200
+LABELS = ("refund", "card_lost", HOSTILE[0])
+
+
+def _decision(text: str, *, confidence: float = 0.3, **extra: Any) -> dict[str, Any]:
+    return {
+        "action": "escalate",
+        "predicted": 0,
+        "confidence": confidence,
+        "prediction_set": [0, 1],
+        "top_labels": [[0, confidence], [1, 0.25], [2, 0.2]],
+        "reason": f"escalate: confidence {confidence:.2f} below the answer threshold",
+        "context": {"text": text, "user": HOSTILE[1]},
+        **extra,
+    }
+
+
+@pytest.fixture
+def app(tmp_path: Path, policy_dir: Path) -> Iterator[tuple[TestClient, str, dict[str, str]]]:
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    keys = {}
+    with store.open(url) as opened:
+        keys["reviewer"] = opened.keys.create("reviewer", HOSTILE[3]).token
+        keys["other"] = opened.keys.create("reviewer", "bob").token
+        keys["viewer"] = opened.keys.create("viewer", "vic").token
+        keys["admin"] = opened.keys.create("admin", "ada").token
+    settings = Settings(policy=policy_dir, store=url, labels=LABELS, undo_window_s=120.0)
+    with TestClient(create_app(settings)) as client:
+        yield client, url, keys
+
+
+def _sign_in(client: TestClient, key: str) -> str:
+    client.cookies.clear()
+    response = client.post("/sign-in", data={"key": key, "next": "/review"}, follow_redirects=False)
+    assert response.status_code == 303
+    page = client.get("/dashboard")
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found is not None
+    return found.group(1)
+
+
+def _seed(url: str, n: int = 3, text: str = "where is my refund") -> list[int]:
+    now = time.time()
+    ids = []
+    with store.open(url) as opened:
+        for i in range(n):
+            task = f"task-{i}-{time.monotonic_ns()}"
+            request = store.QueueRequest(task, "escalation", "low confidence", 0.9 - i / 10)
+            ids += opened.record_decision(
+                task, _decision(f"{text} {i}"), at=now - 60 * i, enqueue=[request]
+            )
+    return ids
+
+
+def _location(response: Any) -> str:
+    assert response.status_code == 303, response.text[:500]
+    return str(response.headers["location"])
+
+
+def test_pages_ask_to_sign_in_and_roles_see_only_their_pages(
+    app: tuple[TestClient, str, dict[str, str]],
+) -> None:
+    client, _, keys = app
+    assert _location(client.get("/review", follow_redirects=False)).startswith(
+        "/sign-in?next=%2Freview"
+    )
+    assert client.get("/sign-in?next=//evil.example").text.count("//evil.example") == 0
+    _sign_in(client, keys["viewer"])
+    forbidden = client.get("/review")
+    assert forbidden.status_code == 403
+    assert "admin, reviewer" in forbidden.text
+    assert client.get("/dashboard").status_code == 200
+    assert _location(client.get("/", follow_redirects=False)) == "/dashboard"
+    _sign_in(client, keys["reviewer"])
+    assert _location(client.get("/", follow_redirects=False)) == "/review"
+    assert client.get("/static/app.css").headers["content-type"].startswith("text/css")
+    assert client.get("/static/../_app.py").status_code == 404
+    assert client.get("/static/other.js").status_code == 404
+
+
+def test_every_page_forbids_other_origins(app: tuple[TestClient, str, dict[str, str]]) -> None:
+    client, _, keys = app
+    _sign_in(client, keys["reviewer"])
+    for path in ("/review", "/dashboard", "/sign-in"):
+        policy = client.get(path).headers["content-security-policy"]
+        assert "default-src 'none'" in policy
+        assert "script-src 'self'" in policy
+        assert "form-action 'self'" in policy
+
+
+def test_claim_resolve_next_and_undo_through_the_forms(
+    app: tuple[TestClient, str, dict[str, str]],
+) -> None:
+    client, url, keys = app
+    first, second, third = _seed(url)
+    csrf = _sign_in(client, keys["reviewer"])
+    assert client.post("/review/claim", data={}).status_code == 403  # no CSRF token
+    opened = _location(
+        client.post("/review/claim", data={"csrf_token": csrf}, follow_redirects=False)
+    )
+    assert opened == f"/review/items/{first}"
+    item = client.get(opened)
+    assert "where is my refund 0" in item.text
+    assert 'data-key="1"' in item.text
+    assert "30.0%" in item.text  # the top label's calibrated probability
+    moved = client.post(
+        f"/review/items/{first}/resolve",
+        data={"csrf_token": csrf, "label": "1", "note": "customer wants money back", "next": "1"},
+        follow_redirects=False,
+    )
+    assert _location(moved) == f"/review/items/{second}?n=resolved"
+    with store.open(url) as events:
+        done = events.queue.get(first)
+        assert (done.state, done.label, done.note) == ("resolved", 1, "customer wants money back")
+    queue = client.get("/review")
+    assert f"/review/items/{first}/undo" in queue.text
+    undone = client.post(
+        f"/review/items/{first}/undo", data={"csrf_token": csrf}, follow_redirects=False
+    )
+    assert _location(undone) == f"/review/items/{first}?n=undone"
+    with store.open(url) as events:
+        assert events.queue.get(first).state == "claimed"
+    # a typed label name, then out of scope, then nothing left to claim
+    typed = client.post(
+        f"/review/items/{first}/resolve",
+        data={"csrf_token": csrf, "label_name": "CARD_LOST"},
+        follow_redirects=False,
+    )
+    assert _location(typed) == "/review?n=resolved"
+    client.post(f"/review/items/{second}/resolve", data={"csrf_token": csrf, "out_of_scope": "1"})
+    assert _location(
+        client.post("/review/claim", data={"csrf_token": csrf}, follow_redirects=False)
+    ) == (f"/review/items/{third}")
+    assert (
+        _location(
+            client.post(
+                f"/review/items/{third}/release", data={"csrf_token": csrf}, follow_redirects=False
+            )
+        )
+        == "/review?n=released"
+    )
+    with store.open(url) as events:
+        assert [events.queue.get(i).label for i in (first, second)] == [1, -1]
+        assert events.queue.get(third).state == "pending"
+
+
+def test_refusals_come_back_as_notices_and_write_nothing(
+    app: tuple[TestClient, str, dict[str, str]],
+) -> None:
+    client, url, keys = app
+    (item,) = _seed(url, 1)
+    csrf = _sign_in(client, keys["reviewer"])
+    # not claimed yet: resolving is refused
+    refused = client.post(
+        f"/review/items/{item}/resolve",
+        data={"csrf_token": csrf, "label": "0"},
+        follow_redirects=False,
+    )
+    assert _location(refused) == f"/review/items/{item}?n=conflict"
+    assert "Someone else changed this item first" in client.get(_location(refused)).text
+    client.post(f"/review/items/{item}/claim", data={"csrf_token": csrf})
+    unknown = client.post(
+        f"/review/items/{item}/resolve",
+        data={"csrf_token": csrf, "label_name": "no such label"},
+        follow_redirects=False,
+    )
+    assert _location(unknown) == f"/review/items/{item}?n=label"
+    other = _sign_in(client, keys["other"])
+    taken = client.post(
+        f"/review/items/{item}/claim", data={"csrf_token": other}, follow_redirects=False
+    )
+    assert _location(taken) == f"/review/items/{item}?n=conflict"
+    assert (
+        _location(
+            client.post(
+                f"/review/items/{item}/undo", data={"csrf_token": other}, follow_redirects=False
+            )
+        )
+        == f"/review/items/{item}?n=too-late"
+    )
+    assert client.get("/review/items/999999").status_code == 404
+    assert (
+        _location(
+            client.post(
+                "/review/items/999999/release", data={"csrf_token": other}, follow_redirects=False
+            )
+        )
+        == "/review?n=refused"
+    )
+    with store.open(url) as events:
+        assert events.queue.get(item).claimed_by == HOSTILE[3]
+
+
+def test_filters_search_and_bulk_resolve_with_a_dry_run_count(
+    app: tuple[TestClient, str, dict[str, str]],
+) -> None:
+    client, url, keys = app
+    spam = _seed(url, 3, text="WIN crypto now")
+    keep = _seed(url, 2, text="lost my card")
+    csrf = _sign_in(client, keys["reviewer"])
+    listed = client.get("/review", params={"q": "crypto"})
+    assert listed.text.count("WIN crypto now") == 3
+    assert "lost my card" not in listed.text
+    assert "3 items" in listed.text
+    dry = client.post(
+        "/review/bulk",
+        data={"csrf_token": csrf, "q": "crypto", "action": "resolve", "label_name": "out of scope"},
+    )
+    assert re.search(r"data-bulk-count>3<", dry.text)
+    with store.open(url) as events:
+        assert all(events.queue.get(i).state == "pending" for i in spam)
+    applied = client.post(
+        "/review/bulk",
+        data={
+            "csrf_token": csrf,
+            "q": "crypto",
+            "action": "resolve",
+            "label_name": "out of scope",
+            "note": "spam wave",
+            "confirm": "yes",
+        },
+        follow_redirects=False,
+    )
+    assert _location(applied) == "/review?q=crypto&n=bulk-done"
+    with store.open(url) as events:
+        assert {events.queue.get(i).label for i in spam} == {-1}
+        assert all(events.queue.get(i).state == "pending" for i in keep)
+    # release: claim two, count, release
+    client.post("/review/claim", data={"csrf_token": csrf})
+    client.post("/review/claim", data={"csrf_token": csrf})
+    counted = client.post("/review/bulk", data={"csrf_token": csrf, "action": "release"})
+    assert re.search(r"data-bulk-count>2<", counted.text)
+    client.post("/review/bulk", data={"csrf_token": csrf, "action": "release", "confirm": "yes"})
+    with store.open(url) as events:
+        assert all(events.queue.get(i).state == "pending" for i in keep)
+    missing = client.post(
+        "/review/bulk",
+        data={"csrf_token": csrf, "action": "resolve", "label_name": "?"},
+        follow_redirects=False,
+    )
+    assert _location(missing) == "/review?n=label"
+    for params in (
+        {"kind": "audit"},
+        {"state": "resolved", "predicted": "refund"},
+        {"min_age_min": "1", "breached": "no", "assignee": "bob", "reason": "low"},
+        {"kind": "nonsense", "state": "nonsense", "predicted": "nonsense", "min_age_min": "x"},
+        {"offset": "50"},
+        {"offset": "x"},
+    ):
+        assert client.get("/review", params=params).status_code == 200
+
+
+def test_hostile_text_is_printed_literally_everywhere(
+    app: tuple[TestClient, str, dict[str, str]],
+) -> None:
+    client, url, keys = app
+    now = time.time()
+    ids: list[int] = []
+    with store.open(url) as events:
+        for i, text in enumerate((*HOSTILE, LONG)):
+            task = f"hostile-{i}"
+            request = store.QueueRequest(task, "escalation", HOSTILE[i % len(HOSTILE)], 0.5)
+            ids += events.record_decision(task, _decision(text), at=now - i, enqueue=[request])
+        item = events.queue.claim(HOSTILE[3], at=now)
+        assert item is not None
+        events.queue.resolve(item.id, 2, note=HOSTILE[2], reviewer=HOSTILE[3], at=now)
+    csrf = _sign_in(client, keys["reviewer"])
+    assert csrf
+    pages = [
+        client.get("/review"),
+        client.get(f"/review/items/{item.id}"),
+        client.get("/dashboard"),
+    ]
+    pages += [client.get(f"/review/items/{queue_item}") for queue_item in ids]
+    for response in pages:
+        assert response.status_code == 200
+        body = response.text
+        for text in (*HOSTILE, LABELS[2]):
+            if any(c in text for c in "<>\"'"):
+                assert text not in body
+        assert "<script>window" not in body
+        assert 'onmouseover="' not in body
+        assert "<img src=x" not in body
+    item_page = pages[1].text
+    assert html.escape(HOSTILE[2], quote=True) in item_page or html.escape(HOSTILE[2]) in item_page
+    assert html.escape(LABELS[2]) in item_page  # the label name of the resolution
+    assert "\u202eevil\u202c" in pages[0].text  # unicode control characters stay as text
+    assert LONG.strip()[:40] in pages[-1].text
+
+
+def test_the_dashboard_shows_the_numbers_of_the_metrics_api(
+    app: tuple[TestClient, str, dict[str, str]],
+) -> None:
+    client, url, keys = app
+    now = time.time()
+    with store.open(url) as events:
+        for i in range(40):
+            decision = {
+                "action": "answer" if i % 4 else "escalate",
+                "label": 1,
+                "predicted": 1,
+                "confidence": 0.5 + i / 100,
+            }
+            events.record_decision(f"d{i}", decision, at=now - 3600 * (i % 20) - 10)
+            if i % 4:
+                events.feedback(
+                    f"d{i}",
+                    "accepted" if i % 3 else "corrected",
+                    label=None if i % 3 else 2,
+                    at=now - 3600 * (i % 20),
+                )
+        events.append_monitor_window(
+            "drift-1h",
+            after=None,
+            window_start=now - 7200.0,
+            window_end=now - 3600.0,
+            last_task=None,
+            n_tasks=40,
+            stats={},
+            findings=[
+                {
+                    "kind": "blind_spot",
+                    "severity": "alert",
+                    "statistics": {"size": 7, "x": HOSTILE[0]},
+                }
+            ],
+            at=now - 3000.0,
+        )
+    _sign_in(client, keys["viewer"])
+    monitor = client.get("/dashboard").text
+    assert "blind_spot" in monitor
+    assert html.escape(HOSTILE[0]) in monitor
+    for window, bucket in (("24h", "hour"), ("7d", "day"), ("6h", "hour"), ("bad", "bad")):
+        page = client.get("/dashboard", params={"window": window, "bucket": bucket})
+        assert page.status_code == 200
+        since = float(re.search(r'data-since="([^"]+)"', page.text).group(1))  # type: ignore[union-attr]
+        until = float(re.search(r'data-until="([^"]+)"', page.text).group(1))  # type: ignore[union-attr]
+        api = client.get(
+            "/v1/metrics",
+            params={"since": since, "until": until},
+            headers={"Authorization": f"Bearer {keys['viewer']}"},
+        ).json()
+        shown = dict(re.findall(r'data-metric="([a-z0-9_]+)" data-value="([^"]*)"', page.text))
+        assert set(shown) >= {"task_completion_rate", "escalation_rate", "automation_rate"}
+        for name, value in shown.items():
+            expected = api[name]
+            if expected is None:
+                assert value == ""
+            else:
+                assert math.isclose(float(value), expected, rel_tol=1e-12), name
+        assert "<svg" in page.text
+    assert "Calibration in production" in page.text
+    assert 'class="chart"' in page.text
+
+
+def test_every_page_action_needs_a_reviewer_and_a_csrf_token(
+    app: tuple[TestClient, str, dict[str, str]],
+) -> None:
+    client, url, keys = app
+    (item,) = _seed(url, 1)
+    actions = [
+        "/review/claim",
+        "/review/bulk",
+        f"/review/items/{item}/claim",
+        f"/review/items/{item}/resolve",
+        f"/review/items/{item}/release",
+        f"/review/items/{item}/undo",
+    ]
+    client.cookies.clear()
+    for path in actions:
+        assert client.post(path, data={}).status_code == 401, path
+    viewer = _sign_in(client, keys["viewer"])
+    for path in actions:
+        assert client.post(path, data={"csrf_token": viewer}).status_code == 403, path
+    reviewer = _sign_in(client, keys["reviewer"])
+    for path in actions:
+        assert client.post(path, data={"csrf_token": reviewer + "x"}).status_code == 403, path
+    assert client.get(f"/review/items/{item}").status_code == 200
+    with store.open(url) as events:
+        assert events.queue.get(item).state == "pending"  # nothing was written
+    admin = _sign_in(client, keys["admin"])
+    assert client.get("/review").status_code == 200
+    assert (
+        _location(
+            client.post(
+                f"/review/items/{item}/claim", data={"csrf_token": admin}, follow_redirects=False
+            )
+        )
+        == f"/review/items/{item}?n=claimed"
+    )

@@ -553,7 +553,7 @@ def test_starts_depend_only_on_the_number_of_samples_target_and_confidence() -> 
     # With fewer samples the deep start allows fewer errors: the most whose start lies
     # within 60 % of the samples.
     allowed = {}
-    for n in (900, 650, 500, 400):
+    for n in (900, 650, 500):
         rt = _fit_quietly(RiskThreshold(), *_calibrated_sample(rng, n, low=0.3))
         assert rt.start_points_[-1] <= 0.6 * n
         allowed[n] = [

@@ -253,6 +253,32 @@ def test_monitor_benchmark_reports_every_condition_with_valid_rates(tmp_path: Pa
 
 
 @pytest.mark.slow
+def test_monitor_scale_benchmark_times_every_step(tmp_path: Path) -> None:
+    result = _run("bench_monitor_scale.py", tmp_path / "monitor_scale.json")
+    _check_environment(result)
+    steps = result["results"]
+    assert steps["window_statistics"]["events"] > 50_000
+    assert steps["window_statistics"]["windows"] == 720  # hourly over 30 days
+    assert set(steps["features_and_clusters"]["steps_median_s"]) == {"fit", "unseen", "mmd", "gaps"}
+    for entry in steps.values():
+        assert entry["median_s"] > 0
+        assert len(entry["times_s"]) == result["repeats"]
+
+
+@pytest.mark.slow
+def test_quarantine_benchmark_compares_both_arms_on_the_same_stream(tmp_path: Path) -> None:
+    result = _run("bench_quarantine.py", tmp_path / "quarantine.json")
+    _check_environment(result)
+    assert set(result["summary"]) == {"without monitoring", "with quarantine"}
+    arms = {row["arm"] for row in result["rows"]}
+    assert arms == {"without monitoring", "with quarantine"}
+    plain, watched = (
+        [r for r in result["rows"] if r["arm"] == arm] for arm in sorted(arms, reverse=True)
+    )
+    # Both arms served the same stream: the same unseen requests after detection.
+    assert [r["unseen_requests"] for r in plain] == [r["unseen_requests"] for r in watched]
+
+
 def test_service_benchmark_loads_every_case_and_judges_its_targets(tmp_path: Path) -> None:
     result = _run("bench_service.py", tmp_path / "service.json")
     _check_environment(result)
@@ -270,6 +296,7 @@ def test_service_benchmark_loads_every_case_and_judges_its_targets(tmp_path: Pat
     assert cases["batch/sqlite"]["decisions_per_s"] > 0
     reviewers = cases["reviewers/sqlite"]
     assert reviewers["resolves"] > 0
+    assert set(reviewers["statuses"]) == {"200"}
     assert 0 <= reviewers["server_share_within_50ms"] <= 1
     assert reviewers["server_requests_counted"] >= reviewers["claims"]
     offered = cases["decisions at 300/s/sqlite"]

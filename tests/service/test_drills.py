@@ -258,7 +258,7 @@ def review_everything(urls: list[str], tokens: list[str]) -> list[tuple[str, int
         with httpx.Client(base_url=urls[index % len(urls)], headers=headers, timeout=30.0) as c:
             deadline = time.monotonic() + 180
             while time.monotonic() < deadline:
-                claim = c.post("/v1/queue/claim", json={})
+                claim = c.post("/v1/queue:claim", json={})
                 if claim.status_code != 200:
                     with lock:
                         failures.append(f"claim {claim.status_code}: {claim.text[:200]}")

@@ -60,6 +60,8 @@ MALFORMED: list[tuple[str, str, Any, str]] = [
     ("GET", "/v1/queue?min_age_s=nan", None, "query.min_age_s"),
     ("GET", "/v1/queue?min_age_s=10&max_age_s=5", None, "query.min_age_s"),
     ("GET", "/v1/metrics?since=inf", None, "query.since"),
+    ("GET", "/v1/metrics?since=0&bogus=1", None, "query.bogus"),
+    ("GET", "/v1/queue?State=open", None, "query.State"),
 ]
 
 

@@ -234,3 +234,10 @@ def test_open_without_create_reads_an_existing_store(store_url: str) -> None:
 def test_create_must_be_a_bool(sqlite_url: str) -> None:
     with pytest.raises(InputError, match=r"`create` must be True or False; got 'no'"):
         store.open(sqlite_url, create="no")  # type: ignore[arg-type]
+
+
+def test_postgres_connections_do_not_jit_compile(postgres_url: str) -> None:
+    with store.open(postgres_url) as opened:
+        opened.record_decision("t1", {"action": "answer", "label": 1})
+        assert opened._read("SHOW jit") == [("off",)]
+        assert opened.task("t1").label == 1

@@ -20,6 +20,7 @@ each window's statistics and its findings in the store; :func:`findings` reads t
 
 from __future__ import annotations
 
+from failwise.monitor._bulk import CONFIDENCE_BINS, window_statistics
 from failwise.monitor._drift import DriftTest, holm, ks_drift, mix_drift, mmd_drift
 from failwise.monitor._estimate import PerformanceEstimate, estimate_accuracy, poisson_binomial_cdf
 from failwise.monitor._gaps import Gap, find_gaps
@@ -46,6 +47,7 @@ from failwise.monitor._windows import WindowSpec, parse_window
 
 __all__ = [
     "ACTION_NAMES",
+    "CONFIDENCE_BINS",
     "FAILURE_KINDS",
     "FINDING_KINDS",
     "REFERENCE_STATE_FORMAT",
@@ -78,5 +80,6 @@ __all__ = [
     "release",
     "release_reviewed",
     "run_monitor",
+    "window_statistics",
     "windows",
 ]

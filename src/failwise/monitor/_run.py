@@ -40,7 +40,12 @@ from failwise.exceptions import InputError
 from failwise.monitor._quarantine import release_reviewed
 from failwise.monitor._reference import Reference
 from failwise.monitor._unseen import UnseenInputDetector
-from failwise.monitor._window_tests import FAILURE_KINDS, WindowData, analyse_window
+from failwise.monitor._window_tests import (
+    FAILURE_KINDS,
+    WindowData,
+    analyse_window,
+    category_radius,
+)
 from failwise.monitor._windows import WindowSpec, iter_new_windows, parse_window
 
 __all__ = ["MonitorRun", "findings", "monitor_name", "post_json", "run_monitor", "windows"]
@@ -232,6 +237,7 @@ def run_monitor(
     name = monitor_name(reference, window)
     notes = list(reference.limitations())
     detector = None
+    zone_radius = category_radius(reference)
     if reference.features is not None:
         detector = UnseenInputDetector(
             metric=reference.feature_metric, random_state=random_state
@@ -272,6 +278,7 @@ def run_monitor(
             random_state=random_state,
             min_gap_size=min_gap_size,
             example=example,
+            zone_radius=zone_radius,
         )
         stats["window"] = spec.label
         _track_blind_spots(found, known)

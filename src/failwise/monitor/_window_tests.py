@@ -18,7 +18,8 @@ inputs, a broken estimate — become ``alert`` findings; monitors that mean *cha
 label mix, the action mix, the input distribution — become ``change`` findings with their
 estimated accuracy impact. When the unseen-input test alerts, the unseen inputs are
 clustered (:func:`~failwise.monitor.find_gaps`) and every cluster is a ``blind_spot``
-alert with its examples, centre and radius (what a quarantine needs).
+alert with its examples, centre and radius (what a quarantine needs): the farthest member
+from the centre, and at least the reach of an evaluated category (:func:`category_radius`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from failwise.monitor._gaps import find_gaps
 from failwise.monitor._reference import Reference
 from failwise.monitor._unseen import UnseenInputDetector
 
-__all__ = ["FAILURE_KINDS", "FINDING_KINDS", "WindowData", "analyse_window"]
+__all__ = ["FAILURE_KINDS", "FINDING_KINDS", "WindowData", "analyse_window", "category_radius"]
 
 #: Test name → (finding kind, severity).
 FINDING_KINDS: Final = {
@@ -139,6 +140,33 @@ def _mix_impact(
     return after - before
 
 
+def category_radius(reference: Reference, quantile: float = 0.9) -> float | None:
+    """How far an evaluated category reaches: the median over the reference's predicted
+    labels of the ``quantile`` distance of its inputs to their centre (cosine: ``1 - cos``).
+
+    A quarantine zone is at least this wide, so that it covers the category a blind spot's
+    first few inputs come from rather than only those inputs.
+    """
+    if reference.features is None:
+        return None
+    points = reference.features.astype(np.float64)
+    if reference.feature_metric == "cosine":
+        points = points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
+    radii = []
+    for label in np.unique(reference.predicted):
+        members = points[reference.predicted == label]
+        if members.shape[0] < 5:
+            continue
+        centre = members.mean(axis=0)
+        if reference.feature_metric == "cosine":
+            centre = centre / max(float(np.linalg.norm(centre)), 1e-12)
+            distance = 1.0 - members @ centre
+        else:
+            distance = np.linalg.norm(members - centre, axis=1)
+        radii.append(float(np.quantile(distance, quantile)))
+    return float(np.median(radii)) if radii else None
+
+
 def analyse_window(
     data: WindowData,
     reference: Reference,
@@ -149,6 +177,7 @@ def analyse_window(
     random_state: int = 0,
     min_gap_size: int = 5,
     example: Callable[[str], Any] = str,
+    zone_radius: float | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Statistics and findings of one window; see the module notes.
 
@@ -280,7 +309,9 @@ def analyse_window(
             }
         )
     if unseen is not None and features is not None and bool(rejected[-1]) and detector is not None:
-        findings.extend(_blind_spots(data, features, detector, level, min_gap_size, example))
+        findings.extend(
+            _blind_spots(data, features, detector, level, min_gap_size, example, zone_radius)
+        )
     stats = {
         "n_tasks": data.n,
         "n_answers": int(answered.sum()),
@@ -324,6 +355,7 @@ def _blind_spots(
     level: float,
     min_size: int,
     example: Callable[[str], Any],
+    zone_radius: float | None,
 ) -> list[dict[str, Any]]:
     rows = data.feature_rows
     audit = np.where(data.audited & np.isfinite(data.audit_label), 0.0, np.nan)
@@ -355,7 +387,7 @@ def _blind_spots(
             {
                 "task_ids": [str(data.task_ids[rows[int(m)]]) for m in members],
                 "centre": [round(float(v), 6) for v in centre],
-                "radius": float(np.max(distance)) * 1.05 + 1e-6,
+                "radius": max(float(np.max(distance)) * 1.05 + 1e-6, zone_radius or 0.0),
                 "metric": detector.metric,
                 "level": level,
             }

@@ -27,7 +27,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from failwise.service._errors import ApiError, ErrorDetail, error_response, responses
+from failwise.service._errors import ApiError, ErrorDetail, error_response, responses, strict_query
 from failwise.service._state import ServiceState, get_state
 from failwise.store import ROLES, ApiKey
 
@@ -228,7 +228,7 @@ def _secure(state: ServiceState, request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-auth_router = APIRouter(tags=["sign-in"])
+auth_router = APIRouter(tags=["sign-in"], dependencies=[Depends(strict_query)])
 
 _SIGN_IN_BODY = {
     "requestBody": {
@@ -317,7 +317,7 @@ async def sign_in(request: Request) -> Response:
 @auth_router.post(
     "/sign-out",
     status_code=204,
-    responses={303: {"description": "Signed out (form): to `next`"}, **responses(403)},
+    responses={303: {"description": "Signed out (form): to `next`"}, **responses(403, 422)},
 )
 async def sign_out(request: Request) -> Response:
     """Forget the session cookie (a signed-in session must send its CSRF token)."""

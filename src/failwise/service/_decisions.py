@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 
 from failwise.runtime import Guard
 from failwise.service._auth import Principal, require
-from failwise.service._errors import ApiError, responses
+from failwise.service._errors import ApiError, responses, strict_query
 from failwise.service._models import (
     BatchRequest,
     BatchResponse,
@@ -36,7 +36,7 @@ from failwise.store import Task
 
 __all__ = ["decisions_router"]
 
-decisions_router = APIRouter(prefix="/v1", tags=["decisions"])
+decisions_router = APIRouter(prefix="/v1", tags=["decisions"], dependencies=[Depends(strict_query)])
 
 State = Annotated[ServiceState, Depends(get_state)]
 TaskPath = Annotated[TaskId, Path(description="The task id.")]

@@ -46,6 +46,7 @@ __all__ = [
     "error_response",
     "install_error_handlers",
     "responses",
+    "strict_query",
 ]
 
 logger = logging.getLogger("failwise.service")
@@ -270,3 +271,37 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StoreError, on_library)
     app.add_exception_handler(InputError, on_library)
     app.add_exception_handler(Exception, on_bug)
+
+
+_KNOWN_QUERY: dict[int, frozenset[str]] = {}
+
+
+def strict_query(request: Request) -> None:
+    """Refuse query parameters the route does not declare (as bodies refuse extra fields)."""
+    if not request.query_params:
+        return
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known = _KNOWN_QUERY.get(id(route))
+    if known is None:
+        names: set[str] = set()
+        pending = [dependant]
+        while pending:
+            current = pending.pop()
+            names.update(str(field.alias) for field in current.query_params)
+            pending.extend(current.dependencies)
+        known = frozenset(names)
+        _KNOWN_QUERY[id(route)] = known
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise ApiError(
+            422,
+            "extra_forbidden",
+            f"Unknown query parameter {unknown[0]!r}; this route takes "
+            f"{sorted(known) if known else 'none'}.",
+            field=f"query.{unknown[0]}",
+            received=request.query_params.get(unknown[0]),
+            expected="no such parameter (unknown parameters are refused)",
+        )

@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from failwise.outcomes import measure
 from failwise.service._auth import Principal, bearer, require
-from failwise.service._errors import ApiError, responses
+from failwise.service._errors import ApiError, responses, strict_query
 from failwise.service._models import Health, clean_json
 from failwise.service._prometheus import CONTENT_TYPE_LATEST, exposition
 from failwise.service._state import ServiceState, get_state
@@ -28,8 +28,8 @@ from failwise.store import SCHEMA_VERSION, StoreError
 
 __all__ = ["health_router", "metrics_router"]
 
-health_router = APIRouter(tags=["health"])
-metrics_router = APIRouter(tags=["metrics"])
+health_router = APIRouter(tags=["health"], dependencies=[Depends(strict_query)])
+metrics_router = APIRouter(tags=["metrics"], dependencies=[Depends(strict_query)])
 
 State = Annotated[ServiceState, Depends(get_state)]
 _Time = Annotated[
@@ -38,7 +38,7 @@ _Time = Annotated[
 ]
 
 
-@health_router.get("/livez", response_model=Health)
+@health_router.get("/livez", response_model=Health, responses=responses(422))
 async def livez() -> dict[str, Any]:
     """The worker is running."""
     return {"status": "ok"}
@@ -53,7 +53,9 @@ async def _migrated(state: ServiceState) -> int:
     return await asyncio.shield(running)
 
 
-@health_router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+@health_router.get(
+    "/readyz", response_model=Health, responses={503: {"model": Health}, **responses(422)}
+)
 async def readyz(state: State) -> JSONResponse:
     """The database is reachable and its schema migrated (else 503, within the time-out)."""
     timeout = state.settings.readiness_timeout_s
@@ -94,7 +96,7 @@ metrics_access.roles = _viewer.roles  # type: ignore[attr-defined]
     dependencies=[Depends(metrics_access)],
     responses={
         200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"},
-        **responses(401, 403),
+        **responses(401, 403, 422),
     },
 )
 async def prometheus() -> Response:

@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from failwise import OUT_OF_SCOPE
 from failwise.service._auth import Principal, require
-from failwise.service._errors import ApiError, responses
+from failwise.service._errors import ApiError, responses, strict_query
 from failwise.service._models import (
     ClaimRequest,
     FilterState,
@@ -34,7 +34,7 @@ from failwise.store import ItemDetail, QueueFilter, QueueItem, QueueRow
 
 __all__ = ["item_out", "queue_router"]
 
-queue_router = APIRouter(prefix="/v1/queue", tags=["queue"])
+queue_router = APIRouter(prefix="/v1/queue", tags=["queue"], dependencies=[Depends(strict_query)])
 
 State = Annotated[ServiceState, Depends(get_state)]
 Reviewer = Annotated[Principal, Depends(require("reviewer"))]

@@ -1,0 +1,256 @@
+"""Every window's statistics at once, with DuckDB over a Parquet export of the store.
+
+:func:`window_statistics` computes, in four aggregate queries over ``tasks.parquet`` and
+``events.parquet`` (``failwise export``), for every time window: the task count and
+action mix, the label-free accuracy estimate among answers with its interval, the
+audit-corrected (prediction-powered) estimate with its interval, the calibration check of
+the audited answers, and the confidence KS and predicted-label chi-square tests against
+the reference. Nothing is read into Python row by row: each query returns one row per
+window (or per window and bin / label), so ten million events take seconds.
+
+Two approximations make that possible, both documented in each window's ``notes``: the
+confidence distribution is compared on a grid of :data:`CONFIDENCE_BINS` bins (the KS
+distance at the bin edges, a lower bound of the exact one within one bin's width), and the
+calibration check uses the normal approximation of the Poisson-binomial count (the exact
+tail needs every audited confidence). The per-window path, :func:`run_monitor`, is exact.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from failwise._stats import normal_quantile
+from failwise.exceptions import InputError
+from failwise.monitor._drift import holm, mix_drift
+from failwise.monitor._reference import Reference
+from failwise.monitor._windows import parse_window
+
+__all__ = ["CONFIDENCE_BINS", "window_statistics"]
+
+#: Bins of the confidence grid the bulk KS test compares on.
+CONFIDENCE_BINS: Final = 1000
+
+_SUMS = """
+WITH a AS (
+    SELECT task_id, MAX(label) AS audit_label
+    FROM events WHERE kind IN ('audit_resolved', 'audit_label')
+    GROUP BY task_id
+),
+t AS (
+    SELECT CAST(FLOOR(tasks.created_at / {width}) AS BIGINT) AS win, tasks.action,
+           tasks.confidence AS c, tasks.label,
+           a.audit_label, a.audit_label IS NOT NULL AS audited
+    FROM tasks LEFT JOIN a ON a.task_id = tasks.task_id
+)
+SELECT win, COUNT(*),
+    COUNT(*) FILTER (WHERE action = 'answer' AND c IS NOT NULL),
+    SUM(c) FILTER (WHERE action = 'answer'),
+    SUM(c * (1 - c)) FILTER (WHERE action = 'answer'),
+    COUNT(*) FILTER (WHERE action = 'answer' AND audited AND c IS NOT NULL),
+    SUM(CAST(audit_label = label AS INTEGER)) FILTER (WHERE action = 'answer' AND audited),
+    SUM(c) FILTER (WHERE action = 'answer' AND audited),
+    SUM(c * (1 - c)) FILTER (WHERE action = 'answer' AND audited),
+    SUM(POWER(CAST(audit_label = label AS INTEGER) - c, 2))
+        FILTER (WHERE action = 'answer' AND audited)
+FROM t GROUP BY win ORDER BY win
+"""
+_BINS = """
+SELECT CAST(FLOOR(created_at / {width}) AS BIGINT) AS win,
+       LEAST(CAST(FLOOR(confidence * {bins}) AS INTEGER), {bins} - 1) AS bin, COUNT(*)
+FROM tasks WHERE confidence IS NOT NULL GROUP BY win, bin
+"""
+_LABELS = """
+SELECT CAST(FLOOR(created_at / {width}) AS BIGINT) AS win, predicted, COUNT(*)
+FROM tasks WHERE predicted IS NOT NULL GROUP BY win, predicted
+"""
+_ACTIONS = """
+SELECT CAST(FLOOR(created_at / {width}) AS BIGINT) AS win, action, COUNT(*)
+FROM tasks GROUP BY win, action
+"""
+
+
+def _connection(folder: Path) -> Any:
+    try:
+        import duckdb
+    except ImportError:
+        raise InputError(
+            "The bulk window statistics need DuckDB, which is not installed; install the "
+            "`analytics` extra: pip install 'failwise[analytics]'."
+        ) from None
+    missing = [n for n in ("tasks", "events") if not (folder / f"{n}.parquet").is_file()]
+    if missing:
+        raise InputError(
+            f"{str(folder)!r} is not a failwise Parquet export: "
+            f"{', '.join(f'{m}.parquet' for m in missing)} missing. Write one with "
+            "`failwise export --store URL --to DIR`."
+        )
+    connection = duckdb.connect()
+    for name in ("tasks", "events"):
+        path = str((folder / f"{name}.parquet").resolve()).replace("'", "''")
+        connection.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
+    return connection
+
+
+def _ks_on_grid(
+    reference_cdf: np.ndarray[Any, Any], counts: np.ndarray[Any, Any], n_reference: int
+) -> tuple[float, float]:
+    from scipy import stats
+
+    n = int(counts.sum())
+    window_cdf = np.cumsum(counts) / n
+    distance = float(np.max(np.abs(window_cdf - reference_cdf)))
+    effective = n * n_reference / (n + n_reference)
+    return distance, float(stats.kstwobign.sf(distance * math.sqrt(effective)))
+
+
+def window_statistics(
+    folder: str | os.PathLike[str],
+    reference: Reference,
+    *,
+    window: str | int = "1h",
+    false_alarm_rate: float = 0.05,
+    horizon: int = 24,
+    confidence_level: float = 0.95,
+) -> list[dict[str, Any]]:
+    """Statistics of every time window of a Parquet export, in a few DuckDB queries.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        A ``failwise export`` folder (``tasks.parquet`` and ``events.parquet``).
+    reference : Reference
+    window : str, default="1h"
+        A duration ("1h", "1d"); count windows need the per-window path (run_monitor).
+    false_alarm_rate, horizon : as in :func:`run_monitor`
+    confidence_level : float, default=0.95
+
+    Returns
+    -------
+    list of dict
+        One per window with tasks, oldest first: ``window_start``, ``window_end``,
+        ``n_tasks``, ``action_mix``, ``estimate`` (``estimate``, ``low``, ``high``,
+        ``n_answers``, ``n_audited``, ``audited_accuracy``, ``corrected``,
+        ``corrected_low``, ``corrected_high``), ``tests`` (confidence, predicted_label,
+        calibration: p-value and whether Holm rejected it), ``level`` and ``notes``.
+    """
+    spec = parse_window(window)
+    if spec.seconds is None:
+        raise InputError(
+            f"`window` must be a duration ('1h', '1d') for the bulk statistics; got {window!r}. "
+            "Count windows are computed window by window by run_monitor."
+        )
+    if not isinstance(reference, Reference):
+        raise InputError("`reference` must be a failwise.monitor.Reference.")
+    width = float(spec.seconds)
+    level = float(false_alarm_rate) / int(horizon)
+    z = normal_quantile(0.5 + confidence_level / 2.0)
+    connection = _connection(Path(folder))
+    try:
+        sums = connection.execute(_SUMS.format(width=repr(width))).fetchall()
+        bins = connection.execute(
+            _BINS.format(width=repr(width), bins=CONFIDENCE_BINS)
+        ).fetchnumpy()
+        labels = connection.execute(_LABELS.format(width=repr(width))).fetchall()
+        actions = connection.execute(_ACTIONS.format(width=repr(width))).fetchall()
+    finally:
+        connection.close()
+    # The reference on the same grid: its CDF at each bin's upper edge.
+    ref_bins = np.minimum((reference.confidence * CONFIDENCE_BINS).astype(int), CONFIDENCE_BINS - 1)
+    reference_cdf = np.cumsum(np.bincount(ref_bins, minlength=CONFIDENCE_BINS)) / reference.n
+    index = {int(row[0]): i for i, row in enumerate(sums)}
+    hist = np.zeros((len(sums), CONFIDENCE_BINS))
+    win_col, bin_col, count_col = (np.asarray(v) for v in bins.values())
+    rows = np.array([index[int(w)] for w in win_col], dtype=np.intp)
+    hist[rows, bin_col.astype(np.intp)] = count_col
+    label_counts: list[dict[int, int]] = [{} for _ in sums]
+    for win, predicted, count in labels:
+        label_counts[index[int(win)]][int(predicted)] = int(count)
+    action_counts: list[dict[str, int]] = [{} for _ in sums]
+    for win, action, count in actions:
+        action_counts[index[int(win)]][str(action)] = int(count)
+    out = []
+    for i, row in enumerate(sums):
+        win, n, m, s_c, s_v, n_a, correct, s_ca, s_va, s_r2 = row
+        m, n_a = int(m), int(n_a)
+        estimate = float(s_c) / m if m else math.nan
+        half = z * math.sqrt(float(s_v or 0.0)) / m if m else math.nan
+        est: dict[str, Any] = {
+            "estimate": None if m == 0 else estimate,
+            "low": None if m == 0 else max(0.0, estimate - half),
+            "high": None if m == 0 else min(1.0, estimate + half),
+            "n_answers": m,
+            "n_audited": n_a,
+            "audited_accuracy": None,
+            "corrected": None,
+            "corrected_low": None,
+            "corrected_high": None,
+        }
+        tests: list[dict[str, Any]] = []
+        if hist[i].sum() > 0:
+            distance, p_value = _ks_on_grid(reference_cdf, hist[i], reference.n)
+            tests.append(
+                {
+                    "name": "confidence",
+                    "method": "ks-grid",
+                    "statistic": distance,
+                    "p_value": p_value,
+                }
+            )
+        if label_counts[i]:
+            mix = mix_drift(reference.predicted, label_counts[i], name="predicted_label")
+            tests.append(
+                {
+                    "name": "predicted_label",
+                    "method": mix.method,
+                    "statistic": mix.statistic,
+                    "p_value": mix.p_value,
+                }
+            )
+        if n_a and m:
+            mean_residual = (float(correct) - float(s_ca)) / n_a
+            spread = (float(s_r2) - n_a * mean_residual**2) / max(n_a - 1, 1)
+            corrected = min(1.0, max(0.0, estimate + mean_residual))
+            width_c = z * math.sqrt(max(0.0, 1 - n_a / m) * max(spread, 0.0) / n_a)
+            est.update(
+                audited_accuracy=float(correct) / n_a,
+                corrected=corrected,
+                corrected_low=max(0.0, corrected - width_c),
+                corrected_high=min(1.0, corrected + width_c),
+            )
+            from scipy import stats
+
+            sd = math.sqrt(max(float(s_va), 1e-12))
+            p_value = float(stats.norm.cdf((float(correct) + 0.5 - float(s_ca)) / sd))
+            tests.append(
+                {
+                    "name": "calibration",
+                    "method": "normal",
+                    "statistic": None,
+                    "p_value": min(1.0, p_value),
+                }
+            )
+        flags = holm([t["p_value"] for t in tests], level) if tests else np.zeros(0, bool)
+        for entry, reject in zip(tests, flags, strict=True):
+            entry["rejected"] = bool(reject)
+        total = sum(action_counts[i].values())
+        out.append(
+            {
+                "window_start": int(win) * width,
+                "window_end": (int(win) + 1) * width,
+                "n_tasks": int(n),
+                "action_mix": {k: v / total for k, v in sorted(action_counts[i].items())},
+                "estimate": est,
+                "tests": tests,
+                "level": level,
+                "notes": [
+                    f"confidence compared on a {CONFIDENCE_BINS}-bin grid; calibration check "
+                    "by normal approximation"
+                ],
+            }
+        )
+    return out

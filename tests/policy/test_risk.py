@@ -50,12 +50,13 @@ def _reference_path(
 ) -> tuple[list[float], list[float], list[bool]]:
     """The documented procedure, written plainly: one candidate at a time.
 
-    Candidates: distinct confidences, strictest first. 40 % of δ on the first candidate
-    answering at least F₀(0.4δ), 50 % on the first answering at least F₃(0.5δ), F_m(w) being
-    the fewest answered samples with which m errors pass at level w; restart points at
-    answered counts 2^k ≥ 2·F₃(0.5δ) with weights ∝ √(2^k) (scaled over all k up to log2 n)
-    sharing the other 10 %. With fewer than 2·F₃(0.5δ) samples, one start at F₀(0.9δ). A pass
-    carries the level on; a failure resets it to 0.
+    Candidates: distinct confidences, strictest first. F_m(w) is the fewest answered samples
+    with which m errors pass at level w. Points: 40 % of δ at F₀(0.4δ); 50 % at F_e(0.5δ)
+    for the largest e in (3, 2, 1) with F_e(0.5δ) ≤ 0.6 n (none: the 50 % goes to the first
+    start); restart points at answered counts 2^k ≥ twice the last start, weights ∝ √(2^k)
+    over the 10 % (none: the 10 % goes to the first start). Each point is tested on its own
+    share; candidates above the deepest point that passes are certified; from that point on
+    each candidate is tested at the sum of the shares at or above it, to the first failure.
     """
     delta = 1.0 - confidence_level
     n_total = confidence.size
@@ -79,33 +80,39 @@ def _reference_path(
         )
         return min(math.exp(-n * kl), math.e * binom, 1.0)
 
-    shares = [0.0] * len(values)
-    starts = [(fewest(0, 0.4 * delta), 0.4 * delta), (fewest(3, 0.5 * delta), 0.5 * delta)]
-    if 2 * starts[1][0] > n_total:  # the second start lies past half the samples: one start
-        starts = [(fewest(0, 0.9 * delta), 0.9 * delta)]
-    for n0, share in starts:
-        first = next((i for i, n in enumerate(answered) if n >= n0), None)
-        if first is not None:
-            shares[first] += share
-    counts = [2**k for k in range(int(math.log2(n_total)) + 1)]
+    deep = [m for m in (3, 2, 1) if fewest(m, 0.5 * delta) <= 0.6 * n_total]
+    plan = [(0, 0.4), (deep[0], 0.5)] if deep else [(0, 0.9)]
+    last = fewest(plan[-1][0], plan[-1][1] * delta)
+    counts = [2**k for k in range(int(math.log2(n_total)) + 1) if 2**k >= 2 * last]
+    if not counts:
+        plan[0] = (0, plan[0][1] + 0.1)
+    points = [(fewest(m, share * delta), share * delta) for m, share in plan]
     total = sum(math.sqrt(c) for c in counts)
-    for count in counts:
-        if count >= 2 * starts[-1][0]:
-            index = next(i for i, n in enumerate(answered) if n >= count)
-            shares[index] += 0.1 * delta * math.sqrt(count) / total
+    points += [(c, 0.1 * delta * math.sqrt(c) / total) for c in counts]
 
+    shares = [0.0] * len(values)
+    for count, share in points:
+        index = next((i for i, n in enumerate(answered) if n >= count), None)
+        if index is not None:
+            shares[index] += share
     tested, levels, passes = [], [], []
-    level = 0.0
-    for i, value in enumerate(values):
-        level += shares[i]
-        if level <= 0.0:
-            continue
+    where = [i for i, share in enumerate(shares) if share > 0]
+    own = [p_value(errors[i], answered[i]) <= shares[i] for i in where]
+    if not any(own):
+        return [float(values[i]) for i in where], [shares[i] for i in where], own
+    deepest = max(k for k, ok in enumerate(own) if ok)
+    for k in range(deepest + 1):
+        tested.append(float(values[where[k]]))
+        levels.append(shares[where[k]])
+        passes.append(own[k])
+    for i in range(where[deepest] + 1, len(values)):
+        level = sum(shares[: i + 1])
         ok = p_value(errors[i], answered[i]) <= level
-        tested.append(float(value))
+        tested.append(float(values[i]))
         levels.append(level)
         passes.append(ok)
         if not ok:
-            level = 0.0
+            break
     return tested, levels, passes
 
 
@@ -207,12 +214,14 @@ def test_all_correct_sample_certifies_answering_everything() -> None:
     assert rt.risk_ == 0.0
     # Clopper–Pearson with no error: 1 − 0.1^(1/100).
     assert rt.risk_upper_bound_ == pytest.approx(1 - 0.1 ** (1 / 100))
-    # The second start would answer more than half of the 100 samples (three errors pass at
-    # 5 % from 153 answers on), so the first start gets 90 % of δ: 0.95^n ≤ 0.09 → n = 47.
-    assert rt.start_points_.tolist() == [47]
-    assert rt.start_levels_ == pytest.approx([0.09])
-    assert rt.min_answered_ == 47
-    assert rt.n_answered_path_[0] == 47
+    # No deep start lies within 60 of the 100 samples (one error passes at 5 % from 93
+    # answers on) and no restart point within 2 · 47 … 100, so the first start gets all of
+    # δ: 0.95^n ≤ 0.1 → n = 45.
+    assert rt.start_points_.tolist() == [45]
+    assert rt.start_levels_ == pytest.approx([0.1])
+    assert rt.restart_points_.size == 0
+    assert rt.min_answered_ == 45
+    assert rt.n_answered_path_[0] == 45
     assert np.allclose(rt.p_values_, 0.95**rt.n_answered_path_)
 
 
@@ -234,7 +243,7 @@ def test_errors_below_a_clean_block_stop_the_threshold_where_the_p_value_exceeds
 def test_too_few_samples_leave_nothing_certified_and_say_how_many_are_needed() -> None:
     confidence = np.linspace(0.9, 0.99, 40)
     with pytest.warns(
-        UncertifiedWarning, match=r"only 40 labelled samples.*at least 47 labelled samples above"
+        UncertifiedWarning, match=r"only 40 labelled samples.*at least 45 labelled samples above"
     ):
         rt = RiskThreshold(target_risk=0.05, confidence_level=0.9).fit(confidence, np.ones(40))
     assert not rt.certified_
@@ -426,6 +435,10 @@ def test_higher_target_risk_never_lowers_coverage(
     low, high = sorted(risks)
     strict = _fit_quietly(RiskThreshold(target_risk=low, confidence_level=level), *data)
     loose = _fit_quietly(RiskThreshold(target_risk=high, confidence_level=level), *data)
+    # The documented exception: a relaxed target whose deep start allows more errors
+    # further down, or that gains or loses restart points, is another procedure.
+    assume(strict.start_errors_.tolist() == loose.start_errors_.tolist())
+    assume(strict.restart_points_.size == loose.restart_points_.size)
     assert loose.coverage_ >= strict.coverage_
 
 
@@ -528,18 +541,51 @@ def test_one_error_among_the_most_confident_answers_does_not_end_the_search() ->
     assert rt.start_levels_ == pytest.approx([0.02, 0.025])
 
 
-def test_starts_depend_only_on_target_risk_confidence_level_and_bound() -> None:
+def test_starts_depend_only_on_the_number_of_samples_target_and_confidence() -> None:
     rng = np.random.default_rng(4)
     first = RiskThreshold().fit(*_calibrated_sample(rng, 3000, low=0.9))
-    second = _fit_quietly(RiskThreshold(), *_calibrated_sample(rng, 1000, low=0.3))
+    second = _fit_quietly(RiskThreshold(), *_calibrated_sample(rng, 3000, low=0.3))
     assert first.start_points_.tolist() == second.start_points_.tolist()
-    # With fewer samples than twice the second start, one start at 90 % of δ.
-    small = _fit_quietly(RiskThreshold(), *_calibrated_sample(rng, 800, low=0.3))
-    assert small.start_points_.tolist() == [154]
-    assert small.start_levels_ == pytest.approx([0.045])
-    # Three errors pass at 50 % of δ from the second start on, not one answer earlier.
+    assert first.restart_points_.tolist() == second.restart_points_.tolist() == [1024, 2048]
+    # Three errors pass at 50 % of δ from the deep start on, not one answer earlier.
     n3 = int(first.start_points_[1])
     assert stats.binom.cdf(3, n3, 0.02) <= 0.5 * 0.05 < stats.binom.cdf(3, n3 - 1, 0.02)
+    # With fewer samples the deep start allows fewer errors: the most whose start lies
+    # within 60 % of the samples.
+    allowed = {}
+    for n in (900, 650, 500):
+        rt = _fit_quietly(RiskThreshold(), *_calibrated_sample(rng, n, low=0.3))
+        assert rt.start_points_[-1] <= 0.6 * n
+        allowed[n] = [
+            m for m in (3, 2, 1) if stats.binom.cdf(m, rt.start_points_[-1], 0.02) <= 0.025
+        ]
+        assert rt.start_errors_.tolist() == [0, allowed[n][0]]
+    assert allowed[900][0] == 3
+    assert allowed[650][0] == 2
+    assert allowed[500][0] == 1
+    # Below about 460 samples no deep start fits and no restart point either: one start
+    # with all of δ, the fewest clean answers that pass at 5 %.
+    small = _fit_quietly(RiskThreshold(), *_calibrated_sample(rng, 400, low=0.3))
+    assert small.start_points_.tolist() == [149]
+    assert small.start_levels_ == pytest.approx([0.05])
+
+
+def test_a_failed_zero_error_start_keeps_its_share_below_a_deep_start_that_passes() -> None:
+    # An error at rank 5 fails the zero-error start; the deep start passes on its own share;
+    # below it every candidate is tested at 90 % of δ (the starts' shares together), not at
+    # the deep start's 50 %.
+    confidence = np.linspace(1.0, 0.5, 1200)
+    correct = np.ones(1200, dtype=bool)
+    correct[[5, 300, 500]] = False
+    correct[700:] = np.arange(500) % 10 != 0
+    rt = RiskThreshold().fit(confidence, correct)
+    assert rt.p_values_[0] > rt.levels_[0]
+    assert rt.levels_[1] == pytest.approx(0.025)
+    deep = int(rt.start_points_[1])
+    below = rt.n_answered_path_ > deep
+    assert np.allclose(rt.levels_[below & (rt.n_answered_path_ < 1024)], 0.045)
+    assert rt.certified_
+    assert rt.n_answered_ > 700
 
 
 def test_every_exactness_claim_rests_on_the_one_stated_monotone_risk_assumption() -> None:

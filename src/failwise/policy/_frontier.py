@@ -21,7 +21,7 @@ from failwise._params import Interval, Options, check_param
 from failwise._validation import check_binary_labels, check_consistent_length, check_scores
 from failwise.exceptions import InputError, UncertifiedWarning
 from failwise.policy._bounds import BOUNDS, _required_answered, _upper_bound
-from failwise.policy._risk import _STARTS, RiskThreshold
+from failwise.policy._risk import _DEEP_SHARE, RiskThreshold
 
 __all__ = ["CertificationFrontier", "FrontierPoint", "certification_frontier"]
 
@@ -331,7 +331,7 @@ def answered_needed(
     not below ``alpha`` (no number of rows certifies it). Shared by the frontier and the
     recalibration report, so the two agree.
     """
-    second_level = 1.0 - _STARTS[1][1] * (1.0 - level)
+    second_level = 1.0 - _DEEP_SHARE * (1.0 - level)
     rate = float(_upper_bound(np.array(errors), np.array(float(answered)), 0.5, "binomial"))
     if rate >= alpha:
         return None

@@ -39,17 +39,16 @@ from failwise.policy._bounds import (
 
 __all__ = ["RiskThreshold"]
 
-#: The pre-registered starts: (errors allowed, share of δ). Each start is the candidate
-#: answering the fewest samples with which that many errors pass at the start's own share of
-#: δ, so where it lies depends on ``target_risk`` and ``confidence_level`` only. The first
-#: catches a clean top; the second starts deep enough that a few unlucky errors among the
-#: most confident answers still pass, and inherits the first one's level when the first
-#: sequence reaches it alive.
-_STARTS: Final = ((0, 0.4), (3, 0.5))
-
-#: Share of δ spread over the restart points (answered counts 2^k beyond the last start),
-#: for a bad patch among the most confident answers above a clean majority.
+#: Shares of δ, fixed before any label is seen: the zero-error start, the deep start, and
+#: the restart points (answered counts 2^k beyond the last start).
+_ZERO_SHARE: Final = 0.4
+_DEEP_SHARE: Final = 0.5
 _RESTART_SHARE: Final = 0.1
+
+#: Errors the deep start may allow, most first: it allows the most errors whose start still
+#: lies within `_DEEP_REACH` of the samples (a function of n, target_risk and δ only).
+_DEEP_ERRORS: Final = (3, 2, 1)
+_DEEP_REACH: Final = 0.6
 
 # Candidates are tested block by block along the testing order; blocks double in size, so
 # a sequence that fails early costs little and a long one takes few passes.
@@ -124,6 +123,51 @@ def _first_failure(
     return int(critical[cut]) if cut < critical.size else None
 
 
+def _plan(
+    n_samples: int, alpha: float, delta: float, bound: str
+) -> tuple[
+    NDArray[np.intp], NDArray[np.float64], NDArray[np.intp], NDArray[np.float64], NDArray[np.intp]
+]:
+    """The pre-registered points and shares: (starts, levels, restarts, levels, errors).
+
+    ``errors`` holds the errors each start allows.
+
+    A function of the number of samples, ``target_risk``, δ and the bound only, never of a
+    label (see :class:`RiskThreshold`).
+    """
+    deep = [
+        (errors, point)
+        for errors in _DEEP_ERRORS
+        if (point := _answered_for_errors(alpha, 1.0 - _DEEP_SHARE * delta, errors, bound))
+        <= _DEEP_REACH * n_samples
+    ]
+    if deep:
+        shares = [_ZERO_SHARE, _DEEP_SHARE]
+        points = [_answered_for_errors(alpha, 1.0 - _ZERO_SHARE * delta, 0, bound), deep[0][1]]
+        allowed = [0, deep[0][0]]
+    else:
+        allowed = [0]
+        shares = [_ZERO_SHARE + _DEEP_SHARE]
+        points = [_answered_for_errors(alpha, 1.0 - shares[0] * delta, 0, bound)]
+    # Restart points at answered counts 2^k from twice the last start up to n, weights
+    # ∝ 2^(k/2); with none in that range their share goes to the first start.
+    counts = 2 ** np.arange(int(np.log2(max(n_samples, 1))) + 1)
+    counts = counts[counts >= 2 * points[-1]]
+    if counts.size:
+        restart_levels = _RESTART_SHARE * delta * np.sqrt(counts) / np.sqrt(counts).sum()
+    else:
+        shares[0] += _RESTART_SHARE
+        points[0] = _answered_for_errors(alpha, 1.0 - shares[0] * delta, 0, bound)
+        restart_levels = np.empty(0)
+    return (
+        np.array(points, dtype=np.intp),
+        np.array(shares) * delta,
+        counts.astype(np.intp),
+        restart_levels,
+        np.array(allowed, dtype=np.intp),
+    )
+
+
 class RiskThreshold(Estimator):
     """Lowest confidence threshold with certified selective risk (Learn-then-Test).
 
@@ -142,29 +186,33 @@ class RiskThreshold(Estimator):
     conservative). A candidate passes when its p-value is at most the level it is tested
     at; ``threshold_`` is the lowest candidate that passed.
 
-    The levels follow the fallback procedure (Wiens, 2003), a fixed-sequence test with
-    several pre-registered starts that controls the family-wise error rate at δ = 1 −
-    ``confidence_level``. δ is split, before looking at any label, over the starts:
+    The levels come from a closed test over a few pre-registered points (Marcus, Peritz &
+    Gabriel, 1976), with δ = 1 − ``confidence_level`` split over the points before any
+    label is seen. The points and their shares depend only on the number of samples n,
+    ``target_risk``, δ and ``bound``:
 
-    * 40 % of δ on the first start, the candidate answering ``min_answered_`` samples: the
-      fewest with which zero errors pass at that level;
-    * 50 % on the second start, the fewest answered samples with which **three** errors
-      pass at that level. A single start near the top ends the search at the first unlucky
-      error among the most confident answers (one error in the top 150 fails a 2 % target
-      at 95 %); the second start lies deep enough that a few such errors still pass.
-      When the second start would answer more than half of the samples, its share goes to
-      the first start (so with few samples the first start gets 90 % of δ);
-    * 10 % on restart points, the candidates answering 2^k samples (weights ∝ 2^(k/2);
-      points closer to the top than twice the last start are unused), for a bad patch
-      at the top above a clean majority.
+    * 40 % of δ on the **zero-error start**, the candidate answering ``min_answered_``
+      samples: the fewest with which zero errors pass at that level;
+    * 50 % on the **deep start**, the fewest answered samples with which *e* errors pass
+      at that level, for the largest *e* in (3, 2, 1) whose start lies within 60 % of the
+      n samples. A single start near the top ends the search at the first unlucky error
+      among the most confident answers (one error in the top 150 fails a 2 % target at
+      95 %); the deep start lies far enough down that a few such errors still pass, and
+      how many depends on how far down n allows. With no such *e* (about n < 460 at 2 % /
+      95 %) its share goes to the zero-error start;
+    * 10 % on **restart points**, the candidates answering 2^k samples from twice the
+      last start up to n (weights ∝ 2^(k/2)), for a bad patch at the top above a clean
+      majority. With no power of two in that range the share goes to the zero-error start.
 
-    From a start, candidates are tested in order (strictest first) at the running level; a
-    pass carries the level on to the next candidate, and each start or restart point that
-    is reached adds its share, so a first sequence that reaches the second start alive goes
-    on at 90 % of δ. A failure drops the level to 0 until the next start or restart point,
-    which goes on at its own share. Every distinct confidence can be a candidate: there is
-    no multiplicity correction along a sequence. Thresholds stricter than the first start
-    are not tested. ``start_points_`` and ``start_levels_`` hold the starts.
+    Each point is first tested on its own share. Every candidate stricter than the deepest
+    point that passes is certified through it, and from that point on each candidate is
+    tested at the **sum of the shares of every point at or above it**; the first candidate
+    that fails ends the search and ``threshold_`` is the one before it. So an unlucky error
+    near the top costs nothing once a deeper start passes: below the deep start the level
+    is 90 % of δ (or more) whether or not the zero-error start passed. Every distinct
+    confidence can be a candidate: there is no multiplicity correction along the chain.
+    ``start_points_``/``start_levels_`` and ``restart_points_``/``restart_levels_`` hold the
+    points and shares.
 
     Parameters
     ----------
@@ -207,13 +255,20 @@ class RiskThreshold(Estimator):
     start_answered_ : int
         Answered count of the first start (equal to ``min_answered_``).
     start_points_ : ndarray of shape (n_starts,)
-        Answered counts of the pre-registered starts (zero and three errors allowed; one
-        start when the second would answer more than half of the samples).
+        Answered counts of the pre-registered starts (zero errors allowed, then the deep
+        start; one start when no deep start lies within 60 % of the samples).
     start_levels_ : ndarray of shape (n_starts,)
-        The share of δ each start adds to the running level.
+        The share of δ on each start.
+    start_errors_ : ndarray of shape (n_starts,)
+        The errors each start allows (0, then the deep start's 1, 2 or 3).
+    restart_points_ : ndarray of shape (n_restarts,)
+        Answered counts of the restart points (powers of two from twice the last start).
+    restart_levels_ : ndarray of shape (n_restarts,)
+        The share of δ on each restart point.
     candidates_ : ndarray of shape (n_tests,)
-        Every tested threshold, in testing order (strictest first). Candidates skipped
-        after a failure, before the next restart point, are not listed.
+        Every tested threshold, strictest first: the starts and restart points tested on
+        their own share, down to the deepest that passed (all of them when none passed),
+        then the candidates below it, to the first that failed.
     n_answered_path_ : ndarray of shape (n_tests,)
         Calibration samples answered at each tested candidate.
     errors_path_ : ndarray of shape (n_tests,)
@@ -239,24 +294,30 @@ class RiskThreshold(Estimator):
     assumption, P(R(``threshold_``) ≤ ``target_risk``) ≥ ``confidence_level`` over the
     draw of the calibration set (R(∞) = 0: an uncertified fit answers nothing).
 
-    **Why several starts keep the guarantee exact.** Under the monotone-risk assumption, the
-    hypotheses H_t: "R(t) > ``target_risk``" are nested: the false ones are the strict
-    thresholds, the true ones every threshold from some t* down. Each start begins a chain
-    that tests candidates from strict to loose, so a chain can wrongly pass a true H_t
-    only by wrongly passing the *first* true hypothesis it meets (t*, or its own start if
-    that is already past t*), and it tests that one at a level no larger than the shares
-    of δ that reached it. The procedure is a graphical Bonferroni procedure (each candidate
-    hands its level to the next; Bretz, Maurer, Brannath & Posch, 2009): the shares are
-    fixed before any label is seen and add up to δ, so P(some true hypothesis passes) ≤ δ,
-    for any dependence between the tests. Placing a start deep is not a look at the data:
-    its answered count depends on ``target_risk``, ``confidence_level`` and ``bound``
-    only. Learn then Test (Angelopoulos et al., 2021) allows any such pre-registered
-    graph; selective-guaranteed-risk search (Geifman & El-Yaniv, 2017) instead splits δ
-    over the ⌈log₂ n⌉ steps of a binary search, which costs more than two starts.
+    **Why several starts keep the guarantee exact.** Under the monotone-risk assumption the
+    hypotheses H_t: "R(t) > ``target_risk``" are nested: if H_t holds, so does H_s for every
+    looser threshold s < t. The true ones are every threshold from some t* down, and a
+    certificate is wrong exactly when it certifies t* or a looser threshold. The procedure
+    is the closed test (Marcus, Peritz & Gabriel, 1976) whose local test φ_t of the
+    intersection of {H_s : s ≥ t}, which under nesting is H_t itself, is a Bonferroni test
+    of the p-values at points *looser than or equal to* t: a point p at or above t is
+    replaced by t itself, which takes its share, and a point below t keeps its own. Under
+    H_t every p-value φ_t reads belongs to a true hypothesis, and the shares add up to δ,
+    so P(φ_t rejects) ≤ δ. A threshold is certified only when φ_u rejects for every
+    candidate u at or above it; in particular a wrong certificate needs φ_{t*} to reject,
+    which happens with probability at most δ, for any dependence between the tests. The
+    rule in the description is this closed test written out: φ_u rejects when u lies above
+    a point that passes on its own share, or when u's p-value is at most the shares of
+    all points at or above u. Placing a start deep is not a look at the data: the points
+    depend on n, ``target_risk``, δ and ``bound`` only. This is more powerful than the
+    fallback procedure (Wiens, 2003) that passes the level along one chain and loses a
+    failed chain's share: here a share is never lost. Selective-guaranteed-risk search
+    (Geifman & El-Yaniv, 2017) instead splits δ over the ⌈log₂ n⌉ steps of a binary search,
+    which costs more than two starts.
 
     **Candidate grid.** The candidates are the observed confidences (every distinct value,
     or those at evenly spaced ranks), chosen without looking at ``correct``; the starts
-    and the restart points are fixed by answered counts, ``target_risk`` and
+    and the restart points are fixed by answered counts, n, ``target_risk`` and
     ``confidence_level`` alone. Because the grid comes from the (unlabelled) calibration
     confidences rather than being fixed in advance, the argument for validity uses the
     monotone-risk assumption (above). Then the answered set of the strictest candidate
@@ -269,18 +330,18 @@ class RiskThreshold(Estimator):
     ``target_risk`` or a lower ``confidence_level`` almost never lowers ``coverage_``: the
     restart points do not depend on either, each start only moves up (towards stricter
     thresholds) as they relax, and whatever error count passes at the stricter setting's
-    start also passes from the relaxed setting's start on. Ties in the confidences, or a
-    coarse grid (``n_candidates``), can break this near the top.
+    start also passes from the relaxed setting's start on. Ties in the confidences, a
+    coarse grid (``n_candidates``), or a relaxed setting whose deep start allows more
+    errors further down can break this.
 
     References
     ----------
     Angelopoulos, A. N., Bates, S., Candès, E. J., Jordan, M. I. & Lei, L. (2021). Learn then
     Test: Calibrating predictive algorithms to achieve risk control. arXiv:2110.01052.
+    Marcus, R., Peritz, E. & Gabriel, K. R. (1976). On closed testing procedures with
+    special reference to ordered analysis of variance. *Biometrika* 63(3), 655–660.
     Wiens, B. L. (2003). A fixed sequence Bonferroni procedure for testing multiple
     endpoints. *Pharmaceutical Statistics* 2(3), 211–215.
-    Bretz, F., Maurer, W., Brannath, W. & Posch, M. (2009). A graphical approach to
-    sequentially rejective multiple test procedures. *Statistics in Medicine* 28(4),
-    586–604.
     Geifman, Y. & El-Yaniv, R. (2017). Selective classification for deep neural networks.
     *NeurIPS 30*.
 
@@ -362,24 +423,16 @@ class RiskThreshold(Estimator):
         errors = cum_errors[ends]
 
         self.n_samples_ = n_samples
-        first, second = _STARTS
-        deep = _answered_for_errors(alpha, 1.0 - second[1] * delta, second[0], self.bound)
-        # A second start deeper than half the samples would rarely be reached by a region
-        # worth certifying: its share goes to the first start instead (this depends on the
-        # number of samples only, not on labels).
-        two = 2 * deep <= n_samples
-        plan = [first, second] if two else [(first[0], first[1] + second[1])]
-        self.start_levels_ = np.array([share * delta for _, share in plan])
-        self.start_points_ = np.array(
-            [
-                _answered_for_errors(alpha, 1.0 - level, errors, self.bound)
-                for (errors, _), level in zip(plan, self.start_levels_, strict=True)
-            ],
-            dtype=np.intp,
-        )
+        (
+            self.start_points_,
+            self.start_levels_,
+            self.restart_points_,
+            self.restart_levels_,
+            self.start_errors_,
+        ) = _plan(n_samples, alpha, delta, self.bound)
         self.min_answered_ = int(self.start_points_[0])
         self.start_answered_ = int(self.start_points_[0])
-        tested, levels, passed = self._test(n_answered, errors, alpha, delta)
+        tested, levels, passed = self._test(n_answered, errors, alpha)
         self.candidates_ = thresholds[tested].astype(np.float64)
         self.n_answered_path_ = n_answered[tested].astype(np.intp)
         self.errors_path_ = errors[tested].astype(np.intp)
@@ -428,41 +481,51 @@ class RiskThreshold(Estimator):
             )
         return self._p_values
 
-    def _shares(self, n_answered: NDArray[np.intp], delta: float) -> NDArray[np.float64]:
+    def _shares(self, n_answered: NDArray[np.intp]) -> NDArray[np.float64]:
         """Share of δ placed on each candidate: the starts and the restart points."""
-        n_samples = int(n_answered[-1])
         shares = np.zeros(n_answered.size + 1)  # the extra slot collects points past the end
-        for point, level in zip(self.start_points_, self.start_levels_, strict=True):
-            shares[np.searchsorted(n_answered, point)] += level
-        # Restart points at answered counts 2^k with weights ∝ 2^(k/2), fixed in advance;
-        # those closer to the top than twice the last start are not used.
-        counts = 2 ** np.arange(int(np.log2(n_samples)) + 1)
-        weights = _RESTART_SHARE * delta * np.sqrt(counts) / np.sqrt(counts).sum()
-        used = counts >= 2 * int(self.start_points_[-1])
-        np.add.at(shares, np.searchsorted(n_answered, counts[used]), weights[used])
+        points = np.concatenate([self.start_points_, self.restart_points_])
+        levels = np.concatenate([self.start_levels_, self.restart_levels_])
+        np.add.at(shares, np.searchsorted(n_answered, points), levels)
         return shares[:-1]
 
     def _test(
-        self, n_answered: NDArray[np.intp], errors: NDArray[Any], alpha: float, delta: float
+        self, n_answered: NDArray[np.intp], errors: NDArray[Any], alpha: float
     ) -> tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.bool_]]:
-        """Run the fallback procedure; return the tested indices, their levels, passes.
+        """Run the closed test; return the tested indices, their levels and passes.
 
-        While no test fails, the level at candidate i is the sum of the shares up to i since
-        the last (re)start, so a block of candidates is tested at once with those levels.
-        A failure drops the level to 0 and testing resumes at the next restart point.
+        First every start and restart point is tested on its own share; the deepest one
+        that passes, E, is where the chain begins (every candidate stricter than E is
+        certified through it). From E on, candidate i is tested at the sum of the shares of
+        every point at or above it; the first failure ends the chain. The levels only grow
+        along the chain, so a block of candidates is tested at once.
         """
-        shares = self._shares(n_answered, delta)
+        shares = self._shares(n_answered)
         points = np.flatnonzero(shares)
         accumulated = np.cumsum(shares)
-        tested: list[NDArray[np.intp]] = []
-        level_parts: list[NDArray[np.float64]] = []
-        passed_parts: list[NDArray[np.bool_]] = []
-        start = int(points[0]) if points.size else int(n_answered.size)
-        offset = accumulated[start - 1] if start > 0 else 0.0  # shares before the restart
+        if not points.size:
+            return np.empty(0, dtype=np.intp), np.empty(0), np.empty(0, dtype=bool)
+        own = shares[points]
+        p_own = _p_value(
+            errors[points].astype(np.float64),
+            n_answered[points].astype(np.float64),
+            alpha,
+            self.bound,
+        )
+        live = np.flatnonzero(p_own <= own)
+        if not live.size:
+            return points.astype(np.intp), own, np.zeros(points.size, dtype=bool)
+        deepest = int(live[-1])
+        # The points' own tests down to the deepest that passed (strictest first) ...
+        tested = [points[: deepest + 1].astype(np.intp)]
+        level_parts = [own[: deepest + 1]]
+        passed_parts = [p_own[: deepest + 1] <= own[: deepest + 1]]
+        # ... then the chain below it, each candidate at the shares of all points above it.
+        start = int(points[deepest]) + 1
         block = _FIRST_BLOCK
         while start < n_answered.size:
             stop = min(start + block, int(n_answered.size))
-            levels = accumulated[start:stop] - offset
+            levels = accumulated[start:stop]
             failed = _first_failure(
                 errors[start:stop], n_answered[start:stop], alpha, levels, self.bound
             )
@@ -471,35 +534,11 @@ class RiskThreshold(Estimator):
             level_parts.append(levels[:count])
             ok = np.ones(count, dtype=bool)
             passed_parts.append(ok)
-            if failed is None:
-                start = stop
-                block *= 2
-                continue
-            ok[-1] = False
-            # Restart at the first later restart point that passes on its own share; those
-            # before it fail at once (they are tests too, so they join the path).
-            later = points[np.searchsorted(points, start + failed, side="right") :]
-            if not later.size:
+            if failed is not None:
+                ok[-1] = False
                 break
-            own = shares[later]
-            p_own = _p_value(
-                errors[later].astype(np.float64),
-                n_answered[later].astype(np.float64),
-                alpha,
-                self.bound,
-            )
-            live = np.flatnonzero(p_own <= own)
-            dead = later[: live[0]] if live.size else later
-            tested.append(dead.astype(np.intp))
-            level_parts.append(own[: dead.size])
-            passed_parts.append(np.zeros(dead.size, dtype=bool))
-            if not live.size:
-                break
-            start = int(later[live[0]])
-            offset = accumulated[start - 1]
-            block = _FIRST_BLOCK
-        if not tested:
-            return np.empty(0, dtype=np.intp), np.empty(0), np.empty(0, dtype=bool)
+            start = stop
+            block *= 2
         return np.concatenate(tested), np.concatenate(level_parts), np.concatenate(passed_parts)
 
     def _uncertified_message(self) -> str:

@@ -1,7 +1,7 @@
 """Probes and metrics: ``/livez``, ``/readyz``, Prometheus ``/metrics`` and ``/v1/metrics``.
 
 ``/livez`` answers 200 while the worker runs. ``/readyz`` answers 200 when the database
-answers and its schema is migrated, else 503 — within ``readiness_timeout_s`` (1.5 s by
+answers and its schema is migrated, else 503 — within ``readiness_timeout_s`` (1 s by
 default) even when the database hangs. ``/metrics`` (Prometheus text) needs a viewer key
 unless ``metrics_public`` is set. ``/v1/metrics`` is :func:`failwise.outcomes.measure` over
 the service's store: the same definitions as the CLI and the library.

@@ -124,7 +124,7 @@ class Settings(BaseModel):
     )
     sla_default_minutes: _Seconds = 120.0
     sla_audit_minutes: _Seconds = 1440.0
-    readiness_timeout_s: _Seconds = 1.5
+    readiness_timeout_s: _Seconds = 1.0
     key_cache_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 5.0
     labels: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] | None = None
 

@@ -33,6 +33,16 @@ def test_the_reference_survives_an_artefact_bit_for_bit(system: System, tmp_path
     assert load_reference(tmp_path / "model").version == loaded.version
 
 
+def test_a_save_policy_folder_gives_its_only_reference_or_names_its_models(
+    system: System, tmp_path: Path
+) -> None:
+    artifacts.save(system.reference, tmp_path / "saved" / "svm" / "reference")
+    assert load_reference(tmp_path / "saved").version == system.reference.version
+    artifacts.save(system.reference, tmp_path / "saved" / "logistic" / "reference")
+    with pytest.raises(InputError, match=r"references of 2 models \(logistic, svm\)"):
+        load_reference(tmp_path / "saved")
+
+
 def test_a_reference_without_features_says_what_it_cannot_do(system: System) -> None:
     reference = Reference(confidence=system.reference.confidence, predicted=system.y)
     assert not reference.capabilities()["blind_spots"]

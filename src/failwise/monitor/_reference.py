@@ -328,7 +328,8 @@ def load_reference(path: str | os.PathLike[str]) -> Reference:
     """Load the reference saved at ``path``, or beside the policy artefact at ``path``.
 
     ``path`` may be the reference artefact itself, a model folder holding ``reference``
-    (as ``--save-policy`` writes), or the ``policy`` artefact inside that folder.
+    (as ``--save-policy`` writes), the ``policy`` artefact inside that folder, or the
+    ``--save-policy`` folder itself when it holds one model.
 
     Raises
     ------
@@ -345,6 +346,18 @@ def load_reference(path: str | os.PathLike[str]) -> Reference:
         if (candidate / MANIFEST_FILE).is_file() and info(candidate).kind == "reference":
             loaded: Reference = load(candidate)
             return loaded
+    models = sorted(
+        child.parent.name
+        for child in root.glob("*/reference")
+        if (child / MANIFEST_FILE).is_file() and info(child).kind == "reference"
+    )
+    if len(models) == 1:
+        return load_reference(root / models[0])
+    if models:
+        raise InputError(
+            f"{root} holds the references of {len(models)} models ({', '.join(models)}), as "
+            f"--save-policy writes them; pass one model's folder, e.g. {root / models[0]}."
+        )
     raise InputError(
         f"No monitor reference at {root}: looked in {', '.join(looked)}. Save one with "
         "failwise.artifacts.save(Reference.from_policy(policy, proba, y), '<model>/reference') "

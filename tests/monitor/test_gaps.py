@@ -155,3 +155,21 @@ def test_with_a_confidence_detector_unsure_groups_are_gaps_and_confident_ones_fr
     assert gaps[0].mean_confidence == pytest.approx(0.4)
     with pytest.raises(InputError, match="needs the served inputs' `confidence`"):
         find_gaps(detector, served)
+
+
+def test_a_bounded_clustering_sample_finds_the_same_gaps() -> None:
+    rng, centres = _world(2)
+    detector = _fitted(rng, centres, known=10)
+    ordinary = np.concatenate([_draw(rng, centres, c, 60) for c in range(10)])
+    novel = np.concatenate(
+        [_draw(rng, centres, c, n) for c, n in zip(range(10, 20), range(8, 28, 2), strict=True)]
+    )
+    served = np.concatenate([ordinary, novel])
+    merge = _merge(detector)
+    whole = find_gaps(detector, served, merge_distance=merge)
+    assert len(whole) >= 8
+    for limit in (40, 15):  # far fewer than the far inputs, so most are assigned
+        sampled = find_gaps(detector, served, merge_distance=merge, max_clustered=limit)
+        assert sorted(g.rows for g in sampled) == sorted(g.rows for g in whole)
+    with pytest.raises(InputError, match="`max_clustered` must be an int >= 2"):
+        find_gaps(detector, served, max_clustered=1)

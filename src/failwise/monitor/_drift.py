@@ -42,6 +42,10 @@ __all__ = [
     "mmd_drift",
 ]
 
+#: Probability over reference draws that the monitor's score tests hold their level for
+#: every window tested against that reference (``ks_drift(reference_confidence=...)``).
+REFERENCE_CONFIDENCE: Final = 0.9
+
 #: Categories expected fewer times than this in the window are pooled into one, so that the
 #: chi-square approximation holds (Cochran's rule).
 MIN_EXPECTED: Final = 5.0
@@ -201,8 +205,7 @@ def ks_drift(
     if reference_groups is not None and window_groups is not None:
         ref_g = _groups(reference_groups, ref.size, "reference_groups")
         win_g = _groups(window_groups, win.size, "window_groups")
-        keys, ref_index, ref_counts = np.unique(ref_g, return_inverse=True, return_counts=True)
-        known = np.isin(win_g, keys)
+        known = np.isin(win_g, np.unique(ref_g))
         detail["n_left_out"] = int(win.size - known.sum())
         if not known.any():
             raise InputError(
@@ -210,21 +213,24 @@ def ks_drift(
                 "re-weighted test has nothing to compare. Compare without groups."
             )
         win, win_g = win[known], win_g[known]
-        window_counts = np.zeros(keys.size)
-        np.add.at(window_counts, np.searchsorted(keys, win_g), 1.0)
-        weights = (window_counts / win.size / ref_counts)[ref_index]
-        weights = weights / weights.sum()
+        present, present_counts = np.unique(win_g, return_counts=True)
+        weights = reweighted_reference(
+            ref_g,
+            {
+                k.item() if hasattr(k, "item") else k: float(c)
+                for k, c in zip(present, present_counts, strict=True)
+            },
+        )
     n_eff = float(1.0 / np.sum(weights**2))
     statistic = _weighted_ks_distance(ref, weights, win)
     detail["effective_reference_size"] = n_eff
     detail["median_shift"] = float(np.median(win) - _weighted_median(ref, weights))
     n_ref_eff = max(1, math.floor(n_eff))
     if reference_confidence is not None:
-        bound = float(stats.kstwo.ppf(reference_confidence, n_ref_eff))
+        p_value, bound = ks_bound_p_value(statistic, n_eff, win.size, reference_confidence)
         detail["reference_error_bound"] = bound
         detail["reference_confidence"] = reference_confidence
         method = "ks-reference-bound"
-        p_value = float(stats.kstwo.sf(max(0.0, statistic - bound), win.size))
     elif reference_groups is None:
         method = "ks"
         p_value = float(stats.ks_2samp(ref, win, method="auto").pvalue)
@@ -241,6 +247,33 @@ def ks_drift(
         int(win.size),
         detail,
     )
+
+
+def ks_bound_p_value(
+    statistic: float, n_reference: float, n_window: int, reference_confidence: float
+) -> tuple[float, float]:
+    """p-value of a KS distance against a fixed reference of ``n_reference`` (effective)
+    rows, and the bound ``ε`` on the reference's own distance (see :func:`ks_drift`)."""
+    from scipy import stats
+
+    bound = float(stats.kstwo.ppf(reference_confidence, max(1, math.floor(n_reference))))
+    return float(stats.kstwo.sf(max(0.0, statistic - bound), n_window)), bound
+
+
+def reweighted_reference(
+    reference_groups: NDArray[Any], window_counts: Mapping[Any, float]
+) -> NDArray[np.float64]:
+    """Weights (summing to 1) of the reference rows re-weighted to a window's group mix:
+    a row of group ``g`` weighs ``window_share(g) / reference_count(g)``; groups the
+    reference lacks are left out of the window's mix."""
+    keys, index, counts = np.unique(reference_groups, return_inverse=True, return_counts=True)
+    share = np.array(
+        [float(window_counts.get(k.item() if hasattr(k, "item") else k, 0.0)) for k in keys]
+    )
+    if share.sum() <= 0:
+        return np.full(reference_groups.size, 1.0 / reference_groups.size)
+    weights = (share / counts)[index]
+    return np.asarray(weights / weights.sum(), dtype=np.float64)
 
 
 def _groups(values: ArrayLike, n: int, name: str) -> NDArray[Any]:

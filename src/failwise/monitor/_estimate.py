@@ -309,33 +309,51 @@ def estimate_accuracy(
 def _shift_interval(
     residual: NDArray[np.float64], confidence: NDArray[np.float64], sampled: float, z: float
 ) -> tuple[float, float]:
-    """Interval of the window's mean residual ``accuracy - mean(c)`` from the audited ones.
+    """Interval of the window's mean residual ``accuracy - mean(c)`` from the audited ones."""
+    n = residual.size
+    spread = float(residual.var(ddof=1)) if n > 1 else 0.25
+    return shift_interval(
+        float(residual.mean()),
+        spread,
+        n,
+        sampled,
+        float(np.mean(confidence * (1.0 - confidence))),
+        float(confidence.mean()),
+        z,
+    )
 
-    The audited residuals ``y - c`` are a simple random sample (share ``sampled``) of the
-    window's, so their mean has variance ``(1 - sampled) S² / n``. Two values of ``S²``
-    are used, and the interval is the union of both intervals:
 
-    * the audited residuals' own variance ``s²`` (the normal interval);
+def shift_interval(
+    mean: float,
+    spread: float,
+    n: int,
+    sampled: float,
+    mean_variance: float,
+    mean_confidence: float,
+    z: float,
+) -> tuple[float, float]:
+    """Interval of a window's mean residual ``y - c`` from ``n`` audited residuals.
+
+    The audited residuals are a simple random sample (share ``sampled``) of the window's
+    answers, so their mean ``mean`` has variance ``(1 - sampled) S² / n``. Two values of
+    ``S²`` are used, and the interval is the union of both intervals:
+
+    * the audited residuals' own variance ``spread`` (the normal interval);
     * a *score* variance, as Wilson's interval does for a proportion: if the window's
       answers are right with probability ``c_i + μ`` (the calibration off by ``μ``), the
-      residuals' variance is ``V(μ) = mean((c_i + μ)(1 - c_i - μ))``, evaluated at each
-      candidate ``μ`` rather than at the estimate. With few audited errors ``s²`` is small
-      and skewed low; ``V(μ)`` widens the interval towards lower accuracy, where it
-      undercovered.
+      residuals' variance is ``V(μ) = mean((c_i + μ)(1 - c_i - μ))
+      = mean_variance + (1 - 2 mean_confidence) μ - μ²``, evaluated at each candidate
+      ``μ`` rather than at the estimate. With few audited errors ``spread`` is small and
+      its normal interval undercovers towards lower accuracy; ``V(μ)`` widens it there.
 
-    ``μ`` is inside when ``(mean(r) - μ)² <= z² (1 - sampled) S²(μ) / n`` for either
-    ``S²``, which for ``V`` is a quadratic inequality in ``μ``.
+    ``μ`` is inside when ``(mean - μ)² <= z² (1 - sampled) S²(μ) / n`` for either ``S²``,
+    a quadratic inequality in ``μ`` for ``V``.
     """
-    n = residual.size
-    mean = float(residual.mean())
     scale = z * z * max(0.0, 1.0 - sampled) / n
-    spread = float(residual.var(ddof=1)) if n > 1 else 0.25
-    half = math.sqrt(scale * spread)
+    half = math.sqrt(scale * max(spread, 0.0))
     low, high = mean - half, mean + half
-    # V(μ) = v0 + b μ - μ²  with  v0 = mean(c(1 - c)),  b = 1 - 2 mean(c).
-    v0 = float(np.mean(confidence * (1.0 - confidence)))
-    b = 1.0 - 2.0 * float(confidence.mean())
-    qa, qb, qc = 1.0 + scale, -(2.0 * mean + scale * b), mean * mean - scale * v0
+    b = 1.0 - 2.0 * mean_confidence
+    qa, qb, qc = 1.0 + scale, -(2.0 * mean + scale * b), mean * mean - scale * mean_variance
     disc = qb * qb - 4.0 * qa * qc
     if disc > 0:
         root = math.sqrt(disc)

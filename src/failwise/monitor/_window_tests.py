@@ -36,7 +36,14 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
-from failwise.monitor._drift import DriftTest, holm, ks_drift, mix_drift, mmd_drift
+from failwise.monitor._drift import (
+    REFERENCE_CONFIDENCE,
+    DriftTest,
+    holm,
+    ks_drift,
+    mix_drift,
+    mmd_drift,
+)
 from failwise.monitor._estimate import estimate_accuracy
 from failwise.monitor._gaps import find_gaps
 from failwise.monitor._reference import Reference
@@ -62,9 +69,6 @@ FAILURE_KINDS: Final = frozenset(k for k, s in FINDING_KINDS.values() if s == "a
 MIN_TESTED: Final = 5
 #: Examples kept per finding.
 N_EXAMPLES: Final = 5
-#: Probability over reference draws that the score tests' p-values hold for every window
-#: tested against that reference (:func:`~failwise.monitor.ks_drift`).
-REFERENCE_CONFIDENCE: Final = 0.9
 
 
 @dataclass(frozen=True)

@@ -94,15 +94,22 @@ def _features(texts: list[str], kind: str, cache_dir: Path, split: int) -> NDArr
     return np.asarray(np.concatenate(parts), np.float32)
 
 
-def build_world(labels: NDArray[np.intp], features: NDArray[np.float32], seed: int) -> World:
+def build_world(
+    labels: NDArray[np.intp],
+    features: NDArray[np.float32],
+    seed: int,
+    *,
+    n_classes: int = 77,
+    n_unseen: int = 19,
+) -> World:
     from sklearn.linear_model import LogisticRegression
 
     from failwise import Policy, TemperatureScaling
 
     rng = np.random.default_rng(seed)
-    intents = rng.permutation(77)
-    unseen_ids, known_ids = intents[:19], np.sort(intents[19:])
-    relabel = np.full(77, -1)
+    intents = rng.permutation(n_classes)
+    unseen_ids, known_ids = intents[:n_unseen], np.sort(intents[n_unseen:])
+    relabel = np.full(n_classes, -1)
     relabel[known_ids] = np.arange(known_ids.size)
     y = relabel[labels]
     known = np.flatnonzero(y >= 0)

@@ -266,6 +266,23 @@ def test_monitor_scale_benchmark_times_every_step(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_blind_spot_benchmark_scores_every_method_on_both_datasets(tmp_path: Path) -> None:
+    result = _run("bench_blind_spots.py", tmp_path / "blind_spots.json")
+    _check_environment(result)
+    rows = result["rows"]
+    assert {(r["dataset"], r["novel_rate"]) for r in rows} == {
+        (d, rate) for d in ("banking77", "clinc150") for rate in (0.1, 0.2)
+    }
+    for row in rows:
+        for method in ("failwise", "kmeans", "hdbscan"):
+            scored = row[method]
+            assert 0 <= scored["real"] <= scored["clusters"]
+            assert 0 <= scored["intents_surfaced"] <= min(19, scored["real"])
+        share = row["failwise"]["oos_in_oos_clusters"]
+        assert (share is None) == (row["dataset"] == "banking77")
+
+
+@pytest.mark.slow
 def test_quarantine_benchmark_compares_both_arms_on_the_same_stream(tmp_path: Path) -> None:
     result = _run("bench_quarantine.py", tmp_path / "quarantine.json")
     _check_environment(result)

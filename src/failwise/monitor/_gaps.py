@@ -17,6 +17,13 @@ distance and the group's mean confidence: a tight group of confidently answered 
 beside a known category is its fringe, a group the model is unsure about is a gap. Only
 the flagged inputs are clustered, never the whole traffic: a team reads a handful of gaps
 instead of every topic in production.
+
+A flagged input is clustered only when another flagged input lies nearer to it than its
+nearest reference input: requests of a category nobody evaluated come several at a time
+and near one another, while an odd request at the fringe of a known category is nearest
+to that category. On BANKING77 with 10 % of a batch from 19 unseen intents, this raised
+the share of reported gaps that are real from about 59 % to 80 % at the same merge
+distance, with as many intents surfaced.
 """
 
 from __future__ import annotations
@@ -31,18 +38,23 @@ from numpy.typing import ArrayLike, NDArray
 
 from failwise._validation import check_consistent_length, describe
 from failwise.exceptions import InputError
-from failwise.monitor._unseen import UnseenInputDetector
+from failwise.monitor._unseen import UnseenInputDetector, _NeighbourIndex
 
 __all__ = ["Gap", "find_gaps"]
 
 #: Groups merge while their average distance stays below this many times the size of an
-#: evaluated category. Below one because a served batch holds only a handful of inputs of
+#: evaluated category. About one because a served batch holds only a handful of inputs of
 #: each unseen category, drawn from the middle of it more often than from its edges; on
-#: BANKING77 (19 unseen intents, about 13 requests each in 2,500) 0.95 surfaced 11 to 12 of
-#: them with three in four reported gaps real, 1.25 surfaced 3. Isotropic Gaussian categories
-#: need a factor above one (an input's mean distance to the rest of its category *is* the
-#: category's size); pass ``merge_distance`` for such data.
-MERGE_FACTOR: Final = 0.95
+#: BANKING77 (19 unseen intents, 13 requests each in 2,500; 4 held-out draws) 0.95 surfaced
+#: 7.5 of them with 80 % of reported gaps real, 1.0 surfaced 9.2 with 75 %, 1.05 10.5 with
+#: 74 %, 1.2 5.2. Isotropic Gaussian categories need a factor above one (an input's mean
+#: distance to the rest of its category *is* the category's size); pass ``merge_distance``
+#: for such data.
+MERGE_FACTOR: Final = 1.0
+
+#: A far input is clustered when another far input is nearer to it than this many times
+#: its distance to the reference (see the module notes).
+NEIGHBOUR_RATIO: Final = 1.0
 
 #: Far inputs clustered at once by default (``find_gaps(max_clustered=...)``). Beyond it,
 #: a random sample of this many is clustered, every other far input joins the cluster it
@@ -336,6 +348,14 @@ def find_gaps(
     if far.size < min_size:
         return []
     points = detector._prepare(np.asarray(features)[far], "features")
+    if far.size > 1:
+        # Evidence of a gap: another far input nearer than anything evaluated. A far input
+        # alone at the fringe of a known category has its nearest neighbour in the reference.
+        near_each_other = _NeighbourIndex(points).kth_distance(points, 1, leave_one_out=True)
+        grouped = near_each_other < NEIGHBOUR_RATIO * detector._distance_to_reference(points)
+        far, points = far[grouped], points[grouped]
+        if far.size < min_size:
+            return []
     labels = _cluster(points, radius, linkage, int(max_clustered), np.random.default_rng(0))
     gaps: list[Gap] = []
     sizes = np.bincount(labels)

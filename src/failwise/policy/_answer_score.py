@@ -29,7 +29,9 @@ ANSWER_SCORES: Final = ("confidence", "log_odds")
 def top_two_log_odds(proba: NDArray[Any]) -> NDArray[np.float64]:
     """log(p₁ / p₂) per row: the top label's log-odds against the runner-up.
 
-    ``inf`` where the runner-up's probability is 0 (or with a single class).
+    A runner-up probability of 0 (underflow, or a single class) counts as the smallest
+    positive double, so the score stays finite (about 708 for p₁ = 1): rows whose softmax
+    saturates are tied at the top.
 
     Examples
     --------
@@ -38,11 +40,13 @@ def top_two_log_odds(proba: NDArray[Any]) -> NDArray[np.float64]:
     [1.253, 0.0]
     """
     P = np.asarray(proba, dtype=np.float64)
+    tiny = np.finfo(np.float64).tiny
     if P.shape[1] < 2:
-        return np.full(P.shape[0], np.inf)
+        return np.asarray(np.log(P[:, 0]) - np.log(tiny), dtype=np.float64)
     top = np.partition(P, P.shape[1] - 2, axis=1)[:, -2:]
-    with np.errstate(divide="ignore"):
-        return np.asarray(np.log(top[:, 1]) - np.log(top[:, 0]), dtype=np.float64)
+    return np.asarray(
+        np.log(top[:, 1]) - np.log(np.maximum(top[:, 0], tiny)), dtype=np.float64
+    )
 
 
 def answer_scores(

@@ -44,9 +44,7 @@ def top_two_log_odds(proba: NDArray[Any]) -> NDArray[np.float64]:
     if P.shape[1] < 2:
         return np.asarray(np.log(P[:, 0]) - np.log(tiny), dtype=np.float64)
     top = np.partition(P, P.shape[1] - 2, axis=1)[:, -2:]
-    return np.asarray(
-        np.log(top[:, 1]) - np.log(np.maximum(top[:, 0], tiny)), dtype=np.float64
-    )
+    return np.asarray(np.log(top[:, 1]) - np.log(np.maximum(top[:, 0], tiny)), dtype=np.float64)
 
 
 def answer_scores(

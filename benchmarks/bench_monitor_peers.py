@@ -9,7 +9,8 @@ every contender sees exactly its rows, in one process:
 
 * **failwise** — ``bench_monitor.run_window`` (label-free estimate among automatic answers,
   its correction with 200 audited answers, calibration broken, the unseen-input test, KS on
-  confidence, chi-square on the predicted-label mix), plus the label-free estimate
+  confidence as the monitor runs it and as a plain two-sample test, chi-square on the
+  predicted-label mix), plus the label-free estimate
   (``estimate_accuracy``) over all requests of the window;
 * **NannyML CBPE** (``problem_type="classification_multiclass"``, ``metrics=["accuracy"]``,
   ``chunk_size`` = the window, default calibration), fitted on the reference rows and given
@@ -308,7 +309,8 @@ def _get(row: dict[str, Any], *path: str) -> Any:
 #: Detector name → whether it fired in a window (None when it did not run).
 DETECTORS: dict[str, Callable[[dict[str, Any]], bool | None]] = {
     "failwise unseen input": lambda r: r["p_unseen"] < bm.ALPHA,
-    "failwise KS confidence": lambda r: r["p_ks_confidence"] < bm.ALPHA,
+    "failwise KS confidence (monitor)": lambda r: r["p_ks_confidence"] < bm.ALPHA,
+    "failwise KS confidence (2-sample)": lambda r: r["p_ks_confidence_two_sample"] < bm.ALPHA,
     "failwise label mix": lambda r: r["p_label_mix"] < bm.ALPHA,
     "failwise calibration broken (200 audits)": lambda r: bool(r["calibration_broken"]),
     "CBPE alert (all requests)": lambda r: _get(r, "cbpe_all", "alert"),

@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from failwise.store._backend import Tx
+from failwise.store._queue_changes import notify_statements
 
 __all__ = [
     "MIGRATIONS",
@@ -294,6 +295,8 @@ class Migration:
     version: int
     description: str
     statements: Sequence[str]
+    #: The backends whose database runs the statements (the others only record the version).
+    backends: tuple[str, ...] = ("sqlite", "postgresql")
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -357,6 +360,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX quarantines_state ON quarantines (state, id)",
         ),
     ),
+    Migration(
+        version=4,
+        description="NOTIFY failwise_queue on every queue change (PostgreSQL)",
+        statements=notify_statements(),
+        backends=("postgresql",),
+    ),
 )
 
 #: The version a store opened by this code is at.
@@ -391,7 +400,7 @@ def migrate(tx: Tx, backend: str, *, now: float, url: str, create: bool = True) 
     for migration in MIGRATIONS:
         if migration.version <= current:
             continue
-        for statement in migration.statements:
+        for statement in migration.statements if backend in migration.backends else ():
             tx.execute(render(statement, backend))
         tx.execute(
             "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",

@@ -91,7 +91,7 @@ def test_a_cursor_ahead_of_the_log_gets_a_reset_and_a_bad_one_a_422(
     ahead = client.get("/v1/queue:changes", params={"after": 2**61}).json()
     assert ahead["reset"] is True
     assert ahead["cursor"] < 2**61
-    for bad in ("-1", "soon", "1.5"):
+    for bad in ("-1", "soon", "1.5", "0.0", "1e3", "٣"):
         refused = client.get("/v1/queue:changes", params={"after": bad})
         assert refused.status_code == 422
         assert refused.json()["error"]["field"] == "query.after"

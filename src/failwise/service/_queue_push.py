@@ -25,7 +25,7 @@ from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator, Field
 
 from failwise.service._auth import Principal, require
 from failwise.service._errors import responses, strict_query
@@ -179,6 +179,16 @@ class QueueChangesOut(BaseModel):
     changes: list[QueueChangeOut]
 
 
+def _whole_number(value: Any) -> Any:
+    """A cursor is written in digits only (``0.0`` or ``1e3`` is refused, not rounded)."""
+    digits = value.removeprefix("-") if isinstance(value, str) else "0"
+    if not (digits.isascii() and digits.isdigit()):
+        raise ValueError(f"a cursor is a whole number written in digits; got {value!r}")
+    return value
+
+
+_Cursor = Annotated[int, Field(ge=0, le=2**62), BeforeValidator(_whole_number)]
+
 changes_router = APIRouter(tags=["queue"], dependencies=[Depends(strict_query)])
 
 
@@ -191,10 +201,8 @@ async def queue_changes(
     principal: Annotated[Principal, Depends(require("reviewer", "viewer"))],
     state: Annotated[ServiceState, Depends(get_state)],
     after: Annotated[
-        int | None,
+        _Cursor | None,
         Query(
-            ge=0,
-            le=2**62,
             description="The `cursor` of the previous answer; without it, only the current "
             "cursor (no changes).",
         ),

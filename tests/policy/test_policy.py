@@ -231,3 +231,17 @@ def test_fallback_must_be_labels_not_a_callable(rng: np.random.Generator) -> Non
     proba, y = calibrated_sample(rng, 100)
     with pytest.raises(InputError, match="not the callable itself"):
         Policy(target_risk=0.2).fit(proba, y, fallback=lambda x: None)  # type: ignore[arg-type]
+
+
+def test_all_fields_equal_the_fields_of_each_row() -> None:
+    rng = np.random.default_rng(5)
+    proba = rng.dirichlet(np.full(4, 0.4), size=3000)
+    y = np.array([rng.choice(4, p=p) for p in proba])
+    test = rng.dirichlet(np.full(4, 0.4), size=400)
+    for ood in (rng.normal(size=3000), None):
+        policy = Policy(target_risk=0.1, confidence_level=0.9, clarify_max_set_size=2)
+        policy.fit(proba, y, ood_score=ood)
+        decisions = policy.decide(test, None if ood is None else rng.normal(size=400))
+        every = decisions.all_fields()
+        assert every == [decisions.fields(i) for i in range(len(decisions))]
+        assert {field["action"] for field in every} >= {Action.ANSWER, Action.ESCALATE}

@@ -2,14 +2,18 @@
 
 The same definitions as :func:`~failwise.outcomes.measure` (the SQL of
 :mod:`failwise.outcomes._metric_sql`, the intervals of :mod:`failwise.outcomes._intervals`),
-grouped by the time bucket of each task's decision inside the database: one query for
-the sums of every bucket, one for the time-to-correct-output order statistics of every
-bucket and of the whole window. The sums add up, so the window's totals are computed from
-the buckets' sums and equal what ``measure`` gives over the same window.
+grouped by the time bucket of each task's decision. Over a store with buckets of whole
+hours, the settled hours come from the store's stored rollups (see
+:mod:`failwise.outcomes._hours`) and only the rest is computed from the log; otherwise one
+query computes, inside the database, the sums of every bucket and the
+time-to-correct-output order statistics of every bucket and of the whole window. The sums
+add up, so the window's totals are computed from the buckets' sums and equal what
+``measure`` gives over the same window.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -17,14 +21,16 @@ from datetime import datetime, timedelta
 from numbers import Real
 from typing import Any
 
+import numpy as np
+
 from failwise._validation import describe
 from failwise.exceptions import InputError
+from failwise.outcomes._hours import ACTIONS, Hour, hours_of_store, merge
 from failwise.outcomes._intervals import quantile_ranks, z_of
 from failwise.outcomes._measure import _bounds, _Counts, _counts, _metrics
 from failwise.outcomes._metric_sql import SUMS_COLUMNS, runner
 from failwise.outcomes._metrics import Estimate, ProductMetrics
 from failwise.outcomes._model import OutcomeModel
-from failwise.policy import Action
 
 __all__ = ["BUCKETS", "MetricSeries", "metric_series"]
 
@@ -33,9 +39,6 @@ BUCKETS: dict[str, float] = {"hour": 3600.0, "day": 86400.0}
 
 #: Most buckets one series may have.
 MAX_BUCKETS = 10_000
-
-#: The ladder's actions, in order (the action mix counts each).
-_ACTIONS: tuple[str, ...] = tuple(action.value for action in Action)
 
 
 def _near(position: str, n: str) -> str:
@@ -52,7 +55,7 @@ def _near(position: str, n: str) -> str:
     return "(" + " OR ".join(terms) + ")"
 
 
-_SUM_NAMES = 17 + len(_ACTIONS)
+_SUM_NAMES = 17 + len(ACTIONS)
 
 #: One pass over the metric view (the expensive part, materialised once because both
 #: halves read it): the sums and action counts of every bucket, then the times to correct
@@ -69,7 +72,7 @@ SERIES_SELECT = (
     "ROW_NUMBER() OVER (ORDER BY completed_s) - 1 AS overall, "
     "COUNT(*) OVER () AS n_all FROM b WHERE completed_s IS NOT NULL) "
     f"SELECT 0 AS part, bucket, {SUMS_COLUMNS}, "
-    + ", ".join(f"SUM(CASE WHEN action = '{a}' THEN 1 ELSE 0 END) AS n_{a}" for a in _ACTIONS)
+    + ", ".join(f"SUM(CASE WHEN action = '{a}' THEN 1 ELSE 0 END) AS n_{a}" for a in ACTIONS)
     + ", NULL AS position, NULL AS overall, NULL AS seconds FROM b GROUP BY bucket "
     "UNION ALL SELECT 1, bucket, "
     + ", ".join(["NULL"] * _SUM_NAMES)
@@ -182,6 +185,7 @@ def metric_series(
     bucket: str | float | timedelta = "hour",
     outcome_model: OutcomeModel | None = None,
     interval_level: float = 0.95,
+    use_rollups: bool = True,
 ) -> MetricSeries:
     """Measure product metrics per hour or day from the event log.
 
@@ -199,6 +203,12 @@ def metric_series(
     outcome_model : OutcomeModel, optional
         Only its ``deadline_s`` is used.
     interval_level : float, default=0.95
+    use_rollups : bool, default=True
+        Over a :class:`~failwise.store.Store` with buckets of whole hours, read the
+        settled hours from the store's rollups (recomputing the stale ones) and compute
+        only the rest from the log: the same numbers (counts and quantiles exactly,
+        reviewers' seconds to float rounding), far faster over long windows. False
+        computes every bucket from the log.
 
     Returns
     -------
@@ -228,6 +238,8 @@ def metric_series(
         raise InputError(
             f"`interval_level` must lie in (0, 1), e.g. 0.95; got {describe(interval_level)}."
         )
+    if not isinstance(use_rollups, (bool, np.bool_)):
+        raise InputError(f"`use_rollups` must be True or False; got {describe(use_rollups)}.")
     level = float(interval_level)
     width = _width(bucket)
     low, high = _window(since, until, window, width)
@@ -238,33 +250,21 @@ def metric_series(
             f"The window holds {n_buckets:,} buckets of {width:g} s; at most {MAX_BUCKETS:,} "
             "are drawn. Use wider buckets (bucket='day') or a shorter window."
         )
-    run, close = runner(source)
-    try:
-        params = (low, high, float(model.deadline_s))
-        rows = run(SERIES_SELECT, (*params, start, width, z_of(level)))
-    finally:
-        close()
-    counts = [_empty_counts() for _ in range(n_buckets)]
-    actions = {a: [0] * n_buckets for a in _ACTIONS}
-    found: list[dict[int, float]] = [{} for _ in range(n_buckets)]
-    everywhere: dict[int, float] = {}
-    for row in rows:
-        index = int(row[1])
-        if not 0 <= index < n_buckets:  # pragma: no cover - the window bounds the tasks
-            continue
-        if int(row[0]) == 0:
-            counts[index] = _counts(tuple(row[2:19]))
-            for position, action in enumerate(_ACTIONS):
-                actions[action][index] = int(row[19 + position] or 0)
-            continue
-        position, overall, seconds = row[-3:]
-        if position is not None:
-            found[index][int(position)] = float(seconds)
-        everywhere[int(overall)] = float(seconds)
+    from failwise.store import ROLLUP_S, Store
+
+    if use_rollups and isinstance(source, Store) and width % ROLLUP_S == 0:
+        hours = hours_of_store(source, low, high, float(model.deadline_s))
+        counts, actions, found, everywhere = _from_hours(hours, start, width, n_buckets, level)
+    else:
+        counts, actions, found, everywhere = _from_view(
+            source, (low, high, float(model.deadline_s)), start, width, n_buckets, level
+        )
     total_counts = _sum_counts(counts)
     times = [_pick(found[i], c.n_timed, level) for i, c in enumerate(counts)]
     total_times = _pick(everywhere, total_counts.n_timed, level)
-    per_bucket = [_metrics(c, times[i], level) for i, c in enumerate(counts)]
+    per_bucket = [
+        _bucket_metrics(c, tuple(sorted(times[i].items())), level) for i, c in enumerate(counts)
+    ]
     metrics = {name: [values[name] for values in per_bucket] for name in per_bucket[0]}
     total = ProductMetrics(
         **_metrics(total_counts, total_times, level),
@@ -283,6 +283,77 @@ def metric_series(
         total=total,
         interval_level=level,
     )
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _bucket_metrics(
+    counts: _Counts, times: tuple[tuple[int, float], ...], level: float
+) -> dict[str, Estimate]:
+    """:func:`_metrics` of one bucket, remembered: a dashboard redraws the same settled
+    buckets on every load, and their intervals cost more than reading them."""
+    return _metrics(counts, dict(times), level)
+
+
+_Parts = tuple[list[_Counts], dict[str, list[int]], list[dict[int, float]], dict[int, float]]
+
+
+def _from_view(
+    source: Any,
+    params: tuple[float, float, float],
+    start: float,
+    width: float,
+    n: int,
+    level: float,
+) -> _Parts:
+    """The buckets' sums and the order statistics their quantiles need, in one query."""
+    run, close = runner(source)
+    try:
+        rows = run(SERIES_SELECT, (*params, start, width, z_of(level)))
+    finally:
+        close()
+    counts = [_empty_counts() for _ in range(n)]
+    actions = {a: [0] * n for a in ACTIONS}
+    found: list[dict[int, float]] = [{} for _ in range(n)]
+    everywhere: dict[int, float] = {}
+    for row in rows:
+        index = int(row[1])
+        if not 0 <= index < n:  # pragma: no cover - the window bounds the tasks
+            continue
+        if int(row[0]) == 0:
+            counts[index] = _counts(tuple(row[2:19]))
+            for position, action in enumerate(ACTIONS):
+                actions[action][index] = int(row[19 + position] or 0)
+            continue
+        position, overall, seconds = row[-3:]
+        if position is not None:
+            found[index][int(position)] = float(seconds)
+        everywhere[int(overall)] = float(seconds)
+    return counts, actions, found, everywhere
+
+
+def _from_hours(
+    hours: dict[float, Hour], start: float, width: float, n: int, level: float
+) -> _Parts:
+    """The same from per-hour parts: sums added, times merged (exact order statistics)."""
+    groups: list[list[Hour]] = [[] for _ in range(n)]
+    for hour, part in hours.items():
+        index = math.floor((hour - start) / width)
+        if 0 <= index < n:
+            groups[index].append(part)
+    buckets = [merge(group) for group in groups]
+    window = merge(buckets)
+    actions = {a: [b.actions[k] for b in buckets] for k, a in enumerate(ACTIONS)}
+    found = [_ranks(b.times, level) for b in buckets]
+    return [b.counts for b in buckets], actions, found, _ranks(window.times, level)
+
+
+def _ranks(times: np.ndarray[Any, np.dtype[np.float64]], level: float) -> dict[int, float]:
+    """The order statistics of sorted ``times`` that the median and p90 need."""
+    if not len(times):
+        return {}
+    z = z_of(level)
+    ranks = {r for q in (0.5, 0.9) for r in quantile_ranks(len(times), q, z)}
+    return {r: float(times[r]) for r in ranks}
 
 
 def _pick(found: dict[int, float], n: int, level: float) -> dict[int, float]:

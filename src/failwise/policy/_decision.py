@@ -256,6 +256,45 @@ class Decisions(Sequence[Decision]):
             "ood_score": None if self.ood_score is None else float(self.ood_score[i]),
         }
 
+    def all_fields(self) -> list[dict[str, Any]]:
+        """:meth:`fields` of every row, each column converted once (for whole batches)."""
+        labels = self.label.tolist()
+        confidence = self.confidence.tolist()
+        actions = self.action_codes.tolist()
+        bands = self.band_codes.tolist()
+        reasons = self.reason_codes.tolist()
+        predicted = self.predicted.tolist()
+        oods = [None] * len(labels) if self.ood_score is None else self.ood_score.tolist()
+        sets = {
+            row: tuple(j for j, member in enumerate(mask) if member)
+            for row, mask in zip(self.set_rows.tolist(), self.set_masks.tolist(), strict=True)
+        }
+        out = []
+        for i, label in enumerate(labels):
+            members = sets.get(i, ())
+            sized = _REASONS[reasons[i]] is Reason.SMALL_PREDICTION_SET
+            out.append(
+                {
+                    "action": _ACTIONS[actions[i]],
+                    "label": None if label == NO_LABEL else label,
+                    "confidence": confidence[i],
+                    "band": _BANDS[bands[i]],
+                    "prediction_set": members,
+                    "reason": reason_sentence(
+                        reasons[i],
+                        actions[i],
+                        confidence[i],
+                        oods[i],
+                        len(members) if sized else 0,
+                        label,
+                        self.context,
+                    ),
+                    "predicted": predicted[i],
+                    "ood_score": oods[i],
+                }
+            )
+        return out
+
     def __iter__(self) -> Iterator[Decision]:
         for i in range(len(self)):
             yield self[i]

@@ -237,15 +237,19 @@ class Attempts:
         outcomes: list[Outcome | None] = [None] * n
         good: list[int] = []
         checked: list[NDArray[np.float64]] = []
-        for i, row in enumerate(rows):
-            try:
-                checked.append(self._scores(row))
-                good.append(i)
-            except InvalidScoresError as exc:
-                outcomes[i] = Outcome(None, exc, "invalid_scores", str(exc), share, 0.0)
+        matrix: NDArray[np.float64] | None = None
+        if self._all_valid(rows):
+            good, checked, matrix = list(range(n)), list(rows), rows
+        else:
+            for i, row in enumerate(rows):
+                try:
+                    checked.append(self._scores(row))
+                    good.append(i)
+                except InvalidScoresError as exc:
+                    outcomes[i] = Outcome(None, exc, "invalid_scores", str(exc), share, 0.0)
         if good:
             start = time.perf_counter()
-            calibrated = self._calibrate(np.stack(checked))
+            calibrated = self._calibrate(np.stack(checked) if matrix is None else matrix)
             spent = (time.perf_counter() - start) / len(good)
             for i, scores, result in zip(good, checked, calibrated, strict=True):
                 if isinstance(result, CalibratorError):
@@ -278,8 +282,17 @@ class Attempts:
             return _Batch([Outcome(result, None, None, "", model_s, spent, scores)], None)
         return _Batch([outcome], result)
 
-    def _rows(self, raw: Any, n: int) -> list[Any]:
-        """Split a batch call's output into one raw score row per input."""
+    def _all_valid(self, rows: Any) -> bool:
+        """Whether a batch's scores pass :meth:`_scores` row by row, checked at once."""
+        return (
+            isinstance(rows, np.ndarray)
+            and self.score_length is not None
+            and rows.shape[1] == self.score_length
+            and bool(np.isfinite(rows).all())
+        )
+
+    def _rows(self, raw: Any, n: int) -> Any:
+        """A batch call's output as one raw score row per input (a 2-D array)."""
         if self._many is None or n == 1:
             return [raw]
         try:
@@ -295,7 +308,7 @@ class Attempts:
                 f"the model returned scores of shape {scores.shape} for a batch of {n} inputs; "
                 f"expected ({n}, {self.score_length or 'n_classes'})"
             )
-        return list(scores)
+        return scores
 
     def _scores(self, raw: Any) -> NDArray[np.float64]:
         """One input's output as one finite float64 vector."""
@@ -328,7 +341,7 @@ class Attempts:
     ) -> Sequence[NDArray[np.float64] | CalibratorError | InvalidScoresError]:
         """Calibrated probabilities per row (one calibrator call), or each row's failure."""
         if self.calibrator is None:
-            return [self._as_probabilities(row) for row in scores]
+            return self._as_probabilities_many(scores)
         m = scores.shape[0]
         try:
             out = self.calibrator.predict_proba(scores[:, 0] if self._binary_scores else scores)
@@ -358,6 +371,23 @@ class Attempts:
             except InputError as exc:
                 results.append(CalibratorError(str(exc).split(". ")[0]))
         return results
+
+    @classmethod
+    def _as_probabilities_many(
+        cls, scores: NDArray[np.float64]
+    ) -> list[NDArray[np.float64] | InvalidScoresError]:
+        """:meth:`_as_probabilities` of every row, checked at once (rows that fail, again
+        one by one for their message)."""
+        with np.errstate(over="ignore"):
+            totals = scores.sum(axis=1)
+        ok = (scores.min(axis=1) >= 0.0) & (np.abs(totals - 1.0) <= PROBABILITY_SUM_TOLERANCE)
+        rows: list[NDArray[np.float64] | InvalidScoresError] = list(scores)
+        if bool(ok.all()):
+            return rows
+        return [
+            row if fine else cls._as_probabilities(row)  # type: ignore[arg-type]
+            for row, fine in zip(rows, ok, strict=True)
+        ]
 
     @staticmethod
     def _as_probabilities(row: NDArray[np.float64]) -> NDArray[np.float64] | InvalidScoresError:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from numbers import Integral
 from typing import Any, Final
@@ -35,6 +34,7 @@ from failwise.runtime._attempt import Attempts, Outcome, short
 from failwise.runtime._audit import AuditSampler
 from failwise.runtime._breaker import BreakerGate, is_circuit_breaker
 from failwise.runtime._degrade import Degrader
+from failwise.runtime._fields import fresh_ids, top_labels
 from failwise.runtime._guard_args import (
     check_batch,
     check_context,
@@ -387,9 +387,9 @@ class Guard:
             scores = [oods[i][0] for i in rows]
             ood = None if any(v is None for v in scores) else np.array(scores, dtype=np.float64)
             labels = np.array([fallbacks[i][0] for i in rows], dtype=np.intp)
-            decisions = self.policy.decide(proba, ood, labels)
+            decided = self.policy.decide(proba, ood, labels).all_fields()
             for j, i in enumerate(rows):
-                fields = decisions.fields(j)
+                fields = decided[j]
                 fields["ood_score"] = scores[j]
                 out[i] = (fields, None)
         return out  # type: ignore[return-value]
@@ -426,7 +426,8 @@ class Guard:
             "total_s": (end - start) / n,
         }
         asked = self.fallback is not None
-        ids = task_ids if task_ids is not None else [None] * len(items)
+        ids = fresh_ids(task_ids if task_ids is not None else [None] * len(items))
+        tops = top_labels(outcomes, TOP_LABELS)
         decisions = []
         for i, (fields, failure) in enumerate(verdicts):
             outcome = outcomes[i]
@@ -460,17 +461,16 @@ class Guard:
                 )
             if contexts[i] is not None:
                 extra["context"] = contexts[i]
-            if outcome.proba is not None:
+            if tops[i] is not None:
                 # What a reviewer sees first: the most probable labels, calibrated (to six
                 # decimals: a batch and one-by-one calibration agree that far, not further).
-                top = np.argsort(-outcome.proba, kind="stable")[:TOP_LABELS]
-                extra["top_labels"] = [[int(j), round(float(outcome.proba[j]), 6)] for j in top]
+                extra["top_labels"] = tops[i]
             if outcome.scores is not None and self.store is not None and self.record_scores:
                 extra["scores"] = outcome.scores.tolist()
             decisions.append(
                 Decision(
                     **fields,
-                    task_id=ids[i] if ids[i] is not None else uuid.uuid4().hex,
+                    task_id=ids[i],
                     policy_version=self.policy_version,
                     timings={
                         "model_s": outcome.model_s,

@@ -22,6 +22,7 @@ from failwise.service._models import (
     BatchResponse,
     DecisionOut,
     DecisionRequest,
+    FastJSONResponse,
     FeedbackRequest,
     FeedbackResponse,
     TaskId,
@@ -113,12 +114,12 @@ def decide(
     body: DecisionRequest,
     state: State,
     principal: Annotated[Principal, Depends(require("service"))],
-) -> JSONResponse:
+) -> FastJSONResponse:
     """Decide for one input; answered once the decision (and its queue item) is durable."""
     guard = _guard_for(state, body, "")
     decision = guard.decide(_input(body), body.context, task_id=body.task_id)
     count_decisions([decision.action.value])
-    return JSONResponse(clean_json(decision.to_dict()))
+    return FastJSONResponse(decision.to_dict())
 
 
 @decisions_router.post(
@@ -130,7 +131,7 @@ def decide_batch(
     body: BatchRequest,
     state: State,
     principal: Annotated[Principal, Depends(require("service"))],
-) -> JSONResponse:
+) -> FastJSONResponse:
     """Decide for many inputs; all are recorded in one transaction, or none."""
     limit = state.settings.max_batch_size
     if len(body.items) > limit:
@@ -159,7 +160,7 @@ def decide_batch(
         task_ids=task_ids,
     )
     count_decisions(d.action.value for d in decisions)
-    return JSONResponse({"decisions": [clean_json(d.to_dict()) for d in decisions]})
+    return FastJSONResponse({"decisions": [d.to_dict() for d in decisions]})
 
 
 @decisions_router.post(

@@ -8,9 +8,12 @@ documented here and published in the OpenAPI description.
 
 from __future__ import annotations
 
+import enum
 import math
 from typing import Annotated, Any, Literal, TypeVar, cast
 
+import orjson
+from fastapi.responses import Response
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, JsonValue
 
 from failwise.store import Event
@@ -23,6 +26,7 @@ __all__ = [
     "DecisionOut",
     "DecisionRequest",
     "EventOut",
+    "FastJSONResponse",
     "FeedbackRequest",
     "FeedbackResponse",
     "FilterState",
@@ -365,3 +369,27 @@ def event_out(event: Event) -> dict[str, Any]:
 def clean_json(value: _T) -> _T:
     """``value`` with every NaN or infinite float replaced by None (JSON cannot hold them)."""
     return cast(_T, _clean(value))
+
+
+def _orjson_default(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+class FastJSONResponse(Response):
+    """A JSON response encoded in one native call (``orjson``).
+
+    Its text is what :func:`clean_json` then ``JSONResponse`` give, without the copy:
+    NaN and infinite floats become ``null``, NumPy scalars and arrays numbers and lists.
+    """
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, default=_orjson_default, option=_ORJSON_OPTIONS)

@@ -91,6 +91,7 @@ from failwise.store._reads import (
     LabelledTask,
     task_view_sql,
 )
+from failwise.store._rollups import ROLLUP_S, SETTLE_S, TaskViewQuery
 from failwise.store._schema import SCHEMA_VERSION, TABLES, Column, Table
 from failwise.store._store import Store
 from failwise.store._url import parse_url, redact
@@ -111,7 +112,9 @@ __all__ = [
     "QUEUE_STATES",
     "RECORDABLE_KINDS",
     "ROLES",
+    "ROLLUP_S",
     "SCHEMA_VERSION",
+    "SETTLE_S",
     "TABLES",
     "TASK_VIEW_COLUMNS",
     "ApiKey",
@@ -146,6 +149,7 @@ __all__ = [
     "StoredWindow",
     "Table",
     "Task",
+    "TaskViewQuery",
     "UnknownItemError",
     "UnknownKeyError",
     "UnknownTaskError",

@@ -47,13 +47,13 @@ RETURNING id
 _INSERT_EVENT = "INSERT INTO events (task_id, kind, at, label, payload) VALUES (?, ?, ?, ?, ?)"
 # PostgreSQL: many items and their created events in one statement, from one array per
 # column. The event payload is the JSON the single-row path writes: the item id spliced
-# in front of a tail built in Python.
+# in front of a tail built in Python. The arrays go in binary, as in record_decisions.
 _INSERT_ITEMS_POSTGRES = """
 WITH input AS (
     SELECT * FROM unnest(
-        CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]),
-        CAST(? AS DOUBLE PRECISION[]), CAST(? AS DOUBLE PRECISION[]), CAST(? AS TEXT[]),
-        CAST(? AS INTEGER[])
+        CAST(%b AS TEXT[]), CAST(%b AS TEXT[]), CAST(%b AS TEXT[]),
+        CAST(%b AS DOUBLE PRECISION[]), CAST(%b AS DOUBLE PRECISION[]), CAST(%b AS TEXT[]),
+        CAST(%b AS INTEGER[])
     ) AS input (task_id, kind, reason, priority, created_at, tail, position)
 ), item AS (
     INSERT INTO queue_items (task_id, kind, reason, priority, created_at, state)

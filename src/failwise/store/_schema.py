@@ -41,6 +41,17 @@ Tables
     What the monitor found (schema 3): ``id``, ``monitor``, ``kind``, ``severity``
     (``alert`` or ``change``), ``window_start``, ``window_end``, ``created_at``,
     ``statistics`` and ``examples`` (JSON).
+``metric_rollups`` (version 4)
+    Stored per-hour sums of the metric view, so a dashboard reads settled hours instead
+    of recomputing them: ``deadline_s`` (the outcome model's deadline they were computed
+    with), ``hour_start`` (Unix seconds, a multiple of 3600), ``n_tasks``, ``payload``
+    (JSON: the sums, the action counts and the hour's sorted times to correct output) and
+    ``computed_at``. Derived data, rebuilt from the log at will: not in :data:`TABLES`
+    (nor in exports).
+``metric_rollup_marks`` (version 4)
+    The hours (``hour_start``) whose stored rollups may be stale. A trigger on ``events``
+    and on ``queue_items`` marks a task's hour in the transaction of every write about it
+    (see :mod:`failwise.store._rollups`).
 ``quarantines``
     Blind spots whose inputs are escalated (schema 3): ``id``, ``finding_id``,
     ``created_at``, ``state`` (active or released), ``dims``, ``centre`` (base64
@@ -50,11 +61,12 @@ Tables
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from failwise.store._backend import Tx
 from failwise.store._queue_changes import notify_statements
+from failwise.store._rollups import ROLLUP_TABLES, ROLLUP_TRIGGERS
 
 __all__ = [
     "MIGRATIONS",
@@ -295,8 +307,9 @@ class Migration:
     version: int
     description: str
     statements: Sequence[str]
-    #: The backends whose database runs the statements (the others only record the version).
-    backends: tuple[str, ...] = ("sqlite", "postgresql")
+    #: Statements only one backend runs (after ``statements``): triggers and functions,
+    #: whose syntax differs.
+    by_backend: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -362,9 +375,15 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         version=4,
+        description="stored per-hour metric rollups and the marks of stale hours",
+        statements=ROLLUP_TABLES,
+        by_backend=ROLLUP_TRIGGERS,
+    ),
+    Migration(
+        version=5,
         description="NOTIFY failwise_queue on every queue change (PostgreSQL)",
-        statements=notify_statements(),
-        backends=("postgresql",),
+        statements=(),
+        by_backend={"postgresql": notify_statements()},
     ),
 )
 
@@ -400,7 +419,7 @@ def migrate(tx: Tx, backend: str, *, now: float, url: str, create: bool = True) 
     for migration in MIGRATIONS:
         if migration.version <= current:
             continue
-        for statement in migration.statements if backend in migration.backends else ():
+        for statement in (*migration.statements, *migration.by_backend.get(backend, ())):
             tx.execute(render(statement, backend))
         tx.execute(
             "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",

@@ -26,6 +26,7 @@ from failwise.store._monitor_log import MonitorLog
 from failwise.store._queue import Queue
 from failwise.store._queue_items import QueueRequest
 from failwise.store._reads import StoreReads
+from failwise.store._rollups import MetricRollups
 from failwise.store._writer import GroupCommitWriter
 
 __all__ = ["DecisionLike", "Store"]
@@ -56,7 +57,7 @@ class _AppendEvent:
 
 
 # ------------------------------------------------------------------------------ the store
-class Store(StoreReads, MonitorLog):
+class Store(StoreReads, MonitorLog, MetricRollups):
     """The event log and review queue of one database.
 
     Open it with :func:`failwise.store.open`; close it with :meth:`close` or a ``with``

@@ -1,0 +1,49 @@
+"""Fields computed for a whole batch at once equal the per-decision ones."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+
+from failwise.runtime._attempt import Attempts, InvalidScoresError, Outcome
+from failwise.runtime._fields import fresh_ids, top_labels
+
+
+def test_fresh_ids_are_uuid4_hex_and_keep_the_given_ones() -> None:
+    ids = fresh_ids(["mine", None, None, "yours", None])
+    assert (ids[0], ids[3]) == ("mine", "yours")
+    for task_id in (ids[1], ids[2], ids[4]):
+        parsed = uuid.UUID(hex=task_id)
+        assert (parsed.hex, parsed.version, parsed.variant) == (task_id, 4, uuid.RFC_4122)
+    assert len(set(fresh_ids([None] * 2000))) == 2000
+    assert fresh_ids(["a", "b"]) == ["a", "b"]
+
+
+def _outcome(proba: np.ndarray | None) -> Outcome:
+    return Outcome(proba, None, None if proba is not None else "exception", "", 0.0, 0.0)
+
+
+def test_top_labels_equal_the_stable_sort_of_each_row() -> None:
+    rng = np.random.default_rng(3)
+    rows = list(rng.dirichlet(np.full(7, 0.5), size=50))
+    rows[4] = np.array([0.25, 0.25, 0.0, 0.25, 0.25, 0.0, 0.0])  # ties keep label order
+    outcomes = [_outcome(row) for row in rows]
+    outcomes.insert(10, _outcome(None))
+    tops = top_labels(outcomes, 5)
+    assert tops[10] is None
+    for outcome, top in zip(outcomes, tops, strict=True):
+        if outcome.proba is None:
+            continue
+        order = np.argsort(-outcome.proba, kind="stable")[:5]
+        assert top == [[int(j), round(float(outcome.proba[j]), 6)] for j in order]
+    assert [label for label, _ in tops[4] or []] == [0, 1, 3, 4, 2]
+    assert top_labels([_outcome(None)], 5) == [None]
+
+
+def test_probability_checks_of_a_batch_name_only_the_bad_rows() -> None:
+    scores = np.array([[0.2, 0.8], [0.7, 0.7], [-0.1, 1.1], [0.5, 0.5]])
+    results = Attempts._as_probabilities_many(scores)
+    assert [isinstance(r, InvalidScoresError) for r in results] == [False, True, True, False]
+    assert "summing to 1.4" in str(results[1])
+    assert all(isinstance(r, np.ndarray) for r in Attempts._as_probabilities_many(scores[[0, 3]]))

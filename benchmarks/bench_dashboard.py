@@ -126,8 +126,8 @@ def _write_cost(url: str, rounds: int, singles: int) -> dict[str, Any]:
         f"{kind}_{key}": [] for kind in ("single", "batch") for key in ("on", "off")
     }
     counter = 0
-    for _ in range(rounds):
-        for on in (True, False):
+    for round_ in range(rounds):
+        for on in (True, False) if round_ % 2 == 0 else (False, True):
             if not on:
                 _triggers(url, False)
             with store.open(url) as events:

@@ -78,6 +78,42 @@ def test_unseen_categories_raise_alerts_and_blind_spots_with_their_examples(
     assert all(s.statistics["continues"] is not None for s in later)
 
 
+def _record_unsure(events: store.Store, system: System, n: int, *, first: int) -> None:
+    """``n`` requests of known categories, each answered with the least possible confidence."""
+    uniform = np.full(N_KNOWN, 1.0 / N_KNOWN)
+    items, vectors = [], []
+    for i in range(first, first + n):
+        decision = system.policy.decide_one(uniform).to_dict()
+        decision["extra"] = {"context": {"text": f"request {i}"}}
+        if i % 10 == 0:
+            decision["confidence"] = None  # no model score recorded
+        items.append((f"t{i:05d}", decision, 1_000.0 + i))
+        vectors.append(system.features(i % N_KNOWN, 1)[0])
+    events.record_decisions(items, features=vectors)
+
+
+def test_the_unseen_input_test_scores_the_recorded_confidence_with_the_distance(
+    events: store.Store, system: System
+) -> None:
+    fill(events, system, 500)
+    _record_unsure(events, system, 500, first=500)
+    run = run_monitor(events, system.reference, window=500, now=NOW)
+    tests = [{t["name"]: t for t in w.stats["tests"]} for w in run.windows]
+    # Inputs like the reference's, answered as confidently: ordinary.
+    assert not tests[0]["unseen_inputs"]["rejected"]
+    assert tests[0]["unseen_inputs"]["n_inputs"] == 500
+    # The same kind of inputs answered with the least confidence: beyond the reference.
+    unsure = tests[1]["unseen_inputs"]
+    assert unsure["rejected"]
+    assert unsure["n_inputs"] == 450  # the 50 without a confidence are left out
+    assert unsure["n_unseen"] > 400
+    assert any(
+        "50 of 500 inputs with features have no model confidence" in n
+        for n in run.windows[1].stats["notes"]
+    )
+    assert "unseen_inputs" in {f.kind for f in run.findings if f.window_start == 1500.0}
+
+
 def test_audits_below_the_estimate_raise_a_calibration_broken_finding(
     events: store.Store, system: System
 ) -> None:

@@ -39,6 +39,7 @@ def test_top_labels_equal_the_stable_sort_of_each_row() -> None:
         assert top == [[int(j), round(float(outcome.proba[j]), 6)] for j in order]
     assert [label for label, _ in tops[4] or []] == [0, 1, 3, 4, 2]
     assert top_labels([_outcome(None)], 5) == [None]
+    assert top_labels(outcomes[:3], 5) == tops[:3]  # a small batch sorts row by row
 
 
 def test_probability_checks_of_a_batch_name_only_the_bad_rows() -> None:

@@ -6,10 +6,11 @@ action mix, the label-free accuracy estimate among answers with its interval, th
 audit-corrected (prediction-powered) estimate with its interval, the calibration check of
 the audited answers, and the confidence KS and predicted-label chi-square tests against
 the reference. Nothing is read into Python row by row: each query returns one row per
-window (or per window and bin / label), so ten million events take seconds.
+window (or per window, label and bin), so ten million events take seconds.
 
 Two approximations make that possible, both documented in each window's ``notes``: the
-confidence distribution is compared on a grid of :data:`CONFIDENCE_BINS` bins (the KS
+confidence distribution (re-weighted per predicted label, as the per-window test does) is
+compared on a grid of :data:`CONFIDENCE_BINS` bins (the KS
 distance at the bin edges, a lower bound of the exact one within one bin's width), and the
 calibration check uses the normal approximation of the Poisson-binomial count (the exact
 tail needs every audited confidence). The per-window path, :func:`run_monitor`, is exact.
@@ -26,7 +27,13 @@ import numpy as np
 
 from failwise._stats import normal_quantile
 from failwise.exceptions import InputError
-from failwise.monitor._drift import holm, mix_drift
+from failwise.monitor._drift import (
+    REFERENCE_CONFIDENCE,
+    holm,
+    ks_bound_p_value,
+    mix_drift,
+)
+from failwise.monitor._estimate import shift_interval
 from failwise.monitor._reference import Reference
 from failwise.monitor._windows import parse_window
 
@@ -60,9 +67,10 @@ SELECT win, COUNT(*),
 FROM t GROUP BY win ORDER BY win
 """
 _BINS = """
-SELECT CAST(FLOOR(created_at / {width}) AS BIGINT) AS win,
+SELECT CAST(FLOOR(created_at / {width}) AS BIGINT) AS win, predicted,
        LEAST(CAST(FLOOR(confidence * {bins}) AS INTEGER), {bins} - 1) AS bin, COUNT(*)
-FROM tasks WHERE confidence IS NOT NULL GROUP BY win, bin
+FROM tasks WHERE confidence IS NOT NULL AND predicted IS NOT NULL
+GROUP BY win, predicted, bin
 """
 _LABELS = """
 SELECT CAST(FLOOR(created_at / {width}) AS BIGINT) AS win, predicted, COUNT(*)
@@ -97,15 +105,37 @@ def _connection(folder: Path) -> Any:
 
 
 def _ks_on_grid(
-    reference_cdf: np.ndarray[Any, Any], counts: np.ndarray[Any, Any], n_reference: int
-) -> tuple[float, float]:
-    from scipy import stats
-
-    n = int(counts.sum())
-    window_cdf = np.cumsum(counts) / n
-    distance = float(np.max(np.abs(window_cdf - reference_cdf)))
-    effective = n * n_reference / (n + n_reference)
-    return distance, float(stats.kstwobign.sf(distance * math.sqrt(effective)))
+    reference: Reference, window_ids: list[int], bins: dict[str, Any]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """The monitor's confidence KS test of every window on the grid: the reference
+    re-weighted to each window's predicted-label mix, its sampling error bounded
+    (:func:`~failwise.monitor.ks_drift`). Returns distances, p-values and tested counts."""
+    ref_bins = np.minimum((reference.confidence * CONFIDENCE_BINS).astype(int), CONFIDENCE_BINS - 1)
+    keys, ref_label = np.unique(reference.predicted, return_inverse=True)
+    per_label = np.zeros((keys.size, CONFIDENCE_BINS))
+    np.add.at(per_label, (ref_label, ref_bins), 1.0)
+    label_sizes = per_label.sum(axis=1)
+    win_col, label_col, bin_col, count_col = (np.asarray(v) for v in bins.values())
+    position = np.searchsorted(keys, label_col)
+    known = (position < keys.size) & (keys[np.minimum(position, keys.size - 1)] == label_col)
+    rows = np.searchsorted(np.asarray(window_ids), win_col)[known]
+    hist = np.zeros((len(window_ids), CONFIDENCE_BINS))
+    np.add.at(hist, (rows, bin_col[known].astype(np.intp)), count_col[known])
+    mix = np.zeros((len(window_ids), keys.size))
+    np.add.at(mix, (rows, position[known]), count_col[known])
+    n = hist.sum(axis=1)
+    share = mix / np.maximum(n, 1.0)[:, None]
+    reference_cdf = np.cumsum((share / label_sizes) @ per_label, axis=1)
+    window_cdf = np.cumsum(hist, axis=1) / np.maximum(n, 1.0)[:, None]
+    distance = np.max(np.abs(window_cdf - reference_cdf), axis=1)
+    effective = 1.0 / np.maximum(np.sum(share**2 / label_sizes, axis=1), 1e-300)
+    p_values = np.array(
+        [
+            ks_bound_p_value(float(d), float(e), int(k), REFERENCE_CONFIDENCE)[0] if k else 1.0
+            for d, e, k in zip(distance, effective, n, strict=True)
+        ]
+    )
+    return distance, p_values, n.astype(np.int64)
 
 
 def window_statistics(
@@ -159,14 +189,8 @@ def window_statistics(
         actions = connection.execute(_ACTIONS.format(width=repr(width))).fetchall()
     finally:
         connection.close()
-    # The reference on the same grid: its CDF at each bin's upper edge.
-    ref_bins = np.minimum((reference.confidence * CONFIDENCE_BINS).astype(int), CONFIDENCE_BINS - 1)
-    reference_cdf = np.cumsum(np.bincount(ref_bins, minlength=CONFIDENCE_BINS)) / reference.n
     index = {int(row[0]): i for i, row in enumerate(sums)}
-    hist = np.zeros((len(sums), CONFIDENCE_BINS))
-    win_col, bin_col, count_col = (np.asarray(v) for v in bins.values())
-    rows = np.array([index[int(w)] for w in win_col], dtype=np.intp)
-    hist[rows, bin_col.astype(np.intp)] = count_col
+    distances, ks_p_values, ks_counts = _ks_on_grid(reference, [int(r[0]) for r in sums], bins)
     label_counts: list[dict[int, int]] = [{} for _ in sums]
     for win, predicted, count in labels:
         label_counts[index[int(win)]][int(predicted)] = int(count)
@@ -191,14 +215,14 @@ def window_statistics(
             "corrected_high": None,
         }
         tests: list[dict[str, Any]] = []
-        if hist[i].sum() > 0:
-            distance, p_value = _ks_on_grid(reference_cdf, hist[i], reference.n)
+        if ks_counts[i]:
             tests.append(
                 {
                     "name": "confidence",
-                    "method": "ks-grid",
-                    "statistic": distance,
-                    "p_value": p_value,
+                    "method": "ks-grid-reference-bound",
+                    "statistic": float(distances[i]),
+                    "p_value": float(ks_p_values[i]),
+                    "n_window": int(ks_counts[i]),
                 }
             )
         if label_counts[i]:
@@ -215,12 +239,14 @@ def window_statistics(
             mean_residual = (float(correct) - float(s_ca)) / n_a
             spread = (float(s_r2) - n_a * mean_residual**2) / max(n_a - 1, 1)
             corrected = min(1.0, max(0.0, estimate + mean_residual))
-            width_c = z * math.sqrt(max(0.0, 1 - n_a / m) * max(spread, 0.0) / n_a)
+            shift_low, shift_high = shift_interval(
+                mean_residual, spread, n_a, n_a / m, float(s_v or 0.0) / m, estimate, z
+            )
             est.update(
                 audited_accuracy=float(correct) / n_a,
                 corrected=corrected,
-                corrected_low=max(0.0, corrected - width_c),
-                corrected_high=min(1.0, corrected + width_c),
+                corrected_low=min(max(0.0, estimate + shift_low), corrected),
+                corrected_high=max(min(1.0, estimate + shift_high), corrected),
             )
             from scipy import stats
 

@@ -13,9 +13,11 @@ answers (the guard audits each answer with a fixed probability), so
 
 * the *prediction-powered* estimate (Angelopoulos et al., 2023) ``mean(c) + mean_audit(y - c)``
   corrects the label-free estimate with the audited residuals; as an estimate of the
-  window's own accuracy it has variance ``(1 - n/m) s² / n`` (simple random sampling of
-  ``n`` of the ``m`` answers, ``s²`` the residuals' variance), and it is unbiased whatever
-  the calibration;
+  window's own accuracy it has variance ``(1 - n/m) S² / n`` (simple random sampling of
+  ``n`` of the ``m`` answers, ``S²`` the residuals' variance), and it is unbiased whatever
+  the calibration; its interval joins the normal one (``S²`` estimated by the audited
+  residuals' variance) with a score interval in the manner of Wilson's (``S²`` evaluated at
+  each candidate accuracy), which keeps its coverage when the audits hold few errors;
 * under calibration the audited correct count is Poisson-binomial with the audited
   confidences as probabilities; its exact tail is the p-value of the *calibration-broken*
   test.
@@ -277,8 +279,7 @@ def estimate_accuracy(
         )
     residual = a_correct - a_conf
     corrected = float(np.clip(estimate + residual.mean(), 0.0, 1.0))
-    spread = float(residual.var(ddof=1)) if n > 1 else 0.25
-    half = z * math.sqrt(max(0.0, 1.0 - n / m) * spread / n)
+    shift_low, shift_high = _shift_interval(residual, c, n / m, z)
     if audit_unseen is None:
         flagged = np.zeros(n, dtype=bool)
     else:
@@ -286,9 +287,7 @@ def estimate_accuracy(
         check_consistent_length(audit_confidence=a_conf, audit_unseen=flagged)
     p_value = _calibration_p_value(a_conf, a_correct, flagged, weight, alternative)
     if n < 30:
-        notes.append(
-            f"only {n} audited answers: the corrected interval is a rough normal approximation"
-        )
+        notes.append(f"only {n} audited answers: the corrected interval is a rough approximation")
     return PerformanceEstimate(
         n_answers=m,
         estimate=estimate,
@@ -297,14 +296,70 @@ def estimate_accuracy(
         n_audited=n,
         audited_accuracy=float(a_correct.mean()),
         corrected=corrected,
-        corrected_low=max(0.0, corrected - half),
-        corrected_high=min(1.0, corrected + half),
+        corrected_low=float(np.clip(estimate + shift_low, 0.0, corrected)),
+        corrected_high=float(np.clip(estimate + shift_high, corrected, 1.0)),
         calibration_p_value=p_value,
         calibration_broken=p_value < test_level,
         confidence_level=level,
         alpha=test_level,
         notes=tuple(notes),
     )
+
+
+def _shift_interval(
+    residual: NDArray[np.float64], confidence: NDArray[np.float64], sampled: float, z: float
+) -> tuple[float, float]:
+    """Interval of the window's mean residual ``accuracy - mean(c)`` from the audited ones."""
+    n = residual.size
+    spread = float(residual.var(ddof=1)) if n > 1 else 0.25
+    return shift_interval(
+        float(residual.mean()),
+        spread,
+        n,
+        sampled,
+        float(np.mean(confidence * (1.0 - confidence))),
+        float(confidence.mean()),
+        z,
+    )
+
+
+def shift_interval(
+    mean: float,
+    spread: float,
+    n: int,
+    sampled: float,
+    mean_variance: float,
+    mean_confidence: float,
+    z: float,
+) -> tuple[float, float]:
+    """Interval of a window's mean residual ``y - c`` from ``n`` audited residuals.
+
+    The audited residuals are a simple random sample (share ``sampled``) of the window's
+    answers, so their mean ``mean`` has variance ``(1 - sampled) S² / n``. Two values of
+    ``S²`` are used, and the interval is the union of both intervals:
+
+    * the audited residuals' own variance ``spread`` (the normal interval);
+    * a *score* variance, as Wilson's interval does for a proportion: if the window's
+      answers are right with probability ``c_i + μ`` (the calibration off by ``μ``), the
+      residuals' variance is ``V(μ) = mean((c_i + μ)(1 - c_i - μ))
+      = mean_variance + (1 - 2 mean_confidence) μ - μ²``, evaluated at each candidate
+      ``μ`` rather than at the estimate. With few audited errors ``spread`` is small and
+      its normal interval undercovers towards lower accuracy; ``V(μ)`` widens it there.
+
+    ``μ`` is inside when ``(mean - μ)² <= z² (1 - sampled) S²(μ) / n`` for either ``S²``,
+    a quadratic inequality in ``μ`` for ``V``.
+    """
+    scale = z * z * max(0.0, 1.0 - sampled) / n
+    half = math.sqrt(scale * max(spread, 0.0))
+    low, high = mean - half, mean + half
+    b = 1.0 - 2.0 * mean_confidence
+    qa, qb, qc = 1.0 + scale, -(2.0 * mean + scale * b), mean * mean - scale * mean_variance
+    disc = qb * qb - 4.0 * qa * qc
+    if disc > 0:
+        root = math.sqrt(disc)
+        low = min(low, (-qb - root) / (2.0 * qa))
+        high = max(high, (-qb + root) / (2.0 * qa))
+    return low, high
 
 
 def _confidences(values: ArrayLike, name: str) -> NDArray[np.float64]:

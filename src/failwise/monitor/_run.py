@@ -239,9 +239,15 @@ def run_monitor(
     detector = None
     zone_radius = category_radius(reference)
     if reference.features is not None:
+        # The reference's calibrated confidences enter the score (the model's doubt next to
+        # the distance); the windows' recorded confidences are scored the same way.
         detector = UnseenInputDetector(
             metric=reference.feature_metric, random_state=random_state
-        ).fit(reference.features.astype(np.float64), reference.predicted)
+        ).fit(
+            reference.features.astype(np.float64),
+            reference.predicted,
+            confidence=reference.confidence,
+        )
     last = store.last_monitor_window(name)
     last_id = None if last is None else last.id
     example = _example_reader(store)

@@ -6,9 +6,13 @@
   (:func:`~failwise.monitor.estimate_accuracy`; a *calibration-broken* test when the
   window has audited answers);
 * two-sample tests against the reference: calibrated confidence and out-of-scope score
-  (Kolmogorov–Smirnov), predicted-label and action mixes (chi-square with sparse
-  categories pooled), input features (MMD permutation test) and the unseen-input rate
-  (:class:`~failwise.monitor.UnseenInputDetector`);
+  (Kolmogorov–Smirnov against the reference re-weighted to the window's predicted-label
+  mix, so that a prior shift is the label-mix test's finding and not a failure, with a
+  bound on the reference's own sampling error, :func:`~failwise.monitor.ks_drift`),
+  predicted-label and action mixes (chi-square with sparse categories pooled), input
+  features (MMD permutation test) and the unseen-input rate
+  (:class:`~failwise.monitor.UnseenInputDetector`, scoring the distance and the recorded
+  confidence);
 
 and combines all their p-values with Holm's procedure at the window's level, so a window
 with no real change raises any finding with probability at most that level.
@@ -26,17 +30,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
 
-from failwise.monitor._drift import DriftTest, holm, ks_drift, mix_drift, mmd_drift
+from failwise.monitor._drift import (
+    REFERENCE_CONFIDENCE,
+    DriftTest,
+    holm,
+    ks_drift,
+    mix_drift,
+)
 from failwise.monitor._estimate import estimate_accuracy
 from failwise.monitor._gaps import find_gaps
+from failwise.monitor._mmd import mmd_drift
 from failwise.monitor._reference import Reference
-from failwise.monitor._unseen import UnseenInputDetector
+from failwise.monitor._unseen import UnseenInputDetector, UnseenInputTest
 
 __all__ = ["FAILURE_KINDS", "FINDING_KINDS", "WindowData", "analyse_window", "category_radius"]
 
@@ -218,9 +229,16 @@ def analyse_window(
     # --- the tests
     tests: list[tuple[str, float, dict[str, Any]]] = []
     if int(scored.sum()) >= MIN_TESTED:
-        test = ks_drift(reference.confidence, data.confidence[scored], name="confidence")
-        tests.append(("confidence", test.p_value, _test_dict(test)))
         predicted = data.predicted[scored].astype(np.int64)
+        test = ks_drift(
+            reference.confidence,
+            data.confidence[scored],
+            name="confidence",
+            reference_groups=reference.predicted,
+            window_groups=predicted,
+            reference_confidence=REFERENCE_CONFIDENCE,
+        )
+        tests.append(("confidence", test.p_value, _test_dict(test)))
         test = mix_drift(reference.predicted, predicted, name="predicted_label")
         tests.append(("predicted_label", test.p_value, _test_dict(test)))
     else:
@@ -228,9 +246,16 @@ def analyse_window(
             f"only {int(scored.sum())} tasks with model scores: the confidence and label-mix "
             f"tests need at least {MIN_TESTED}"
         )
-    with_ood = np.isfinite(data.ood_score)
+    with_ood = np.isfinite(data.ood_score) & scored
     if reference.ood_score is not None and int(with_ood.sum()) >= MIN_TESTED:
-        test = ks_drift(reference.ood_score, data.ood_score[with_ood], name="ood_score")
+        test = ks_drift(
+            reference.ood_score,
+            data.ood_score[with_ood],
+            name="ood_score",
+            reference_groups=reference.predicted,
+            window_groups=data.predicted[with_ood].astype(np.int64),
+            reference_confidence=REFERENCE_CONFIDENCE,
+        )
         tests.append(("ood_score", test.p_value, _test_dict(test)))
     if reference.action is not None and data.n >= MIN_TESTED:
         test = mix_drift(reference.action, data.action.astype(str), name="action")
@@ -251,6 +276,7 @@ def analyse_window(
             )
         )
     unseen = None
+    tested = np.zeros(0, dtype=bool)
     features = data.features
     if reference.features is None:
         pass
@@ -275,10 +301,15 @@ def analyse_window(
         )
         tests.append(("features", test.p_value, _test_dict(test)))
         if detector is not None:
-            unseen = detector.test(features)
-            tests.append(
-                ("unseen_inputs", unseen.p_value, {"name": "unseen_inputs", **unseen.to_dict()})
-            )
+            unseen, tested = _unseen_test(data, features, detector, notes)
+            if unseen is not None:
+                tests.append(
+                    (
+                        "unseen_inputs",
+                        unseen.p_value,
+                        {"name": "unseen_inputs", **unseen.to_dict()},
+                    )
+                )
 
     rejected = holm([p for _, p, _ in tests], level) if tests else np.zeros(0, dtype=bool)
     stats_tests = []
@@ -310,7 +341,9 @@ def analyse_window(
         )
     if unseen is not None and features is not None and bool(rejected[-1]) and detector is not None:
         findings.extend(
-            _blind_spots(data, features, detector, level, min_gap_size, example, zone_radius)
+            _blind_spots(
+                data, features, tested, detector, level, min_gap_size, example, zone_radius
+            )
         )
     stats = {
         "n_tasks": data.n,
@@ -325,6 +358,38 @@ def analyse_window(
         "notes": notes,
     }
     return stats, findings
+
+
+def _unseen_test(
+    data: WindowData,
+    features: NDArray[np.float32],
+    detector: UnseenInputDetector,
+    notes: list[str],
+) -> tuple[UnseenInputTest | None, NDArray[np.bool_]]:
+    """The unseen-input test of the window's recorded features (and confidences).
+
+    A detector fitted with the reference's confidences scores each input by its distance
+    *and* its recorded calibrated confidence, so only inputs with a confidence are tested;
+    the returned mask says which (over the feature rows), and the test's per-input flags
+    are spread back over all feature rows (untested rows are not flagged).
+    """
+    n_rows = int(features.shape[0])
+    if not detector.uses_confidence_:
+        return detector.test(features.astype(np.float64)), np.ones(n_rows, dtype=bool)
+    confidence = data.confidence[data.feature_rows]
+    tested = np.isfinite(confidence)
+    n_tested = int(tested.sum())
+    if n_tested < n_rows:
+        notes.append(
+            f"{n_rows - n_tested} of {n_rows} inputs with features have no model confidence "
+            "(no model score recorded): the unseen-input test leaves them out"
+        )
+    if n_tested == 0:
+        return None, tested
+    result = detector.test(features[tested].astype(np.float64), confidence=confidence[tested])
+    flags = np.zeros(n_rows, dtype=bool)
+    flags[tested] = result.unseen
+    return replace(result, unseen=flags), tested
 
 
 def _examples(
@@ -351,13 +416,15 @@ def _examples(
 def _blind_spots(
     data: WindowData,
     features: NDArray[np.float32],
+    tested: NDArray[np.bool_],
     detector: UnseenInputDetector,
     level: float,
     min_size: int,
     example: Callable[[str], Any],
     zone_radius: float | None,
 ) -> list[dict[str, Any]]:
-    rows = data.feature_rows
+    rows = data.feature_rows[tested]
+    features = features[tested]
     audit = np.where(data.audited & np.isfinite(data.audit_label), 0.0, np.nan)
     audit[data.audited & (data.audit_label == data.label)] = 1.0
     gaps = find_gaps(

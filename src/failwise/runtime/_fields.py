@@ -2,12 +2,14 @@
 
 Fresh task ids (uuid4 hex) come from one draw of random bytes, and the top labels from
 one stable sort of the stacked probabilities; both equal what the per-decision code
-gives (``uuid.uuid4().hex``, ``np.argsort(-proba, kind="stable")``).
+gives (``uuid.uuid4().hex``, ``np.argsort(-proba, kind="stable")``), which small batches
+(one request's decision) still use.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,12 +19,15 @@ from failwise.runtime._attempt import Outcome
 
 __all__ = ["fresh_ids", "top_labels"]
 
+#: Fewer rows than this take the per-row code (NumPy's set-up costs more than it saves).
+_BULK = 8
+
 
 def fresh_ids(ids: Sequence[str | None]) -> list[str]:
     """``ids`` with every None replaced by a fresh uuid4 hex (RFC 4122 version 4)."""
     missing = sum(task_id is None for task_id in ids)
-    if not missing:
-        return list(ids)  # type: ignore[arg-type]
+    if missing < _BULK:
+        return [uuid.uuid4().hex if task_id is None else task_id for task_id in ids]
     raw = np.frombuffer(os.urandom(16 * missing), dtype=np.uint8).reshape(missing, 16).copy()
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
@@ -38,7 +43,11 @@ def top_labels(outcomes: Sequence[Outcome], k: int) -> list[list[list[Any]] | No
     (probabilities rounded to six decimals); None where it has no probabilities."""
     out: list[list[list[Any]] | None] = [None] * len(outcomes)
     rows = [i for i, outcome in enumerate(outcomes) if outcome.proba is not None]
-    if not rows:
+    if len(rows) < _BULK:
+        for i in rows:
+            proba: Any = outcomes[i].proba
+            top = np.argsort(-proba, kind="stable")[:k]
+            out[i] = [[int(j), round(float(proba[j]), 6)] for j in top]
         return out
     proba = np.stack([outcomes[i].proba for i in rows])  # type: ignore[misc]
     order = np.argsort(-proba, axis=1, kind="stable")[:, :k]

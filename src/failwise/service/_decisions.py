@@ -32,14 +32,14 @@ from failwise.service._models import (
 )
 from failwise.service._prometheus import count_decisions
 from failwise.service._queue_api import item_out
-from failwise.service._state import ServiceState, get_state
+from failwise.service._state import ServiceState, state_dependency
 from failwise.store import Task
 
 __all__ = ["decisions_router"]
 
 decisions_router = APIRouter(prefix="/v1", tags=["decisions"], dependencies=[Depends(strict_query)])
 
-State = Annotated[ServiceState, Depends(get_state)]
+State = Annotated[ServiceState, Depends(state_dependency)]
 TaskPath = Annotated[TaskId, Path(description="The task id.")]
 
 

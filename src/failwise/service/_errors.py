@@ -276,8 +276,12 @@ def install_error_handlers(app: FastAPI) -> None:
 _KNOWN_QUERY: dict[int, frozenset[str]] = {}
 
 
-def strict_query(request: Request) -> None:
-    """Refuse query parameters the route does not declare (as bodies refuse extra fields)."""
+async def strict_query(request: Request) -> None:
+    """Refuse query parameters the route does not declare (as bodies refuse extra fields).
+
+    Async only so that FastAPI runs it on the event loop: it never waits, and a plain
+    function dependency costs a round trip through a worker thread per request.
+    """
     if not request.query_params:
         return
     route = request.scope.get("route")

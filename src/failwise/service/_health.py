@@ -23,7 +23,7 @@ from failwise.service._auth import Principal, bearer, require
 from failwise.service._errors import ApiError, responses, strict_query
 from failwise.service._models import Health, clean_json
 from failwise.service._prometheus import CONTENT_TYPE_LATEST, exposition
-from failwise.service._state import ServiceState, get_state
+from failwise.service._state import ServiceState, get_state, state_dependency
 from failwise.store import SCHEMA_VERSION, StoreError
 
 __all__ = ["health_router", "metrics_router"]
@@ -31,7 +31,7 @@ __all__ = ["health_router", "metrics_router"]
 health_router = APIRouter(tags=["health"], dependencies=[Depends(strict_query)])
 metrics_router = APIRouter(tags=["metrics"], dependencies=[Depends(strict_query)])
 
-State = Annotated[ServiceState, Depends(get_state)]
+State = Annotated[ServiceState, Depends(state_dependency)]
 _Time = Annotated[
     float | None,
     Query(ge=0, le=1e11, allow_inf_nan=False, description="Unix seconds (or ISO 8601)"),

@@ -29,14 +29,14 @@ from failwise.service._models import (
     clean_json,
     event_out,
 )
-from failwise.service._state import ServiceState, get_state
+from failwise.service._state import ServiceState, state_dependency
 from failwise.store import ItemDetail, QueueFilter, QueueItem, QueueRow
 
 __all__ = ["item_out", "queue_router"]
 
 queue_router = APIRouter(prefix="/v1/queue", tags=["queue"], dependencies=[Depends(strict_query)])
 
-State = Annotated[ServiceState, Depends(get_state)]
+State = Annotated[ServiceState, Depends(state_dependency)]
 Reviewer = Annotated[Principal, Depends(require("reviewer"))]
 ItemId = Annotated[int, Path(ge=1, le=2**62, description="The queue item id.")]
 _ERRORS = responses(401, 403, 404, 409, 413, 422, 503)

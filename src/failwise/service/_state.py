@@ -40,6 +40,7 @@ __all__ = [
     "get_state",
     "load_policy",
     "open_state",
+    "state_dependency",
 ]
 
 
@@ -277,3 +278,9 @@ def get_state(request: Request) -> ServiceState:
     """The worker's :class:`ServiceState` (a FastAPI dependency)."""
     state: ServiceState = request.app.state.service
     return state
+
+
+async def state_dependency(request: Request) -> ServiceState:
+    """:func:`get_state` as an async dependency: FastAPI runs it on the event loop, where
+    a plain function dependency takes a round trip through a worker thread per request."""
+    return get_state(request)

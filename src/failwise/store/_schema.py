@@ -375,8 +375,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         version=4,
-        description="stored per-hour metric rollups and the marks of stale hours",
-        statements=ROLLUP_TABLES,
+        description="stored per-hour metric rollups, the marks of stale hours, queue items by task",
+        # the task view looks up the queue items of a window's tasks
+        statements=(*ROLLUP_TABLES, "CREATE INDEX queue_items_task ON queue_items (task_id)"),
         by_backend=ROLLUP_TRIGGERS,
     ),
     Migration(

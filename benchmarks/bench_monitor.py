@@ -16,8 +16,10 @@ and from every row of the unseen intents:
 
 Per window it records the label-free accuracy estimate among answers and its audit-
 corrected version (200 audited answers, or all answers when fewer), the calibration-broken
-test, the unseen-input test, the KS test on calibrated confidence, the MMD permutation test
-on the embeddings, and the chi-square test of the predicted-label mix. Detection rates are
+test, the unseen-input test, the KS test on calibrated confidence (as the monitor runs it:
+re-weighted to the window's predicted-label mix with the reference's sampling error
+bounded; and the plain two-sample test beside it), the MMD permutation test on the
+embeddings, and the chi-square test of the predicted-label mix. Detection rates are
 shares of windows with p < 0.05. A blind-spot batch (10 % and 20 % of 2,500 requests from
 the unseen intents) measures how many unseen intents :func:`failwise.monitor.find_gaps`
 surfaces (clusters of >= 5 inputs, purity >= 0.6) against k-means on all traffic with one

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from failwise.exceptions import InputError, NotFittedError
-from failwise.monitor import UnseenInputDetector, find_gaps
+from failwise.monitor import Gap, UnseenInputDetector, find_gaps
 
 DIM = 16
 
@@ -155,3 +155,33 @@ def test_with_a_confidence_detector_unsure_groups_are_gaps_and_confident_ones_fr
     assert gaps[0].mean_confidence == pytest.approx(0.4)
     with pytest.raises(InputError, match="needs the served inputs' `confidence`"):
         find_gaps(detector, served)
+
+
+def _surfaced(gaps: list[Gap], truth: np.ndarray) -> set[int]:
+    found = set()
+    for gap in gaps:
+        categories, counts = np.unique(truth[list(gap.rows)], return_counts=True)
+        if categories[counts.argmax()] >= 0 and counts.max() / gap.size >= 0.9:
+            found.add(int(categories[counts.argmax()]))
+    return found
+
+
+def test_a_bounded_clustering_sample_finds_the_same_gaps() -> None:
+    rng, centres = _world(2)
+    detector = _fitted(rng, centres, known=10)
+    sizes = range(8, 28, 2)
+    ordinary = np.concatenate([_draw(rng, centres, c, 60) for c in range(10)])
+    novel = np.concatenate(
+        [_draw(rng, centres, c, n) for c, n in zip(range(10, 20), sizes, strict=True)]
+    )
+    served = np.concatenate([ordinary, novel])
+    truth = np.concatenate([np.full(600, -1), np.repeat(np.arange(10, 20), list(sizes))])
+    merge = _merge(detector)
+    whole = find_gaps(detector, served, merge_distance=merge)
+    assert len(_surfaced(whole, truth)) >= 8
+    for limit in (60, 25):  # far fewer than the far inputs, so most are assigned
+        sampled = find_gaps(detector, served, merge_distance=merge, max_clustered=limit)
+        assert _surfaced(sampled, truth) == _surfaced(whole, truth)
+        assert len(sampled) == len(whole)
+    with pytest.raises(InputError, match="`max_clustered` must be an int >= 2"):
+        find_gaps(detector, served, max_clustered=1)

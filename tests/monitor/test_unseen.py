@@ -133,3 +133,22 @@ def test_confidence_must_be_given_exactly_when_the_detector_was_fitted_with_it()
         UnseenInputDetector(confidence_weight=-1.0).fit(reference)
     constant = UnseenInputDetector(metric="euclidean").fit(reference, confidence=np.ones(60))
     assert np.isfinite(constant.test(reference[:5], confidence=np.ones(5)).p_value)
+
+
+@pytest.mark.parametrize(("metric", "k"), [("cosine", 1), ("euclidean", 3)])
+def test_scores_are_the_kth_neighbour_distances_to_the_index_half(metric: str, k: int) -> None:
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(8)
+    centres = rng.normal(scale=3.0, size=(6, 8))
+    reference, served = _clusters(rng, 1000, centres), _clusters(rng, 35_000, centres)
+    detector = UnseenInputDetector(metric=metric, n_neighbors=k).fit(reference)
+    if metric == "cosine":
+        reference = reference / np.linalg.norm(reference, axis=1, keepdims=True)
+        served = served / np.linalg.norm(served, axis=1, keepdims=True)
+    order = np.random.default_rng(0).permutation(1000)  # the detector's own split
+    index = NearestNeighbors(n_neighbors=k).fit(reference[order[:500]])
+    expected, _ = index.kneighbors(served)  # more rows than one block of the search
+    np.testing.assert_allclose(detector.score(served), expected[:, -1], rtol=1e-9)
+    calibration, _ = index.kneighbors(reference[order[500:]])
+    np.testing.assert_allclose(detector.reference_distances_, calibration[:, -1], rtol=1e-9)

@@ -23,9 +23,10 @@ each window's statistics and its findings in the store; :func:`findings` reads t
 from __future__ import annotations
 
 from failwise.monitor._bulk import CONFIDENCE_BINS, window_statistics
-from failwise.monitor._drift import DriftTest, holm, ks_drift, mix_drift, mmd_drift
+from failwise.monitor._drift import DriftTest, holm, ks_drift, mix_drift
 from failwise.monitor._estimate import PerformanceEstimate, estimate_accuracy, poisson_binomial_cdf
 from failwise.monitor._gaps import Gap, find_gaps
+from failwise.monitor._mmd import mmd_drift
 from failwise.monitor._quarantine import Release, quarantine, release, release_reviewed
 from failwise.monitor._reference import (
     ACTION_NAMES,

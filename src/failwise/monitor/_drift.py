@@ -39,7 +39,6 @@ __all__ = [
     "holm",
     "ks_drift",
     "mix_drift",
-    "mmd_drift",
 ]
 
 #: Probability over reference draws that the monitor's score tests hold their level for
@@ -396,106 +395,6 @@ def mix_drift(
     chi2, p_value, dof, _ = stats.chi2_contingency(table, correction=False)
     detail["degrees_of_freedom"] = int(dof)
     return DriftTest(name, "chi-square", float(chi2), float(p_value), n_ref, n_win, detail)
-
-
-def _sq_distances(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
-    aa = np.einsum("ij,ij->i", a, a)[:, None]
-    bb = np.einsum("ij,ij->i", b, b)[None, :]
-    out: NDArray[np.float64] = np.maximum(aa + bb - 2.0 * (a @ b.T), 0.0)
-    return out
-
-
-def mmd_drift(
-    reference: ArrayLike,
-    window: ArrayLike,
-    *,
-    n_permutations: int = 200,
-    max_reference: int = 1000,
-    random_state: int | np.random.Generator | None = 0,
-    name: str = "features",
-) -> DriftTest:
-    """Maximum mean discrepancy permutation test on input features (Gretton et al., 2012).
-
-    Gaussian kernel with the median-heuristic bandwidth of the pooled sample; the p-value is
-    ``(1 + #{permuted MMD² >= observed}) / (1 + n_permutations)``, exact for any sample
-    size. At most ``max_reference`` reference rows (a random subset) are used, which keeps
-    a window's test under a fraction of a second.
-
-    Parameters
-    ----------
-    reference, window : array-like of shape (n, d) and (m, d)
-    n_permutations : int, default=200
-    max_reference : int, default=1000
-    random_state : int, Generator or None, default=0
-    name : str, default="features"
-
-    Returns
-    -------
-    DriftTest
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from failwise.monitor import mmd_drift
-    >>> rng = np.random.default_rng(0)
-    >>> mmd_drift(rng.normal(size=(300, 5)), rng.normal(1.0, size=(100, 5))).p_value < 0.01
-    True
-    """
-    ref = check_scores(reference, "reference", ndim=2).astype(np.float64)
-    win = check_scores(window, "window", ndim=2).astype(np.float64)
-    for rows, label in ((ref, "reference"), (win, "window")):
-        if rows.shape[0] < 2:
-            raise InputError(
-                f"`{label}` has {rows.shape[0]} row(s); the MMD statistic needs at least two "
-                "on each side. Test windows that hold more decisions."
-            )
-    if ref.shape[1] != win.shape[1]:
-        raise InputError(
-            f"`reference` has {ref.shape[1]} feature columns but `window` has {win.shape[1]}; "
-            "both must come from the same feature function."
-        )
-    for value, label, low in (
-        (n_permutations, "n_permutations", 1),
-        (max_reference, "max_reference", 2),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-            raise InputError(f"`{label}` must be an int >= {low}; got {describe(value)}.")
-    rng = np.random.default_rng(random_state)
-    if ref.shape[0] > max_reference:
-        ref = ref[rng.choice(ref.shape[0], size=int(max_reference), replace=False)]
-    pooled = np.concatenate([ref, win])
-    n, total = ref.shape[0], pooled.shape[0]
-    sq = _sq_distances(pooled, pooled)
-    upper = sq[np.triu_indices(total, k=1)]
-    bandwidth = float(np.median(upper[upper > 0])) if np.any(upper > 0) else 1.0
-    kernel = np.exp(-sq / bandwidth)
-    np.fill_diagonal(kernel, 0.0)
-
-    # For group indicators a, b = 1 - a: the within/between kernel sums are a·Ka, b·Ka
-    # and b·Kb, so all permutations cost one matrix product.
-    first = np.zeros((total, int(n_permutations) + 1))
-    first[:n, 0] = 1.0
-    for column in range(1, int(n_permutations) + 1):
-        first[rng.permutation(total)[:n], column] = 1.0
-    second = 1.0 - first
-    k_first = kernel @ first
-    s_aa = np.einsum("ij,ij->j", first, k_first)
-    s_ab = np.einsum("ij,ij->j", second, k_first)
-    s_bb = kernel.sum() - s_aa - 2.0 * s_ab
-    m = total - n
-    mmd = s_aa / (n * (n - 1)) + s_bb / (m * (m - 1)) - 2.0 * s_ab / (n * m)
-    observed = float(mmd[0])
-    exceed = int(np.sum(mmd[1:] >= observed))
-    p_value = (1 + exceed) / (1 + int(n_permutations))
-    return DriftTest(
-        name,
-        "mmd-permutation",
-        observed,
-        float(p_value),
-        int(n),
-        int(win.shape[0]),
-        {"bandwidth": bandwidth, "n_permutations": int(n_permutations)},
-    )
 
 
 def holm(

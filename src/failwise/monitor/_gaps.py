@@ -44,6 +44,13 @@ __all__ = ["Gap", "find_gaps"]
 #: category's size); pass ``merge_distance`` for such data.
 MERGE_FACTOR: Final = 0.95
 
+#: Far inputs clustered at once by default (``find_gaps(max_clustered=...)``). Beyond it,
+#: a random sample of this many is clustered, every other far input joins the cluster it
+#: would have merged into (the one with the smallest linkage distance, when within the
+#: merge distance), and the inputs that join none are clustered the same way: the cost
+#: grows linearly with the traffic instead of quadratically.
+MAX_CLUSTERED: Final = 4000
+
 
 @dataclass(frozen=True)
 class Gap:
@@ -150,6 +157,63 @@ def _centre_is_far(
     return bool(detector._combine(distance, doubt)[0] > detector.threshold_)
 
 
+def _linkage_distance(
+    points: NDArray[np.float64], members: NDArray[np.float64], labels: NDArray[np.intp], how: str
+) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """Each point's nearest cluster of ``members`` (labelled 0..K-1) and its linkage distance."""
+    order = np.argsort(labels, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(labels[order]) != 0])
+    sizes = np.diff(np.r_[starts, order.size])
+    sq_members = np.einsum("ij,ij->i", members[order], members[order])
+    best = np.empty(points.shape[0], dtype=np.intp)
+    distance = np.empty(points.shape[0])
+    step = max(1, (1 << 22) // max(order.size, 1))
+    for start in range(0, points.shape[0], step):
+        block = points[start : start + step]
+        sq = np.einsum("ij,ij->i", block, block)[:, None] + sq_members[None, :]
+        pairwise = np.sqrt(np.maximum(sq - 2.0 * block @ members[order].T, 0.0))
+        if how == "single":
+            linked = np.minimum.reduceat(pairwise, starts, axis=1)
+        else:
+            linked = np.add.reduceat(pairwise, starts, axis=1) / sizes
+        best[start : start + step] = np.argmin(linked, axis=1)
+        distance[start : start + step] = linked[
+            np.arange(block.shape[0]), best[start : start + step]
+        ]
+    return labels[order][starts][best], distance
+
+
+def _cluster(
+    points: NDArray[np.float64],
+    radius: float,
+    how: str,
+    limit: int,
+    rng: np.random.Generator,
+) -> NDArray[np.intp]:
+    """Agglomerative clusters at ``radius``; a sample plus assignment beyond ``limit``."""
+    from sklearn.cluster import AgglomerativeClustering
+
+    n = points.shape[0]
+    if n == 1:
+        return np.zeros(1, dtype=np.intp)
+    if n <= limit:
+        labels: NDArray[np.intp] = AgglomerativeClustering(
+            n_clusters=None, distance_threshold=radius, linkage=how
+        ).fit_predict(points)
+        return labels
+    sample = np.sort(rng.choice(n, size=limit, replace=False))
+    labels = np.full(n, -1, dtype=np.intp)
+    labels[sample] = _cluster(points[sample], radius, how, limit, rng)
+    rest = np.setdiff1d(np.arange(n), sample)
+    nearest, distance = _linkage_distance(points[rest], points[sample], labels[sample], how)
+    joined = distance < radius
+    labels[rest[joined]] = nearest[joined]
+    alone = rest[~joined]
+    if alone.size:
+        labels[alone] = _cluster(points[alone], radius, how, limit, rng) + labels.max() + 1
+    return labels
+
+
 def _share(mask: NDArray[np.bool_] | None, rows: NDArray[np.intp]) -> float | None:
     return None if mask is None else float(mask[rows].mean())
 
@@ -167,6 +231,7 @@ def find_gaps(
     min_size: int = 5,
     merge_distance: float | None = None,
     n_examples: int = 5,
+    max_clustered: int = MAX_CLUSTERED,
 ) -> list[Gap]:
     """Clusters of served inputs beyond the reference, ranked by expected silent failures.
 
@@ -198,6 +263,11 @@ def find_gaps(
         reference's own neighbourhood radius).
     n_examples : int, default=5
         Representative inputs per gap.
+    max_clustered : int, default=4000
+        Far inputs clustered at once. With more, a random sample of this many is
+        clustered and the others join the cluster they would have merged into, or are
+        clustered again among themselves (see :data:`MAX_CLUSTERED`): the cost then grows
+        linearly with the traffic searched.
 
     Returns
     -------
@@ -221,8 +291,6 @@ def find_gaps(
     >>> [(gap.size, gap.rank) for gap in gaps]
     [(19, 1), (12, 2)]
     """
-    from sklearn.cluster import AgglomerativeClustering
-
     detector._check_fitted("threshold_", "find_gaps")
     if isinstance(min_size, bool) or not isinstance(min_size, int | np.integer) or min_size < 2:
         raise InputError(f"`min_size` must be an int >= 2; got {describe(min_size)}.")
@@ -232,6 +300,12 @@ def find_gaps(
         or n_examples < 0
     ):
         raise InputError(f"`n_examples` must be an int >= 0; got {describe(n_examples)}.")
+    if (
+        isinstance(max_clustered, bool)
+        or not isinstance(max_clustered, int | np.integer)
+        or max_clustered < 2
+    ):
+        raise InputError(f"`max_clustered` must be an int >= 2; got {describe(max_clustered)}.")
     uses_confidence = bool(getattr(detector, "uses_confidence_", False))
     if uses_confidence and confidence is None:
         raise InputError(
@@ -262,17 +336,12 @@ def find_gaps(
     if far.size < min_size:
         return []
     points = detector._prepare(np.asarray(features)[far], "features")
-    if far.size == 1:
-        labels = np.zeros(1, dtype=np.intp)
-    else:
-        labels = AgglomerativeClustering(
-            n_clusters=None, distance_threshold=radius, linkage=linkage
-        ).fit_predict(points)
+    labels = _cluster(points, radius, linkage, int(max_clustered), np.random.default_rng(0))
     gaps: list[Gap] = []
-    for cluster in np.unique(labels):
-        members = np.flatnonzero(labels == cluster)
-        if members.size < min_size:
-            continue
+    sizes = np.bincount(labels)
+    by_cluster, ends = np.argsort(labels, kind="stable"), np.cumsum(sizes)
+    for cluster in np.flatnonzero(sizes >= min_size):
+        members = by_cluster[ends[cluster] - sizes[cluster] : ends[cluster]]
         rows = far[members]
         centre = points[members].mean(axis=0)
         probe = centre

@@ -42,10 +42,10 @@ from failwise.monitor._drift import (
     holm,
     ks_drift,
     mix_drift,
-    mmd_drift,
 )
 from failwise.monitor._estimate import estimate_accuracy
 from failwise.monitor._gaps import find_gaps
+from failwise.monitor._mmd import mmd_drift
 from failwise.monitor._reference import Reference
 from failwise.monitor._unseen import UnseenInputDetector, UnseenInputTest
 

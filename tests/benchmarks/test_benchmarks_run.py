@@ -239,7 +239,13 @@ def test_monitor_benchmark_reports_every_condition_with_valid_rates(tmp_path: Pa
     assert {"null", "prior shift", "novel 10%", "novel 30%"} <= set(summary)
     for entry in summary.values():
         assert entry["windows"] >= 1
-        for key in ("unseen_alarm_rate", "mmd_alarm_rate", "calibration_broken_rate"):
+        for key in (
+            "unseen_alarm_rate",
+            "mmd_alarm_rate",
+            "calibration_broken_rate",
+            "ks_confidence_alarm_rate",
+            "ks_confidence_two_sample_alarm_rate",
+        ):
             assert 0.0 <= entry[key] <= 1.0
     # The label-free estimate over-estimates when unseen intents are answered; the audit
     # correction removes most of that bias.

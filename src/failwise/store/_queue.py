@@ -37,6 +37,7 @@ from failwise.exceptions import InputError
 from failwise.store._backend import Op, Row, Tx
 from failwise.store._checks import check_at, check_label, check_task_id, check_text, dump_json
 from failwise.store._errors import QueueStateError, UnknownItemError, format_time, unknown_task
+from failwise.store._queue_changes import QueueChanges
 from failwise.store._queue_items import (
     MAX_TEXT,
     ItemRow,
@@ -120,7 +121,7 @@ def _holder_mismatch(item: QueueItem, reviewer: str | None, call: str) -> QueueS
     )
 
 
-class Queue(QueueReads, QueueViews):
+class Queue(QueueReads, QueueViews, QueueChanges):
     """The review queue of a :class:`~failwise.store.Store` (``store.queue``).
 
     It reaches the database only through the two callables its store hands it: ``write``

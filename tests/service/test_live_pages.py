@@ -3,6 +3,7 @@ real ``failwise serve --workers 2 --labels FILE`` on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
 NAMES = ("card_arrival", "card_lost_or_stolen", "refund_not_showing")
+#: The pages' lease: short, so that a renewal is needed within the test.
+LEASE_S = 9.0
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +42,13 @@ def chromium() -> Iterator[Any]:
 def site(
     backend_url: str, policy_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    labels = tmp_path_factory.mktemp("labels") / "labels.txt"
+    folder = tmp_path_factory.mktemp("labels")
+    labels = folder / "labels.txt"
     labels.write_text("\n".join(NAMES) + "\n", encoding="utf-8")
-    server = serve(backend_url, policy_dir, workers=2, args=["--labels", str(labels)])
+    config = folder / "serve.toml"  # the settings file still counts: --labels wins over it
+    config.write_text(f'lease_s = {LEASE_S}\nlabels = ["x", "y", "z"]\n', encoding="utf-8")
+    args = ["--labels", str(labels), "--config", str(config)]
+    server = serve(backend_url, policy_dir, workers=2, args=args)
     try:
         yield server
     finally:
@@ -100,7 +107,7 @@ def test_the_open_queue_shows_claims_made_elsewhere_without_a_reload(
         page.keyboard.press("j")
         admin = site.names["admin"]
         for item_id in ids[:3]:  # each through a new connection: both workers serve them
-            _api(site, f"/v1/queue/{item_id}/claim", {})
+            _api(site, f"/v1/queue/{item_id}/claim", {"lease_s": 300})
         # a change written by another process straight into the store, as another host would
         with store.open(site.store_url) as opened:
             opened.queue.claim_item(ids[3], "someone-else", 60.0)
@@ -134,7 +141,9 @@ def test_an_open_item_is_flagged_when_it_is_claimed_or_resolved_elsewhere(
     try:
         _sign_in(page, site, f"/review/items/{theirs}")
         assert page.is_hidden("[data-live-status]")
-        _api(site, f"/v1/queue/{theirs}/claim", {})  # someone else takes the one I look at
+        _api(
+            site, f"/v1/queue/{theirs}/claim", {"lease_s": 300}
+        )  # someone else takes the one I look at
         status = page.locator("[data-live-status]")
         status.wait_for(state="visible", timeout=20_000)
         assert f"#{theirs} claimed by {site.names['admin']}" in status.inner_text()
@@ -149,6 +158,39 @@ def test_an_open_item_is_flagged_when_it_is_claimed_or_resolved_elsewhere(
         assert f"#{mine} resolved by you" in status.inner_text()
         if backend_url.startswith("sqlite"):
             page.screenshot(path=str(SCREENSHOTS / "reviewer-item-changed.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def test_the_lease_of_an_open_item_is_renewed_while_its_page_is_open(
+    chromium: Any, site: Server
+) -> None:
+    (item_id,) = _queue(site, 1)
+    context = chromium.new_context()
+    page = context.new_page()
+    try:
+        _sign_in(page, site, f"/review/items/{item_id}")
+        page.click("text=Claim this item")
+        page.wait_for_url(f"**/review/items/{item_id}?n=claimed")
+        assert "renewed while this page is open" in page.inner_text(".lease")
+        with store.open(site.store_url) as opened:
+            first = opened.queue.get(item_id).lease_expires_at
+        assert first is not None
+        deadline = time.monotonic() + 60
+        renewed = first
+        while time.monotonic() < deadline and renewed <= first + LEASE_S:
+            page.wait_for_timeout(500)
+            with store.open(site.store_url) as opened:
+                item = opened.queue.get(item_id)
+            assert item.state == "claimed"
+            assert item.claimed_by == site.names["reviewer"]
+            renewed = item.lease_expires_at or first
+        assert renewed > first + LEASE_S  # held past the end of its first lease
+        shown = page.get_attribute(".lease [data-lease-time]", "datetime")
+        assert shown is not None
+        assert shown > page.evaluate(
+            f"new Date({first} * 1000).toISOString().replace('T', ' ').slice(0, 19)"
+        )
     finally:
         context.close()
 

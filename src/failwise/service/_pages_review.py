@@ -343,6 +343,7 @@ def _render_item(
         mine=mine,
         choices=_choices(detail),
         cursor=cursor,
+        lease_s=state.settings.lease_s,
         recent=recent,
         undo_window_s=state.settings.undo_window_s,
         label_options=label_options(state),

@@ -219,4 +219,42 @@
   }
   live.setAttribute("data-live", "on");
   schedule();
+
+  // -- the lease of the open item, renewed while the page is open and shown -------------------
+  var lease = itemId ? live.querySelector("[data-lease-until]") : null;
+  var csrf = document.querySelector('input[name="csrf_token"]');
+  if (!lease || !csrf) return;
+  var leaseS = parseFloat(lease.getAttribute("data-lease-s")) || 300;
+  var every = Math.max(2, leaseS / 3) * 1000;
+  var note = lease.querySelector("[data-lease-note]");
+  if (note) note.textContent = "; renewed while this page is open";
+  function renew() {
+    if (stopped || live.classList.contains("stale")) return;
+    if (document.hidden) { window.setTimeout(renew, every); return; }
+    fetch("/v1/queue/" + encodeURIComponent(itemId) + "/renew", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf.value },
+      body: JSON.stringify({ lease_s: leaseS })
+    })
+      .then(function (response) {
+        if (response.ok) return response.json();
+        if (response.status >= 400 && response.status < 500) {
+          if (note) note.textContent = "; it could not be renewed (" + response.status + "): reload the item";
+          return null;
+        }
+        throw new Error(String(response.status));
+      })
+      .then(function (item) {
+        if (!item) return;
+        var until = lease.querySelector("[data-lease-time]");
+        if (until && item.lease_expires_at) {
+          var text = new Date(item.lease_expires_at * 1000).toISOString().replace("T", " ").slice(0, 19);
+          until.textContent = text;
+          until.setAttribute("datetime", text);
+          lease.setAttribute("data-lease-until", String(item.lease_expires_at));
+        }
+        window.setTimeout(renew, every);
+      }, function () { window.setTimeout(renew, every); });
+  }
+  window.setTimeout(renew, every);
 })();

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,7 @@ import _harness as h
 
 h.ensure_failwise_importable()
 
-from bench_monitor import World, _data_dir, _features, _read, build_world  # noqa: E402
+from bench_monitor import World, _data_dir, _features, build_world, load_banking77  # noqa: E402
 
 NAME = "blind_spots"
 BATCH = 2500
@@ -38,13 +39,10 @@ OOS = -2  # truth code of an out-of-scope query (known intents are -1)
 
 
 def banking77(cache_dir: Any, kind: str) -> tuple[NDArray[np.intp], NDArray[np.float32], int, None]:
-    root = _data_dir() / "banking77"
-    train_texts, train_labels = _read(root / "train.csv")
-    test_texts, test_labels = _read(root / "test.csv")
-    index = {name: i for i, name in enumerate(sorted(set(train_labels)))}
-    labels = np.array([index[n] for n in train_labels + test_labels])
-    features = _features(train_texts + test_texts, kind, cache_dir, len(train_texts))
-    return labels, features, len(index), None
+    loaded = load_banking77(kind, Path(cache_dir))
+    if loaded is None:
+        raise SystemExit(2)
+    return loaded[0], loaded[1], 77, None
 
 
 def clinc150(

@@ -9,7 +9,13 @@ CIFAR-10 only). Every contender certifies the same statement on the same calibra
 Contenders:
 
 - ``failwise``: :class:`failwise.policy.RiskThreshold` as it is now (two pre-registered
-  starts, zero and three errors allowed, plus restart points; exact binomial p-values).
+  starts, zero and up to three errors allowed, plus restart points; exact binomial
+  p-values), on the calibrated top-label probability of the 70 % policy part.
+- ``failwise, all rows``: the default of ``failwise evaluate`` (``calibration="all"``): the
+  temperature is fitted on every validation row and the policy answers by the calibrated
+  top-two log-odds, whose order over rows is the raw logit margin's whatever the
+  temperature; so the certificate is ``RiskThreshold`` on the raw margins of *all* the
+  validation rows (run exactly so here), with no calibrator in the loop.
 - ``failwise (before)``: the procedure ``RiskThreshold`` ran before, frozen here: 90 % of δ
   on one start (the top 5 % of rows, at least the fewest that pass with zero errors, at
   most where 20 errors pass), 10 % on restart points 2^k ≥ twice that start.
@@ -49,6 +55,14 @@ share of the calibration rows whose one-sided Clopper–Pearson bound at the sam
 confidence, with no multiplicity correction, is below the target), each contender's
 coverage on the calibration rows, and its risk among answered held-out rows.
 
+**Designs.** ``split`` (every contender but ``failwise, all rows``): calibration rows are the
+70 % policy part, scored by calibrated top-label probability. ``all rows``: calibration
+rows are every in-scope validation row, scored by the top-two logit margin (for CIFAR-10,
+given as probabilities, the top-two log-odds); its pool is those rows plus the in-scope
+test rows, and its splits draw as many rows as the validation set holds. SGR is run on
+both designs (it only needs an order). Hindsight is computed per design on that design's
+own calibration rows.
+
 Reported per contender: mean coverage; over splits whose hindsight coverage is ≥ 20 %,
 mean coverage ÷ mean hindsight and the share of splits certifying nothing; the violation
 rate, the share of splits whose held-out risk among answers exceeds the target (held-out
@@ -85,11 +99,14 @@ SEEDS = tuple(range(6))
 
 FAILWISE = "failwise"
 FAILWISE_BEFORE = "failwise (before)"
+FAILWISE_ALL = "failwise, all rows"
+SGR_ALL = "SGR, all rows"
 MAPIE_BH = "mapie BH"
 MAPIE_FST = "mapie FST"
 MAPIE_SFST = "mapie SFST"
 SGR = "SGR"
 CONTENDERS = (FAILWISE, FAILWISE_BEFORE, MAPIE_BH, MAPIE_FST, MAPIE_SFST, SGR)
+ALL_ROWS_CONTENDERS = (FAILWISE_ALL, SGR_ALL)
 
 Pool = dict[str, NDArray[Any]]
 
@@ -112,6 +129,12 @@ def _cache_dir() -> Path:
     return path
 
 
+def top_two_margin(scores: NDArray[Any]) -> NDArray[np.float64]:
+    """Largest minus second-largest score per row (logits, or log-probabilities)."""
+    top = np.partition(np.asarray(scores, dtype=np.float64), scores.shape[1] - 2, axis=1)
+    return np.asarray(top[:, -1] - top[:, -2], dtype=np.float64)
+
+
 def _calibrated(
     val: NDArray[Any],
     y_val: NDArray[np.intp],
@@ -121,7 +144,11 @@ def _calibrated(
     *,
     from_probabilities: bool = False,
 ) -> Pool:
-    """Temperature scaling on 30 % of the in-scope validation rows; confidences of the rest."""
+    """Temperature scaling on 30 % of the in-scope validation rows; confidences of the rest.
+
+    ``all_*`` keys: the all-rows design, raw top-two margins of every in-scope validation
+    row and of the test rows.
+    """
     from failwise.calibration import TemperatureScaling
 
     rng = np.random.default_rng(seed)
@@ -134,17 +161,23 @@ def _calibrated(
     rest = ~fit_rows & (y_val >= 0)
     p_val = scaler.predict_proba(val[rest])
     p_test = scaler.predict_proba(test)
+    raw_val = np.log(val) if from_probabilities else val
+    raw_test = np.log(test) if from_probabilities else test
     return {
         "val_confidence": p_val.max(axis=1),
         "val_correct": p_val.argmax(axis=1) == y_val[rest],
         "test_confidence": p_test.max(axis=1),
         "test_correct": p_test.argmax(axis=1) == y_test,
         "test_in_scope": y_test >= 0,
+        "all_val_confidence": top_two_margin(raw_val[in_scope]),
+        "all_val_correct": raw_val[in_scope].argmax(axis=1) == y_val[in_scope],
+        "all_test_confidence": top_two_margin(raw_test),
+        "all_test_correct": raw_test.argmax(axis=1) == y_test,
     }
 
 
 def _cached(name: str, build: Callable[[], Pool]) -> Pool:
-    path = _cache_dir() / f"{name}.npz"
+    path = _cache_dir() / f"{name}-v2.npz"  # v2: with the all-rows design
     if path.is_file():
         with np.load(path, allow_pickle=False) as stored:
             return {key: stored[key] for key in stored.files}
@@ -217,12 +250,18 @@ def _cifar10(data_dir: Path) -> Pool:
     proba /= proba.sum(axis=1, keepdims=True)
     correct = proba.argmax(axis=1) == labels
     confidence = proba.max(axis=1)
+    with np.errstate(divide="ignore"):
+        log_odds = top_two_margin(np.log(proba))
     return {
         "val_confidence": confidence[:5000],
         "val_correct": correct[:5000],
         "test_confidence": confidence[5000:],
         "test_correct": correct[5000:],
         "test_in_scope": np.ones(5000, dtype=bool),
+        "all_val_confidence": log_odds[:5000],
+        "all_val_correct": correct[:5000],
+        "all_test_confidence": log_odds[5000:],
+        "all_test_correct": correct[5000:],
     }
 
 
@@ -450,24 +489,30 @@ def run_case(
     alpha: float,
     delta: float,
     seed: int,
+    design: str = "split",
 ) -> dict[str, Any]:
+    """Every contender of ``design`` ("split" or "all rows") on ``n_splits`` random splits."""
     rng = np.random.default_rng(seed)
     functions = contender_functions(rng)
+    if design != "split":
+        functions = {FAILWISE_ALL: failwise_now, SGR_ALL: sgr}
+    key = "" if design == "split" else "all_"
     per_model = max(1, math.ceil(n_splits / len(models)))
     rows: dict[str, dict[str, list[float]]] = {
         name: {"coverage": [], "held_out_risk": [], "pool_risk": [], "seconds": []}
-        for name in CONTENDERS
+        for name in functions
     }
     hind: list[float] = []
     sizes = []
     for _, pool in models:
+        inside = pool["test_in_scope"].astype(bool)
         confidence = np.concatenate(
-            [pool["val_confidence"], pool["test_confidence"][pool["test_in_scope"]]]
+            [pool[f"{key}val_confidence"], pool[f"{key}test_confidence"][inside]]
         )
         correct = np.concatenate(
-            [pool["val_correct"], pool["test_correct"][pool["test_in_scope"]]]
+            [pool[f"{key}val_correct"], pool[f"{key}test_correct"][inside]]
         ).astype(bool)
-        m = int(pool["val_confidence"].size)
+        m = int(pool[f"{key}val_confidence"].size)
         sizes.append((m, int(confidence.size)))
         for _ in range(per_model):
             rows_ = rng.permutation(confidence.size)
@@ -519,6 +564,7 @@ def run_case(
         }
     return {
         "case": case,
+        "design": design,
         "models": [label for label, _ in models],
         "calibration_and_pool_sizes": sizes,
         "n_splits": int(hindsight_arr.size),
@@ -544,7 +590,16 @@ def native_splits(
             "calibration_rows": int(confidence.size),
             "hindsight": hindsight(confidence, correct, alpha, delta),
         }
-        for name, fn in ((FAILWISE_BEFORE, failwise_before), (FAILWISE, failwise_now)):
+        designs = (
+            (FAILWISE_BEFORE, failwise_before, ""),
+            (FAILWISE, failwise_now, ""),
+            (FAILWISE_ALL, failwise_now, "all_"),
+        )
+        for name, fn, key in designs:
+            confidence = pool[f"{key}val_confidence"]
+            correct = pool[f"{key}val_correct"].astype(bool)
+            t_conf = pool[f"{key}test_confidence"]
+            t_corr = pool[f"{key}test_correct"].astype(bool)
             threshold = fn(confidence, correct, alpha, delta)
             answered = confidence >= threshold
             n_answered, errors = int(answered.sum()), int((answered & ~correct).sum())
@@ -554,6 +609,8 @@ def native_splits(
                 else 1.0
             )
             entry[name] = {
+                "calibration_rows": int(confidence.size),
+                "hindsight": hindsight(confidence, correct, alpha, delta),
                 "coverage": n_answered / confidence.size,
                 "risk_upper_bound": upper,
                 "test_risk_seen": _risk(threshold, t_conf[inside], t_corr[inside]),
@@ -572,7 +629,7 @@ def _pct(value: float | None) -> str:
 
 def print_case(result: dict[str, Any], *, alpha: float, delta: float) -> None:
     rows = []
-    for name in CONTENDERS:
+    for name in result["contenders"]:
         entry = result["contenders"][name]
         if entry["status"] != "ok":
             rows.append([name, "—", "—", "—", "—", "—", entry["reason"][:40]])
@@ -590,7 +647,7 @@ def print_case(result: dict[str, Any], *, alpha: float, delta: float) -> None:
             ]
         )
     h.print_table(
-        f"{result['case']}: {result['n_splits']} splits, risk ≤ {alpha:g} at "
+        f"{result['case']} ({result['design']}): {result['n_splits']} splits, risk ≤ {alpha:g} at "
         f"{1 - delta:.0%}; mean hindsight {_pct(result['mean_hindsight'])} %, "
         f"≥ 20 % in {_pct(result['share_hindsight_substantial'])} % of splits",
         [
@@ -610,20 +667,25 @@ def print_case(result: dict[str, Any], *, alpha: float, delta: float) -> None:
 def print_native(entries: list[dict[str, Any]]) -> None:
     rows = []
     for e in entries:
-        before, after = e[FAILWISE_BEFORE], e[FAILWISE]
+        parts = [e[FAILWISE_BEFORE], e[FAILWISE], e[FAILWISE_ALL]]
+
+        def cells(field: str, parts: list[dict[str, Any]] = parts) -> str:
+            return " / ".join(_pct(part[field]) for part in parts)
+
         rows.append(
             [
                 f"{e['case']} {e['model']}",
-                str(e["calibration_rows"]),
-                _pct(e["hindsight"]),
-                f"{_pct(before['coverage'])} / {_pct(after['coverage'])}",
-                f"{_pct(before['risk_upper_bound'])} / {_pct(after['risk_upper_bound'])}",
-                f"{_pct(before['test_risk_seen'])} / {_pct(after['test_risk_seen'])}",
-                f"{_pct(before['test_risk_all'])} / {_pct(after['test_risk_all'])}",
+                f"{e['calibration_rows']} / {parts[2]['calibration_rows']}",
+                f"{_pct(e['hindsight'])} / {_pct(parts[2]['hindsight'])}",
+                cells("coverage"),
+                cells("risk_upper_bound"),
+                cells("test_risk_seen"),
+                cells("test_risk_all"),
             ]
         )
     h.print_table(
-        "Own validation / test split, before / after (percent)",
+        "Own validation / test split (percent): rows and hindsight split / all rows; "
+        "the rest before / now (split) / all rows",
         ["model", "rows", "hindsight", "coverage", "bound", "test risk", "test risk (+unseen)"],
         rows,
         caption="test risk: among answered test rows of the trained classes; +unseen: all "
@@ -652,9 +714,18 @@ def main(argv: list[str] | None = None) -> int:
             skipped[case] = f"data not found: {exc}"
             print(f"{case}: skipped ({skipped[case]})")
             continue
-        result = run_case(case, models, n_splits=n_splits, alpha=alpha, delta=delta, seed=args.seed)
-        print_case(result, alpha=alpha, delta=delta)
-        results.append(result)
+        for design in ("split", "all rows"):
+            result = run_case(
+                case,
+                models,
+                n_splits=n_splits,
+                alpha=alpha,
+                delta=delta,
+                seed=args.seed,
+                design=design,
+            )
+            print_case(result, alpha=alpha, delta=delta)
+            results.append(result)
         if case in ("banking77", "digits"):
             native.extend(native_splits(case, models, alpha=alpha, delta=delta))
     if native:
@@ -668,7 +739,7 @@ def main(argv: list[str] | None = None) -> int:
         "target_risk": alpha,
         "confidence_level": 1.0 - delta,
         "hindsight_floor": HINDSIGHT_FLOOR,
-        "contenders": list(CONTENDERS),
+        "contenders": list(CONTENDERS) + list(ALL_ROWS_CONTENDERS),
         "cases": results,
         "native_splits": native,
         "skipped": skipped,

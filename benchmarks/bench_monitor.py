@@ -16,16 +16,18 @@ and from every row of the unseen intents:
 
 Per window it records the label-free accuracy estimate among answers and its audit-
 corrected version (200 audited answers, or all answers when fewer), the calibration-broken
-test, the unseen-input test, the KS test on calibrated confidence, the MMD permutation test
-on the embeddings, and the chi-square test of the predicted-label mix. Detection rates are
+test, the unseen-input test, the KS test on calibrated confidence (as the monitor runs it:
+re-weighted to the window's predicted-label mix with the reference's sampling error
+bounded; and the plain two-sample test beside it), the MMD permutation test on the
+embeddings, and the chi-square test of the predicted-label mix. Detection rates are
 shares of windows with p < 0.05. A blind-spot batch (10 % and 20 % of 2,500 requests from
 the unseen intents) measures how many unseen intents :func:`failwise.monitor.find_gaps`
 surfaces (clusters of >= 5 inputs, purity >= 0.6) against k-means on all traffic with one
 cluster per intent.
 
-Peers: NannyML's CBPE and Evidently's embedding drift are not run here (they are not
-installed by the ``peers`` extra); the MMD test is failwise's own scipy-free
-implementation of the same statistic as Alibi Detect's.
+Peers: NannyML's CBPE and Evidently run on these same windows in
+``bench_monitor_peers.py``, in the environment of the ``peers-monitor`` extra; the MMD test
+here is failwise's own scipy-free implementation of the same statistic as Alibi Detect's.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class World:
     predict: Any
     policy: Any
     n_known: int
+    predict_uncalibrated: Any = None
 
 
 def _data_dir() -> Path:
@@ -92,6 +95,35 @@ def _features(texts: list[str], kind: str, cache_dir: Path, split: int) -> NDArr
     # Train and test are encoded (and cached) separately, as the other benchmarks do.
     parts = [encoder.encode(list(part)) for part in np.split(np.asarray(texts, object), [split])]
     return np.asarray(np.concatenate(parts), np.float32)
+
+
+def load_banking77(
+    kind: str, cache_dir: Path, *, quick: bool = False
+) -> tuple[NDArray[np.intp], NDArray[np.float32]] | None:
+    """BANKING77's train + test rows as (intent ids, features); None when it is missing.
+
+    ``quick`` keeps a fixed random 6,000 of the 13,083 rows.
+    """
+    root = _data_dir() / "banking77"
+    if not (root / "train.csv").is_file():
+        print(f"BANKING77 not found in {root}; set FAILWISE_DATA_DIR", file=sys.stderr)
+        return None
+    train_texts, train_labels = _read(root / "train.csv")
+    test_texts, test_labels = _read(root / "test.csv")
+    index = {name: i for i, name in enumerate(sorted(set(train_labels)))}
+    texts = train_texts + test_texts
+    labels = np.array([index[n] for n in train_labels + test_labels])
+    if quick:
+        keep = np.random.default_rng(0).choice(len(texts), size=6000, replace=False)
+        texts = [texts[i] for i in keep]
+        labels = labels[keep]
+    start = time.perf_counter()
+    features = _features(texts, kind, cache_dir, len(train_texts))
+    print(
+        f"features ({kind}): {features.shape} in {time.perf_counter() - start:.0f} s",
+        file=sys.stderr,
+    )
+    return labels, features
 
 
 def build_world(
@@ -149,6 +181,7 @@ def build_world(
         predict,
         policy,
         int(known_ids.size),
+        model.predict_proba,
     )
 
 
@@ -342,6 +375,21 @@ def _target_row(
     return [name, fmt.format(measured), target, "met" if met else "NOT met"]
 
 
+def run_description(
+    quick: bool, features: str, seeds: int, windows: int, null_windows: int, size: int
+) -> dict[str, Any]:
+    """The sizes of a run, as the JSON files of the monitor benchmarks record them."""
+    return {
+        "quick": quick,
+        "features": features,
+        "seeds": seeds,
+        "windows_per_condition": windows,
+        "null_windows_per_seed": null_windows,
+        "window_size": size,
+        "audits_per_window": AUDITS,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = h.build_parser(NAME, __doc__ or "", default_repeats=1)
     parser.add_argument("--seeds", type=int, default=10, help="reference draws")
@@ -355,27 +403,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     seeds, windows, size = (1, 2, 300) if args.quick else (args.seeds, args.windows, WINDOW)
     null_windows = 4 if args.quick else args.null_windows
-    root = _data_dir() / "banking77"
-    if not (root / "train.csv").is_file():
-        print(f"BANKING77 not found in {root}; set FAILWISE_DATA_DIR", file=sys.stderr)
-        return 2
-    train_texts, train_labels = _read(root / "train.csv")
-    test_texts, test_labels = _read(root / "test.csv")
-    names = sorted(set(train_labels))
-    index = {name: i for i, name in enumerate(names)}
-    texts = train_texts + test_texts
-    labels = np.array([index[n] for n in train_labels + test_labels])
-    if args.quick:
-        keep = np.random.default_rng(0).choice(len(texts), size=6000, replace=False)
-        texts = [texts[i] for i in keep]
-        labels = labels[keep]
     features_kind = "tfidf" if args.quick else args.features
-    start = time.perf_counter()
-    features = _features(texts, features_kind, args.cache_dir, len(train_texts))
-    print(
-        f"features ({features_kind}): {features.shape} in {time.perf_counter() - start:.0f} s",
-        file=sys.stderr,
-    )
+    loaded = load_banking77(features_kind, args.cache_dir, quick=args.quick)
+    if loaded is None:
+        return 2
+    labels, features = loaded
 
     from failwise.monitor import UnseenInputDetector
 
@@ -639,8 +671,8 @@ def main(argv: list[str] | None = None) -> int:
         "Targets (issue: the categories nobody evaluated)",
         ["target", "measured", "target", ""],
         targets,
-        caption="NannyML CBPE and Evidently are not run here (not installed in this "
-        "environment); MMD is failwise's scipy reproduction of Alibi Detect's test",
+        caption="NannyML CBPE and Evidently: bench_monitor_peers.py; MMD is failwise's "
+        "scipy reproduction of Alibi Detect's test",
     )
     timing = {
         "estimate_and_tests_median_s": float(
@@ -655,13 +687,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     payload = {
         "name": NAME,
-        "quick": args.quick,
-        "features": features_kind,
-        "seeds": seeds,
-        "windows_per_condition": windows,
-        "null_windows_per_seed": null_windows,
-        "window_size": size,
-        "audits_per_window": AUDITS,
+        **run_description(args.quick, features_kind, seeds, windows, null_windows, size),
         "summary": summary,
         "false_alarms": fa,
         "targets": [

@@ -516,6 +516,19 @@ def _ratios(cases: dict[str, Any]) -> dict[str, float | None]:
     return out
 
 
+def _http_stack() -> dict[str, str | None]:
+    """The versions of the optional packages uvicorn and the service pick up when present."""
+    from importlib import metadata
+
+    versions: dict[str, str | None] = {}
+    for package in ("uvicorn", "httptools", "uvloop", "orjson"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
 def _fmt(value: Any, digits: int = 0) -> str:
     if value is None:
         return "—"
@@ -599,7 +612,9 @@ def main(argv: list[str] | None = None) -> int:
     ratios = _ratios(cases)
     h.print_table(
         f"failwise serve, {WORKERS} workers, {sizes['duration_s']:.0f} s per case"
-        f" (load average before the run: {_fmt(_load.load_average(), 2)})",
+        f" (load average before the run: {_fmt(_load.load_average(), 2)}; "
+        + ", ".join(f"{k} {v or 'absent'}" for k, v in _http_stack().items())
+        + ")",
         [
             "case",
             "throughput",
@@ -629,6 +644,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": targets,
         "target_values": TARGETS,
         "wrk": _load.wrk_available(),
+        "http_stack": _http_stack(),
         "environment": h.environment(),
     }
     path = h.write_json(args.out, payload)

@@ -239,7 +239,13 @@ def test_monitor_benchmark_reports_every_condition_with_valid_rates(tmp_path: Pa
     assert {"null", "prior shift", "novel 10%", "novel 30%"} <= set(summary)
     for entry in summary.values():
         assert entry["windows"] >= 1
-        for key in ("unseen_alarm_rate", "mmd_alarm_rate", "calibration_broken_rate"):
+        for key in (
+            "unseen_alarm_rate",
+            "mmd_alarm_rate",
+            "calibration_broken_rate",
+            "ks_confidence_alarm_rate",
+            "ks_confidence_two_sample_alarm_rate",
+        ):
             assert 0.0 <= entry[key] <= 1.0
     # The label-free estimate over-estimates when unseen intents are answered; the audit
     # correction removes most of that bias.
@@ -333,3 +339,15 @@ def test_slices_benchmark_recovers_planted_slices_and_compares_with_sliceline(
     assert result["planted_top1"] >= 0.5
     assert result["same_top_k_as_sliceline"] in (None, 1.0)
     assert all(row["seconds_find_slices"] > 0 for row in result["rows"])
+
+
+@pytest.mark.slow
+def test_queue_push_benchmark_times_every_claim_and_both_routes(tmp_path: Path) -> None:
+    result = _run("bench_queue_push.py", tmp_path / "queue_push.json")
+    _check_environment(result)
+    sqlite = result["results"]["sqlite"]
+    assert sqlite["changes"] == len(sqlite["delays_s"]) == 5
+    assert all(0 <= delay < 30 for delay in sqlite["delays_s"]), "a claim never reached the feed"
+    assert sqlite["non_2xx"] == 0
+    assert sqlite["ratio_changes_to_livez"] > 0
+    assert len(sqlite["runs"]["changes"]) == len(sqlite["runs"]["livez"]) == 2

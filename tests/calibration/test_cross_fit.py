@@ -71,7 +71,9 @@ def test_cross_fitted_evaluation_fits_the_policy_on_every_validation_row() -> No
     val, test = slice(0, 800), slice(800, None)
     models = [ModelScores(name="m", val=logits[val], test=logits[test], kind="logits")]
     template = Policy(target_risk=0.3, clarify_max_set_size=0)
-    split = evaluate_scores(models, y[val], y[test], policy=template, n_bootstrap=10)
+    split = evaluate_scores(
+        models, y[val], y[test], policy=template, n_bootstrap=10, calibration="split"
+    )
     crossed = evaluate_scores(
         models, y[val], y[test], policy=template, n_bootstrap=10, calibration="cross_fit"
     )
@@ -81,5 +83,5 @@ def test_cross_fitted_evaluation_fits_the_policy_on_every_validation_row() -> No
     assert crossed_control is not None
     assert split_control.n_samples_ == 560  # 70 % of the rows
     assert crossed_control.n_samples_ == 800
-    with pytest.raises(InputError, match="`calibration` must be 'split' or 'cross_fit'"):
+    with pytest.raises(InputError, match="`calibration` must be 'all', 'split' or 'cross_fit'"):
         evaluate_scores(models, y[val], y[test], calibration="folds")

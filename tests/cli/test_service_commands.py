@@ -63,6 +63,33 @@ def test_serve_refuses_a_bad_config_naming_the_key(tmp_path: Path) -> None:
     assert "`workers` got 'many'" in result.output
 
 
+def test_serve_refuses_a_bad_labels_file_or_one_that_does_not_match_the_policy(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(0)
+    proba = rng.dirichlet(np.full(3, 0.4), size=300)
+    y = np.array([rng.choice(3, p=p) for p in proba])
+    artifacts.save(Policy(target_risk=0.2).fit(proba, y), tmp_path / "policy")
+    gap = tmp_path / "gap.txt"
+    gap.write_text("a\n\nb\n")
+    result = runner.invoke(app, ["serve", "--labels", str(gap)])
+    assert result.exit_code == 2
+    assert "line 2 is blank" in " ".join(result.output.split())
+    two = tmp_path / "two.txt"
+    two.write_text("a\nb\n")
+    store_url = f"sqlite:///{tmp_path / 'events.db'}"
+    common = ["serve", "--policy", str(tmp_path / "policy"), "--store", store_url]
+    result = runner.invoke(app, [*common, "--labels", str(two)])
+    assert result.exit_code == 2
+    assert "names 2 labels, but the policy has 3 classes" in " ".join(result.output.split())
+    config = tmp_path / "serve.toml"
+    config.write_text('labels = ["a"]\n')
+    result = runner.invoke(app, [*common, "--config", str(config)])
+    assert result.exit_code == 2
+    assert "`labels` in" in result.output
+    assert "names 1 labels" in result.output
+
+
 @pytest.mark.slow
 def test_serve_starts_with_a_saved_policy_and_says_how_to_make_a_key(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)

@@ -43,8 +43,9 @@ import pytest
 from numpy.typing import NDArray
 from scipy import stats
 
+from failwise.calibration import TemperatureScaling
 from failwise.exceptions import UncertifiedWarning
-from failwise.policy import ConformalPredictionSets, RiskThreshold
+from failwise.policy import ConformalPredictionSets, RiskThreshold, top_two_log_odds
 
 pytestmark = pytest.mark.slow
 
@@ -187,6 +188,50 @@ def test_test_splits_show_significant_excess_risk_rarely(
     assert significant <= allowed, (
         f"{name}: significant excess risk in {significant}/{RISK_REPEATS} test splits; "
         f"at most {allowed} expected"
+    )
+
+
+# (pool, calibration size, target_risk, confidence_level)
+ALL_ROWS_CASES = [
+    ("cifar10", 5000, 0.02, 0.95),
+    ("digits", 600, 0.05, 0.9),
+    ("clinc150", 3750, 0.05, 0.9),
+]
+
+
+@pytest.mark.parametrize("case", ALL_ROWS_CASES, ids=_risk_case_id)
+def test_temperature_and_certificate_on_the_same_rows_keep_the_guarantee(
+    case: tuple[str, int, float, float],
+    request: pytest.FixtureRequest,
+    seed: int,
+) -> None:
+    """The default of `evaluate_scores`: temperature fitted on the rows it certifies.
+
+    Each draw fits the temperature on its own rows, then the certificate on the calibrated
+    top-two log-odds of the same rows; the population risk is that of the whole pool
+    calibrated with the draw's temperature.
+    """
+    name, n_calibration, risk, level = case
+    proba, labels = request.getfixturevalue(f"{name}_pool")
+    correct = proba.argmax(axis=1) == labels
+    rng = np.random.default_rng(seed)
+    violations = certified = 0
+    for _ in range(RISK_REPEATS):
+        draw = rng.integers(0, labels.size, size=n_calibration)
+        scaler = TemperatureScaling(from_probabilities=True).fit(proba[draw], labels[draw])
+        score = top_two_log_odds(scaler.predict_proba(proba))
+        rt = _fit_threshold(score[draw], correct[draw], risk, level)
+        if not rt.certified_:
+            continue
+        certified += 1
+        answered = score >= rt.threshold_
+        violations += int(1.0 - correct[answered].mean() > risk)
+    allowed = _allowed(RISK_REPEATS, 1.0 - level)
+    _record(request, "violation_rate", violations / RISK_REPEATS)
+    assert certified >= 0.9 * RISK_REPEATS
+    assert violations <= allowed, (
+        f"{name}: population risk above {risk} in {violations}/{RISK_REPEATS} draws; "
+        f"at most {allowed} expected at confidence_level {level}"
     )
 
 

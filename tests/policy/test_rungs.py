@@ -103,6 +103,7 @@ def ladders(k: int, draw: st.DrawFn) -> list[Any]:
         OutOfScopeRung(draw(st.sampled_from([0.5, 1.5, np.inf]))),
         EscalateLabel(draw(st.integers(0, k - 1))),
         AnswerRung(draw(st.floats(0.3, 1.0))),
+        AnswerRung(draw(st.floats(-1.0, 4.0)), "log_odds"),
         AnswerWhenFallbackAgrees(draw(st.floats(0.0, 1.0))),
         ClarifyRung(
             fitted_sets(method, k, draw(st.sampled_from([0.6, 0.9]))), draw(st.integers(0, 3))
@@ -152,6 +153,7 @@ def test_saved_rungs_rebuild_rungs_that_decide_the_same(
         OutOfScopeRung(1.0),
         EscalateLabel(2),
         AnswerRung(0.8),
+        AnswerRung(1.0, "log_odds"),
         AnswerWhenFallbackAgrees(0.5),
         ClarifyRung(fitted_sets(method, 5, 0.9), 2),
         FallbackRung(np.array([True, False, True, True, False, True])),

@@ -18,7 +18,7 @@ def test_a_decision_is_in_the_store_with_its_queue_item(live: Server) -> None:
             "/v1/decisions",
             json={
                 "scores": scores(0.34),
-                "context": {"text": "où est ma carte"},
+                "context": {"text": "où est ma carte", "account": 2**70},
                 "task_id": task_id,
             },
         )
@@ -26,12 +26,13 @@ def test_a_decision_is_in_the_store_with_its_queue_item(live: Server) -> None:
     decision = response.json()
     assert decision["task_id"] == task_id
     assert decision["action"] == "escalate"
-    assert decision["context"] == {"text": "où est ma carte"}
+    assert decision["context"] == {"text": "où est ma carte", "account": 2**70}
     with store.open(live.store_url) as opened:
         task = opened.task(task_id)
         items = opened.queue.of_task(task_id)
     assert task.action == "escalate"
     assert task.decision["reason"] == decision["reason"]
+    assert task.decision["context"] == decision["context"]
     assert [(i.kind, i.state) for i in items] == [("escalation", "pending")]
 
 

@@ -70,6 +70,7 @@ ROUTES: dict[tuple[str, str], tuple[frozenset[str], Factory]] = {
         lambda s, n: (f"/v1/tasks/{_task_id(s, _task(s))}", None),
     ),
     ("GET", "/v1/queue"): (ANY_READER, lambda s, n: ("/v1/queue", None)),
+    ("GET", "/v1/queue:changes"): (ANY_READER, lambda s, n: ("/v1/queue:changes?after=0", None)),
     ("GET", "/v1/queue/{item_id}"): (ANY_READER, lambda s, n: (f"/v1/queue/{_task(s)}", None)),
     ("POST", "/v1/queue:claim"): (REVIEWER, lambda s, n: ("/v1/queue:claim", {})),
     ("POST", "/v1/queue/{item_id}/claim"): (
@@ -244,6 +245,30 @@ def test_a_form_sign_in_redirects_to_a_local_page_only(
     missing = client.post("/sign-in", data={"next": "/"})
     assert missing.status_code == 422
     assert missing.json()["error"]["field"] == "key"
+
+
+def test_a_wrong_key_in_the_form_gets_the_sign_in_page_again_and_the_api_json(
+    app_client: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, _ = app_client
+    html = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    form = {"key": "fw_000000000000_" + "x" * 43, "next": "/review"}
+    page = client.post("/sign-in", data=form, headers=html, follow_redirects=False)
+    assert page.status_code == 401
+    assert page.headers["content-type"].startswith("text/html")
+    assert "That API key is not valid" in page.text
+    assert 'name="next" value="/review"' in page.text  # signing in again goes on to /review
+    assert "Content-Security-Policy" in page.headers
+    assert SESSION_COOKIE not in page.headers.get("set-cookie", "")
+    empty = client.post("/sign-in", data={"key": "", "next": "/"}, headers=html)
+    assert empty.status_code == 422
+    assert "Enter your API key" in empty.text
+    script = client.post("/sign-in", data=form)  # no HTML asked for: the JSON error
+    assert script.status_code == 401
+    assert script.json()["error"]["field"] == "key"
+    api = client.post("/sign-in", json={"key": form["key"]}, headers=html)
+    assert api.status_code == 401
+    assert api.json()["error"]["code"] == "unauthenticated"
 
 
 def test_a_tampered_cookie_is_no_session(app_client: tuple[TestClient, dict[str, str]]) -> None:

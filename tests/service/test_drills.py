@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +47,15 @@ REVIEWERS = 16
 
 
 def serve(
-    store_url: str, policy_dir: Path, *, workers: int = 2, timeout_s: float = 120.0
+    store_url: str,
+    policy_dir: Path,
+    *,
+    workers: int = 2,
+    timeout_s: float = 120.0,
+    args: Sequence[str] = (),
 ) -> Server:
-    """``failwise serve`` (the CLI) on a free port; returns once every worker is up."""
+    """``failwise serve`` (the CLI) on a free port, with more options ``args``; returns once
+    every worker is up."""
     port = free_port()
     tokens, names = create_keys(store_url)
     env = {**os.environ}
@@ -67,6 +73,7 @@ def serve(
         str(workers),
         "--port",
         str(port),
+        *args,
     ]
     handle, log_path = tempfile.mkstemp(prefix="failwise-drill-", suffix=".log")
     with os.fdopen(handle, "wb") as log:

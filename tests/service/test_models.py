@@ -42,6 +42,14 @@ def test_fast_json_encodes_numpy_values_enums_and_sets() -> None:
     assert body == {"scores": [0.5, None], "label": 3, "p": 0.25, "action": "escalate", "set": [2]}
 
 
+def test_fast_json_takes_integers_beyond_64_bits() -> None:
+    value = {"context": {"id": 2**80, "ids": [-(2**70)], "x": math.nan, "s": ("a", {2})}}
+    body = json.loads(bytes(FastJSONResponse(value).body))
+    assert body == {"context": {"id": 2**80, "ids": [-(2**70)], "x": None, "s": ["a", [2]]}}
+
+
 def test_fast_json_refuses_what_json_cannot_hold() -> None:
     with pytest.raises(TypeError, match="not JSON serializable"):
         FastJSONResponse({"x": object()})
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        FastJSONResponse({"x": object(), "big": 2**80})

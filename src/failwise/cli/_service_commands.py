@@ -66,12 +66,28 @@ def serve(
         Path | None,
         typer.Option("--config", help="TOML, JSON or YAML file of settings (options win)."),
     ] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            "--labels",
+            help="Label names for the reviewer page, class 0 first: one per line, or a JSON "
+            "list (overrides `labels` in --config).",
+        ),
+    ] = None,
 ) -> None:
     """Serve decisions, the review queue and product metrics over HTTP."""
     try:
         import uvicorn  # noqa: F401  (run_server needs it: refuse early without the extra)
 
-        from failwise.service import SETTINGS_ENV, find_policy, load_settings, run_server
+        from failwise.service import (
+            SETTINGS_ENV,
+            check_label_count,
+            find_policy,
+            load_policy,
+            load_settings,
+            read_labels,
+            run_server,
+        )
     except ImportError:
         fail("`failwise serve` needs the `service` extra: pip install 'failwise[service]'.")
     try:
@@ -84,9 +100,12 @@ def serve(
             workers=workers,
             host=host,
             port=port,
+            labels=None if labels is None else read_labels(labels),
         )
         if settings.policy is not None:
             policy_path, calibrator_path = find_policy(settings.policy, settings.policy_model)
+            source = f"--labels {labels}" if labels is not None else f"`labels` in {config}"
+            check_label_count(settings.labels, load_policy(settings).n_classes, source)
             console.print(
                 f"policy {escape(str(policy_path))}"
                 + (f", calibrator {escape(str(calibrator_path))}" if calibrator_path else "")

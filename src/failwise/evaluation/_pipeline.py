@@ -1,8 +1,23 @@
 """One evaluation, shared by `failwise demo`, `failwise evaluate` and notebooks.
 
-For each model: calibrate on half of the validation rows, fit the decision ladder on the other
-half, decide on the test rows, and project product metrics; then rank the models by the tasks
-they complete. Thresholds never see the test rows.
+For each model: calibrate on the validation rows, fit the decision ladder on them, decide on
+the test rows, and project product metrics; then rank the models by the tasks they complete.
+Thresholds never see the test rows.
+
+**Why the calibrator and the risk certificate may share rows.** The certificate
+(:class:`~failwise.policy.RiskThreshold`) tests a sequence of thresholds fixed before the
+labels it tests are seen, on a score whose order over the rows must not depend on those
+labels. Temperature scaling fits one number T from the labels, so a threshold on the
+calibrated top-label probability would be a threshold on a label-dependent order: T
+reorders rows by max softmax(z / T). It does not reorder them by the top-two log-odds,
+log p₁ − log p₂ = (z₁ − z₂) / T, which is the raw logit margin divided by the same T for
+every row; the top label, and so whether each answer is right, does not depend on T either.
+With ``answer_score="log_odds"`` the rows the policy answers at any threshold are the rows
+above a cut of the raw margin, the certificate's path of (answered, wrong) counts is that of
+the raw margins, and the certificate is the one it would be with no calibrator at all: exact,
+with T fitted on every row. Only the threshold's value is reported on the calibrated scale.
+Calibrators that reorder rows by the margin (vector scaling, isotonic regression, histogram
+binning) would break this and need the ``"split"`` design.
 """
 
 from __future__ import annotations
@@ -177,7 +192,7 @@ def evaluate_scores(
     n_bootstrap: int = 200,
     random_state: int = 0,
     progress: Callable[[int, int, str], None] | None = None,
-    calibration: str = "split",
+    calibration: str = "all",
 ) -> EvaluationResult:
     """Calibrate, fit the ladder, decide and project product metrics for several models.
 
@@ -192,20 +207,26 @@ def evaluate_scores(
         Template whose parameters every model's ladder is fitted with (default ``Policy()``).
     outcome_model : OutcomeModel, optional
     calibration_share : float, default=0.3
-        Share of in-scope validation rows used to fit the calibrator (temperature scaling has
-        one parameter and needs few rows); the rest fit the policy, so the risk certificate
-        holds on data the calibrator has not seen.
+        With ``calibration="split"``: share of in-scope validation rows used to fit the
+        calibrator (temperature scaling has one parameter and needs few rows); the rest fit
+        the policy, so the risk certificate holds on data the calibrator has not seen.
     n_bootstrap : int, default=200
     random_state : int, default=0
     progress : callable, optional
         Called as ``progress(done, total, step)`` before each step (fitting a model, the
         bootstrap of the metrics) and once at the end with ``done == total``.
-    calibration : {"split", "cross_fit"}, default="split"
-        ``"split"``: the calibrator and the policy get disjoint rows (``calibration_share``),
-        so the risk certificate is exact. ``"cross_fit"``: every validation row fits the
-        policy, with out-of-fold probabilities from
-        :func:`failwise.calibration.cross_fit_calibrate` (5 folds); more rows certify more,
-        but the certificate is then approximate (see that function's notes).
+    calibration : {"all", "split", "cross_fit"}, default="all"
+        ``"all"``: temperature scaling is fitted on every in-scope validation row and the
+        policy on every validation row, answering by the calibrated top-two log-odds
+        (``answer_score="log_odds"``, set on the policy whatever the template says). The
+        risk certificate stays exact (module notes): the order it tests does not depend on
+        the temperature. The clarify rung's prediction sets are then fitted on rows the
+        temperature saw, so their coverage is nominal rather than exact (one fitted
+        parameter). ``"split"``: the calibrator and the policy get disjoint rows
+        (``calibration_share``); the policy answers by the template's ``answer_score``.
+        ``"cross_fit"``: every validation row fits the policy, with out-of-fold
+        probabilities from :func:`failwise.calibration.cross_fit_calibrate` (5 folds); the
+        certificate is then approximate (see that function's notes).
 
     Returns
     -------
@@ -221,10 +242,15 @@ def evaluate_scores(
     outcome = outcome_model if outcome_model is not None else OutcomeModel()
     rng = np.random.default_rng(random_state)
     calib_rows, policy_rows = _split_validation(yv, calibration_share, rng)
-    if calibration not in ("split", "cross_fit"):
-        raise InputError(f"`calibration` must be 'split' or 'cross_fit'; got {calibration!r}.")
-    if calibration == "cross_fit":
+    if calibration not in ("all", "split", "cross_fit"):
+        raise InputError(
+            f"`calibration` must be 'all', 'split' or 'cross_fit'; got {calibration!r}."
+        )
+    params = template.get_params()
+    if calibration != "split":
         calib_rows, policy_rows = np.flatnonzero(yv >= 0), np.arange(yv.size)
+    if calibration == "all":
+        params["answer_score"] = "log_odds"
 
     evaluations: list[ModelEvaluation] = []
     entries: dict[str, Any] = {}
@@ -247,7 +273,7 @@ def evaluate_scores(
             proba_val[calib_rows] = out_of_fold
         else:
             calibrator.fit(val[calib_rows], yv[calib_rows])
-            proba_val = calibrator.predict_proba(val[policy_rows])
+            proba_val = calibrator.predict_proba(val[policy_rows])  # all rows unless "split"
         proba_test = calibrator.predict_proba(test)
         raw_test = _as_probabilities(test, scores.kind)
 
@@ -259,7 +285,7 @@ def evaluate_scores(
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UncertifiedWarning)
-            fitted = Policy(**template.get_params()).fit(
+            fitted = Policy(**params).fit(
                 proba_val,
                 yv[policy_rows],
                 ood_score=pick(scores.val_ood, policy_rows),

@@ -16,6 +16,9 @@ from failwise.report import Assumption, MetricValue, ModelSection, ReliabilityBi
 
 __all__ = ["build_report", "model_section"]
 
+#: What the answer threshold is set on, by the policy's ``answer_score``.
+_SCORE_NAMES = {"confidence": "confidence", "log_odds": "top-two log-odds"}
+
 _UNITS = {
     "time_to_correct_output_median_s": "s",
     "time_to_correct_output_p90_s": "s",
@@ -71,7 +74,8 @@ def model_section(evaluation: ModelEvaluation, y_test: np.ndarray) -> ModelSecti
     ctx = evaluation.policy.describe()
     threshold = ctx["answer_threshold"]
     summary = (
-        f"answer when calibrated confidence ≥ {threshold:.3f} ({ctx['answer_basis']})"
+        f"answer when calibrated {_SCORE_NAMES[ctx.get('answer_score', 'confidence')]} ≥ "
+        f"{threshold:.3f} ({ctx['answer_basis']})"
         if math.isfinite(threshold)
         else "no answer threshold could be certified: nothing is answered automatically"
     )

@@ -213,7 +213,7 @@ def ks_drift(
             )
         win, win_g = win[known], win_g[known]
         present, present_counts = np.unique(win_g, return_counts=True)
-        weights = reweighted_reference(
+        weights = _reweighted_reference(
             ref_g,
             {
                 k.item() if hasattr(k, "item") else k: float(c)
@@ -259,18 +259,16 @@ def ks_bound_p_value(
     return float(stats.kstwo.sf(max(0.0, statistic - bound), n_window)), bound
 
 
-def reweighted_reference(
+def _reweighted_reference(
     reference_groups: NDArray[Any], window_counts: Mapping[Any, float]
 ) -> NDArray[np.float64]:
     """Weights (summing to 1) of the reference rows re-weighted to a window's group mix:
     a row of group ``g`` weighs ``window_share(g) / reference_count(g)``; groups the
-    reference lacks are left out of the window's mix."""
+    reference lacks are left out of the window's mix (at least one must be shared)."""
     keys, index, counts = np.unique(reference_groups, return_inverse=True, return_counts=True)
     share = np.array(
         [float(window_counts.get(k.item() if hasattr(k, "item") else k, 0.0)) for k in keys]
     )
-    if share.sum() <= 0:
-        return np.full(reference_groups.size, 1.0 / reference_groups.size)
     weights = (share / counts)[index]
     return np.asarray(weights / weights.sum(), dtype=np.float64)
 

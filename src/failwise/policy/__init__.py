@@ -8,6 +8,7 @@ deterministic fallback rules feed the other rungs.
 
 from __future__ import annotations
 
+from failwise.policy._answer_score import top_two_log_odds
 from failwise.policy._baseline import always_answer
 from failwise.policy._conformal import ConformalPredictionSets, aps_members, lac_bar, lac_members
 from failwise.policy._costs import OutcomeCosts
@@ -98,4 +99,5 @@ __all__ = [
     "run_ladder",
     "run_row",
     "rung_class",
+    "top_two_log_odds",
 ]

@@ -466,18 +466,26 @@ def reason_sentence(
     """The reason sentence of one decided input, from its codes and the policy's context."""
     reason = _REASONS[reason_code]
     answer_at = ctx.get("answer_threshold")
+    by_log_odds = ctx.get("answer_score") == "log_odds"
     if reason is Reason.CONFIDENT:
-        return (
-            f"answer: confidence {confidence:.3f} ≥ answer threshold {_fmt(answer_at)}"
-            f" ({ctx.get('answer_basis', 'fitted on validation data')})"
+        above = (
+            f"top-two log-odds ≥ answer threshold {_fmt(answer_at)} (confidence {confidence:.3f}"
+            if by_log_odds
+            else f"confidence {confidence:.3f} ≥ answer threshold {_fmt(answer_at)} ("
         )
+        basis = ctx.get("answer_basis", "fitted on validation data")
+        return f"answer: {above}{'; ' if by_log_odds else ''}{basis})"
     action = _ACTIONS[action_code].value
     if reason is Reason.OUT_OF_SCOPE:
         return (
             f"{action}: out-of-scope score {_fmt(ood_score)} > threshold "
             f"{_fmt(ctx.get('ood_threshold'))}; the model is never trusted on such inputs"
         )
-    below = f"confidence {confidence:.3f} < answer threshold {_fmt(answer_at)}"
+    below = (
+        f"top-two log-odds < answer threshold {_fmt(answer_at)} (confidence {confidence:.3f})"
+        if by_log_odds
+        else f"confidence {confidence:.3f} < answer threshold {_fmt(answer_at)}"
+    )
     if reason is Reason.SMALL_PREDICTION_SET:
         return (
             f"clarify: {below}; the {_fmt(ctx.get('clarify_coverage'))} prediction set has "

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
+from failwise.policy._answer_score import row_answer_score
 from failwise.policy._decision import (
     _ACTIONS,
     _BANDS,
@@ -224,7 +225,10 @@ class RowState:
         ``context`` is :meth:`failwise.Policy.describe` (the thresholds the reason cites).
         """
         confidence = self.confidence
-        band = int(confidence >= medium_band_floor) + int(confidence >= answer_threshold)
+        score = row_answer_score(
+            self.proba, confidence, str(context.get("answer_score", "confidence"))
+        )
+        band = int(confidence >= medium_band_floor) + int(score >= answer_threshold)
         mask = self.mask
         prediction_set = tuple([int(c) for c in np.flatnonzero(mask)]) if mask is not None else ()
         return {

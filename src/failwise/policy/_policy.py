@@ -23,6 +23,7 @@ from failwise._validation import (
     check_scores,
 )
 from failwise.exceptions import InputError, UncertifiedWarning
+from failwise.policy._answer_score import ANSWER_SCORES, answer_scores
 from failwise.policy._conformal import ConformalPredictionSets
 from failwise.policy._costs import OutcomeCosts
 from failwise.policy._decision import NO_OPINION, Decision, Decisions
@@ -131,6 +132,17 @@ class Policy(Estimator):
         p-value used by the risk certificate.
     medium_band_floor : float, default=0.5
         Confidence from which the band is "medium"; "high" starts at the answer threshold.
+    answer_score : {"confidence", "log_odds"}, default="confidence"
+        What the answer threshold is set on: the top label's calibrated probability, or its
+        calibrated top-two log-odds log(p₁ / p₂). Temperature scaling divides every row's
+        top-two log-odds by the same temperature, so the order of rows by this score does
+        not depend on the fitted temperature: with ``"log_odds"`` the risk certificate
+        tests thresholds on a calibrator-free order, and the temperature may be fitted on
+        the same validation rows as the policy without breaking the certificate. That holds
+        for any calibrator that maps every row's top-two log-odds through one increasing
+        function; not for vector scaling, isotonic regression or histogram binning, which
+        need validation rows of their own (see
+        :func:`failwise.evaluation.evaluate_scores`, ``calibration="all"``).
     extra_rungs : sequence of Rung, optional
         User-defined rungs (subclasses of :class:`~failwise.policy.Rung`) added to the
         fitted ladder, each before the built-in rung named by its ``runs_before`` (default:
@@ -193,6 +205,7 @@ class Policy(Estimator):
         "escalate": [bool],
         "bound": [Options(("binomial", "hoeffding_bentkus"))],
         "medium_band_floor": [Interval(Real, 0, 1, closed="both")],
+        "answer_score": [Options(ANSWER_SCORES)],
         "extra_rungs": [
             None,
             Constraint(
@@ -218,6 +231,7 @@ class Policy(Estimator):
         escalate: bool = True,
         bound: str = "binomial",
         medium_band_floor: float = 0.5,
+        answer_score: str = "confidence",
         extra_rungs: list[Rung] | tuple[Rung, ...] | None = None,
     ) -> None:
         self.target_risk = target_risk
@@ -233,6 +247,7 @@ class Policy(Estimator):
         self.escalate = escalate
         self.bound = bound
         self.medium_band_floor = medium_band_floor
+        self.answer_score = answer_score
         self.extra_rungs = extra_rungs
 
     # -- fitting ------------------------------------------------------------------------------
@@ -279,6 +294,7 @@ class Policy(Estimator):
         self.n_classes_ = int(P.shape[1])
         predicted, confidence = top_label(P)
         correct = predicted == labels  # out-of-scope rows (-1) are never correct answers
+        score = answer_scores(P, confidence, self.answer_score)
         in_scope = labels >= 0
 
         # 1. Out-of-scope screen.
@@ -299,13 +315,13 @@ class Policy(Estimator):
         self.fallback_accuracy_: float | None = None
         self.abstain_below_ = -np.inf
         answer = fit_answer_threshold(
-            P, labels, confidence, correct, handoff, fb, **self._answer_objective()
+            P, labels, score, correct, handoff, fb, **self._answer_objective()
         )
         if fb is not None:
             self.fallback_trusted_, self.fallback_accuracy_ = fit_fallback_trust(
                 P,
                 labels,
-                confidence,
+                score,
                 handoff,
                 fb,
                 answer.threshold,
@@ -315,7 +331,7 @@ class Policy(Estimator):
                 floor=fallback_floor(self.fallback_min_accuracy, self.costs, self.escalate),
             )
             answer = fit_answer_threshold(
-                P, labels, confidence, correct, handoff, fb, **self._answer_objective()
+                P, labels, score, correct, handoff, fb, **self._answer_objective()
             )
         self.mode_ = answer.mode
         self.certified_ = answer.certified
@@ -420,7 +436,7 @@ class Policy(Estimator):
 
     def _build_rungs(self, *, with_extra: bool = True) -> list[Rung]:
         steps: list[tuple[str, Rung]] = [
-            ("answer", AnswerRung(getattr(self, "answer_threshold_", np.inf)))
+            ("answer", AnswerRung(getattr(self, "answer_threshold_", np.inf), self.answer_score))
         ]
         if self.prediction_sets_ is not None:
             steps.append(("clarify", ClarifyRung(self.prediction_sets_, self.clarify_max_set_size)))
@@ -469,7 +485,7 @@ class Policy(Estimator):
         predicted, confidence = top_label(P)
         state = run_ladder(LadderState(P, confidence, predicted, ood, fb), self.rungs_)
         band = (confidence >= self.medium_band_floor).astype(np.int8)
-        band += confidence >= self.answer_threshold_
+        band += answer_scores(P, confidence, self.answer_score) >= self.answer_threshold_
         return Decisions(
             action_codes=state.action_codes,
             label=state.label,

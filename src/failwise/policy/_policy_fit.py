@@ -90,6 +90,8 @@ def fit_answer_threshold(
 ) -> AnswerFit:
     """Fit the answer threshold for the objective stated (cost, then risk, then capacity).
 
+    ``confidence`` is the score the threshold is set on (the policy's ``answer_score``).
+
     Warns (:class:`UncertifiedWarning`, attributed to the caller of ``Policy.fit``) when a
     risk target is set and no threshold certifies it.
     """

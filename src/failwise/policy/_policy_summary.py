@@ -34,6 +34,7 @@ def describe_policy(policy: Policy) -> dict[str, Any]:
         "mode": policy.mode_,
         "answer_basis": answer_basis(policy),
         "answer_threshold": policy.answer_threshold_,
+        "answer_score": policy.answer_score,
         "ood_threshold": policy.ood_threshold_,
         "clarify_coverage": policy.clarify_coverage,
         "clarify_max_set_size": policy.clarify_max_set_size,

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from failwise.exceptions import InputError
+from failwise.policy._answer_score import ANSWER_SCORES, answer_scores, row_answer_score
 from failwise.policy._conformal import (
     ConformalPredictionSets,
     aps_small_sets,
@@ -210,22 +211,36 @@ class OutOfScopeRung(Rung):
 
 @dataclasses.dataclass(frozen=True)
 class AnswerRung(Rung):
-    """Answer with the model's top label when confidence reaches ``threshold``."""
+    """Answer with the model's top label when its answer score reaches ``threshold``.
+
+    ``score`` is ``"confidence"`` (the top label's probability) or ``"log_odds"`` (its
+    top-two log-odds, log(p₁ / p₂)); see :class:`failwise.Policy`'s ``answer_score``.
+    """
 
     rung_name = "AnswerRung"
 
     threshold: float
+    score: str = "confidence"
+
+    def __post_init__(self) -> None:
+        if self.score not in ANSWER_SCORES:
+            raise InputError(
+                f"AnswerRung `score` must be one of {', '.join(ANSWER_SCORES)}; got {self.score!r}."
+            )
 
     def __call__(self, state: LadderState) -> None:
-        rows = state.undecided & ~state.handoff & (state.confidence >= self.threshold)
+        score = answer_scores(state.proba, state.confidence, self.score)
+        rows = state.undecided & ~state.handoff & (score >= self.threshold)
         state.assign(rows, Action.ANSWER, Reason.CONFIDENT, label=state.predicted[rows])
 
     def decide_row(self, row: RowState) -> None:
-        if not row.handoff and row.confidence >= self.threshold:
+        if row.handoff:
+            return
+        if row_answer_score(row.proba, row.confidence, self.score) >= self.threshold:
             row.assign(Action.ANSWER, Reason.CONFIDENT, row.predicted)
 
     def to_state(self) -> dict[str, Any]:
-        return {"threshold": float(self.threshold)}
+        return {"threshold": float(self.threshold), "score": self.score}
 
 
 @dataclasses.dataclass(frozen=True)

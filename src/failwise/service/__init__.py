@@ -27,9 +27,10 @@ except ImportError as exc:  # pragma: no cover - the extra is installed in tests
 from failwise.service._app import API_ROUTERS, app_from_env, create_app
 from failwise.service._auth import CSRF_HEADER, SESSION_COOKIE, Principal, csrf_token, require
 from failwise.service._errors import ApiError, ErrorBody, ErrorDetail
+from failwise.service._labels import check_label_count, read_labels
 from failwise.service._run import run_server
 from failwise.service._settings import SETTINGS_ENV, Settings, load_settings
-from failwise.service._state import ServiceState, find_policy, get_state
+from failwise.service._state import ServiceState, find_policy, get_state, load_policy
 
 __all__ = [
     "API_ROUTERS",
@@ -43,11 +44,14 @@ __all__ = [
     "ServiceState",
     "Settings",
     "app_from_env",
+    "check_label_count",
     "create_app",
     "csrf_token",
     "find_policy",
     "get_state",
+    "load_policy",
     "load_settings",
+    "read_labels",
     "require",
     "run_server",
 ]

@@ -27,6 +27,7 @@ from failwise.service._pages_dashboard import dashboard_router
 from failwise.service._pages_review import review_router
 from failwise.service._prometheus import PrometheusMiddleware
 from failwise.service._queue_api import queue_router
+from failwise.service._queue_push import changes_router
 from failwise.service._settings import Settings, settings_from_env
 from failwise.service._state import load_policy, open_state
 
@@ -41,6 +42,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     auth_router,
     decisions_router,
     queue_router,
+    changes_router,
 )
 
 

@@ -15,6 +15,7 @@ not admitted → 403.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -27,7 +28,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from failwise.service._errors import ApiError, ErrorDetail, error_response, responses, strict_query
+from failwise.service._errors import (
+    ERROR_RESPONSES,
+    ApiError,
+    ErrorDetail,
+    error_response,
+    responses,
+    strict_query,
+)
 from failwise.service._state import ServiceState, get_state
 from failwise.store import ROLES, ApiKey
 
@@ -222,6 +230,11 @@ def _safe_next(value: Any) -> str:
     return "/" if parts.scheme or parts.netloc or "\\" in value else value
 
 
+def _wants_html(request: Request) -> bool:
+    """Whether a form's sender is a browser page (it asks for HTML) rather than a script."""
+    return "text/html" in request.headers.get("accept", "")
+
+
 def _secure(state: ServiceState, request: Request) -> bool:
     if state.settings.cookie_secure is not None:
         return state.settings.cookie_secure
@@ -250,10 +263,39 @@ _SIGN_IN_BODY = {
 }
 
 
+#: A form that fails gets the sign-in page again (HTML), with the error on it.
+_FORM_AGAIN = {"text/html": {"schema": {"type": "string"}}}
+_SIGN_IN_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {
+        **ERROR_RESPONSES[status],
+        "content": _FORM_AGAIN,
+        "description": f"{ERROR_RESPONSES[status]['description']} (a form: the sign-in page "
+        "again, with the message)",
+    }
+    for status in (401, 422)
+}
+
+
+def _form_again(request: Request, status: int, message: str, target: str) -> Response:
+    """The sign-in page again, with ``message`` (what a person gets for a wrong key)."""
+    from failwise.service._render import page  # _render imports this module
+
+    return page(
+        request,
+        "sign_in.html.j2",
+        principal=None,
+        title="Sign in",
+        status_code=status,
+        now=time.time(),
+        next_url=target,
+        error=message,
+    )
+
+
 @auth_router.post(
     "/sign-in",
     response_model=SignedIn,
-    responses={303: {"description": "Signed in (form): to `next`"}, **responses(401, 422)},
+    responses={303: {"description": "Signed in (form): to `next`"}, **_SIGN_IN_ERRORS},
     openapi_extra=_SIGN_IN_BODY,
 )
 async def sign_in(request: Request) -> Response:
@@ -266,6 +308,8 @@ async def sign_in(request: Request) -> Response:
         raw_key: Any = form.get("key")
         target = _safe_next(form.get("next"))
         if not isinstance(raw_key, str) or not raw_key:
+            if _wants_html(request):
+                return _form_again(request, 422, "Enter your API key to sign in.", target)
             return error_response(
                 422,
                 ErrorDetail(
@@ -286,6 +330,14 @@ async def sign_in(request: Request) -> Response:
                 [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]
             ) from None
     key = await _verify(state, token)
+    if key is None and is_form and _wants_html(request):
+        return _form_again(
+            request,
+            401,
+            "That API key is not valid: it is unknown, revoked or mistyped. Paste the whole "
+            "key (it starts with fw_), or ask an admin for a new one.",
+            target,
+        )
     if key is None:
         raise ApiError(
             401,

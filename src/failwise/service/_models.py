@@ -9,6 +9,7 @@ documented here and published in the OpenAPI description.
 from __future__ import annotations
 
 import enum
+import json
 import math
 from typing import Annotated, Any, Literal, TypeVar, cast
 
@@ -392,4 +393,15 @@ class FastJSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, default=_orjson_default, option=_ORJSON_OPTIONS)
+        try:
+            return orjson.dumps(content, default=_orjson_default, option=_ORJSON_OPTIONS)
+        except orjson.JSONEncodeError:
+            # What orjson does not take but JSON holds (an integer beyond 64 bits in a
+            # client's context): the standard encoder, as JSONResponse does.
+            return json.dumps(
+                clean_json(content),
+                default=_orjson_default,
+                ensure_ascii=False,
+                allow_nan=False,
+                separators=(",", ":"),
+            ).encode("utf-8")

@@ -22,6 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from failwise.exceptions import InputError
 from failwise.service._auth import Principal, authenticate, bearer, require
+from failwise.service._queue_push import feed_of
 from failwise.service._render import page, static_file
 from failwise.service._state import ServiceState, get_state
 from failwise.store import (
@@ -228,6 +229,7 @@ async def sign_in_page(request: Request) -> Response:
         title="Sign in",
         now=time.time(),
         next_url=target,
+        error=None,
     )
 
 
@@ -265,6 +267,7 @@ def _render_queue(
         offset = 0
     queue = state.store.queue
     levels = levels_of(state)
+    cursor = feed_of(state).cursor()
     view = queue.view(selection, levels=levels, limit=_PAGE, offset=offset, at=now)
     health = queue.health(now - 3600.0, now, 3600.0, levels=levels, at=now)
     stats = queue.reviewer_stats(now - 86_400.0, now + 1.0)
@@ -291,6 +294,8 @@ def _render_queue(
         min_age_min=fields.get("min_age_min", ""),
         filter_fields=kept,
         bulk=bulk,
+        cursor=cursor,
+        refresh_url="/review?" + urlencode([*kept, ("offset", str(offset))]),
         prev_url="/review?" + urlencode([*kept, ("offset", str(max(offset - _PAGE, 0)))]),
         next_url="/review?" + urlencode([*kept, ("offset", str(offset + _PAGE))]),
     )
@@ -309,6 +314,7 @@ def _render_item(
     request: Request, state: ServiceState, principal: Principal, item_id: int
 ) -> Response:
     now = time.time()
+    cursor = feed_of(state).cursor()
     try:
         detail = state.store.queue.detail(item_id, levels=levels_of(state), at=now)
     except (UnknownItemError, InputError):
@@ -336,6 +342,8 @@ def _render_item(
         d=detail,
         mine=mine,
         choices=_choices(detail),
+        cursor=cursor,
+        lease_s=state.settings.lease_s,
         recent=recent,
         undo_window_s=state.settings.undo_window_s,
         label_options=label_options(state),

@@ -40,6 +40,10 @@ DURATION = Histogram(
 )
 DECISIONS = Counter("failwise_decisions", "Decisions recorded, by action.", ["action"])
 
+# The labelled series of each (method, route template, status), looked up once: `labels`
+# checks and locks on every call. Route templates and statuses are few, so this stays small.
+_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
 
 def count_decisions(actions: Iterable[str]) -> None:
     """Count recorded decisions by action."""
@@ -85,6 +89,12 @@ class PrometheusMiddleware:
         finally:
             route: Any = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            method = str(scope.get("method", ""))
-            REQUESTS.labels(method, template, str(status[0])).inc()
-            DURATION.labels(method, template).observe(time.perf_counter() - start)
+            key = (str(scope.get("method", "")), template, status[0])
+            series = _SERIES.get(key)
+            if series is None:
+                series = _SERIES.setdefault(
+                    key,
+                    (REQUESTS.labels(key[0], template, str(key[2])), DURATION.labels(*key[:2])),
+                )
+            series[0].inc()
+            series[1].observe(time.perf_counter() - start)

@@ -17,6 +17,7 @@ import importlib
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,6 +185,7 @@ class ServiceState:
     policy_path: Path | None = None
     levels: ServiceLevels = field(default_factory=ServiceLevels)
     extra: dict[str, Any] = field(default_factory=dict)
+    closers: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def uses_ood(self) -> bool:
@@ -196,6 +198,8 @@ class ServiceState:
         return None if self.scores_guard is None else self.scores_guard.n_classes
 
     def close(self) -> None:
+        for closer in self.closers:
+            closer()
         for guard in (self.scores_guard, self.model_guard):
             if guard is not None:
                 guard.close()

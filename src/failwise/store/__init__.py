@@ -65,6 +65,13 @@ from failwise.store._monitor_log import (
     encode_features,
 )
 from failwise.store._queue import QUEUE_STATES, Queue, QueueItem
+from failwise.store._queue_changes import (
+    CHANGE_KINDS,
+    QUEUE_CHANNEL,
+    QueueChange,
+    QueueListener,
+    listen_queue,
+)
 from failwise.store._queue_filter import FILTER_STATES, QueueFilter
 from failwise.store._queue_items import QueueRequest
 from failwise.store._queue_levels import ServiceLevels
@@ -94,11 +101,13 @@ _COUNT = [Interval(Integral, 1, None)]
 _SECONDS = [Seconds()]
 
 __all__ = [
+    "CHANGE_KINDS",
     "FEEDBACK_OUTCOMES",
     "FILTER_STATES",
     "FINDING_SEVERITIES",
     "LABEL_SOURCES",
     "MONITOR_ROW_COLUMNS",
+    "QUEUE_CHANNEL",
     "QUEUE_KINDS",
     "QUEUE_STATES",
     "RECORDABLE_KINDS",
@@ -123,9 +132,11 @@ __all__ = [
     "NewApiKey",
     "QuarantineZone",
     "Queue",
+    "QueueChange",
     "QueueFilter",
     "QueueHealth",
     "QueueItem",
+    "QueueListener",
     "QueuePage",
     "QueueRequest",
     "QueueRow",
@@ -146,6 +157,7 @@ __all__ = [
     "context_preview",
     "decode_vectors",
     "encode_features",
+    "listen_queue",
     "open",
     "redact",
     "task_view_sql",

@@ -37,6 +37,7 @@ from failwise.exceptions import InputError
 from failwise.store._backend import Op, Row, Tx
 from failwise.store._checks import check_at, check_label, check_task_id, check_text, dump_json
 from failwise.store._errors import QueueStateError, UnknownItemError, format_time, unknown_task
+from failwise.store._queue_changes import QueueChanges
 from failwise.store._queue_items import (
     MAX_TEXT,
     ItemRow,
@@ -60,11 +61,13 @@ ON CONFLICT (task_id, kind) WHERE state <> 'resolved' DO NOTHING
 RETURNING id
 """
 _EVENT = "INSERT INTO events (task_id, kind, at, label, payload) VALUES (?, ?, ?, ?, ?)"
+# Ordered by the lease index (`queue_leases`): ordered by id alone, SQLite scans the
+# whole table in rowid order on every claim instead of reading the few expired leases.
 _SWEEP = f"""
 UPDATE queue_items SET state = 'expired'
 WHERE state = 'claimed' AND id IN (
     SELECT id FROM queue_items WHERE state = 'claimed' AND lease_expires_at <= ?
-    ORDER BY id {{skip_locked}}
+    ORDER BY lease_expires_at, id {{skip_locked}}
 )
 RETURNING {ITEM_COLUMNS}
 """
@@ -120,7 +123,7 @@ def _holder_mismatch(item: QueueItem, reviewer: str | None, call: str) -> QueueS
     )
 
 
-class Queue(QueueReads, QueueViews):
+class Queue(QueueReads, QueueViews, QueueChanges):
     """The review queue of a :class:`~failwise.store.Store` (``store.queue``).
 
     It reaches the database only through the two callables its store hands it: ``write``

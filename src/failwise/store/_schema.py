@@ -65,7 +65,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from failwise.store._backend import Tx
-from failwise.store._rollups import ROLLUP_TABLES, ROLLUP_TRIGGERS
+from failwise.store._queue_changes import notify_statements
+from failwise.store._rollups import ROLLUP_MARK_FUNCTION, ROLLUP_TABLES, ROLLUP_TRIGGERS
 
 __all__ = [
     "MIGRATIONS",
@@ -378,6 +379,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         # the task view looks up the queue items of a window's tasks
         statements=(*ROLLUP_TABLES, "CREATE INDEX queue_items_task ON queue_items (task_id)"),
         by_backend=ROLLUP_TRIGGERS,
+    ),
+    Migration(
+        version=5,
+        description="NOTIFY failwise_queue on every queue change (PostgreSQL)",
+        statements=(),
+        by_backend={"postgresql": notify_statements()},
+    ),
+    Migration(
+        version=6,
+        description="rollup marks: nothing to mark for the hours not settled yet (PostgreSQL)",
+        statements=(),
+        by_backend={"postgresql": (ROLLUP_MARK_FUNCTION,)},
     ),
 )
 

@@ -66,6 +66,7 @@ class World:
     predict: Any
     policy: Any
     n_known: int
+    predict_uncalibrated: Any = None
 
 
 def _data_dir() -> Path:
@@ -173,6 +174,7 @@ def build_world(labels: NDArray[np.intp], features: NDArray[np.float32], seed: i
         predict,
         policy,
         int(known_ids.size),
+        model.predict_proba,
     )
 
 

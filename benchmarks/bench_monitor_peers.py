@@ -16,9 +16,10 @@ every contender sees exactly its rows, in one process:
   ``chunk_size`` = the window, default calibration), fitted on the reference rows and given
   the same calibrated probabilities: its accuracy estimate, its sampling error, its
   confidence band (± 3 sampling errors) and its alert (estimate outside the thresholds it
-  derives from the reference chunks). It runs twice per window: on all requests, and on the
-  automatic answers only (a CBPE fitted on the answered reference rows), the population of
-  failwise's main estimate;
+  derives from the reference chunks). It runs on all requests, and on the automatic answers
+  only (a CBPE fitted on the answered reference rows), the population of failwise's main
+  estimate; and both again on the model's raw ``predict_proba``, which CBPE calibrates
+  itself (as a NannyML user would run it);
 * **Evidently** ``DataDriftPreset`` over the calibrated confidence and the predicted label
   (a ``Report`` per window, default methods: with more than 1,000 reference rows, normed
   Wasserstein distance and Jensen–Shannon distance at 0.1), its default per-column tests
@@ -87,35 +88,41 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 
 class CBPEPeer:
-    """NannyML's CBPE on the window's probabilities: all requests and answers only."""
+    """NannyML's CBPE, fitted per kind of score and population.
+
+    Scores: ``calibrated`` (the temperature-scaled probabilities failwise uses) or ``raw``
+    (the model's own ``predict_proba``, which CBPE calibrates itself); population: ``all``
+    requests or the automatic ``answers`` only.
+    """
 
     def __init__(
         self,
-        reference_proba: NDArray[np.float64],
+        reference: dict[str, NDArray[np.float64]],
         reference_y: NDArray[np.intp],
         answered: NDArray[np.bool_],
         size: int,
     ) -> None:
         import nannyml
 
-        self.n_classes = reference_proba.shape[1]
+        self.n_classes = reference["calibrated"].shape[1]
         self.models = {}
         self.warnings: set[str] = set()
-        for population, rows in (("all", slice(None)), ("answers", answered)):
-            model = nannyml.CBPE(
-                problem_type="classification_multiclass",
-                y_pred_proba={k: f"p{k}" for k in range(self.n_classes)},
-                y_pred="y_pred",
-                y_true="y_true",
-                metrics=["accuracy"],
-                chunk_size=size,
-            )
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                self.models[population] = model.fit(
-                    self._frame(reference_proba[rows], reference_y[rows])
+        for scores, proba in reference.items():
+            for population, rows in (("all", slice(None)), ("answers", answered)):
+                model = nannyml.CBPE(
+                    problem_type="classification_multiclass",
+                    y_pred_proba={k: f"p{k}" for k in range(self.n_classes)},
+                    y_pred="y_pred",
+                    y_true="y_true",
+                    metrics=["accuracy"],
+                    chunk_size=size,
                 )
-            self.warnings.update(f"fit ({population}): {w.message}".strip() for w in caught)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    self.models[scores, population] = model.fit(
+                        self._frame(proba[rows], reference_y[rows])
+                    )
+                self.warnings.update(f"fit ({population}): {w.message}".strip() for w in caught)
 
     def _frame(self, proba: NDArray[np.float64], y: NDArray[np.intp] | None = None) -> Any:
         import pandas as pd
@@ -126,8 +133,8 @@ class CBPEPeer:
             frame["y_true"] = y
         return frame
 
-    def run(self, proba: NDArray[np.float64], population: str) -> dict[str, Any]:
-        model = self.models[population]
+    def run(self, proba: NDArray[np.float64], scores: str, population: str) -> dict[str, Any]:
+        model = self.models[scores, population]
         result, seconds = _timed(lambda: model.estimate(self._frame(proba)))
         row = result.filter(period="analysis").to_df().iloc[0]
         value, error = float(row[("accuracy", "value")]), float(row[("accuracy", "sampling_error")])
@@ -286,8 +293,12 @@ def run_window(
     )
     cbpe = peers.get("nannyml")
     if cbpe is not None:
-        row["cbpe_all"] = cbpe.run(proba, "all")
-        row["cbpe_answers"] = cbpe.run(proba[answered], "answers") if answered.any() else None
+        raw = world.predict_uncalibrated(features)
+        for scores, given, prefix in (("calibrated", proba, "cbpe"), ("raw", raw, "cbpe_raw")):
+            row[f"{prefix}_all"] = cbpe.run(given, scores, "all")
+            row[f"{prefix}_answers"] = (
+                cbpe.run(given[answered], scores, "answers") if answered.any() else None
+            )
     evidently = peers.get("evidently")
     if evidently is not None:
         row["evidently"] = {
@@ -315,6 +326,8 @@ DETECTORS: dict[str, Callable[[dict[str, Any]], bool | None]] = {
     "failwise calibration broken (200 audits)": lambda r: bool(r["calibration_broken"]),
     "CBPE alert (all requests)": lambda r: _get(r, "cbpe_all", "alert"),
     "CBPE alert (answers)": lambda r: _get(r, "cbpe_answers", "alert"),
+    "CBPE on raw scores alert (all requests)": lambda r: _get(r, "cbpe_raw_all", "alert"),
+    "CBPE on raw scores alert (answers)": lambda r: _get(r, "cbpe_raw_answers", "alert"),
     "Evidently confidence drift": lambda r: _get(r, "evidently", "confidence_drift"),
     "Evidently prediction drift": lambda r: _get(r, "evidently", "prediction_drift"),
     "Evidently dataset drift (384 columns)": lambda r: _get(r, "evidently", "dataset_drift"),
@@ -358,6 +371,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             ("failwise_answers", ("estimate",), "realised_accuracy"),
             ("failwise_answers_audited", ("corrected",), "realised_accuracy"),
             ("cbpe_answers", ("cbpe_answers", "estimate"), "realised_accuracy"),
+            ("cbpe_raw_all", ("cbpe_raw_all", "estimate"), "realised_all"),
+            ("cbpe_raw_answers", ("cbpe_raw_answers", "estimate"), "realised_accuracy"),
         ):
             errors = _errors(chosen, path, truth)
             entry[name] = (
@@ -376,6 +391,10 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             ),
             "cbpe_answers_95": _covered(
                 chosen, "cbpe_answers", "realised_accuracy", "low95", "high95"
+            ),
+            "cbpe_raw_all_band": _covered(chosen, "cbpe_raw_all", "realised_all", "low", "high"),
+            "cbpe_raw_answers_band": _covered(
+                chosen, "cbpe_raw_answers", "realised_accuracy", "low", "high"
             ),
         }
         entry["alarm_rate"] = {name: _alarm_rate(chosen, name) for name in DETECTORS}
@@ -431,9 +450,11 @@ def _load_average() -> list[float] | None:
 def _estimate_table(summary: dict[str, Any], title: str, population: str) -> None:
     """One table of estimate errors: over all requests, or among automatic answers."""
     answers = population == "answers"
+    which = "answers" if answers else "all requests"
     audited = ["+200 audits bias", "cover 95"] if answers else []
     columns = ["window", "realised %", "failwise bias", "MAE", "cover 95", *audited]
     columns += ["CBPE bias", "MAE", "cover ±3σ", "cover 95", "CBPE alert"]
+    columns += ["CBPE raw bias", "MAE", "cover ±3σ", "alert"]
     rows = []
     for label, e in summary.items():
         cover = e["coverage"]
@@ -452,7 +473,11 @@ def _estimate_table(summary: dict[str, Any], title: str, population: str) -> Non
             _pt(e[f"cbpe_{population}"], "mae"),
             _frac(cover[f"cbpe_{population}_band"]),
             _frac(cover[f"cbpe_{population}_95"]),
-            _pct(e["alarm_rate"][f"CBPE alert ({'answers' if answers else 'all requests'})"]),
+            _pct(e["alarm_rate"][f"CBPE alert ({which})"]),
+            _pt(e[f"cbpe_raw_{population}"], "bias"),
+            _pt(e[f"cbpe_raw_{population}"], "mae"),
+            _frac(cover[f"cbpe_raw_{population}_band"]),
+            _pct(e["alarm_rate"][f"CBPE on raw scores alert ({which})"]),
         ]
         rows.append(row)
     h.print_table(
@@ -461,7 +486,9 @@ def _estimate_table(summary: dict[str, Any], title: str, population: str) -> Non
         rows,
         caption="bias and MAE in accuracy points (estimate − realised); failwise = mean "
         "calibrated confidence (estimate_accuracy) with its 95 % interval; CBPE = NannyML's "
-        "estimate with its ± 3σ band, and ± 1.96σ for 95 %"
+        "estimate from the same calibrated probabilities, with its ± 3σ band and ± 1.96σ "
+        "for 95 %; CBPE raw = CBPE given the model's own predict_proba, which it calibrates "
+        "itself (its default)"
         + (
             "; this CBPE is fitted on the reference's automatic answers, and has no way to "
             "use the audit sample"
@@ -497,15 +524,23 @@ def _targets(summary: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict[s
     for population, ours, theirs, truth in (
         ("answers", ("estimate",), ("cbpe_answers", "estimate"), "realised_accuracy"),
         ("all requests", ("failwise_all", "estimate"), ("cbpe_all", "estimate"), "realised_all"),
+        ("answers", ("estimate",), ("cbpe_raw_answers", "estimate"), "realised_accuracy"),
+        (
+            "all requests",
+            ("failwise_all", "estimate"),
+            ("cbpe_raw_all", "estimate"),
+            "realised_all",
+        ),
     ):
+        peer_name = "CBPE on raw scores" if "raw" in theirs[0] else "CBPE"
         fw = float(np.abs(_errors(calm, ours, truth)).mean())
         peer = _errors(calm, theirs, truth)
         cbpe = float(np.abs(peer).mean()) if peer.size else None
         theirs_pt = "—" if cbpe is None else f"{100 * cbpe:.2f}"
         out.append(
             {
-                "target": f"label-free MAE ({population}), null + prior shift ≤ ½ CBPE's",
-                "measured": f"{100 * fw:.2f} pt vs CBPE {theirs_pt} pt",
+                "target": f"label-free MAE ({population}), null + prior shift ≤ ½ {peer_name}'s",
+                "measured": f"{100 * fw:.2f} pt vs {theirs_pt} pt",
                 "met": None if cbpe is None else fw <= 0.5 * cbpe,
             }
         )
@@ -578,9 +613,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         peers: dict[str, Any] = {}
         if status["nannyml"]["status"] == "ok":
-            peers["nannyml"] = CBPEPeer(
-                world.predict(ref["features"]), ref["labels"], ref["action"] == "answer", size
-            )
+            scores = {
+                "calibrated": world.predict(ref["features"]),
+                "raw": world.predict_uncalibrated(ref["features"]),
+            }
+            peers["nannyml"] = CBPEPeer(scores, ref["labels"], ref["action"] == "answer", size)
             notes = status["nannyml"]["notes"]
             notes.extend(sorted(w for w in peers["nannyml"].warnings if w not in notes))
         if status["evidently"]["status"] == "ok":
@@ -634,6 +671,7 @@ def build_payload(
         "failwise label-free estimate (all)": _median(everything, "failwise_all", "seconds"),
         "CBPE estimate (all)": _median(everything, "cbpe_all", "seconds"),
         "CBPE estimate (answers)": _median(everything, "cbpe_answers", "seconds"),
+        "CBPE on raw scores (all)": _median(everything, "cbpe_raw_all", "seconds"),
         "Evidently prediction-drift Report": _median(everything, "evidently", "seconds"),
         "Evidently per-column tests (384)": _median(everything, "evidently", "seconds_columns"),
         "Evidently embedding drift": _median(everything, "evidently", "seconds_embedding"),

@@ -105,6 +105,7 @@ def test_in_the_peers_environment_cbpe_and_evidently_run_on_the_same_windows(
     _check_failwise(payload)
     assert {p["status"] for p in payload["peers"].values()} == {"ok"}
     for window in payload["windows"]:
+        assert window["cbpe_raw_all"]["estimate"] > 0
         cbpe = window["cbpe_all"]
         assert cbpe["low"] <= cbpe["estimate"] <= cbpe["high"]
         assert cbpe["low"] <= cbpe["low95"] <= cbpe["high95"] <= cbpe["high"]

@@ -215,7 +215,7 @@ class QueueListener:
 
         try:
             payloads = [note.payload for note in self._connection.notifies(timeout=0.0)]
-            notified = any(payload in ("", self._schema) for payload in payloads)
+            notified = self._schema in payloads
         except psycopg.Error:
             self.close()
             return True

@@ -257,3 +257,21 @@ def test_items_lists_each_state(events: store.Store) -> None:
     assert states("expired") == ["b"]
     assert states("resolved") == ["c"]
     assert [i.id for i in events.queue.items(at=10.0, limit=2)] == [ids["a"], ids["b"]]
+
+
+def test_the_lease_sweep_of_every_claim_reads_the_lease_index(sqlite_url: str) -> None:
+    """The sweep reads only the expired leases (`queue_leases`), not the whole table."""
+    import sqlite3
+
+    from failwise.store._backend import render_sql
+    from failwise.store._queue import _SWEEP
+
+    store.open(sqlite_url).close()
+    path = sqlite_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as connection:
+        plan = connection.execute(
+            "EXPLAIN QUERY PLAN " + render_sql(_SWEEP, "sqlite"), (1.0,)
+        ).fetchall()
+    details = [str(row[-1]) for row in plan]
+    assert any("USING INDEX queue_leases" in detail for detail in details), details
+    assert not any(detail.startswith("SCAN queue_items") for detail in details), details

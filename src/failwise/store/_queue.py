@@ -61,11 +61,13 @@ ON CONFLICT (task_id, kind) WHERE state <> 'resolved' DO NOTHING
 RETURNING id
 """
 _EVENT = "INSERT INTO events (task_id, kind, at, label, payload) VALUES (?, ?, ?, ?, ?)"
+# Ordered by the lease index (`queue_leases`): ordered by id alone, SQLite scans the
+# whole table in rowid order on every claim instead of reading the few expired leases.
 _SWEEP = f"""
 UPDATE queue_items SET state = 'expired'
 WHERE state = 'claimed' AND id IN (
     SELECT id FROM queue_items WHERE state = 'claimed' AND lease_expires_at <= ?
-    ORDER BY id {{skip_locked}}
+    ORDER BY lease_expires_at, id {{skip_locked}}
 )
 RETURNING {ITEM_COLUMNS}
 """

@@ -42,6 +42,7 @@ from failwise.exceptions import InputError
 from failwise.store._backend import Backend, Row, Tx
 
 __all__ = [
+    "ROLLUP_MARK_FUNCTION",
     "ROLLUP_S",
     "ROLLUP_TABLES",
     "ROLLUP_TRIGGERS",
@@ -121,6 +122,34 @@ ROLLUP_TRIGGERS: Mapping[str, tuple[str, ...]] = {
         "FOR EACH ROW EXECUTE FUNCTION failwise_mark_rollup()",
     ),
 }
+
+#: Schema 6 (PostgreSQL): the marking function without work for the hours a refresh
+#: cannot have stored yet (ended less than a minute ago, or not at all), where a decision
+#: is written every moment; a decision's hour is its own time (no look-up of the task).
+ROLLUP_MARK_FUNCTION = """
+CREATE OR REPLACE FUNCTION failwise_mark_rollup() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    mark_hour DOUBLE PRECISION;
+BEGIN
+    IF TG_TABLE_NAME = 'events' THEN
+        IF NEW.kind = 'decision' THEN
+            mark_hour := FLOOR(NEW.at / 3600.0) * 3600.0;
+        END IF;
+    END IF;
+    IF mark_hour IS NULL THEN
+        SELECT FLOOR(tasks.created_at / 3600.0) * 3600.0 INTO mark_hour
+        FROM tasks WHERE tasks.task_id = NEW.task_id;
+    END IF;
+    IF mark_hour IS NULL
+       OR mark_hour + 3600.0 > EXTRACT(EPOCH FROM clock_timestamp()) - 60.0 THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO metric_rollup_marks (hour_start) VALUES (mark_hour)
+    ON CONFLICT (hour_start) DO UPDATE SET hour_start = EXCLUDED.hour_start;
+    RETURN NULL;
+END
+$$
+"""
 
 #: Runs ``select`` (standard SQL over ``task_view``) with its parameters over the tasks
 #: decided in ``[since, until)``: ``query(select, params, since, until)``.

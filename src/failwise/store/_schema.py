@@ -66,7 +66,7 @@ from typing import Any
 
 from failwise.store._backend import Tx
 from failwise.store._queue_changes import notify_statements
-from failwise.store._rollups import ROLLUP_TABLES, ROLLUP_TRIGGERS
+from failwise.store._rollups import ROLLUP_MARK_FUNCTION, ROLLUP_TABLES, ROLLUP_TRIGGERS
 
 __all__ = [
     "MIGRATIONS",
@@ -385,6 +385,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         description="NOTIFY failwise_queue on every queue change (PostgreSQL)",
         statements=(),
         by_backend={"postgresql": notify_statements()},
+    ),
+    Migration(
+        version=6,
+        description="rollup marks: nothing to mark for the hours not settled yet (PostgreSQL)",
+        statements=(),
+        by_backend={"postgresql": (ROLLUP_MARK_FUNCTION,)},
     ),
 )
 

@@ -565,8 +565,8 @@ def _targets(summary: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict[s
 def main(argv: list[str] | None = None) -> int:
     parser = h.build_parser(NAME, __doc__ or "", default_repeats=1)
     parser.add_argument("--seeds", type=int, default=10, help="reference draws")
-    parser.add_argument("--windows", type=int, default=8, help="windows per condition")
-    parser.add_argument("--null-windows", type=int, default=12, help="extra null windows per seed")
+    parser.add_argument("--windows", type=int, default=2, help="windows per condition")
+    parser.add_argument("--null-windows", type=int, default=3, help="extra null windows per seed")
     parser.add_argument("--features", choices=("minilm", "tfidf"), default="minilm")
     parser.add_argument("--cache-dir", type=Path, default=h.RESULTS_DIR / "cache")
     parser.add_argument(

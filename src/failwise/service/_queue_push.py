@@ -7,8 +7,8 @@ worker or host made the change, since every change is read back from the store's
 worker keeps one :class:`ChangeFeed` that answers from memory and reads the log at
 most once per :data:`MIN_READ_S`. On PostgreSQL the feed also listens for the store's
 ``NOTIFY`` (:func:`~failwise.store.listen_queue`) and reads the log only after a
-notification, or every :data:`RECHECK_S` in case one was lost; on SQLite it reads
-``MAX(id)`` and what follows.
+notification (then as soon as :data:`MIN_NOTIFIED_S` after its last read), or every
+:data:`RECHECK_S` in case one was lost; on SQLite it reads ``MAX(id)`` and what follows.
 
 A page with a cursor older than the feed's memory gets ``reset: true``: reload the whole
 list. A change whose PostgreSQL transaction commits after a later one's can be missed by
@@ -38,6 +38,8 @@ __all__ = ["POLL_MS", "ChangeFeed", "FeedAnswer", "changes_router", "feed_of"]
 POLL_MS = 1500
 #: Least time between two reads of the log by one worker's feed (seconds).
 MIN_READ_S = 0.25
+#: The same after a PostgreSQL notification (a queue change is known to be waiting).
+MIN_NOTIFIED_S = 0.05
 #: With PostgreSQL notifications: read the log anyway after this long (seconds).
 RECHECK_S = 5.0
 #: Changes a feed keeps in memory.
@@ -76,14 +78,19 @@ class ChangeFeed:
         self._cursor = -1
         self._floor = 0
         self._read_at = -float("inf")
+        self._notified = False
 
     def _due(self, now: float) -> bool:
-        if now - self._read_at < MIN_READ_S:
-            return False
+        since = now - self._read_at
         if not self._listener.listening:
+            if since < MIN_READ_S:
+                return False
             self._listener.changed()  # connects, where there is something to listen to
             return True
-        return self._listener.changed() or now - self._read_at >= RECHECK_S
+        self._notified = self._listener.changed() or self._notified
+        if self._notified:
+            return since >= MIN_NOTIFIED_S
+        return since >= RECHECK_S
 
     def _refresh(self, *, force: bool = False) -> None:
         now = time.monotonic()
@@ -104,6 +111,7 @@ class ChangeFeed:
                 if len(self._recent) == KEEP:
                     self._floor = self._recent[0].id
         self._read_at = now
+        self._notified = False
 
     def cursor(self) -> int:
         """The newest event id, read now (the cursor of a page about to read the queue)."""

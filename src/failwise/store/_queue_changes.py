@@ -7,11 +7,13 @@ id, so a reader that remembers the last id it saw (a cursor) learns what changed
 whichever process or host wrote it. Lease renewals are left out: they change nothing a
 reviewer sees.
 
-On PostgreSQL, a trigger (schema version 4) also sends ``NOTIFY failwise_queue`` when a
-queue event is written; :func:`listen_queue` opens a connection that listens for it, so a
-reader can skip reading the log while nothing changed. Notifications carry no data: the
-log stays the one source, and a lost notification only delays a reader until its next
-check. SQLite has no notifications: its listener always answers "maybe changed".
+On PostgreSQL, a trigger (schema version 5) also sends ``NOTIFY failwise_queue`` when a
+queue event is written, naming the schema of the store's tables (a store in another
+schema of the same database is ignored). :func:`listen_queue` opens a connection that
+listens for it, so a reader can skip reading the log while nothing changed. The
+notifications carry no changes: the log stays the one source, and a lost notification
+only delays a reader until its next check. SQLite has no notifications: its listener
+always answers "maybe changed".
 """
 
 from __future__ import annotations
@@ -61,14 +63,15 @@ def notify_statements() -> tuple[str, ...]:
     """The PostgreSQL function and trigger that notify :data:`QUEUE_CHANNEL`.
 
     One notification per transaction at most (PostgreSQL folds identical ones), sent on
-    commit, and only for the kinds of :data:`CHANGE_KINDS`.
+    commit, and only for the kinds of :data:`CHANGE_KINDS`. It carries the schema of the
+    store's tables: stores in other schemas of the same database share the channel.
     """
     return (
         f"""
         CREATE OR REPLACE FUNCTION failwise_queue_notify() RETURNS trigger
         LANGUAGE plpgsql AS $$
         BEGIN
-            PERFORM pg_notify('{QUEUE_CHANNEL}', '');
+            PERFORM pg_notify('{QUEUE_CHANNEL}', TG_TABLE_SCHEMA);
             RETURN NULL;
         END
         $$
@@ -183,6 +186,7 @@ class QueueListener:
     def __init__(self, url: str | None) -> None:
         self._url = url
         self._connection: Any = None
+        self._schema = ""
         self.listening = False
 
     def _connect(self, url: str) -> bool:
@@ -191,6 +195,8 @@ class QueueListener:
         try:
             self._connection = psycopg.connect(url, autocommit=True, connect_timeout=2)
             self._connection.execute(f"LISTEN {QUEUE_CHANNEL}")
+            row = self._connection.execute("SELECT current_schema()").fetchone()
+            self._schema = str(row[0]) if row and row[0] is not None else ""
         except psycopg.Error:
             self.close()
             return False
@@ -208,7 +214,8 @@ class QueueListener:
         import psycopg
 
         try:
-            notified = sum(1 for _ in self._connection.notifies(timeout=0.0)) > 0
+            payloads = [note.payload for note in self._connection.notifies(timeout=0.0)]
+            notified = self._schema in payloads
         except psycopg.Error:
             self.close()
             return True

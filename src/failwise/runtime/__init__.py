@@ -10,6 +10,13 @@ from __future__ import annotations
 
 from failwise.runtime._audit import AuditSampler
 from failwise.runtime._breaker import circuit_breaker
+from failwise.runtime._group_commit import GroupCommit
 from failwise.runtime._guard import DecisionNotRecordedError, Guard
 
-__all__ = ["AuditSampler", "DecisionNotRecordedError", "Guard", "circuit_breaker"]
+__all__ = [
+    "AuditSampler",
+    "DecisionNotRecordedError",
+    "GroupCommit",
+    "Guard",
+    "circuit_breaker",
+]

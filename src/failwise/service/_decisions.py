@@ -3,7 +3,9 @@ store, serialise.
 
 A decision is made and recorded by :class:`~failwise.runtime.Guard` (its batch path
 records a whole batch, with the queue items, in one transaction) and answered only once
-it is durable; a store that does not record it gives 503, never a 2xx.
+it is durable; a store that does not record it gives 503, never a 2xx. Single decisions
+that arrive together share a transaction (:class:`~failwise.runtime.GroupCommit`): each
+request is still answered only after the commit that holds its decision.
 """
 
 from __future__ import annotations
@@ -117,7 +119,8 @@ def decide(
 ) -> FastJSONResponse:
     """Decide for one input; answered once the decision (and its queue item) is durable."""
     guard = _guard_for(state, body, "")
-    decision = guard.decide(_input(body), body.context, task_id=body.task_id)
+    commits = state.group_commit(guard)
+    decision = commits.decide(_input(body), body.context, task_id=body.task_id)
     count_decisions([decision.action.value])
     return FastJSONResponse(decision.to_dict())
 

@@ -60,6 +60,10 @@ class Settings(BaseModel):
         uvicorn's worker processes and where they listen.
     max_batch_size : int
         Most inputs in one ``POST /v1/decisions:batch``.
+    group_commit : int
+        Most single decisions (``POST /v1/decisions``) arriving at the same time that
+        a worker records in one transaction (:class:`failwise.runtime.GroupCommit`); each
+        is answered once that transaction commits. 1 records every decision on its own.
     max_body_bytes : int
         Largest request body; larger ones get 413 before they are parsed.
     concurrency_limit : int
@@ -107,6 +111,7 @@ class Settings(BaseModel):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
     max_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    group_commit: Annotated[int, Field(ge=1, le=10_000)] = 64
     max_body_bytes: Annotated[int, Field(ge=1024)] = 8 * 1024 * 1024
     concurrency_limit: Annotated[int, Field(ge=1)] = 256
     session_secret: SecretStr | None = None

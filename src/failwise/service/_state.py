@@ -28,7 +28,7 @@ from fastapi import Request
 from failwise import artifacts, store
 from failwise.artifacts import MANIFEST_FILE
 from failwise.exceptions import InputError
-from failwise.runtime import Guard
+from failwise.runtime import GroupCommit, Guard
 from failwise.service._settings import Settings
 from failwise.store import ServiceLevels
 
@@ -186,6 +186,16 @@ class ServiceState:
     levels: ServiceLevels = field(default_factory=ServiceLevels)
     extra: dict[str, Any] = field(default_factory=dict)
     closers: list[Callable[[], None]] = field(default_factory=list)
+    commits: dict[int, GroupCommit] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for guard in (self.scores_guard, self.model_guard):
+            if guard is not None:
+                self.commits[id(guard)] = GroupCommit(guard, max_group=self.settings.group_commit)
+
+    def group_commit(self, guard: Guard) -> GroupCommit:
+        """The group commit of one of this state's guards."""
+        return self.commits[id(guard)]
 
     @property
     def uses_ood(self) -> bool:

@@ -22,9 +22,11 @@ def test_a_line_has_a_gap_where_a_bucket_is_empty_and_a_band_where_it_has_an_int
         high=[0.6, 0.7, math.nan, 0.8, 0.9],
     )
     svg = str(timeline_chart(starts, HOUR, [line, line], title="A & B", uid="t1"))
-    assert svg.count("<polyline") == 4  # two runs per line, two lines
-    assert svg.count("<polygon") == 4
+    assert svg.count("<path") == 4  # a line and a band per series
+    assert svg.count('d="M') == 4
+    assert svg.count("Z") == 4  # each band: two runs, each closed
     assert svg.count("<circle") == 8  # four values per line
+    assert "<title>00:00 Task &lt;completion&gt;: 50.0% (40.0% – 60.0%)</title>" in svg
     assert "Task &lt;completion&gt;" in svg
     assert "<completion>" not in svg
     assert "A &amp; B" in svg
@@ -51,6 +53,25 @@ def test_stacked_counts_and_refusals() -> None:
     )
     assert svg.count("<rect") >= 3
     assert "answer 3, escalate 3" in svg
+    assert "answer: 3 (75%)" in svg
+
+
+def test_many_buckets_draw_one_path_per_series_and_dot_only_lone_values() -> None:
+    starts = [T0 + k * HOUR for k in range(720)]
+    values = [0.5 + 0.001 * (k % 7) for k in range(720)]
+    values[100] = values[99] = values[101] = math.nan  # 100 stays on its own
+    values[100] = 0.4
+    line = TimelineSeries("Completion", values, low=[v - 0.1 for v in values], high=values)
+    svg = str(timeline_chart(starts, HOUR, [line], title="Many", uid="many"))
+    assert svg.count("<path") == 2
+    assert svg.count("<circle") == 1  # the lone bucket, with its value
+    assert ": 40.0% (30.0% – 40.0%)</title>" in svg
+    assert "720 buckets" in svg
+    counts = {"answer": [k % 3 for k in range(720)], "escalate": [1] * 720}
+    bars = str(stacked_timeline_chart(starts, HOUR, counts, title="Mix", uid="mix"))
+    assert bars.count("<path") == 2  # one per action
+    assert bars.count("Z") == 480 + 720  # one closed bar per non-empty bucket
+    assert "answer 720, escalate 720" in bars
     with pytest.raises(InputError, match="one value per bucket"):
         timeline_chart(starts, HOUR, [TimelineSeries("x", [1.0])], title="T", uid="x")
     with pytest.raises(InputError, match="at least one bucket"):

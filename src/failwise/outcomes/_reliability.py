@@ -1,8 +1,8 @@
 """`labelled_reliability`: calibration of the served decisions, from the labels humans gave.
 
-Every task a human labelled (see :meth:`failwise.store.Store.labelled_tasks`: a reviewer's
-resolution, an audit, the user's correction or acceptance) says whether the model's top
-label was right; binned by the calibrated confidence recorded with the decision, these
+Every task a human labelled (see :meth:`failwise.store.Store.labelled_predictions`: a
+reviewer's resolution, an audit, the user's correction or acceptance) says whether the
+model's top label was right; binned by the calibrated confidence recorded with the decision, these
 make a reliability diagram of production traffic. Labels are not a uniform sample of
 traffic (escalations are the unsure ones, audits a random share of answers), so the
 diagram describes the labelled tasks; the dashboard says so beside it.
@@ -72,14 +72,11 @@ def labelled_reliability(
         raise InputError(f"`n_bins` must be an int in [1, 100]; got {n_bins!r}. 10 is usual.")
     confidence: list[float] = []
     correct: list[bool] = []
-    for task in source.labelled_tasks(since, until, batch_size=5_000):
-        predicted = task.decision.get("predicted")
-        value = task.decision.get("confidence")
-        if not isinstance(predicted, int) or predicted < 0 or not isinstance(value, (int, float)):
+    for task in source.labelled_predictions(since, until, batch_size=5_000):
+        predicted, value = task.predicted, task.confidence
+        if predicted is None or predicted < 0 or value is None or not 0.0 <= value <= 1.0:
             continue
-        if not 0.0 <= float(value) <= 1.0:
-            continue
-        confidence.append(float(value))
+        confidence.append(value)
         correct.append(task.label == predicted)
     if not confidence:
         return None

@@ -50,6 +50,10 @@ ACTION_COLOURS: Mapping[str, str] = {
 }
 
 _WIDTH, _HEIGHT = 560, 230
+
+#: Up to this many buckets, every bucket gets a mark with its value in a ``<title>``; beyond,
+#: the lines and bars are one ``<path>`` per series (the page stays small and fast).
+MARKED_BUCKETS = 60
 _LEFT, _RIGHT, _TOP, _BOTTOM = 56, 12, 14, 186
 
 
@@ -163,38 +167,10 @@ def timeline_chart(
         _TOP,
     )
     legend: list[tuple[str, str]] = []
+    centres = [xs(start + bucket_s / 2) for start in starts]
     for k, s in enumerate(series):
         colour = _COLOURS[k % len(_COLOURS)]
-        centres = [xs(start + bucket_s / 2) for start in starts]
-        if s.low is not None and s.high is not None:
-            for run in _runs(s.low, s.high):
-                upper = " ".join(f"{num(centres[i])},{num(ys(min(s.high[i], top)))}" for i in run)
-                lower = " ".join(
-                    f"{num(centres[i])},{num(ys(min(s.low[i], top)))}" for i in reversed(run)
-                )
-                body.append(
-                    element("polygon", points=f"{upper} {lower}", fill=colour, fill_opacity=0.16)
-                )
-        for run in _runs(s.values):
-            points = " ".join(f"{num(centres[i])},{num(ys(s.values[i]))}" for i in run)
-            if len(run) > 1:
-                body.append(
-                    element("polyline", points=points, fill="none", stroke=colour, stroke_width=1.8)
-                )
-            for i in run:
-                tip = f"{_time_label(starts[i], 0)} {s.label}: {_format(s.values[i], unit)}"
-                if s.low is not None and s.high is not None:
-                    tip += f" ({_format(s.low[i], unit)} – {_format(s.high[i], unit)})"
-                body.append(
-                    element(
-                        "circle",
-                        tooltip(tip),
-                        cx=centres[i],
-                        cy=ys(s.values[i]),
-                        r=2.2 if len(starts) > 60 else 3.0,
-                        fill=colour,
-                    )
-                )
+        body += _line_marks(s, starts, centres, ys, top, unit, colour)
         legend.append((element("rect", width=16, height=10, fill=colour), s.label))
     if len(series) > 1:
         body += legend_box(_WIDTH - _RIGHT - 150, _TOP + 2, legend, 146)
@@ -206,6 +182,60 @@ def timeline_chart(
             for s in last
         )
     return svg_document(uid, _WIDTH, _HEIGHT, title, desc + ".", body)
+
+
+def _points(
+    centres: Sequence[float], ys: Scale, values: Sequence[float], run: Sequence[int]
+) -> str:
+    return " L".join(f"{num(centres[i])},{num(ys(values[i]))}" for i in run)
+
+
+def _line_marks(
+    s: TimelineSeries,
+    starts: Sequence[float],
+    centres: Sequence[float],
+    ys: Scale,
+    top: float,
+    unit: str,
+    colour: str,
+) -> list[str]:
+    """One series: its band as one ``<path>``, its line as another, and its dots.
+
+    Every run of finite buckets is a subpath. A dot with the bucket's value in its
+    ``<title>`` marks each bucket when the chart has at most :data:`MARKED_BUCKETS` of them;
+    beyond that only a lone bucket (no line through it) gets its dot.
+    """
+    out: list[str] = []
+    if s.low is not None and s.high is not None:
+        low, high = [min(v, top) for v in s.low], [min(v, top) for v in s.high]
+        band = "".join(
+            f"M{_points(centres, ys, high, run)} L{_points(centres, ys, low, run[::-1])}Z"
+            for run in _runs(low, high)
+        )
+        if band:
+            out.append(element("path", d=band, fill=colour, fill_opacity=0.16))
+    runs = _runs(s.values)
+    line = "".join(f"M{_points(centres, ys, s.values, run)}" for run in runs if len(run) > 1)
+    if line:
+        out.append(
+            element("path", tooltip(s.label), d=line, fill="none", stroke=colour, stroke_width=1.8)
+        )
+    marked = len(starts) <= MARKED_BUCKETS
+    for i in (i for run in runs if marked or len(run) == 1 for i in run):
+        tip = f"{_time_label(starts[i], 0)} {s.label}: {_format(s.values[i], unit)}"
+        if s.low is not None and s.high is not None:
+            tip += f" ({_format(s.low[i], unit)} – {_format(s.high[i], unit)})"
+        out.append(
+            element(
+                "circle",
+                tooltip(tip),
+                cx=centres[i],
+                cy=ys(s.values[i]),
+                r=3.0 if marked else 2.2,
+                fill=colour,
+            )
+        )
+    return out
 
 
 def _bucket_name(bucket_s: float) -> str:
@@ -259,26 +289,28 @@ def stacked_timeline_chart(
         _TOP,
     )
     bar = max(xs(x0 + bucket_s) - xs(x0) - 1.0, 0.6)
-    for i, start in enumerate(starts):
-        base = 0.0
-        for k, name in enumerate(names):
+    marked = len(starts) <= MARKED_BUCKETS
+    bases = [0.0] * len(starts)
+    for k, name in enumerate(names):
+        colour = palette.get(name, _COLOURS[k % len(_COLOURS)])
+        shapes: list[str] = []
+        for i, start in enumerate(starts):
             value = int(counts[name][i])
             if value <= 0:
                 continue
-            colour = palette.get(name, _COLOURS[k % len(_COLOURS)])
-            share = value / totals[i] if totals[i] else 0.0
-            body.append(
-                element(
-                    "rect",
-                    tooltip(f"{_time_label(start, 0)} {name}: {value:,} ({share:.0%})"),
-                    x=xs(start) + 0.5,
-                    y=ys(base + value),
-                    width=bar,
-                    height=max(ys(base) - ys(base + value), 0.5),
-                    fill=colour,
-                )
-            )
-            base += value
+            x, y = xs(start) + 0.5, ys(bases[i] + value)
+            height = max(ys(bases[i]) - y, 0.5)
+            bases[i] += value
+            if marked:
+                share = value / totals[i]
+                tip = tooltip(f"{_time_label(start, 0)} {name}: {value:,} ({share:.0%})")
+                shapes.append(element("rect", tip, x=x, y=y, width=bar, height=height, fill=colour))
+            else:  # one subpath per bar, one path per action
+                shapes.append(f"M{num(x)},{num(y)}h{num(bar)}v{num(height)}h-{num(bar)}Z")
+        if marked:
+            body += shapes
+        elif shapes:
+            body.append(element("path", tooltip(name), d="".join(shapes), fill=colour))
     legend = [
         (element("rect", width=16, height=10, fill=palette.get(n, _COLOURS[k % len(_COLOURS)])), n)
         for k, n in enumerate(names)

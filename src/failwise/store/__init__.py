@@ -53,6 +53,7 @@ from failwise.store._events import (
     Task,
 )
 from failwise.store._keys import ROLES, ApiKey, ApiKeys, NewApiKey, UnknownKeyError
+from failwise.store._labels import LABEL_SOURCES, LabelledPrediction, LabelledTask
 from failwise.store._monitor_log import (
     FINDING_SEVERITIES,
     MONITOR_ROW_COLUMNS,
@@ -84,11 +85,9 @@ from failwise.store._queue_views import (
     context_preview,
 )
 from failwise.store._reads import (
-    LABEL_SOURCES,
     TASK_VIEW_COLUMNS,
     EventCursor,
     EventPage,
-    LabelledTask,
     task_view_sql,
 )
 from failwise.store._rollups import ROLLUP_S, SETTLE_S, TaskViewQuery
@@ -128,6 +127,7 @@ __all__ = [
     "EventPage",
     "FeatureRows",
     "ItemDetail",
+    "LabelledPrediction",
     "LabelledTask",
     "NewApiKey",
     "QuarantineZone",

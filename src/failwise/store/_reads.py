@@ -1,4 +1,4 @@
-"""The store's public reads: tasks, paged events, labelled tasks, table pages, the task view.
+"""The store's public reads: tasks, paged events, table pages, the task view.
 
 Everything outside :mod:`failwise.store` reads the log through these methods of
 :class:`~failwise.store.Store` (``measure``, ``export``, ``recalibrate``, the replay). Each
@@ -23,33 +23,17 @@ from failwise.store._events import Event, Task
 from failwise.store._schema import TABLES
 
 __all__ = [
-    "LABEL_SOURCES",
     "TASK_VIEW_COLUMNS",
     "EventCursor",
     "EventPage",
-    "LabelledTask",
     "StoreReads",
+    "check_size",
+    "check_window",
     "event_from_row",
     "task_view_sql",
 ]
 
 _EVENT_COLUMNS = "id, task_id, kind, at, label, payload"
-
-#: Where a human label comes from, most trusted first: a reviewer who resolved the
-#: task's escalation, a reviewer who audited it (queue or ``audit_label``), the user's
-#: correction, the user's acceptance of the delivered output.
-LABEL_SOURCES: tuple[str, ...] = ("escalation", "audit", "correction", "accepted")
-
-_LABEL_KINDS = {
-    "escalation_resolved": "escalation",
-    "audit_resolved": "audit",
-    "audit_label": "audit",
-    "feedback_corrected": "correction",
-    "feedback_accepted": "accepted",
-    "clarification_choice": "choice",
-}
-#: A ``<kind>_reopened`` event undoes the task's earlier ``<kind>_resolved`` labels.
-_UNDO_KINDS = {"escalation_reopened": "escalation_resolved", "audit_reopened": "audit_resolved"}
 
 #: The per-task view: one row per task decided in ``[since, until)`` with what its
 #: events say. A resolution undone (``<kind>_reopened``) does not count: the task's
@@ -178,39 +162,7 @@ class EventPage:
     next: EventCursor | None
 
 
-@dataclass(frozen=True)
-class LabelledTask:
-    """A task with the label a human gave it.
-
-    Attributes
-    ----------
-    task_id : str
-    decided_at : float
-        Unix seconds of the decision.
-    decision : dict
-        The decision as recorded (``Decision.to_dict()``).
-    label : int
-        The human label; ``-1`` marks an out-of-scope request.
-    source : {"escalation", "audit", "correction", "accepted"}
-        Where the label comes from (see :data:`LABEL_SOURCES`; the most trusted one
-        wins, and within a source the latest).
-    labelled_at : float
-        Unix seconds of the event that gave the label.
-    review_probability : float or None
-        The probability, fixed at decision time, that the task was sent to a human
-        (the decision's ``review_probability``); None for decisions recorded without it.
-    """
-
-    task_id: str
-    decided_at: float
-    decision: dict[str, Any]
-    label: int
-    source: str
-    labelled_at: float
-    review_probability: float | None
-
-
-def _check_window(since: Any, until: Any) -> tuple[float | None, float | None]:
+def check_window(since: Any, until: Any) -> tuple[float | None, float | None]:
     low = None if since is None else check_at(since, "since")
     high = None if until is None else check_at(until, "until")
     if low is not None and high is not None and low > high:
@@ -226,49 +178,10 @@ def _finite(value: Any, name: str, default: float) -> float:
     return float(value)
 
 
-def _check_size(value: Any, name: str) -> int:
+def check_size(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
         raise InputError(f"`{name}` must be an int >= 1; got {value!r}.")
     return int(value)
-
-
-def _labelled(
-    task_id: str, decided_at: float, action: str, label: Any, payload: str, events: list[Row]
-) -> LabelledTask | None:
-    """The winning label of one task from its label events ``(kind, at, label, id)``."""
-    choice = None
-    candidates: list[tuple[tuple[int, float, int, int], str]] = []  # (rank, at, id, label)
-    for kind, at, event_label, event_id in events:
-        if str(kind) in _UNDO_KINDS:
-            undone = _UNDO_KINDS[str(kind)]
-            candidates = [c for c in candidates if c[1] != undone]
-            continue
-        source = _LABEL_KINDS[str(kind)]
-        if source == "choice":
-            choice = event_label
-            continue
-        if source == "accepted":
-            event_label = choice if action == "clarify" else label
-            if action not in ("answer", "fallback", "clarify"):
-                event_label = None
-        if event_label is None:
-            continue
-        rank = -LABEL_SOURCES.index(source)
-        candidates.append(((rank, float(at), int(event_id), int(event_label)), str(kind)))
-    if not candidates:
-        return None
-    best = max(candidates, key=lambda c: c[0][:3])[0]
-    decision = json.loads(payload)
-    probability = decision.get("review_probability")
-    return LabelledTask(
-        task_id=task_id,
-        decided_at=decided_at,
-        decision=decision,
-        label=best[3],
-        source=LABEL_SOURCES[-best[0]],
-        labelled_at=best[1],
-        review_probability=None if probability is None else float(probability),
-    )
 
 
 class StoreReads:
@@ -365,8 +278,8 @@ class StoreReads:
         >>> [e.task_id for e in first.events], [e.task_id for e in second.events], second.next
         (['t0', 't1'], ['t2'], None)
         """
-        low, high = _check_window(since, until)
-        size = _check_size(limit, "limit")
+        low, high = check_window(since, until)
+        size = check_size(limit, "limit")
         if after is not None and not isinstance(after, EventCursor):
             raise InputError(
                 f"`after` must be the `next` cursor of a previous EventPage (or None); got "
@@ -410,8 +323,8 @@ class StoreReads:
             Unix seconds; unbounded by default.
         batch_size : int, default=10_000
         """
-        _check_window(since, until)
-        size = _check_size(batch_size, "batch_size")
+        check_window(since, until)
+        size = check_size(batch_size, "batch_size")
         return self._iter_events(since, until, size)
 
     def _iter_events(self, since: Any, until: Any, size: int) -> Iterator[Event]:
@@ -421,89 +334,6 @@ class StoreReads:
             if page.next is None:
                 return
             page = self.event_page(since, until, after=page.next, limit=size)
-
-    # ---------------------------------------------------------------- labels
-    def labelled_tasks(
-        self,
-        since: float | None = None,
-        until: float | None = None,
-        *,
-        batch_size: int = 1_000,
-    ) -> Iterator[LabelledTask]:
-        """Every task decided in ``[since, until)`` that a human labelled, by decision time.
-
-        Parameters
-        ----------
-        since, until : float, optional
-            Unix seconds of the decision; unbounded by default.
-        batch_size : int, default=1_000
-            Tasks read per query.
-
-        Yields
-        ------
-        LabelledTask
-            One per labelled task: the decision, the label, its source and the decision's
-            ``review_probability`` (the inverse-probability weight of an escalation or
-            audit label is ``1 / review_probability``).
-
-        Examples
-        --------
-        >>> import tempfile
-        >>> from failwise import store
-        >>> folder = tempfile.mkdtemp()
-        >>> with store.open(f"sqlite:///{folder}/events.db") as events:
-        ...     decision = {"action": "answer", "label": 3, "review_probability": 0.1}
-        ...     audit = store.QueueRequest("t1", "audit", "sampled")
-        ...     ids = events.record_decision("t1", decision, at=1.0, enqueue=[audit])
-        ...     _ = events.queue.claim("ann", at=2.0)
-        ...     _ = events.queue.resolve(ids[0], label=4, at=3.0)
-        ...     _ = events.record_decision("t2", {"action": "answer", "label": 5}, at=4.0)
-        ...     _ = events.feedback("t2", "accepted", at=5.0)
-        ...     labelled = list(events.labelled_tasks())
-        >>> [(t.task_id, t.label, t.source, t.review_probability) for t in labelled]
-        [('t1', 4, 'audit', 0.1), ('t2', 5, 'accepted', None)]
-        """
-        low, high = _check_window(since, until)
-        size = _check_size(batch_size, "batch_size")
-        return self._labelled_tasks(low, high, size)
-
-    def _labelled_tasks(
-        self, low: float | None, high: float | None, size: int
-    ) -> Iterator[LabelledTask]:
-        window = "created_at >= ? AND created_at < ?"
-        bounds = (-1.0e300 if low is None else low, 1.0e300 if high is None else high)
-        keys_sql = f"SELECT created_at, task_id FROM tasks WHERE {window}{{after}} "
-        keys_sql += "ORDER BY created_at, task_id LIMIT ?"
-        kinds = ", ".join(f"'{kind}'" for kind in (*_LABEL_KINDS, *_UNDO_KINDS))
-        detail_sql = (
-            "SELECT t.task_id, t.created_at, t.action, t.label, d.payload, "
-            "e.kind, e.at, e.label, e.id "
-            "FROM tasks t JOIN events d ON d.task_id = t.task_id AND d.kind = 'decision' "
-            f"JOIN events e ON e.task_id = t.task_id AND e.kind IN ({kinds}) "
-            "WHERE (t.created_at, t.task_id) >= (?, ?) AND (t.created_at, t.task_id) <= (?, ?) "
-            "ORDER BY t.created_at, t.task_id, e.at, e.id"
-        )
-        after: tuple[Any, ...] = ()
-        while True:
-            clause = " AND (created_at, task_id) > (?, ?)" if after else ""
-            keys = self._read(keys_sql.replace("{after}", clause), (*bounds, *after, size))
-            if not keys:
-                return
-            first, last = keys[0], keys[-1]
-            rows = self._read(detail_sql, (first[0], first[1], last[0], last[1]))
-            current: list[Row] = []
-            for position, row in enumerate(rows):
-                current.append((row[5], row[6], row[7], row[8]))
-                if position + 1 == len(rows) or rows[position + 1][0] != row[0]:
-                    found = _labelled(
-                        str(row[0]), float(row[1]), str(row[2]), row[3], str(row[4]), current
-                    )
-                    if found is not None:
-                        yield found
-                    current = []
-            if len(keys) < size:
-                return
-            after = (last[0], last[1])
 
     # ---------------------------------------------------------------- whole tables
     def table_pages(self, table: str, *, batch_size: int = 100_000) -> Iterator[list[Row]]:
@@ -522,7 +352,7 @@ class StoreReads:
         """
         if table not in TABLES:
             raise InputError(f"`table` must be one of {list(TABLES)}; got {table!r}.")
-        size = _check_size(batch_size, "batch_size")
+        size = check_size(batch_size, "batch_size")
         return self._table_pages(table, size)
 
     def _table_pages(self, table: str, size: int) -> Iterator[list[Row]]:

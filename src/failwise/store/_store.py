@@ -22,6 +22,7 @@ from failwise.store._events import (
     EventKind,
 )
 from failwise.store._keys import ApiKeys
+from failwise.store._labels import StoreLabels
 from failwise.store._monitor_log import MonitorLog
 from failwise.store._queue import Queue
 from failwise.store._queue_items import QueueRequest
@@ -57,7 +58,7 @@ class _AppendEvent:
 
 
 # ------------------------------------------------------------------------------ the store
-class Store(StoreReads, MonitorLog, MetricRollups):
+class Store(StoreReads, StoreLabels, MonitorLog, MetricRollups):
     """The event log and review queue of one database.
 
     Open it with :func:`failwise.store.open`; close it with :meth:`close` or a ``with``

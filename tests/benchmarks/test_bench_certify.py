@@ -13,8 +13,12 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTENDERS = {"failwise", "failwise (before)", "mapie BH", "mapie FST", "mapie SFST", "SGR"}
-EXACT = ("failwise", "failwise (before)", "SGR")  # exact binomial / Clopper–Pearson tests
+SPLIT_CONTENDERS = {"failwise", "failwise (before)", "mapie BH", "mapie FST", "mapie SFST", "SGR"}
+ALL_ROWS_CONTENDERS = {"failwise, all rows", "SGR, all rows"}
+CONTENDERS = SPLIT_CONTENDERS | ALL_ROWS_CONTENDERS
+DESIGNS = {"split": SPLIT_CONTENDERS, "all rows": ALL_ROWS_CONTENDERS}
+# Exact binomial / Clopper–Pearson tests, by design.
+EXACT = {"split": ("failwise", "failwise (before)", "SGR"), "all rows": tuple(ALL_ROWS_CONTENDERS)}
 
 
 def _run(out: Path, *extra: str) -> dict[str, Any]:
@@ -60,7 +64,7 @@ def _check_same_splits_and_summaries(payload: dict[str, Any]) -> None:
     for case in _cases(payload):
         n = case["n_splits"]
         assert n == len(case["hindsight"]) >= 6
-        assert set(case["contenders"]) == CONTENDERS
+        assert set(case["contenders"]) == DESIGNS[case["design"]]
         for name, entry in case["contenders"].items():
             assert entry["status"] == "ok", (case["case"], name, entry.get("reason"))
             split = entry["per_split"]
@@ -86,6 +90,9 @@ def test_certify_benchmark_runs_every_contender_on_the_same_splits(
     assert certify["confidence_level"] == pytest.approx(0.95)
     assert set(certify["contenders"]) == CONTENDERS
     assert "digits" in {case["case"] for case in _cases(certify)}  # needs no data files
+    assert {(case["case"], case["design"]) for case in _cases(certify)} == {
+        (case["case"], design) for case in _cases(certify) for design in DESIGNS
+    }
     _check_same_splits_and_summaries(certify)
 
 
@@ -104,14 +111,15 @@ def test_no_contender_certifies_beyond_the_uncorrected_hindsight_coverage(
 def test_failwise_certifies_whenever_hindsight_coverage_is_substantial_on_cifar10(
     certify: dict[str, Any],
 ) -> None:
-    cases = {case["case"]: case for case in _cases(certify)}
-    if "cifar10" not in cases:
+    cases = [case for case in _cases(certify) if case["case"] == "cifar10"]
+    if not cases:
         pytest.skip(f"CIFAR-10 probabilities not found: {certify['skipped'].get('cifar10')}")
-    case = cases["cifar10"]
-    assert min(case["hindsight"]) >= certify["hindsight_floor"]
-    for name in EXACT:
-        assert case["contenders"][name]["uncertified_share"] == 0.0
-    assert case["contenders"]["failwise"]["coverage_ratio_to_hindsight"] >= 0.95
+    for case in cases:
+        assert min(case["hindsight"]) >= certify["hindsight_floor"]
+        for name in EXACT[case["design"]]:
+            assert case["contenders"][name]["uncertified_share"] == 0.0
+        failwise = "failwise" if case["design"] == "split" else "failwise, all rows"
+        assert case["contenders"][failwise]["coverage_ratio_to_hindsight"] >= 0.95
 
 
 def _check_native(payload: dict[str, Any], case: str) -> None:
@@ -141,7 +149,7 @@ def test_on_banking77_failwise_certifies_more_than_its_previous_procedure(
 ) -> None:
     _check_same_splits_and_summaries(banking)
     _check_native(banking, "banking77")
-    (case,) = _cases(banking)
+    (case,) = [case for case in _cases(banking) if case["design"] == "split"]
     now, before = case["contenders"]["failwise"], case["contenders"]["failwise (before)"]
     assert now["mean_coverage"] >= before["mean_coverage"]
     assert (

@@ -130,9 +130,20 @@ def test_a_store_from_before_the_monitor_tables_is_upgraded(
     path = Path(str(tmp_path)) / "events.db"
     store.open(sqlite_url).close()
     with sqlite3.connect(path) as connection:
-        for table in ("quarantines", "findings", "monitor_windows", "task_features"):
+        # What migrations 3 and later created, gone: the store as schema 2 left it.
+        for trigger in ("events_mark_rollup", "queue_items_mark_rollup"):
+            connection.execute(f"DROP TRIGGER {trigger}")
+        connection.execute("DROP INDEX queue_items_task")
+        for table in (
+            "metric_rollup_marks",
+            "metric_rollups",
+            "quarantines",
+            "findings",
+            "monitor_windows",
+            "task_features",
+        ):
             connection.execute(f"DROP TABLE {table}")
-        connection.execute("DELETE FROM schema_version WHERE version = 3")
+        connection.execute("DELETE FROM schema_version WHERE version >= 3")
     with store.open(sqlite_url) as events:
         assert events.schema_version == store.SCHEMA_VERSION
         events.record_decisions([("a", {"action": "answer"})], features=[np.ones(2)])

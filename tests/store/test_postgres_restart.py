@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,3 +81,26 @@ def test_a_store_refuses_writes_while_the_server_is_down_and_works_at_once_after
         assert events.task("before").action == "answer"
         with pytest.raises(store.UnknownTaskError):
             events.task("during")
+
+
+def test_after_a_long_outage_the_first_request_once_the_server_is_back_succeeds(
+    own_server: tuple[str, Path],
+) -> None:
+    # The pool's reconnection delay doubles while the server is down; held for 20 s of
+    # refused requests it would reach 16 s, longer than a request waits for a connection.
+    url, folder = own_server
+    with store.open(url, connect_timeout_s=2.0) as events:
+        events.record_decision("long-before", {"action": "answer", "label": 1})
+        assert _script("pause", str(folder)).returncode == 0
+        refused = 0
+        until = time.monotonic() + 20.0
+        while time.monotonic() < until:
+            with pytest.raises(store.StoreError):
+                events.record_decision(f"long-during-{refused}", {"action": "answer", "label": 1})
+            refused += 1
+        assert _script("resume", str(folder)).returncode == 0
+
+        events.record_decision("long-after", {"action": "answer", "label": 1})
+        assert events.task("long-after").action == "answer"
+        assert events.task("long-before").action == "answer"
+        assert refused > 0

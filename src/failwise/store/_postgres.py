@@ -54,6 +54,9 @@ _MIGRATION_LOCK = 0x6661696C77697365  # "failwise"
 #: Attempts at a transaction that deadlocked or failed to serialise.
 _RETRIES = 8
 
+#: Seconds the pool retries one lost connection before the next request starts anew.
+_RECONNECT_S = 3.0
+
 
 class _PostgresTx:
     backend = "postgresql"
@@ -143,6 +146,12 @@ class PostgresBackend(Backend):
             # query) before it is handed out, it is replaced instead of failing a request.
             check=ConnectionPool.check_connection,
             configure=_configure,
+            # The pool retries a lost connection with a doubling delay (1, 2, 4, … s) for
+            # `reconnect_timeout`: after a long outage its next attempt can be a minute
+            # away although the server is back. Giving up after a few seconds instead lets
+            # the next request start a fresh attempt at once, so the store serves again
+            # within about a second of the server's return, however long it was down.
+            reconnect_timeout=_RECONNECT_S,
         )
 
     # ---------------------------------------------------------------- writes

@@ -70,6 +70,11 @@ class UnseenInputTest:
         Binomial tail of ``n_unseen`` at ``null_rate``.
     unseen : ndarray of bool, shape (n_inputs,)
         Which inputs were beyond the cut.
+    scores : ndarray of shape (n_inputs,)
+        Each input's score (:meth:`UnseenInputDetector.score`).
+    distances : ndarray of shape (n_inputs,)
+        Each input's distance to the reference (the score's nearest-neighbour search,
+        which :func:`~failwise.monitor.find_gaps` reuses when given this test).
     """
 
     n_inputs: int
@@ -79,6 +84,8 @@ class UnseenInputTest:
     excess_rate: float
     p_value: float
     unseen: NDArray[np.bool_] = field(repr=False)
+    scores: NDArray[np.float64] = field(repr=False)
+    distances: NDArray[np.float64] = field(repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dictionary (without the per-input mask)."""
@@ -261,6 +268,12 @@ class UnseenInputDetector(Estimator):
         inputs' ``confidence`` then. Higher is farther from the reference.
         """
         self._check_fitted("threshold_", "score")
+        return self._score_and_distance(X, confidence)[0]
+
+    def _score_and_distance(
+        self, X: ArrayLike, confidence: ArrayLike | None
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Each input's score and its distance to the reference (one neighbour search)."""
         features = self._prepare(X, "X")
         if features.shape[1] != self.n_features_in_:
             raise InputError(
@@ -282,7 +295,8 @@ class UnseenInputDetector(Estimator):
             )
         else:
             doubt = None
-        return self._combine(self._distance_to_reference(features), doubt)
+        distance = self._distance_to_reference(features)
+        return self._combine(distance, doubt), distance
 
     def _distance_to_reference(self, prepared: NDArray[np.float64]) -> NDArray[np.float64]:
         """Distance of rows already prepared (normalised for the cosine metric)."""
@@ -337,7 +351,8 @@ class UnseenInputDetector(Estimator):
             reference's confidences, refused otherwise.
         """
         self._check_fitted("threshold_", "test")
-        flags = self.unseen(X, confidence=confidence)
+        scores, distances = self._score_and_distance(X, confidence)
+        flags = scores > self.threshold_
         n, k = int(flags.size), int(flags.sum())
         rate = k / n if n else math.nan
         # P(Binomial(n, null rate) >= k); the null rate may be 0 or 1 here.
@@ -350,6 +365,8 @@ class UnseenInputDetector(Estimator):
             excess_rate=max(0.0, rate - self.null_rate_) if n else math.nan,
             p_value=min(1.0, p_value),
             unseen=flags,
+            scores=scores,
+            distances=distances,
         )
 
 

@@ -342,7 +342,7 @@ def analyse_window(
     if unseen is not None and features is not None and bool(rejected[-1]) and detector is not None:
         findings.extend(
             _blind_spots(
-                data, features, tested, detector, level, min_gap_size, example, zone_radius
+                data, features, tested, unseen, detector, level, min_gap_size, example, zone_radius
             )
         )
     stats = {
@@ -370,8 +370,9 @@ def _unseen_test(
 
     A detector fitted with the reference's confidences scores each input by its distance
     *and* its recorded calibrated confidence, so only inputs with a confidence are tested;
-    the returned mask says which (over the feature rows), and the test's per-input flags
-    are spread back over all feature rows (untested rows are not flagged).
+    the returned mask says which (over the feature rows), and the test's per-input flags,
+    scores and distances are spread back over all feature rows (untested rows are not
+    flagged; their score and distance are NaN).
     """
     n_rows = int(features.shape[0])
     if not detector.uses_confidence_:
@@ -389,7 +390,9 @@ def _unseen_test(
     result = detector.test(features[tested].astype(np.float64), confidence=confidence[tested])
     flags = np.zeros(n_rows, dtype=bool)
     flags[tested] = result.unseen
-    return replace(result, unseen=flags), tested
+    scores, distances = np.full(n_rows, np.nan), np.full(n_rows, np.nan)
+    scores[tested], distances[tested] = result.scores, result.distances
+    return replace(result, unseen=flags, scores=scores, distances=distances), tested
 
 
 def _examples(
@@ -417,6 +420,7 @@ def _blind_spots(
     data: WindowData,
     features: NDArray[np.float32],
     tested: NDArray[np.bool_],
+    unseen: UnseenInputTest,
     detector: UnseenInputDetector,
     level: float,
     min_size: int,
@@ -436,6 +440,12 @@ def _blind_spots(
         corrected=data.corrected[rows],
         timestamps=data.created_at[rows],
         min_size=min_size,
+        unseen=replace(
+            unseen,
+            unseen=unseen.unseen[tested],
+            scores=unseen.scores[tested],
+            distances=unseen.distances[tested],
+        ),
     )
     out = []
     for gap in gaps:

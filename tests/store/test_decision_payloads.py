@@ -33,10 +33,12 @@ _SCALARS = (
 )
 _VALUES = st.recursive(
     _SCALARS,
-    lambda inner: st.lists(inner, max_size=3)
-    | st.tuples(inner, inner)
-    | st.dictionaries(st.text(max_size=3), inner, max_size=3)
-    | st.dictionaries(st.integers(0, 3), inner, max_size=2),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+        | st.dictionaries(st.integers(0, 3), inner, max_size=2)
+    ),
     max_leaves=8,
 )
 
@@ -62,7 +64,7 @@ def test_bulk_encoding_equals_the_standard_library_value_for_value(extras: list[
 
 
 def test_numpy_values_enums_and_sets_take_the_standard_path() -> None:
-    values = [
+    values: list[dict[str, Any]] = [
         {"a": np.float64(0.25), "b": np.arange(3), "c": np.int64(7)},
         {"s": {3, 1, 2}, "action": Action.ESCALATE},
         {"deep": [[[[1.5]]]], "big": 2**65},

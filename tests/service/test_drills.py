@@ -434,6 +434,9 @@ def test_postgres_stopped_readyz_503_decisions_refused_then_recovered(
         stored = stored_task_ids(url)
         assert set(after) <= stored
         assert not set(during) & stored  # refused, and indeed not written
+    except AssertionError:
+        print(f"failwise serve's log (last 6000 characters):\n{server.log()[-6000:]}")
+        raise
     finally:
         server.stop()
 

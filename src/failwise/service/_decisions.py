@@ -121,7 +121,7 @@ def decide(
     guard = _guard_for(state, body, "")
     commits = state.group_commit(guard)
     decision = commits.decide(_input(body), body.context, task_id=body.task_id)
-    count_decisions([decision.action.value])
+    count_decisions([decision.action._value_])
     return FastJSONResponse(decision.to_dict())
 
 
@@ -162,7 +162,7 @@ def decide_batch(
         [item.context for item in body.items],
         task_ids=task_ids,
     )
-    count_decisions(d.action.value for d in decisions)
+    count_decisions(d.action._value_ for d in decisions)
     return FastJSONResponse({"decisions": [d.to_dict() for d in decisions]})
 
 

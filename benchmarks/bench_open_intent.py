@@ -461,6 +461,7 @@ def run_one(
     from failwise.calibration import TemperatureScaling
 
     split = open_split(corpus, ratio, seed)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     started = time.perf_counter()
     s = _scores(features, corpus, split)
     rng = np.random.default_rng(seed + 1000)
@@ -505,6 +506,7 @@ def run_one(
         "adb_f1_all": ADB_F1.get(corpus.name, {}).get(ratio),
         "adb_rule_same_features": s["adb_rule"],
         "seconds": time.perf_counter() - started,
+        "load_average_1min": load,
     }
 
 
@@ -519,6 +521,12 @@ def _adb_rule_stat(group: list[dict[str, Any]]) -> dict[str, float]:
     """Mean and sd over seeds of the same-features ADB rule's macro-F1."""
     values = [g["adb_rule_same_features"]["f1_all"] for g in group]
     return {"mean": float(np.mean(values)), "std": float(np.std(values))}
+
+
+def _load_range(rows: list[dict[str, Any]]) -> list[float] | None:
+    """Lowest and highest 1-minute load average seen at the start of these runs."""
+    loads = [r["load_average_1min"] for r in rows if r.get("load_average_1min") is not None]
+    return [min(loads), max(loads)] if loads else None
 
 
 def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -549,6 +557,7 @@ def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "stated_silent_failures_open": stat("stated_targets", "silent_failures_open"),
                 "adb_f1_all": ADB_F1.get(dataset, {}).get(ratio),
                 "adb_rule_f1_all": _adb_rule_stat(group),
+                "load_average_1min": _load_range(group),
             }
         )
     return out
@@ -627,6 +636,9 @@ def print_tables(rows: list[dict[str, Any]], summary: list[dict[str, Any]]) -> N
         caption="ADB F1 = the published BERT rows (none for HWU64); ADB rule = ADB's "
         "centroid-and-radius rule run here on the same features and splits",
     )
+    load = _load_range(rows)
+    if load is not None:
+        print(f"1-minute load average at the start of the runs: {load[0]:.1f}–{load[1]:.1f}")
 
 
 def _payload(

@@ -100,6 +100,8 @@ def test_the_adb_rule_runs_on_the_same_features_and_splits(payload: dict[str, An
         assert 0.0 < adb["f1_open"] < 1.0, run  # its radii send some queries to "open"
     for summary in payload["summary"]:
         assert 0.0 < summary["adb_rule_f1_all"]["mean"] < 1.0
+        low, high = summary["load_average_1min"]  # every figure keeps the machine's load
+        assert 0.0 <= low <= high
 
 
 def test_an_unknown_dataset_name_is_refused(tmp_path: Path) -> None:

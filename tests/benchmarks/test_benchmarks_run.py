@@ -305,6 +305,12 @@ def test_service_benchmark_loads_every_case_and_judges_its_targets(tmp_path: Pat
     for target, met in result["targets"].items():
         assert met in (True, False, None), target
     assert result["ratios"]["decisions/sqlite ÷ bare"] > 0
+    auth = cases["auth/API key"]
+    rounds = result["sizes"]["auth_rounds"]
+    assert auth["rounds"] == rounds == len(auth["ratio_per_round"])
+    assert len(auth["open_ok_per_s_per_round"]) == rounds
+    assert sorted(auth["ratio_per_round"])[rounds // 2] == auth["ratio_median"]
+    assert result["ratios"]["API key ÷ open route (median round)"] == auth["ratio_median"]
 
 
 def test_slices_benchmark_recovers_planted_slices_and_compares_with_sliceline(

@@ -28,8 +28,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,21 +48,6 @@ def _policy(folder: Path) -> Path:
     y = np.array([rng.choice(3, p=p) for p in proba])
     artifacts.save(Policy(target_risk=0.2).fit(proba, y), folder / "policy")
     return folder / "policy"
-
-
-@contextmanager
-def _postgres_schema(base: str) -> Iterator[str]:
-    import psycopg
-    from tests.store.conftest import _with_search_path
-
-    schema = f"failwise_bench_push_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(base, autocommit=True) as connection:
-        connection.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield _with_search_path(base, schema)
-    finally:
-        with psycopg.connect(base, autocommit=True) as connection:
-            connection.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def _seed(url: str, n: int) -> list[int]:
@@ -138,7 +121,7 @@ def _cost(server: Any, *, seconds: float, concurrency: int, repeats: int) -> dic
 
 
 def _backend(url: str, policy: Path, args: Any) -> dict[str, Any]:
-    from tests.service.test_drills import serve
+    from tests.service.conftest import serve
 
     ids = _seed(url, args.changes)
     server = serve(url, policy, workers=2)
@@ -183,7 +166,9 @@ def main() -> int:
         policy = _policy(Path(tmp))
         results["sqlite"] = _backend(f"sqlite:///{Path(tmp) / 'events.db'}", policy, args)
         if args.postgres:
-            with _postgres_schema(args.postgres) as url:
+            from tests.store.conftest import temporary_schema
+
+            with temporary_schema(args.postgres, "failwise_bench_push") as url:
                 results["postgresql"] = _backend(url, policy, args)
     rows = []
     for backend, r in results.items():

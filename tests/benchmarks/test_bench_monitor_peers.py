@@ -9,7 +9,6 @@ the peer columns too.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -18,26 +17,10 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "bench_monitor_peers.py"
+from tests.benchmarks.quick_run import BENCHMARKS, ROOT, quick_run
+
+SCRIPT = BENCHMARKS / "bench_monitor_peers.py"
 CONDITIONS = {"null", "prior shift", "novel 2%", "novel 5%", "novel 10%", "novel 20%"}
-
-
-def _run(python: str, out: Path) -> dict[str, Any]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), *filter(None, [env.get("PYTHONPATH")])])
-    completed = subprocess.run(
-        [python, str(SCRIPT), "--quick", "--out", str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    payload: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
-    return payload
 
 
 def _check_failwise(payload: dict[str, Any]) -> None:
@@ -68,7 +51,7 @@ def test_without_the_peers_failwise_is_measured_and_each_missing_peer_says_why(
     tmp_path: Path,
 ) -> None:
     out = tmp_path / "monitor_peers.json"
-    payload = _run(sys.executable, out)
+    payload = quick_run(SCRIPT.name, out, timeout_s=900)
     _check_failwise(payload)
     assert payload["complete"] is True
     assert sum(bool(w.get("extra_null")) for w in payload["windows"]) == 2
@@ -101,7 +84,7 @@ def test_in_the_peers_environment_cbpe_and_evidently_run_on_the_same_windows(
     python = os.environ.get("FAILWISE_PEERS_PYTHON")
     if not python:
         pytest.skip("FAILWISE_PEERS_PYTHON is not set (see benchmarks/README.md)")
-    payload = _run(python, tmp_path / "monitor_peers.json")
+    payload = quick_run(SCRIPT.name, tmp_path / "monitor_peers.json", python=python, timeout_s=900)
     _check_failwise(payload)
     assert {p["status"] for p in payload["peers"].values()} == {"ok"}
     for window in payload["windows"]:

@@ -7,33 +7,11 @@ the scripted reviewer resolved every item once, with the label it was shown.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _run(script: str, out: Path) -> dict[str, Any]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), *filter(None, [env.get("PYTHONPATH")])])
-    completed = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    payload: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
-    return payload
+from tests.benchmarks.quick_run import quick_run
 
 
 @pytest.mark.slow
@@ -41,7 +19,7 @@ def test_the_dashboard_benchmark_times_the_page_and_its_totals_equal_measure(
     tmp_path: Path,
 ) -> None:
     pytest.importorskip("duckdb")
-    payload = _run("bench_dashboard.py", tmp_path / "dashboard.json")
+    payload = quick_run("bench_dashboard.py", tmp_path / "dashboard.json", timeout_s=900)
     ran = [case for case in payload["cases"] if "unavailable" not in case]
     assert ran
     for case in ran:
@@ -58,7 +36,7 @@ def test_the_reviewer_benchmark_resolves_every_item_once_with_the_keyboard(
 ) -> None:
     if not Path("/usr/bin/chromium").exists():
         pytest.skip("no Chromium at /usr/bin/chromium")
-    payload = _run("bench_reviewer.py", tmp_path / "reviewer.json")
+    payload = quick_run("bench_reviewer.py", tmp_path / "reviewer.json", timeout_s=900)
     assert payload["resolved"] == payload["items"] == 15
     assert payload["all_seeded_resolved"] is True
     assert payload["each_resolved_once_with_the_label_shown"] is True

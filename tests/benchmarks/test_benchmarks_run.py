@@ -7,7 +7,6 @@ nothing; the tests only prove that the scripts work and record what they promise
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -16,29 +15,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BENCHMARKS = ROOT / "benchmarks"
-
-
-def _run(script: str, out: Path, *extra: str) -> dict[str, Any]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), *filter(None, [env.get("PYTHONPATH")])])
-    completed = subprocess.run(
-        [sys.executable, str(BENCHMARKS / script), "--quick", "--out", str(out), *extra],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert completed.returncode == 0, (
-        f"{script} exited with {completed.returncode}\n"
-        f"stdout:\n{completed.stdout[-3000:]}\nstderr:\n{completed.stderr[-3000:]}"
-    )
-    assert out.is_file(), f"{script} did not write {out}"
-    payload: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
-    return payload
+from tests.benchmarks.quick_run import BENCHMARKS, ROOT, quick_run
 
 
 def _check_environment(payload: dict[str, Any]) -> None:
@@ -66,19 +43,19 @@ def _check_measurement(entry: dict[str, Any], *, repeats: int | None = None) -> 
 @pytest.fixture(scope="module")
 def temperature(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("bench") / "temperature.json"
-    return _run("bench_temperature.py", out, "--repeats", "3")
+    return quick_run("bench_temperature.py", out, "--repeats", "3")
 
 
 @pytest.fixture(scope="module")
 def risk_threshold(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("bench") / "risk_threshold.json"
-    return _run("bench_risk_threshold.py", out, "--repeats", "1")
+    return quick_run("bench_risk_threshold.py", out, "--repeats", "1")
 
 
 @pytest.fixture(scope="module")
 def decide(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("bench") / "decide.json"
-    return _run("bench_decide.py", out, "--repeats", "2")
+    return quick_run("bench_decide.py", out, "--repeats", "2")
 
 
 def test_temperature_benchmark_records_raw_timings_medians_and_environment(
@@ -191,7 +168,7 @@ def test_benchmark_scripts_reject_a_non_positive_repeat_count(tmp_path: Path) ->
 
 
 def test_guard_benchmark_measures_overhead_beyond_the_model(tmp_path: Path) -> None:
-    result = _run("bench_guard.py", tmp_path / "guard.json")
+    result = quick_run("bench_guard.py", tmp_path / "guard.json")
     _check_environment(result)
     assert result["cases"], "the guard benchmark measured no case"
     for case in result["cases"].values():
@@ -208,7 +185,7 @@ def test_guard_benchmark_measures_overhead_beyond_the_model(tmp_path: Path) -> N
 
 
 def test_store_benchmark_measures_every_backend_it_can_reach(tmp_path: Path) -> None:
-    result = _run("bench_store.py", tmp_path / "store.json")
+    result = quick_run("bench_store.py", tmp_path / "store.json")
     _check_environment(result)
     cases = result["cases"]
     assert cases["decisions/sqlite"]["status"] == "ok", cases["decisions/sqlite"]["notes"]
@@ -222,7 +199,7 @@ def test_store_benchmark_measures_every_backend_it_can_reach(tmp_path: Path) -> 
 
 
 def test_measure_benchmark_gives_the_same_metrics_on_every_engine(tmp_path: Path) -> None:
-    result = _run("bench_measure.py", tmp_path / "measure.json")
+    result = quick_run("bench_measure.py", tmp_path / "measure.json")
     _check_environment(result)
     measured = [case for case in result["cases"] if "median" in case]
     assert {case["backend"] for case in measured} >= {"sqlite", "duckdb (parquet)"}
@@ -233,7 +210,7 @@ def test_measure_benchmark_gives_the_same_metrics_on_every_engine(tmp_path: Path
 
 
 def test_monitor_benchmark_reports_every_condition_with_valid_rates(tmp_path: Path) -> None:
-    result = _run("bench_monitor.py", tmp_path / "monitor.json")
+    result = quick_run("bench_monitor.py", tmp_path / "monitor.json")
     _check_environment(result)
     summary = result["summary"]
     assert {"null", "prior shift", "novel 10%", "novel 30%"} <= set(summary)
@@ -260,7 +237,7 @@ def test_monitor_benchmark_reports_every_condition_with_valid_rates(tmp_path: Pa
 
 @pytest.mark.slow
 def test_monitor_scale_benchmark_times_every_step(tmp_path: Path) -> None:
-    result = _run("bench_monitor_scale.py", tmp_path / "monitor_scale.json")
+    result = quick_run("bench_monitor_scale.py", tmp_path / "monitor_scale.json")
     _check_environment(result)
     steps = result["results"]
     assert steps["window_statistics"]["events"] > 50_000
@@ -273,7 +250,7 @@ def test_monitor_scale_benchmark_times_every_step(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_blind_spot_benchmark_scores_every_method_on_both_datasets(tmp_path: Path) -> None:
-    result = _run("bench_blind_spots.py", tmp_path / "blind_spots.json")
+    result = quick_run("bench_blind_spots.py", tmp_path / "blind_spots.json")
     _check_environment(result)
     rows = result["rows"]
     assert {(r["dataset"], r["novel_rate"]) for r in rows} == {
@@ -290,7 +267,7 @@ def test_blind_spot_benchmark_scores_every_method_on_both_datasets(tmp_path: Pat
 
 @pytest.mark.slow
 def test_quarantine_benchmark_compares_every_arm_on_the_same_stream(tmp_path: Path) -> None:
-    result = _run("bench_quarantine.py", tmp_path / "quarantine.json")
+    result = quick_run("bench_quarantine.py", tmp_path / "quarantine.json")
     _check_environment(result)
     arms = (
         "without monitoring",
@@ -309,7 +286,7 @@ def test_quarantine_benchmark_compares_every_arm_on_the_same_stream(tmp_path: Pa
 
 
 def test_service_benchmark_loads_every_case_and_judges_its_targets(tmp_path: Path) -> None:
-    result = _run("bench_service.py", tmp_path / "service.json")
+    result = quick_run("bench_service.py", tmp_path / "service.json")
     _check_environment(result)
     cases = result["cases"]
     failed = {name: case["error"] for name, case in cases.items() if "error" in case}
@@ -334,12 +311,18 @@ def test_service_benchmark_loads_every_case_and_judges_its_targets(tmp_path: Pat
     for target, met in result["targets"].items():
         assert met in (True, False, None), target
     assert result["ratios"]["decisions/sqlite ÷ bare"] > 0
+    auth = cases["auth/API key"]
+    rounds = result["sizes"]["auth_rounds"]
+    assert auth["rounds"] == rounds == len(auth["ratio_per_round"])
+    assert len(auth["open_ok_per_s_per_round"]) == rounds
+    assert sorted(auth["ratio_per_round"])[rounds // 2] == auth["ratio_median"]
+    assert result["ratios"]["API key ÷ open route (median round)"] == auth["ratio_median"]
 
 
 def test_slices_benchmark_recovers_planted_slices_and_compares_with_sliceline(
     tmp_path: Path,
 ) -> None:
-    result = _run("bench_slices.py", tmp_path / "slices.json")
+    result = quick_run("bench_slices.py", tmp_path / "slices.json")
     _check_environment(result)
     assert result["settings"] == 6
     assert result["planted_top1"] >= 0.5
@@ -349,7 +332,7 @@ def test_slices_benchmark_recovers_planted_slices_and_compares_with_sliceline(
 
 @pytest.mark.slow
 def test_queue_push_benchmark_times_every_claim_and_both_routes(tmp_path: Path) -> None:
-    result = _run("bench_queue_push.py", tmp_path / "queue_push.json")
+    result = quick_run("bench_queue_push.py", tmp_path / "queue_push.json")
     _check_environment(result)
     sqlite = result["results"]["sqlite"]
     assert sqlite["changes"] == len(sqlite["delays_s"]) == 5

@@ -18,12 +18,6 @@ from failwise import store
 from failwise.exceptions import InputError
 from failwise.outcomes import Estimate, MetricSeries, OutcomeModel, metric_series
 from failwise.outcomes._hours import EMPTY, Hour, decode, encode, merge
-from tests.store import conftest as store_fixtures
-
-postgres_server = store_fixtures.postgres_server
-postgres_url = store_fixtures.postgres_url
-sqlite_url = store_fixtures.sqlite_url
-store_url = store_fixtures.store_url
 
 HOUR = 3600.0
 DAY = 86400.0

@@ -26,13 +26,6 @@ from failwise.outcomes import (
     task_paths,
 )
 from failwise.testing import DigitsSystem, ReplayResult, digits_system, replay
-from tests.store import conftest as store_fixtures
-
-# The store tests' fixtures: every test here runs on a real SQLite file and PostgreSQL.
-postgres_server = store_fixtures.postgres_server
-postgres_url = store_fixtures.postgres_url
-sqlite_url = store_fixtures.sqlite_url
-store_url = store_fixtures.store_url
 
 #: Rates with hundreds of tasks behind them: the measured value lies in the projected CI.
 POINT_INSIDE = (

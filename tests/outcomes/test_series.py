@@ -14,12 +14,6 @@ import pytest
 from failwise import store
 from failwise.exceptions import InputError
 from failwise.outcomes import Estimate, MetricSeries, OutcomeModel, measure, metric_series
-from tests.store import conftest as store_fixtures
-
-postgres_server = store_fixtures.postgres_server
-postgres_url = store_fixtures.postgres_url
-sqlite_url = store_fixtures.sqlite_url
-store_url = store_fixtures.store_url
 
 HOUR = 3600.0
 #: 2026-01-01T00:00:00Z, a whole day.

@@ -7,7 +7,7 @@ import uuid
 import numpy as np
 
 from failwise.runtime._attempt import Attempts, InvalidScoresError, Outcome
-from failwise.runtime._fields import fresh_ids, top_labels
+from failwise.runtime._fields import fresh_ids, score_lists, top_labels
 
 
 def test_fresh_ids_are_uuid4_hex_and_keep_the_given_ones() -> None:
@@ -48,3 +48,20 @@ def test_probability_checks_of_a_batch_name_only_the_bad_rows() -> None:
     assert [isinstance(r, InvalidScoresError) for r in results] == [False, True, True, False]
     assert "summing to 1.4" in str(results[1])
     assert all(isinstance(r, np.ndarray) for r in Attempts._as_probabilities_many(scores[[0, 3]]))
+
+
+def _scored(scores: np.ndarray | None) -> Outcome:
+    proba = None if scores is None else scores / scores.sum()
+    return Outcome(proba, None, None, "", 0.0, 0.0, scores)
+
+
+def test_score_lists_equal_each_rows_tolist_in_bulk_and_row_by_row() -> None:
+    rng = np.random.default_rng(5)
+    many = [_scored(row) for row in rng.random((20, 4))] + [_scored(None)]
+    few = [_scored(rng.random(3).astype(np.float32)), _scored(None)]
+    mixed = [_scored(rng.random(3)) for _ in range(9)] + [_scored(rng.random(2))]
+    for outcomes in (many, few, mixed):
+        lists = score_lists(outcomes)
+        expected = [None if o.scores is None else o.scores.tolist() for o in outcomes]
+        assert lists == expected
+        assert all(x is None or all(type(v) is float for v in x) for x in lists)

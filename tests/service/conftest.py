@@ -15,10 +15,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
@@ -27,11 +28,14 @@ import pytest
 import failwise
 from failwise import Policy, artifacts, store
 from failwise.service import SETTINGS_ENV, Settings
-from tests.store.conftest import _with_search_path, postgres_server
+from tests.store.conftest import postgres_server, temporary_schema
 
 __all__ = ["postgres_server"]
 
 SRC = Path(failwise.__file__).resolve().parents[1]
+#: The browser the page tests drive, and where they leave screenshots for people to look at.
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
 N_CLASSES = 3
 
 
@@ -94,6 +98,54 @@ def create_keys(store_url: str) -> tuple[dict[str, str], dict[str, str]]:
     return tokens, names
 
 
+def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment plus ``extra``, with the checkout's ``src`` first on PYTHONPATH."""
+    env = {**os.environ, **(extra or {})}
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+def status_of(url: str, timeout_s: float = 2.0) -> int | None:
+    """The HTTP status of ``GET url``; None when nothing answers."""
+    try:
+        return httpx.get(url, timeout=timeout_s).status_code
+    except httpx.HTTPError:
+        return None
+
+
+def worker_pids(supervisor: int) -> set[int]:
+    """The worker processes uvicorn's supervisor ``supervisor`` runs (not its helpers)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == supervisor and b"spawn_main" in cmdline:
+            found.add(int(entry.name))
+    return found
+
+
+def _wait_until_up(
+    server: Server, ready: Callable[[], bool], *, timeout_s: float, poll_s: float, what: str
+) -> Server:
+    """``server`` once ``ready()``; stopped, with its log in the error, when it never is."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            code = server.process.returncode
+            raise RuntimeError(f"{what} exited {code}: {server.log()[-3000:]}")
+        if ready():
+            return server
+        time.sleep(poll_s)
+    server.stop()
+    raise RuntimeError(f"{what} did not start within {timeout_s} s: {server.log()[-3000:]}")
+
+
 def start_server(
     settings: Settings,
     *,
@@ -104,8 +156,7 @@ def start_server(
     """Start ``uvicorn`` on a free port with ``settings``; return once ``/livez`` answers."""
     port = free_port()
     tokens, names = create_keys(settings.store)
-    env = {**os.environ, **(env or {}), SETTINGS_ENV: settings.to_env()}
-    env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    child_env = _child_env({**(env or {}), SETTINGS_ENV: settings.to_env()})
     command = [
         sys.executable,
         "-m",
@@ -123,20 +174,54 @@ def start_server(
         "--no-access-log",
     ]
     with tempfile.NamedTemporaryFile(prefix="failwise-server-", suffix=".log", delete=False) as log:
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        process = subprocess.Popen(command, env=child_env, stdout=subprocess.DEVNULL, stderr=log)
     server = Server(f"http://127.0.0.1:{port}", settings.store, process, tokens, names, log.name)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited {process.returncode}: {server.log()[-3000:]}")
-        try:
-            if httpx.get(f"{server.url}/livez", timeout=1.0).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"the server did not answer /livez within {timeout_s} s")
+    return _wait_until_up(
+        server,
+        lambda: status_of(f"{server.url}/livez", timeout_s=1.0) == 200,
+        timeout_s=timeout_s,
+        poll_s=0.1,
+        what="the server",
+    )
+
+
+def serve(
+    store_url: str,
+    policy_dir: Path,
+    *,
+    workers: int = 2,
+    timeout_s: float = 120.0,
+    args: Sequence[str] = (),
+) -> Server:
+    """``failwise serve`` (the CLI) on a free port, with more options ``args``; returns once
+    every worker is up."""
+    port = free_port()
+    tokens, names = create_keys(store_url)
+    command = [
+        sys.executable,
+        "-m",
+        "failwise.cli",
+        "serve",
+        "--policy",
+        str(policy_dir),
+        "--store",
+        store_url,
+        "--workers",
+        str(workers),
+        "--port",
+        str(port),
+        *args,
+    ]
+    handle, log_path = tempfile.mkstemp(prefix="failwise-drill-", suffix=".log")
+    with os.fdopen(handle, "wb") as log:
+        process = subprocess.Popen(command, env=_child_env(), stdout=log, stderr=subprocess.STDOUT)
+    server = Server(f"http://127.0.0.1:{port}", store_url, process, tokens, names, log_path)
+
+    def ready() -> bool:
+        up = len(worker_pids(process.pid)) == (workers if workers > 1 else 0)
+        return up and status_of(f"{server.url}/livez") == 200
+
+    return _wait_until_up(server, ready, timeout_s=timeout_s, poll_s=0.2, what="failwise serve")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -147,17 +232,9 @@ def backend_url(
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'events.db'}"
         return
-    import psycopg
-
     base: str = request.getfixturevalue("postgres_server")
-    schema = f"failwise_svc_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True) as connection:
-        connection.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield _with_search_path(base, schema)
-    finally:
-        with psycopg.connect(base, autocommit=True) as connection:
-            connection.execute(f"DROP SCHEMA {schema} CASCADE")
+    with temporary_schema(base, "failwise_svc") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +251,28 @@ def scores(confidence: float) -> list[float]:
     """A 3-class probability vector whose top class (0) has ``confidence``."""
     rest = (1.0 - confidence) / 2
     return [confidence, rest, rest]
+
+
+# ------------------------------------------------------------------------------ browser
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """A headless Chromium for the module (skipped where there is none)."""
+    playwright_sync = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (scripts install it)")
+    with playwright_sync.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def off_origin(site: Server, urls: list[str]) -> list[str]:
+    """The ``urls`` that leave ``site``'s origin (scheme and host:port)."""
+    origin = urlsplit(site.url)
+    return [
+        url
+        for url in urls
+        if (urlsplit(url).scheme, urlsplit(url).netloc) != (origin.scheme, origin.netloc)
+    ]

@@ -8,39 +8,24 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from failwise import store
 from failwise.service import Settings
-from tests.service.conftest import Server, start_server
+from tests.service.conftest import SCREENSHOTS, Server, off_origin, start_server
 from tests.service.seeding import LABELS, seed_day, seed_waiting
 
 pytestmark = pytest.mark.browser
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
 HOSTILE = (
     "<script>window.__pwned=1</script>",
     '" onmouseover="window.__pwned=2" x="',
     "</textarea><img src=x onerror=window.__pwned=3>",
     "\u202eevil\u202c \u200fمرحبا\u200f",
 )
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (scripts install it)")
-    with playwright_sync.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -80,15 +65,6 @@ def _sign_in(page: Any, site: Server, role: str = "reviewer", path: str = "/revi
 def _tile(page: Any, name: str) -> float:
     value = page.get_attribute(f'.tile[data-metric="{name}"]', "data-value")
     return float(value) if value else float("nan")
-
-
-def _same_origin(site: Server, urls: list[str]) -> list[str]:
-    origin = urlsplit(site.url)
-    return [
-        url
-        for url in urls
-        if (urlsplit(url).scheme, urlsplit(url).netloc) != (origin.scheme, origin.netloc)
-    ]
 
 
 def test_a_reviewer_works_the_queue_with_the_keyboard_and_the_dashboard_moves(
@@ -138,7 +114,7 @@ def test_a_reviewer_works_the_queue_with_the_keyboard_and_the_dashboard_moves(
     page.goto(f"{site.url}/dashboard")
     assert _tile(page, "task_completion_rate") > before
     assert len(waiting) == 6
-    assert _same_origin(site, page.requests) == []
+    assert off_origin(site, page.requests) == []
     assert page.dialogs == []
 
 
@@ -182,7 +158,7 @@ def test_screenshots_of_the_reviewer_page_and_the_dashboard(
     assert page.locator("svg.chart").count() >= 6
     for name in ("reviewer-queue.png", "reviewer-item.png", "dashboard.png"):
         assert (SCREENSHOTS / name).stat().st_size > 10_000
-    assert _same_origin(site, page.requests) == []
+    assert off_origin(site, page.requests) == []
 
 
 def test_hostile_text_shows_literally_and_never_runs(page: Any, site: Server) -> None:
@@ -217,4 +193,4 @@ def test_hostile_text_shows_literally_and_never_runs(page: Any, site: Server) ->
             assert HOSTILE[ids.index(item_id)] in text
     assert HOSTILE[0] in page.inner_text("main")
     assert page.dialogs == []
-    assert _same_origin(site, page.requests) == []
+    assert off_origin(site, page.requests) == []

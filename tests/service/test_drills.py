@@ -19,13 +19,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +32,14 @@ import httpx
 import pytest
 
 from failwise import store
-from tests.service.conftest import SRC, Server, create_keys, free_port, scores
-from tests.store.conftest import _on_ci, _with_search_path
+from tests.service.conftest import (
+    Server,
+    scores,
+    serve,
+    status_of,
+    worker_pids,
+)
+from tests.store.conftest import _on_ci, temporary_schema
 
 pytestmark = pytest.mark.slow
 
@@ -44,77 +49,6 @@ REVIEWERS = 16
 
 
 # ------------------------------------------------------------------------------ servers
-
-
-def serve(
-    store_url: str,
-    policy_dir: Path,
-    *,
-    workers: int = 2,
-    timeout_s: float = 120.0,
-    args: Sequence[str] = (),
-) -> Server:
-    """``failwise serve`` (the CLI) on a free port, with more options ``args``; returns once
-    every worker is up."""
-    port = free_port()
-    tokens, names = create_keys(store_url)
-    env = {**os.environ}
-    env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    command = [
-        sys.executable,
-        "-m",
-        "failwise.cli",
-        "serve",
-        "--policy",
-        str(policy_dir),
-        "--store",
-        store_url,
-        "--workers",
-        str(workers),
-        "--port",
-        str(port),
-        *args,
-    ]
-    handle, log_path = tempfile.mkstemp(prefix="failwise-drill-", suffix=".log")
-    with os.fdopen(handle, "wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    server = Server(f"http://127.0.0.1:{port}", store_url, process, tokens, names, log_path)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"failwise serve exited {process.returncode}: {server.log()[-3000:]}"
-            )
-        ready = len(worker_pids(process.pid)) == (workers if workers > 1 else 0)
-        if ready and _status(f"{server.url}/livez") == 200:
-            return server
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"failwise serve did not start within {timeout_s} s: {server.log()[-3000:]}")
-
-
-def worker_pids(supervisor: int) -> set[int]:
-    """The worker processes uvicorn's supervisor ``supervisor`` runs (not its helpers)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == supervisor and b"spawn_main" in cmdline:
-            found.add(int(entry.name))
-    return found
-
-
-def _status(url: str, timeout_s: float = 2.0) -> int | None:
-    try:
-        return httpx.get(url, timeout=timeout_s).status_code
-    except httpx.HTTPError:
-        return None
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -191,16 +125,8 @@ def own_postgres() -> Iterator[tuple[str, Path]]:
 @pytest.fixture
 def postgres_schema(postgres_server: str) -> Iterator[str]:
     """A fresh schema in the shared test PostgreSQL."""
-    import psycopg
-
-    schema = f"failwise_drill_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server, autocommit=True) as connection:
-        connection.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield _with_search_path(postgres_server, schema)
-    finally:
-        with psycopg.connect(postgres_server, autocommit=True) as connection:
-            connection.execute(f"DROP SCHEMA {schema} CASCADE")
+    with temporary_schema(postgres_server, "failwise_drill") as url:
+        yield url
 
 
 # ------------------------------------------------------------------------------ load
@@ -391,7 +317,7 @@ def test_postgres_stopped_readyz_503_decisions_refused_then_recovered(
     server = serve(url, policy_dir, workers=2)
     try:
         with fresh_client(server, "service") as client:
-            assert _status(f"{server.url}/readyz") == 200
+            assert status_of(f"{server.url}/readyz") == 200
             assert client.post("/v1/decisions", json={"scores": scores(0.99)}).status_code == 200
 
             subprocess.run(
@@ -424,7 +350,7 @@ def test_postgres_stopped_readyz_503_decisions_refused_then_recovered(
                 timeout=120,
                 check=True,
             )
-            wait_for(lambda: _status(f"{server.url}/readyz") == 200, 30, "/readyz back to 200")
+            wait_for(lambda: status_of(f"{server.url}/readyz") == 200, 30, "/readyz back to 200")
             after = [f"after-{uuid.uuid4().hex}" for _ in range(20)]
             statuses = [
                 _post_once_more_on_reset(client, {"scores": scores(0.99), "task_id": t}).status_code
@@ -434,6 +360,9 @@ def test_postgres_stopped_readyz_503_decisions_refused_then_recovered(
         stored = stored_task_ids(url)
         assert set(after) <= stored
         assert not set(during) & stored  # refused, and indeed not written
+    except AssertionError:
+        print(f"failwise serve's log (last 6000 characters):\n{server.log()[-6000:]}")
+        raise
     finally:
         server.stop()
 

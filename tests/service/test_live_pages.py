@@ -13,9 +13,7 @@ import httpx
 import pytest
 
 from failwise import store
-from tests.service.conftest import Server
-from tests.service.test_browser import CHROMIUM, SCREENSHOTS, _same_origin
-from tests.service.test_drills import serve
+from tests.service.conftest import SCREENSHOTS, Server, off_origin, serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -24,18 +22,6 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 NAMES = ("card_arrival", "card_lost_or_stolen", "refund_not_showing")
 #: The pages' lease: short, so that a renewal is needed within the test.
 LEASE_S = 9.0
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (scripts install it)")
-    with playwright_sync.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +113,7 @@ def test_the_open_queue_shows_claims_made_elsewhere_without_a_reload(
         _api(site, f"/v1/queue/{ids[0]}/release")
         _row(page, ids[0]).locator("td", has_text="pending").wait_for(timeout=20_000)
         assert page.evaluate("window.__loaded") == "once"
-        assert _same_origin(site, requests) == []
+        assert off_origin(site, requests) == []
     finally:
         context.close()
 

@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -93,19 +94,26 @@ def _with_search_path(url: str, schema: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}{option}"
 
 
+@contextmanager
+def temporary_schema(server: str, prefix: str = "failwise_test") -> Iterator[str]:
+    """A URL of ``server`` whose search path is a new, empty schema, dropped on exit."""
+    import psycopg
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield _with_search_path(server, schema)
+    finally:
+        with psycopg.connect(server, autocommit=True) as connection:
+            connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 @pytest.fixture
 def postgres_url(postgres_server: str) -> Iterator[str]:
     """A PostgreSQL URL whose search path is a fresh, empty schema (dropped afterwards)."""
-    import psycopg
-
-    schema = f"failwise_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server, autocommit=True) as connection:
-        connection.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield _with_search_path(postgres_server, schema)
-    finally:
-        with psycopg.connect(postgres_server, autocommit=True) as connection:
-            connection.execute(f"DROP SCHEMA {schema} CASCADE")
+    with temporary_schema(postgres_server) as url:
+        yield url
 
 
 @pytest.fixture

@@ -45,3 +45,35 @@ def test_labelled_predictions_are_the_labelled_tasks_with_their_top_label(
     assert every[-1] == ("later", 9.0, 0)
     with pytest.raises(InputError, match=r"`batch_size` must be an int >= 1; got 0"):
         events.labelled_predictions(batch_size=0)
+
+
+@pytest.mark.parametrize("columns", ["t.confidence, t.predicted", "d.payload"])
+def test_the_label_reads_look_up_label_events_in_their_index(store_url: str, columns: str) -> None:
+    """Each task's label events come from `events_labels` (covering), not from `events`."""
+    from failwise.store._backend import render_sql
+    from failwise.store._labels import _JOIN_DECISION, _detail_sql
+
+    with store.open(store_url) as events:
+        events.record_decision("t1", {"action": "answer", "label": 1}, at=1.0)
+        events.feedback("t1", "accepted", at=2.0)
+    join = _JOIN_DECISION if columns == "d.payload" else ""
+    params = (0.0, "", 9.0, "~")
+    if store_url.startswith("sqlite"):
+        import sqlite3
+
+        with sqlite3.connect(store_url.removeprefix("sqlite:///")) as connection:
+            plan = connection.execute(
+                "EXPLAIN QUERY PLAN " + render_sql(_detail_sql(columns, join), "sqlite"), params
+            )
+            details = [str(row[-1]) for row in plan]
+        assert "SEARCH e USING COVERING INDEX events_labels (task_id=?)" in details, details
+        return
+    import psycopg
+
+    with psycopg.connect(store_url) as connection:
+        # A test-sized table is read whole anyway; ask whether the index applies at all.
+        for method in ("seqscan", "bitmapscan", "hashjoin", "mergejoin"):
+            connection.execute(f"SET enable_{method} = off")
+        sql = render_sql(_detail_sql(columns, join), "postgresql")
+        lines = [str(row[0]) for row in connection.execute("EXPLAIN " + sql, params)]
+    assert any("Index Only Scan using events_labels on events e" in line for line in lines), lines

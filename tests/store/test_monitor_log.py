@@ -134,6 +134,7 @@ def test_a_store_from_before_the_monitor_tables_is_upgraded(
         for trigger in ("events_mark_rollup", "queue_items_mark_rollup"):
             connection.execute(f"DROP TRIGGER {trigger}")
         connection.execute("DROP INDEX queue_items_task")
+        connection.execute("DROP INDEX events_labels")
         for table in (
             "metric_rollup_marks",
             "metric_rollups",

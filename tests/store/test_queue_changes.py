@@ -130,29 +130,21 @@ def test_a_listener_whose_connection_broke_says_maybe_and_reconnects(postgres_ur
 def test_a_store_in_another_schema_of_the_database_does_not_wake_the_listener(
     postgres_server: str, postgres_url: str
 ) -> None:
-    import uuid
+    from tests.store.conftest import temporary_schema
 
-    import psycopg
-
-    from tests.store.conftest import _with_search_path
-
-    schema = f"failwise_other_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres_server, autocommit=True) as connection:
-        connection.execute(f"CREATE SCHEMA {schema}")
-    other_url = _with_search_path(postgres_server, schema)
-    try:
-        with store.open(postgres_url) as events, store.open(other_url) as other:
-            listener = store.listen_queue(postgres_url)
-            try:
-                listener.changed()
-                assert listener.listening
-                _escalate(other, "elsewhere")
-                time.sleep(0.3)
-                assert not listener.changed()  # another store's change
-                _escalate(events, "here")
-                assert _wait_for(listener)
-            finally:
-                listener.close()
-    finally:
-        with psycopg.connect(postgres_server, autocommit=True) as connection:
-            connection.execute(f"DROP SCHEMA {schema} CASCADE")
+    with (
+        temporary_schema(postgres_server, "failwise_other") as other_url,
+        store.open(postgres_url) as events,
+        store.open(other_url) as other,
+    ):
+        listener = store.listen_queue(postgres_url)
+        try:
+            listener.changed()
+            assert listener.listening
+            _escalate(other, "elsewhere")
+            time.sleep(0.3)
+            assert not listener.changed()  # another store's change
+            _escalate(events, "here")
+            assert _wait_for(listener)
+        finally:
+            listener.close()

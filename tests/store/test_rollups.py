@@ -9,12 +9,6 @@ import pytest
 
 from failwise import store
 from failwise.exceptions import InputError
-from tests.store import conftest as store_fixtures
-
-postgres_server = store_fixtures.postgres_server
-postgres_url = store_fixtures.postgres_url
-sqlite_url = store_fixtures.sqlite_url
-store_url = store_fixtures.store_url
 
 HOUR = store.ROLLUP_S
 #: 2025-12-01T00:00:00Z.

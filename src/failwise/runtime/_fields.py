@@ -1,9 +1,10 @@
 """Fields of a batch's decisions computed for the whole batch at once.
 
-Fresh task ids (uuid4 hex) come from one draw of random bytes, and the top labels from
-one stable sort of the stacked probabilities; both equal what the per-decision code
-gives (``uuid.uuid4().hex``, ``np.argsort(-proba, kind="stable")``), which small batches
-(one request's decision) still use.
+Fresh task ids (uuid4 hex) come from one draw of random bytes, the top labels from one
+stable sort of the stacked probabilities, and the recorded scores from one conversion of
+the stacked score vectors; all equal what the per-decision code gives
+(``uuid.uuid4().hex``, ``np.argsort(-proba, kind="stable")``, ``scores.tolist()``), which
+small batches (one request's decision) still use.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from failwise.runtime._attempt import Outcome
 
-__all__ = ["fresh_ids", "top_labels"]
+__all__ = ["fresh_ids", "score_lists", "top_labels"]
 
 #: Fewer rows than this take the per-row code (NumPy's set-up costs more than it saves).
 _BULK = 8
@@ -54,4 +55,18 @@ def top_labels(outcomes: Sequence[Outcome], k: int) -> list[list[list[Any]] | No
     values = np.take_along_axis(proba, order, axis=1)
     for i, labels, probs in zip(rows, order.tolist(), values.tolist(), strict=True):
         out[i] = [[label, round(p, 6)] for label, p in zip(labels, probs, strict=True)]
+    return out
+
+
+def score_lists(outcomes: Sequence[Outcome]) -> list[list[float] | None]:
+    """Each outcome's model scores as a list of floats; None where it has none."""
+    out: list[list[float] | None] = [None] * len(outcomes)
+    found = [(i, scores) for i, o in enumerate(outcomes) if (scores := o.scores) is not None]
+    if len(found) < _BULK or len({scores.shape for _, scores in found}) > 1:
+        for i, scores in found:
+            out[i] = scores.tolist()
+        return out
+    stacked = np.stack([scores for _, scores in found])
+    for (i, _), row in zip(found, stacked.tolist(), strict=True):
+        out[i] = row
     return out

@@ -34,7 +34,7 @@ from failwise.runtime._attempt import Attempts, Outcome, short
 from failwise.runtime._audit import AuditSampler
 from failwise.runtime._breaker import BreakerGate, is_circuit_breaker
 from failwise.runtime._degrade import Degrader
-from failwise.runtime._fields import fresh_ids, top_labels
+from failwise.runtime._fields import fresh_ids, score_lists, top_labels
 from failwise.runtime._guard_args import (
     check_batch,
     check_context,
@@ -428,6 +428,11 @@ class Guard:
         asked = self.fallback is not None
         ids = fresh_ids(task_ids if task_ids is not None else [None] * len(items))
         tops = top_labels(outcomes, TOP_LABELS)
+        scores = (
+            score_lists(outcomes)
+            if self.store is not None and self.record_scores
+            else [None] * len(outcomes)
+        )
         decisions = []
         for i, (fields, failure) in enumerate(verdicts):
             outcome = outcomes[i]
@@ -436,8 +441,9 @@ class Guard:
             if action is _ESCALATE:
                 review, probability = "escalation", 1.0
             else:
-                probability = self._sampler.rate_for(action.value)
-                review = "audit" if self._sampler.draw(action.value) else None
+                name = action._value_  # `.value` goes through a descriptor, per row
+                probability = self._sampler.rate_for(name)
+                review = "audit" if self._sampler.draw(name) else None
             extra: dict[str, Any] = {"audit": review == "audit"}
             quarantined = fields.pop("_quarantine", None)
             if quarantined is not None:
@@ -465,8 +471,8 @@ class Guard:
                 # What a reviewer sees first: the most probable labels, calibrated (to six
                 # decimals: a batch and one-by-one calibration agree that far, not further).
                 extra["top_labels"] = tops[i]
-            if outcome.scores is not None and self.store is not None and self.record_scores:
-                extra["scores"] = outcome.scores.tolist()
+            if scores[i] is not None:
+                extra["scores"] = scores[i]
             decisions.append(
                 Decision(
                     **fields,

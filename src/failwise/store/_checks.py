@@ -10,7 +10,8 @@ import enum
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from functools import cache
 from numbers import Integral, Real
 from typing import Any
 
@@ -28,6 +29,7 @@ __all__ = [
     "check_task_id",
     "check_text",
     "dump_json",
+    "dump_json_rows",
 ]
 
 #: Longest task id or reviewer name accepted (characters).
@@ -87,6 +89,8 @@ def check_label(value: Any, name: str = "label", *, required: bool = False) -> i
         if required:
             raise InputError(f"`{name}` is required; got None. Pass the class index as an int.")
         return None
+    if type(value) is int and -1 <= value <= _LABEL_MAX:
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
         raise InputError(
             f"`{name}` must be an int class index (or -1 for out of scope); got {describe(value)}."
@@ -108,9 +112,12 @@ def check_label(value: Any, name: str = "label", *, required: bool = False) -> i
 def _optional_float(value: Any, name: str, *, unit_interval: bool = False) -> float | None:
     if value is None:
         return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
+    if type(value) is float:
+        number = value
+    elif isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
         raise InputError(f"`{name}` must be a number or None; got {describe(value)}.")
-    number = float(value)
+    else:
+        number = float(value)
     if not math.isfinite(number):
         raise InputError(
             f"`{name}` must be finite; got {number!r}. Record None when there is no value "
@@ -124,6 +131,8 @@ def _optional_float(value: Any, name: str, *, unit_interval: bool = False) -> fl
 def _optional_int(value: Any, name: str) -> int | None:
     if value is None:
         return None
+    if type(value) is int and -_LABEL_MAX <= value <= _LABEL_MAX:
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
         raise InputError(f"`{name}` must be an int or None; got {describe(value)}.")
     number = int(value)
@@ -220,3 +229,75 @@ def dump_json(value: Mapping[str, Any], name: str = "payload") -> str:
             f"`{name}` must hold only JSON values (numbers, strings, booleans, None, lists, "
             f"dicts, NumPy scalars and arrays); {exc}."
         ) from None
+
+
+#: Types a row may hold and still take the fast encoder (``dump_json_rows``) as it is.
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
+def _floats_of(value: Any, floats: list[float]) -> bool:
+    """Append every float under ``value`` to ``floats``; False when ``value`` holds anything
+    but dicts with str keys, lists, tuples, str, int, float, bool and None."""
+    kind = type(value)
+    if kind is float:
+        floats.append(value)
+        return True
+    if kind in _PLAIN:
+        return True
+    if kind is dict:
+        for key in value:
+            if type(key) is not str:
+                return False
+        members = value.values()
+    elif kind is list or kind is tuple:
+        members = value
+    else:
+        return False
+    for member in members:
+        kind = type(member)
+        if kind is float:
+            floats.append(member)
+        elif kind not in _PLAIN and not _floats_of(member, floats):
+            return False
+    return True
+
+
+@cache
+def _fast_encoder() -> Callable[[Any], bytes] | None:
+    """``orjson.dumps`` when the service extra installed it, else None (the stdlib encodes)."""
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - the service extra is installed in tests
+        return None
+    encode: Callable[[Any], bytes] = orjson.dumps
+    return encode
+
+
+def dump_json_rows(values: Sequence[Mapping[str, Any]], name: str = "payload") -> list[str]:
+    """:func:`dump_json` of each value, in bulk; the same JSON (the text may differ in float
+    spelling and non-ASCII escapes) and the same errors.
+
+    Rows of plain JSON types go to ``orjson`` (when installed). It writes NaN and the
+    infinities as ``null`` where the store must refuse them, so the rows' floats are
+    gathered as they are walked and checked at once; a batch holding one goes through
+    :func:`dump_json`, which names it. Other rows (NumPy values, enums, sets, non-str keys,
+    integers beyond 64 bits, lone surrogates) go through :func:`dump_json` one by one.
+    """
+    encode = _fast_encoder()
+    if encode is None:
+        return [dump_json(value, name) for value in values]
+    floats: list[float] = []
+    texts: list[str] = []
+    for value in values:
+        text = None
+        try:
+            if _floats_of(value, floats):
+                text = encode(value).decode()
+        except (TypeError, ValueError, RecursionError):
+            # orjson refuses big integers, surrogates and deep nesting; the stdlib decides.
+            text = None
+        texts.append(dump_json(value, name) if text is None else text)
+    if floats and not np.isfinite(np.asarray(floats, dtype=np.float64)).all():
+        for value in values:
+            dump_json(value, name)
+    return texts

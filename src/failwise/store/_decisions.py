@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from failwise._validation import describe
 from failwise.exceptions import InputError
 from failwise.store._backend import Tx
-from failwise.store._checks import check_at, check_decision, check_task_id, dump_json
+from failwise.store._checks import check_at, check_decision, check_task_id, dump_json_rows
 from failwise.store._errors import DuplicateTaskError, format_time
 from failwise.store._monitor_log import encode_features, insert_features
 from failwise.store._queue_items import ItemRow, check_requests, insert_items
@@ -80,6 +80,7 @@ def build_record(items: Any, at: Any, enqueue: Any, features: Any = None) -> Rec
         )
     default_at = check_at(at)
     rows: list[TaskRow] = []
+    records: list[dict[str, Any]] = []
     times: dict[str, float] = {}
     for position, item in enumerate(items):
         if not isinstance(item, tuple) or len(item) not in (2, 3):
@@ -96,7 +97,10 @@ def build_record(items: Any, at: Any, enqueue: Any, features: Any = None) -> Rec
         item_at = check_at(item[2], f"items[{position}][2]") if len(item) == 3 else default_at
         times[task_id] = item_at
         record, columns = check_decision(item[1], task_id)
-        rows.append((task_id, item_at, *columns, dump_json(record, "decision")))
+        rows.append((task_id, item_at, *columns))
+        records.append(record)
+    payloads = dump_json_rows(records, "decision")
+    rows = [(*row, payload) for row, payload in zip(rows, payloads, strict=True)]
     requests = check_requests(enqueue, times)
     vectors = _check_features(features, [row[0] for row in rows])
     return RecordDecisions(rows, requests, vectors) if rows else None

@@ -146,6 +146,18 @@ def _prediction(task: Row, events: list[Row]) -> LabelledPrediction | None:
     return LabelledPrediction(str(task[0]), float(task[1]), confidence, predicted, best[3])
 
 
+def _detail_sql(columns: str, join: str) -> str:
+    """The tasks from one key ``(created_at, task_id)`` to another, with their label events
+    (read through the ``events_labels`` index)."""
+    return (
+        f"SELECT t.task_id, t.created_at, t.action, t.label, {columns}, "
+        f"e.kind, e.at, e.label, e.id FROM tasks t {join}"
+        f"JOIN events e ON e.task_id = t.task_id AND e.kind IN ({_KINDS}) "
+        "WHERE (t.created_at, t.task_id) >= (?, ?) AND (t.created_at, t.task_id) <= (?, ?) "
+        "ORDER BY t.created_at, t.task_id, e.at, e.id"
+    )
+
+
 class StoreLabels:
     """The label reads of :class:`~failwise.store.Store`."""
 
@@ -244,13 +256,7 @@ class StoreLabels:
         keys_sql = f"SELECT created_at, task_id FROM tasks WHERE {window}{{after}} "
         keys_sql += "ORDER BY created_at, task_id LIMIT ?"
         width = 4 + len(columns.split(","))
-        detail_sql = (
-            f"SELECT t.task_id, t.created_at, t.action, t.label, {columns}, "
-            f"e.kind, e.at, e.label, e.id FROM tasks t {join}"
-            f"JOIN events e ON e.task_id = t.task_id AND e.kind IN ({_KINDS}) "
-            "WHERE (t.created_at, t.task_id) >= (?, ?) AND (t.created_at, t.task_id) <= (?, ?) "
-            "ORDER BY t.created_at, t.task_id, e.at, e.id"
-        )
+        detail_sql = _detail_sql(columns, join)
         after: tuple[Any, ...] = ()
         while True:
             clause = " AND (created_at, task_id) > (?, ?)" if after else ""

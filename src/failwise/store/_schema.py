@@ -15,7 +15,8 @@ Tables
     queries.
 ``events``
     The append-only log: ``id``, ``task_id``, ``kind``, ``at`` (Unix seconds), ``label``
-    and ``payload`` (JSON text; the full decision for ``decision`` events).
+    and ``payload`` (JSON text; the full decision for ``decision`` events). Its label
+    events also have an index of their own by task (``events_labels``, version 7).
 ``queue_items``
     The review queue: ``id``, ``task_id``, ``kind`` (escalation or audit), ``reason``,
     ``priority``, ``created_at``, ``state`` (pending, claimed, expired, resolved),
@@ -391,6 +392,25 @@ MIGRATIONS: tuple[Migration, ...] = (
         description="rollup marks: nothing to mark for the hours not settled yet (PostgreSQL)",
         statements=(),
         by_backend={"postgresql": (ROLLUP_MARK_FUNCTION,)},
+    ),
+    Migration(
+        version=7,
+        description="label events by task, covering what the label reads need",
+        # The label reads join a window's tasks to their label events. Without this index
+        # PostgreSQL hashes every label event of the log (a sequential scan of `events`);
+        # with it, each task is one index-only look-up. The kinds are those the label reads
+        # name (`store._labels`), so the planner sees that their `IN` implies the predicate.
+        statements=(
+            """
+            CREATE INDEX events_labels ON events (task_id, at, id, kind, label)
+            WHERE kind IN ('escalation_resolved', 'audit_resolved', 'audit_label',
+                'feedback_corrected', 'feedback_accepted', 'clarification_choice',
+                'escalation_reopened', 'audit_reopened')
+            """,
+        ),
+        # A SQLite store with statistics (ANALYZE) would otherwise guess this index's
+        # and keep reading `events_task`.
+        by_backend={"sqlite": ("ANALYZE events_labels",)},
     ),
 )
 

@@ -191,8 +191,8 @@ def test_the_window_tests_neighbour_search_is_reused_with_the_same_gaps() -> Non
     )
     confidence = np.r_[np.full(360, 0.95), np.full(20, 0.4)]
     test = detector.test(served, confidence=confidence)
-    assert test.scores == pytest.approx(detector.score(served, confidence=confidence))
-    assert np.array_equal(test.unseen, test.scores > detector.threshold_)
+    assert test.distance is not None
+    assert np.array_equal(test.unseen, detector.unseen(served, confidence=confidence))
     searched = find_gaps(detector, served, confidence=confidence)
     reused = find_gaps(detector, served, confidence=confidence, unseen=test)
     assert [g.rows for g in reused] == [g.rows for g in searched]
@@ -201,7 +201,7 @@ def test_the_window_tests_neighbour_search_is_reused_with_the_same_gaps() -> Non
     with pytest.raises(InputError, match="`unseen` tested 380 inputs but `features` has"):
         find_gaps(detector, served[:100], confidence=confidence[:100], unseen=test)
     with pytest.raises(InputError, match="`unseen` must be the UnseenInputTest"):
-        find_gaps(detector, served, confidence=confidence, unseen=test.scores)  # type: ignore[arg-type]
+        find_gaps(detector, served, confidence=confidence, unseen=test.distance)  # type: ignore[arg-type]
 
 
 def test_candidates_are_the_inputs_beyond_the_references_candidate_quantile() -> None:

@@ -7,6 +7,7 @@ thread timing.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,80 @@ def test_arguments_are_checked(data: helper.Digits, policies: dict[str, Policy])
         GroupCommit(guard, max_group=0)
     with pytest.raises(TypeError, match="takes a failwise Guard; got function"):
         GroupCommit(lambda x: x)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ from an event loop
+def _run_together_async(
+    commits: GroupCommit, model: _HeldModel, calls: list[dict[str, Any]], cancel: int = -1
+) -> list[Any]:
+    """:func:`_run_together` with ``adecide`` tasks; the task of ``cancel`` is cancelled
+    while it waits."""
+
+    async def call(i: int) -> Any:
+        try:
+            return await commits.adecide(**calls[i])
+        except Exception as error:  # the test reads each caller's error
+            return error
+
+    async def scenario() -> list[Any]:
+        tasks = [asyncio.create_task(call(0))]
+        while model.calls == 0:
+            await asyncio.sleep(0.001)
+        tasks += [asyncio.create_task(call(i)) for i in range(1, len(calls))]
+        while len(commits._pending) < len(calls) - 1:
+            await asyncio.sleep(0.001)
+        if cancel >= 0:
+            tasks[cancel].cancel()
+        model.release.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        while commits._flushing:
+            await asyncio.sleep(0.001)
+        return list(results)
+
+    return asyncio.run(scenario())
+
+
+def test_async_callers_queued_behind_a_commit_share_the_next_one(
+    model: _HeldModel,
+    policies: dict[str, Policy],
+    events: store.Store,  # noqa: F811
+) -> None:
+    guard = Guard(model, None, policies["risk"], store=events, batch_model=True)
+    commits = GroupCommit(guard)
+    calls = [{"x": i, "context": {"caller": i}, "task_id": f"task-{i}"} for i in range(N_CALLERS)]
+    results = _run_together_async(commits, model, calls)
+
+    assert (commits.groups, commits.grouped) == (1, N_CALLERS - 1)
+    alone = Guard(lambda i: model.proba[i], None, policies["risk"])
+    for i, decision in enumerate(results):
+        assert (decision.task_id, decision.extra["context"]) == (f"task-{i}", {"caller": i})
+        assert (decision.action, decision.reason) == (
+            alone.decide(i).action,
+            alone.decide(i).reason,
+        )
+        assert events.task(f"task-{i}").action == decision.action.value
+
+
+def test_an_async_caller_fails_alone_and_a_cancelled_one_is_still_recorded(
+    model: _HeldModel,
+    policies: dict[str, Policy],
+    events: store.Store,  # noqa: F811
+) -> None:
+    guard = Guard(model, None, policies["risk"], store=events, batch_model=True)
+    commits = GroupCommit(guard, max_group=4)
+    Guard(lambda i: model.proba[i], None, policies["risk"], store=events).decide(0, task_id="taken")
+    calls: list[dict[str, Any]] = [{"x": i, "task_id": f"ok-{i}"} for i in range(N_CALLERS)]
+    calls[3] = {"x": 3, "context": ["not", "a", "mapping"]}
+    calls[5] = {"x": 5, "task_id": "taken"}
+    results = _run_together_async(commits, model, calls, cancel=9)
+
+    assert isinstance(results[3], InputError)
+    assert isinstance(results[5], DecisionNotRecordedError)
+    assert isinstance(results[9], asyncio.CancelledError)
+    assert events.task("ok-9").action in {"answer", "clarify", "fallback", "escalate", "abstain"}
+    for i, decision in enumerate(results):
+        if i not in (3, 5, 9):
+            assert events.task(f"ok-{i}").action == decision.action.value
+    # Groups of at most 4: [1-4] and [5-8] each hold a failing caller and were decided one
+    # by one; [9-11] was recorded together, with the cancelled caller in it.
+    assert (commits.groups, commits.grouped) == (1, 3)

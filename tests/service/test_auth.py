@@ -279,3 +279,27 @@ def test_a_tampered_cookie_is_no_session(app_client: tuple[TestClient, dict[str,
     assert client.get("/v1/queue").status_code == 401
     client.cookies.set(SESSION_COOKIE, value[:-2] + ("AA" if value[-2:] != "AA" else "BB"))
     assert client.get("/v1/queue").status_code == 401
+
+
+def test_the_key_check_is_one_dependency_that_reads_the_header_as_bearer_does(
+    app_client: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, tokens = app_client
+    [route] = [
+        r
+        for router in API_ROUTERS
+        for r in router.routes
+        if isinstance(r, APIRoute) and r.path == "/v1/queue" and "GET" in (r.methods or ())
+    ]
+    [gate] = [d for d in route.dependant.dependencies if getattr(d.call, "roles", None)]
+    assert gate.dependencies == []
+    token = tokens["viewer"]
+    for header, status in [
+        (f"Bearer {token}", 200),
+        (f"bearer {token}", 200),
+        (f"Token {token}", 401),
+        ("Bearer", 401),
+        ("", 401),
+    ]:
+        response = client.get("/v1/queue", headers={"Authorization": header})
+        assert response.status_code == status, header

@@ -283,20 +283,23 @@ def _scores(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Each input's score and distance to the reference: from ``unseen``, or searched now."""
     if unseen is None:
-        return detector._score_and_distance(features, confidence)
-    if not isinstance(unseen, UnseenInputTest):
+        distance, score = detector._distance_and_score(features, confidence, "find_gaps")
+        return score, distance
+    if not isinstance(unseen, UnseenInputTest) or unseen.distance is None:
         raise InputError(
-            f"`unseen` must be the UnseenInputTest of these features (detector.test(...)); "
-            f"got {describe(unseen)}."
+            f"`unseen` must be the UnseenInputTest of these features (detector.test(...)), "
+            f"with its distances; got {describe(unseen)}."
         )
     n = int(np.shape(features)[0]) if np.ndim(features) == 2 else -1
-    if unseen.scores.shape[0] != n:
+    if unseen.distance.shape[0] != n:
         raise InputError(
-            f"`unseen` tested {unseen.scores.shape[0]} inputs but `features` has "
+            f"`unseen` tested {unseen.distance.shape[0]} inputs but `features` has "
             f"{describe(features)}; pass the test of these same features, or leave `unseen` "
             "out."
         )
-    return unseen.scores, unseen.distances
+    distance = np.asarray(unseen.distance, dtype=np.float64)
+    doubt = None if confidence is None else detector._doubt(confidence, n, "confidence")
+    return detector._combine(distance, doubt), distance
 
 
 def find_gaps(

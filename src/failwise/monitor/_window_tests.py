@@ -46,6 +46,7 @@ from failwise.monitor._drift import (
 from failwise.monitor._estimate import estimate_accuracy
 from failwise.monitor._gaps import find_gaps
 from failwise.monitor._mmd import mmd_drift
+from failwise.monitor._quarantine import far_inputs
 from failwise.monitor._reference import Reference
 from failwise.monitor._unseen import UnseenInputDetector, UnseenInputTest
 
@@ -320,6 +321,9 @@ def analyse_window(
             continue
         kind, severity = FINDING_KINDS[name]
         statistics: dict[str, Any] = {**detail, "level": level}
+        if name == "unseen_inputs" and unseen is not None and detector is not None:
+            statistics["far_inputs"] = far_inputs(data, unseen, detector.metric)
+            statistics["metric"] = detector.metric
         if severity == "change":
             impact = (
                 _mix_impact(reference, data.predicted, answered)
@@ -370,9 +374,8 @@ def _unseen_test(
 
     A detector fitted with the reference's confidences scores each input by its distance
     *and* its recorded calibrated confidence, so only inputs with a confidence are tested;
-    the returned mask says which (over the feature rows), and the test's per-input flags,
-    scores and distances are spread back over all feature rows (untested rows are not
-    flagged; their score and distance are NaN).
+    the returned mask says which (over the feature rows), and the test's per-input flags
+    are spread back over all feature rows (untested rows are not flagged).
     """
     n_rows = int(features.shape[0])
     if not detector.uses_confidence_:
@@ -390,9 +393,11 @@ def _unseen_test(
     result = detector.test(features[tested].astype(np.float64), confidence=confidence[tested])
     flags = np.zeros(n_rows, dtype=bool)
     flags[tested] = result.unseen
-    scores, distances = np.full(n_rows, np.nan), np.full(n_rows, np.nan)
-    scores[tested], distances[tested] = result.scores, result.distances
-    return replace(result, unseen=flags, scores=scores, distances=distances), tested
+    far = np.zeros(n_rows, dtype=bool)
+    far[tested] = result.far if result.far is not None else False
+    distance = np.full(n_rows, np.nan)
+    distance[tested] = result.distance if result.distance is not None else np.nan
+    return replace(result, unseen=flags, far=far, distance=distance), tested
 
 
 def _examples(
@@ -443,8 +448,8 @@ def _blind_spots(
         unseen=replace(
             unseen,
             unseen=unseen.unseen[tested],
-            scores=unseen.scores[tested],
-            distances=unseen.distances[tested],
+            distance=None if unseen.distance is None else unseen.distance[tested],
+            far=None if unseen.far is None else unseen.far[tested],
         ),
     )
     out = []

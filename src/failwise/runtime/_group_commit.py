@@ -17,10 +17,15 @@ transaction holding its decision has committed, so an acknowledged decision is d
 exactly as before. A batch is all-or-nothing, so when a group fails (one caller's bad
 context, a task id that already exists, a store error), every caller of that group is
 decided again on its own and gets its own result or its own error.
+
+Asyncio services call :meth:`GroupCommit.adecide` from the event loop instead: callers
+that arrive while a group is being recorded wait on futures, not threads, and each group
+costs one trip to a worker thread, where a threaded call costs one per caller.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -35,15 +40,32 @@ __all__ = ["GroupCommit"]
 class _Waiter:
     """One caller's input, and then its decision or its error."""
 
-    __slots__ = ("context", "decision", "error", "task_id", "wake", "x")
+    __slots__ = ("context", "decision", "error", "future", "task_id", "wake", "x")
 
-    def __init__(self, x: Any, context: Mapping[str, Any] | None, task_id: str | None) -> None:
+    def __init__(
+        self,
+        x: Any,
+        context: Mapping[str, Any] | None,
+        task_id: str | None,
+        future: asyncio.Future[Decision] | None = None,
+    ) -> None:
         self.x = x
         self.context = context
         self.task_id = task_id
         self.decision: Decision | None = None
         self.error: BaseException | None = None
+        self.future = future
         self.wake = threading.Event()
+
+    def settle(self) -> None:
+        """Hand the result to the awaiting caller (on its event loop), if it still waits."""
+        future = self.future
+        if future is None or future.done():
+            return
+        if self.error is not None:
+            future.set_exception(self.error)
+        else:
+            future.set_result(self.result())
 
     @property
     def done(self) -> bool:
@@ -88,6 +110,9 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._waiting: list[_Waiter] = []
         self._leading = False
+        self._pending: list[_Waiter] = []
+        self._flushing = False
+        self._flusher: asyncio.Task[None] | None = None
         self.groups = 0
         self.grouped = 0
 
@@ -112,6 +137,43 @@ class GroupCommit:
                 return me.result()
         self._lead()
         return me.result()
+
+    async def adecide(
+        self, x: Any, context: Mapping[str, Any] | None = None, *, task_id: str | None = None
+    ) -> Decision:
+        """:meth:`decide` for asyncio services, called from one event loop.
+
+        The first caller starts recording at once (in a worker thread); callers that
+        arrive meanwhile wait on the loop and are recorded together next, up to
+        ``max_group`` at a time. Returns once the decision is durable; a caller that is
+        cancelled stops waiting, but a decision already handed over is still recorded.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Decision] = loop.create_future()
+        self._pending.append(_Waiter(x, context, task_id, future))
+        if not self._flushing:
+            self._flushing = True
+            self._flusher = loop.create_task(self._flush())  # referenced while it runs
+        return await future
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                group = self._pending[: self.max_group]
+                del self._pending[: self.max_group]
+                try:
+                    await asyncio.to_thread(self._decide, group)
+                finally:
+                    for waiter in group:
+                        if not waiter.done:
+                            waiter.error = RuntimeError("the group stopped before deciding")
+                        waiter.settle()
+        finally:
+            self._flushing = False
+            for waiter in self._pending:  # only when the loop is going away
+                waiter.error = RuntimeError("the event loop stopped before deciding")
+                waiter.settle()
+            self._pending.clear()
 
     def _lead(self) -> None:
         with self._lock:

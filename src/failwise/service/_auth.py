@@ -25,6 +25,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -54,7 +55,8 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-bearer = HTTPBearer(auto_error=False, description="An API key: `fw_<id>_<secret>`.")
+_BEARER_TEXT = "An API key: `fw_<id>_<secret>`."
+bearer = HTTPBearer(auto_error=False, description=_BEARER_TEXT)
 
 
 @dataclass(frozen=True)
@@ -152,23 +154,22 @@ async def _check_csrf(request: Request, principal: Principal) -> None:
         )
 
 
-def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
-    """A dependency that admits callers with one of ``roles`` (admins always).
+class _RoleGate(HTTPBearer):
+    """What :func:`require` returns: ONE dependency that reads the ``Authorization`` header
+    (or the session cookie) itself and checks the role.
 
-    Use it as ``principal: Principal = Depends(require("reviewer"))``. It answers 401 when
-    there is no valid key or session, 403 for another role or a missing CSRF token on a
-    cookie-authenticated state change.
+    A plain function taking ``Depends(bearer)`` made FastAPI resolve a nested dependency on
+    every request, which cost more than the key check; being an ``HTTPBearer`` keeps the
+    route's security requirement in OpenAPI exactly as before.
     """
-    unknown = [role for role in roles if role not in ROLES]
-    if unknown or not roles:
-        raise ValueError(f"require() takes roles among {list(ROLES)}; got {list(roles)}.")
-    admitted = frozenset(roles) | {"admin"}
 
-    async def dependency(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> Principal:
-        principal = await authenticate(request, credentials)
+    def __init__(self, admitted: frozenset[str]) -> None:
+        super().__init__(auto_error=False, scheme_name="HTTPBearer", description=_BEARER_TEXT)
+        self.admitted = admitted
+        self.roles = tuple(sorted(admitted))
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        principal = await authenticate(request, _credentials(request))
         if principal is None:
             raise ApiError(
                 401,
@@ -179,21 +180,40 @@ def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
                 expected="a valid API key",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        if principal.role not in admitted:
+        if principal.role not in self.admitted:
             raise ApiError(
                 403,
                 "forbidden",
                 f"The key {principal.key_id!r} has role {principal.role!r}; this needs one of "
-                f"{sorted(admitted)}.",
+                f"{list(self.roles)}.",
                 received=principal.role,
-                expected=f"one of {sorted(admitted)}",
+                expected=f"one of {list(self.roles)}",
             )
         await _check_csrf(request, principal)
         request.state.principal = principal
         return principal
 
-    dependency.roles = tuple(sorted(admitted))  # type: ignore[attr-defined]
-    return dependency
+
+def _credentials(request: Request) -> HTTPAuthorizationCredentials | None:
+    """The bearer credentials of the ``Authorization`` header, as :data:`bearer` reads them."""
+    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+    if not (scheme and token) or scheme.lower() != "bearer":
+        return None
+    return HTTPAuthorizationCredentials(scheme=scheme, credentials=token)
+
+
+def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that admits callers with one of ``roles`` (admins always).
+
+    Use it as ``principal: Principal = Depends(require("reviewer"))``. It answers 401 when
+    there is no valid key or session, 403 for another role or a missing CSRF token on a
+    cookie-authenticated state change. A key revoked elsewhere is refused once the key
+    cache's entry for it expires (``Settings.key_cache_s``).
+    """
+    unknown = [role for role in roles if role not in ROLES]
+    if unknown or not roles:
+        raise ValueError(f"require() takes roles among {list(ROLES)}; got {list(roles)}.")
+    return _RoleGate(frozenset(roles) | {"admin"})
 
 
 def csrf_token(request: Request) -> str | None:

@@ -4,8 +4,9 @@ store, serialise.
 A decision is made and recorded by :class:`~failwise.runtime.Guard` (its batch path
 records a whole batch, with the queue items, in one transaction) and answered only once
 it is durable; a store that does not record it gives 503, never a 2xx. Single decisions
-that arrive together share a transaction (:class:`~failwise.runtime.GroupCommit`): each
-request is still answered only after the commit that holds its decision.
+that arrive together share a transaction (:class:`~failwise.runtime.GroupCommit`, from
+the event loop): each request is still answered only after the commit that holds its
+decision.
 """
 
 from __future__ import annotations
@@ -112,15 +113,18 @@ def _input(request: DecisionRequest) -> tuple[Any, float | None]:
     response_model=DecisionOut,
     responses=responses(401, 403, 409, 413, 422, 503),
 )
-def decide(
+async def decide(
     body: DecisionRequest,
     state: State,
     principal: Annotated[Principal, Depends(require("service"))],
 ) -> FastJSONResponse:
-    """Decide for one input; answered once the decision (and its queue item) is durable."""
+    """Decide for one input; answered once the decision (and its queue item) is durable.
+
+    The request waits on the event loop while its group is recorded in a worker thread.
+    """
     guard = _guard_for(state, body, "")
     commits = state.group_commit(guard)
-    decision = commits.decide(_input(body), body.context, task_id=body.task_id)
+    decision = await commits.adecide(_input(body), body.context, task_id=body.task_id)
     count_decisions([decision.action._value_])
     return FastJSONResponse(decision.to_dict())
 

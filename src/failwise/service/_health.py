@@ -84,7 +84,7 @@ async def metrics_access(
 ) -> None:
     """A viewer key (or above), unless the settings make ``/metrics`` public."""
     if not get_state(request).settings.metrics_public:
-        await _viewer(request, credentials)
+        await _viewer(request)
 
 
 metrics_access.roles = _viewer.roles  # type: ignore[attr-defined]

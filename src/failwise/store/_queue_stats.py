@@ -1,7 +1,8 @@
 """Statistics of the review queue: per-reviewer work, and the queue's health over time.
 
-Both are grouped inside the database (one query per figure), so they stay fast on a long
-log; the dashboard, the reviewer page and the CLI read the same numbers.
+Both are grouped inside the database (the health in one pass over the queue, reviewer
+statistics one query per figure), so they stay fast on a long log; the dashboard, the
+reviewer page and the CLI read the same numbers.
 """
 
 from __future__ import annotations
@@ -23,6 +24,73 @@ _MIN_SPAN_H = 1.0 / 60.0
 
 #: Most buckets one health series may have.
 _MAX_BUCKETS = 10_000
+
+#: The per-bucket flows of queue health, in the order of :data:`_HEALTH_SQL`'s first column;
+#: ``_OPEN`` marks its last row, the snapshot of the items open now.
+_FLOWS = ("created", "resolved", "breaches")
+_OPEN = len(_FLOWS)
+#: The bucket of an item queued or resolved before the first bucket.
+_BEFORE = -1
+
+#: Queue health in one statement, with one pass over ``queue_items``, grouped once: each
+#: item falls in a group by the bucket it was queued in (``cb``; -1 before the first),
+#: resolved in (``rb``; -1 for an item queued and resolved before the first), whose due
+#: time passed in unresolved (``db``) and the reviewer who resolved it in the window. The
+#: groups are summed per bucket of each kind. The last row is the snapshot of the items
+#: open now, read through the open items' index (``queue_open_task``), not the table: the
+#: oldest, the counts and the median queue time. ``{due}`` is :meth:`ServiceLevels.sql`;
+#: the parameters are the first bucket's start, the width, the end of the last bucket,
+#: "now", then the due time's parameters twice.
+_HEALTH_SQL = """
+WITH p AS (SELECT ? AS s, ? AS w, ? AS e, ? AS now),
+grouped AS (
+    SELECT cb, rb, db, reviewer, COUNT(*) AS n
+    FROM (
+        SELECT
+            CASE WHEN i.created_at < p.s THEN -1
+                WHEN i.created_at < p.e THEN FLOOR((i.created_at - p.s) / p.w) END AS cb,
+            CASE WHEN i.state <> 'resolved' OR i.resolved_at >= p.e THEN NULL
+                WHEN i.resolved_at >= p.s THEN FLOOR((i.resolved_at - p.s) / p.w)
+                WHEN i.created_at < p.s THEN -1 END AS rb,
+            CASE WHEN i.due >= p.s AND i.due < p.e AND i.due <= p.now
+                AND (i.state <> 'resolved' OR i.resolved_at > i.due)
+                THEN FLOOR((i.due - p.s) / p.w) END AS db,
+            CASE WHEN i.state = 'resolved' AND i.resolved_at >= p.s AND i.resolved_at < p.e
+                THEN i.resolved_by END AS reviewer
+        FROM (
+            SELECT qi.created_at, qi.state, qi.resolved_at, qi.resolved_by, {due} AS due
+            FROM queue_items qi
+        ) AS i CROSS JOIN p
+    ) AS items
+    GROUP BY cb, rb, db, reviewer
+),
+open_now AS (
+    SELECT qi.created_at,
+        CASE WHEN qi.state IN ('pending', 'expired') OR qi.lease_expires_at <= p.now
+            THEN 1 ELSE 0 END AS waiting,
+        CASE WHEN qi.state = 'claimed' AND qi.lease_expires_at > p.now
+            THEN 1 ELSE 0 END AS claimed,
+        CASE WHEN {due} <= p.now THEN 1 ELSE 0 END AS breached
+    FROM queue_items qi CROSS JOIN p
+    WHERE qi.state <> 'resolved' AND qi.created_at <= p.now
+)
+SELECT 0, cb, SUM(n), 0, 0, 0, 0, 0.0 FROM grouped WHERE cb IS NOT NULL GROUP BY cb
+UNION ALL
+SELECT 1, rb, SUM(n), COUNT(DISTINCT reviewer), 0, 0, 0, 0.0
+FROM grouped WHERE rb IS NOT NULL GROUP BY rb
+UNION ALL
+SELECT 2, db, SUM(n), 0, 0, 0, 0, 0.0 FROM grouped WHERE db IS NOT NULL GROUP BY db
+UNION ALL
+SELECT 3, MIN(created_at), COUNT(*), 0, SUM(waiting), SUM(claimed), SUM(breached), (
+    SELECT AVG(created_at) FROM (
+        SELECT created_at, ROW_NUMBER() OVER (ORDER BY created_at) AS position,
+            COUNT(*) OVER () AS total
+        FROM open_now
+    ) AS ranked
+    WHERE 2 * position IN (total, total + 1, total + 2)
+)
+FROM open_now
+"""
 
 
 def _float(value: Any) -> float:
@@ -246,92 +314,39 @@ class QueueStats:
             raise InputError(f"`levels` must be a ServiceLevels or None; got {levels!r}.")
         now = min(check_at(at), high) if at is None else check_at(at)
         due, due_params = sla.sql("qi")
-        bucket = "FLOOR(({column} - ?) / ?)"
-        end = start + n * width
-
-        def per_bucket(column: str, extra: str = "") -> list[int]:
-            out = [0] * n
-            expression = bucket.format(column=column)
-            rows = self._read(
-                f"SELECT b, COUNT(*) FROM (SELECT {expression} AS b FROM queue_items qi "
-                f"WHERE {column} >= ? AND {column} < ?{extra}) AS x GROUP BY b",
-                (start, width, start, end),
-            )
-            for index, count in rows:
-                if 0 <= int(index) < n:
-                    out[int(index)] = int(count)
-            return out
-
-        created = per_bucket("qi.created_at")
-        resolved = per_bucket("qi.resolved_at", " AND qi.state = 'resolved'")
-        base = self._read(
-            "SELECT SUM(CASE WHEN qi.created_at < ? THEN 1 ELSE 0 END), "
-            "SUM(CASE WHEN qi.state = 'resolved' AND qi.resolved_at < ? THEN 1 ELSE 0 END) "
-            "FROM queue_items qi WHERE qi.created_at < ?",
-            (start, start, start),
-        )[0]
-        open_now = int(base[0] or 0) - int(base[1] or 0)
+        params = (start, width, start + n * width, now, *due_params, *due_params)
+        rows = self._read(_HEALTH_SQL.format(due=due), params)
+        flows = {name: [0] * n for name in (*_FLOWS, "reviewers")}
+        before = [0, 0, 0]  # items queued before the first bucket, and those resolved before it
+        snapshot: Row = ()
+        for row in rows:
+            kind, index = int(row[0]), row[1]
+            if kind == _OPEN:
+                snapshot = row
+            elif int(index) == _BEFORE:
+                before[kind] = int(row[2])
+            elif 0 <= int(index) < n:
+                flows[_FLOWS[kind]][int(index)] = int(row[2])
+                if _FLOWS[kind] == "resolved":
+                    flows["reviewers"][int(index)] = int(row[3])
+        open_now = before[0] - before[1]
         depth = []
         for k in range(n):
-            open_now += created[k] - resolved[k]
+            open_now += flows["created"][k] - flows["resolved"][k]
             depth.append(open_now)
-        breach_rows = self._read(
-            f"SELECT b, COUNT(*) FROM (SELECT FLOOR(({due} - ?) / ?) AS b FROM queue_items qi "
-            f"WHERE {due} >= ? AND {due} < ? AND {due} <= ? "
-            f"AND (qi.state <> 'resolved' OR qi.resolved_at > {due})) AS x GROUP BY b",
-            (
-                *due_params,
-                start,
-                width,
-                *due_params,
-                start,
-                *due_params,
-                end,
-                *due_params,
-                now,
-                *due_params,
-            ),
-        )
-        breaches = [0] * n
-        for index, count in breach_rows:
-            if 0 <= int(index) < n:
-                breaches[int(index)] = int(count)
-        reviewer_rows = self._read(
-            "SELECT b, COUNT(DISTINCT resolved_by) FROM (SELECT FLOOR((qi.resolved_at - ?) / ?) "
-            "AS b, qi.resolved_by FROM queue_items qi WHERE qi.state = 'resolved' "
-            "AND qi.resolved_at >= ? AND qi.resolved_at < ?) AS x GROUP BY b",
-            (start, width, start, end),
-        )
-        reviewers = [0] * n
-        for index, count in reviewer_rows:
-            if 0 <= int(index) < n:
-                reviewers[int(index)] = int(count)
-        snapshot = self._read(
-            "SELECT SUM(CASE WHEN qi.state IN ('pending', 'expired') OR qi.lease_expires_at <= ? "
-            "THEN 1 ELSE 0 END), SUM(CASE WHEN qi.state = 'claimed' AND qi.lease_expires_at > ? "
-            f"THEN 1 ELSE 0 END), MIN(qi.created_at), SUM(CASE WHEN {due} <= ? THEN 1 ELSE 0 END) "
-            "FROM queue_items qi WHERE qi.state <> 'resolved' AND qi.created_at <= ?",
-            (now, now, *due_params, now, now),
-        )[0]
-        median = self._read(
-            "SELECT AVG(created_at) FROM (SELECT qi.created_at, ROW_NUMBER() OVER "
-            "(ORDER BY qi.created_at) AS position, COUNT(*) OVER () AS n FROM queue_items qi "
-            "WHERE qi.state <> 'resolved' AND qi.created_at <= ?) AS ranked "
-            "WHERE 2 * position IN (n, n + 1, n + 2)",
-            (now,),
-        )[0][0]
+        oldest, median = snapshot[1], snapshot[7]
         return QueueHealth(
             at=now,
-            waiting=int(snapshot[0] or 0),
-            claimed=int(snapshot[1] or 0),
-            oldest_age_s=now - float(snapshot[2]) if snapshot[2] is not None else math.nan,
+            waiting=int(snapshot[4] or 0),
+            claimed=int(snapshot[5] or 0),
+            oldest_age_s=now - float(oldest) if oldest is not None else math.nan,
             median_age_s=now - float(median) if median is not None else math.nan,
-            breached=int(snapshot[3] or 0),
+            breached=int(snapshot[6] or 0),
             starts=[start + k * width for k in range(n)],
             bucket_s=width,
             depth=depth,
-            created=created,
-            resolved=resolved,
-            reviewers=reviewers,
-            breaches=breaches,
+            created=flows["created"],
+            resolved=flows["resolved"],
+            reviewers=flows["reviewers"],
+            breaches=flows["breaches"],
         )

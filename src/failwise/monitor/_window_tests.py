@@ -322,7 +322,7 @@ def analyse_window(
         kind, severity = FINDING_KINDS[name]
         statistics: dict[str, Any] = {**detail, "level": level}
         if name == "unseen_inputs" and unseen is not None and detector is not None:
-            statistics["far_inputs"] = far_inputs(data, unseen, detector.metric)
+            statistics["far_inputs"] = far_inputs(data, unseen)
             statistics["metric"] = detector.metric
         if severity == "change":
             impact = (

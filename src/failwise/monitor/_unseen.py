@@ -159,8 +159,8 @@ class UnseenInputDetector(Estimator):
         :meth:`score`, :meth:`unseen` and :meth:`test` need the served inputs' confidence.
     category_spread_ : float or None
         With reference labels: the median over categories of the mean distance between two
-        reference inputs of the same category (the size of an evaluated category, which
-        :func:`~failwise.monitor.find_gaps` uses to merge unseen inputs); None without.
+        reference inputs of the same category (the size of an evaluated category); None
+        without.
 
     Examples
     --------

@@ -16,7 +16,9 @@ and from every row of the unseen intents:
 
 Per window it records the label-free accuracy estimate among answers and its audit-
 corrected version (200 audited answers, or all answers when fewer), the calibration-broken
-test, the unseen-input test, the KS test on calibrated confidence (as the monitor runs it:
+test, the unseen-input test (as the monitor runs it: the reference's confidences in the
+score and the training inputs as extra neighbours; beside it the reference alone and the
+distance alone), the KS test on calibrated confidence (as the monitor runs it:
 re-weighted to the window's predicted-label mix with the reference's sampling error
 bounded; and the plain two-sample test beside it), the MMD permutation test on the
 embeddings, and the chi-square test of the predicted-label mix. Detection rates are
@@ -67,6 +69,7 @@ class World:
     policy: Any
     n_known: int
     predict_uncalibrated: Any = None
+    train_features: NDArray[np.float32] | None = None
 
 
 def _data_dir() -> Path:
@@ -182,6 +185,30 @@ def build_world(
         policy,
         int(known_ids.size),
         model.predict_proba,
+        features[fit_rows],
+    )
+
+
+def unseen_detectors(world: World) -> tuple[Any, Any, Any, Any]:
+    """The unseen-input detectors compared: distance alone; with the reference's confidences;
+    with those and the training inputs as extra neighbours (what the monitor runs); and the
+    same with the reference's sampling error bounded at 0.8 instead of 0.9."""
+    from failwise.monitor import UnseenInputDetector
+
+    ref = world.reference
+    with_train = [
+        UnseenInputDetector(reference_confidence=bound).fit(
+            ref["features"],
+            ref["labels"],
+            confidence=ref["confidence"],
+            neighbour_features=world.train_features,
+        )
+        for bound in (0.9, 0.8)
+    ]
+    return (
+        UnseenInputDetector().fit(ref["features"], ref["labels"]),
+        UnseenInputDetector().fit(ref["features"], ref["labels"], confidence=ref["confidence"]),
+        *with_train,
     )
 
 
@@ -204,7 +231,7 @@ def _window_rows(
 
 def run_window(
     world: World,
-    detectors: tuple[Any, Any],
+    detectors: tuple[Any, Any, Any, Any],
     kind: str,
     rate: float,
     rng: np.random.Generator,
@@ -223,7 +250,7 @@ def run_window(
     audited = rng.choice(
         np.flatnonzero(answered), size=min(AUDITS, int(answered.sum())), replace=False
     )
-    plain_detector, detector = detectors
+    plain_detector, reference_only, detector, looser = detectors
     start = time.perf_counter()
     unseen = detector.test(features, confidence=confidence)
     estimate = estimate_accuracy(
@@ -248,6 +275,8 @@ def run_window(
         confidence[answered], audit_confidence=confidence[audited], audit_correct=correct[audited]
     )
     plain_unseen = plain_detector.test(features)
+    reference_only_unseen = reference_only.test(features, confidence=confidence)
+    looser_p = looser.test(features, confidence=confidence).p_value
     plain_ks = ks_drift(world.reference["confidence"], confidence)
     mmd_p, mmd_s = float("nan"), float("nan")
     if with_mmd:
@@ -275,6 +304,8 @@ def run_window(
         "calibration_broken_plain": plain_estimate.calibration_broken,
         "p_unseen": unseen.p_value,
         "p_unseen_distance": plain_unseen.p_value,
+        "p_unseen_reference_only": reference_only_unseen.p_value,
+        "p_unseen_bound_080": looser_p,
         "excess_unseen": unseen.excess_rate,
         "p_ks_confidence": ks.p_value,
         "p_ks_confidence_two_sample": plain_ks.p_value,
@@ -409,19 +440,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     labels, features = loaded
 
-    from failwise.monitor import UnseenInputDetector
-
     rows: list[dict[str, Any]] = []
     nulls: list[dict[str, Any]] = []
     gaps: list[dict[str, Any]] = []
     conditions = [("null", 0.0), ("prior shift", 0.0)] + [("novel", r) for r in NOVELTY]
     for seed in range(args.seed, args.seed + seeds):
         world = build_world(labels, features, seed)
-        ref = world.reference
-        detectors = (
-            UnseenInputDetector().fit(ref["features"], ref["labels"]),
-            UnseenInputDetector().fit(ref["features"], ref["labels"], confidence=ref["confidence"]),
-        )
+        detectors = unseen_detectors(world)
         rng = np.random.default_rng(1000 + seed)
         with_mmd = seed - args.seed < args.mmd_seeds
         for kind, rate in conditions:
@@ -434,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
             row["seed"] = seed
             nulls.append(row)
         for rate in (0.10, 0.20):
-            batch = gap_batch(world, detectors[1], rate, rng, min(2500, world.known_labels.size))
+            batch = gap_batch(world, detectors[2], rate, rng, min(2500, world.known_labels.size))
             batch["seed"] = seed
             gaps.append(batch)
         print(f"seed {seed} done", file=sys.stderr)
@@ -459,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "unseen_alarm_rate": _rate(chosen, "p_unseen"),
             "unseen_distance_alarm_rate": _rate(chosen, "p_unseen_distance"),
+            "unseen_reference_only_alarm_rate": _rate(chosen, "p_unseen_reference_only"),
+            "unseen_bound_080_alarm_rate": _rate(chosen, "p_unseen_bound_080"),
             "ks_confidence_alarm_rate": _rate(chosen, "p_ks_confidence"),
             "ks_confidence_two_sample_alarm_rate": _rate(chosen, "p_ks_confidence_two_sample"),
             "mmd_alarm_rate": _rate(chosen, "p_mmd"),
@@ -475,7 +502,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{entry['calibration_broken_plain_rate']:.0%}",
                 f"{entry['calibration_broken_rate']:.0%}",
                 f"{entry['unseen_distance_alarm_rate']:.0%}",
+                f"{entry['unseen_reference_only_alarm_rate']:.0%}",
                 f"{entry['unseen_alarm_rate']:.0%}",
+                f"{entry['unseen_bound_080_alarm_rate']:.0%}",
                 f"{entry['ks_confidence_two_sample_alarm_rate']:.0%}",
                 f"{entry['ks_confidence_alarm_rate']:.0%}",
                 f"{entry['mmd_alarm_rate']:.0%}",
@@ -494,7 +523,9 @@ def main(argv: list[str] | None = None) -> int:
             "cal. broken (plain)",
             "cal. broken (weighted)",
             "unseen (distance)",
-            "unseen (+doubt)",
+            "unseen (+doubt, ref. only)",
+            "unseen (+doubt, + train)",
+            "unseen (+ train, bound 0.8)",
             "KS conf (2-sample)",
             "KS conf (monitor)",
             "MMD",
@@ -512,7 +543,9 @@ def main(argv: list[str] | None = None) -> int:
     fa: dict[str, Any] = {}
     fa_rows = []
     for key, name, flag in (
-        ("p_unseen", "unseen (+doubt)", False),
+        ("p_unseen", "unseen (+doubt, + train)", False),
+        ("p_unseen_reference_only", "unseen (+doubt, ref. only)", False),
+        ("p_unseen_bound_080", "unseen (+ train, bound 0.8)", False),
         ("p_unseen_distance", "unseen (distance)", False),
         ("p_ks_confidence", "KS confidence (monitor)", False),
         ("p_ks_confidence_two_sample", "KS confidence (2-sample)", False),

@@ -264,7 +264,7 @@ def peer_status() -> dict[str, dict[str, Any]]:
 
 def run_window(
     world: bm.World,
-    detectors: tuple[Any, Any],
+    detectors: tuple[Any, Any, Any, Any],
     kind: str,
     rate: float,
     rng: np.random.Generator,
@@ -597,8 +597,6 @@ def main(argv: list[str] | None = None) -> int:
         run = bm.run_description(args.quick, features_kind, done, windows, null_windows, size)
         return {**run, "complete": done == seeds}
 
-    from failwise.monitor import UnseenInputDetector
-
     rows: list[dict[str, Any]] = []
     nulls: list[dict[str, Any]] = []
     load: list[list[float] | None] = [_load_average()]
@@ -607,10 +605,7 @@ def main(argv: list[str] | None = None) -> int:
     for seed in range(args.seed, args.seed + seeds):
         world = bm.build_world(labels, features, seed)
         ref = world.reference
-        detectors = (
-            UnseenInputDetector().fit(ref["features"], ref["labels"]),
-            UnseenInputDetector().fit(ref["features"], ref["labels"], confidence=ref["confidence"]),
-        )
+        detectors = bm.unseen_detectors(world)
         peers: dict[str, Any] = {}
         if status["nannyml"]["status"] == "ok":
             scores = {

@@ -10,15 +10,21 @@ answer). Both arms serve the *same* requests to the *same* scripted users and re
 recording into its own SQLite store with a 5 % audit sample:
 
 * **without monitoring** — the guard as deployed;
-* **with monitoring** — after each window, :func:`failwise.monitor.run_monitor` (count
-  windows of 500, ``--horizon`` 1: a 5 % chance of any false finding per window) and
-  every new blind-spot finding quarantined at once (:func:`failwise.monitor.quarantine`);
-  the guard (``quarantine=True``) escalates inputs inside a quarantined zone from the next
-  window on.
+* **blind spots quarantined** — after each window, :func:`failwise.monitor.run_monitor`
+  (count windows of 500, ``--horizon`` 1: a 5 % chance of any false finding per window;
+  the reference carries the training inputs as extra neighbours) and every new blind-spot
+  finding quarantined at once (:func:`failwise.monitor.quarantine`); the guard
+  (``quarantine=True``) escalates inputs inside a quarantined zone from the next window on;
+* **blind spots and unseen-input alerts quarantined** — the same, and every
+  ``unseen_inputs`` alert quarantined too (:func:`failwise.monitor.quarantine_unseen`:
+  the inputs nearer to one of the alert's far inputs than to anything evaluated).
 
-Reported after the first detection: silent failures on the unseen intents (a wrong automatic
-answer nobody noticed, from the replay's draws), task completion and escalation rate (exact
-from the draws, and task completion as :func:`failwise.measure` measures it on each store).
+Reported from the first window with unseen requests on (the same windows in every arm):
+silent failures on the unseen intents (a wrong automatic answer nobody noticed, from the
+replay's draws), task completion and escalation rate (exact from the draws, and task
+completion as :func:`failwise.measure` measures it on each store), and escalations of
+known-intent requests (the cost: beyond those of the unmonitored arm, they are reviewers'
+work the quarantine adds).
 """
 
 from __future__ import annotations
@@ -39,6 +45,12 @@ import bench_monitor as bm  # noqa: E402  (a sibling script, importable once the
 
 NAME = "quarantine"
 WINDOW = 500
+ONSET = 2  # the first window with unseen requests
+ARMS = (
+    "without monitoring",
+    "blind spots quarantined",
+    "blind spots + unseen alerts quarantined",
+)
 
 
 def _arm(
@@ -48,17 +60,19 @@ def _arm(
     features: np.ndarray[Any, Any],
     folder: Path,
     *,
-    monitored: bool,
+    arm: str,
     seed: int,
     horizon: int,
+    onset: int,
 ) -> dict[str, Any]:
     from failwise import store
-    from failwise.monitor import quarantine, run_monitor
+    from failwise.monitor import quarantine, quarantine_unseen, run_monitor
     from failwise.outcomes import measure
     from failwise.runtime import Guard
     from failwise.testing import replay
 
-    url = f"sqlite:///{folder / ('monitored.db' if monitored else 'plain.db')}"
+    monitored = arm != ARMS[0]
+    url = f"sqlite:///{folder / (str(ARMS.index(arm)) + '.db')}"
     out: dict[str, Any] = {"windows": [], "detected_in": None, "quarantined": []}
     with store.open(url) as events:
         guard = Guard(
@@ -87,6 +101,7 @@ def _arm(
                     "unseen": int(unseen.sum()),
                     "completed": int(np.sum(behaviour.completed)),
                     "escalated": int(np.sum(actions == "escalate")),
+                    "escalated_known": int(np.sum((actions == "escalate") & ~unseen)),
                     "quarantined": int(sum("quarantine" in d.extra for d in result.decisions)),
                     "quarantined_unseen": int(
                         sum(
@@ -103,15 +118,18 @@ def _arm(
                     events, reference, window=WINDOW, horizon=horizon, release_after=None
                 )
                 for finding in run.findings:
+                    zones = []
                     if finding.kind == "blind_spot":
-                        out["quarantined"].append(quarantine(events, finding.id))
-                        if out["detected_in"] is None:
-                            out["detected_in"] = w
+                        zones = [quarantine(events, finding.id)]
+                    elif finding.kind == "unseen_inputs" and arm == ARMS[2]:
+                        zones = quarantine_unseen(events, finding.id)
+                    out["quarantined"].extend(zones)
+                    if zones and out["detected_in"] is None:
+                        out["detected_in"] = w
         out["starts"] = starts
-        out["measure"] = {}
-        for w in range(len(stream)):
-            metrics = measure(events, since=starts[w])
-            out["measure"][w] = metrics.task_completion_rate.value
+        out["measured_task_completion"] = measure(
+            events, since=starts[onset]
+        ).task_completion_rate.value
     return out
 
 
@@ -153,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             action=ref["action"],
             correct=ref["predicted"] == ref["labels"],
             features=ref["features"],
+            neighbour_features=world.train_features,
         )
         pool = np.concatenate([world.known_features, world.unseen_features])
         truth = np.concatenate([world.known_labels, np.full(world.unseen_labels.size, -1)])
@@ -163,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         stream = []
         k = u = 0
         for w in range(n_windows):
-            n_unseen = 0 if w < 2 else round(args.novel * WINDOW)
+            n_unseen = 0 if w < ONSET else round(args.novel * WINDOW)
             take = np.concatenate(
                 [known_order[k : k + WINDOW - n_unseen], unseen_order[u : u + n_unseen]]
             )
@@ -171,81 +190,78 @@ def main(argv: list[str] | None = None) -> int:
             take = rng.permutation(take)
             stream.append((take, truth[take], truth[take] < 0))
         with tempfile.TemporaryDirectory() as tmp:
-            plain = _arm(
-                world,
-                reference,
-                stream,
-                pool,
-                Path(tmp),
-                monitored=False,
-                seed=seed,
-                horizon=args.horizon,
-            )
-            watched = _arm(
-                world,
-                reference,
-                stream,
-                pool,
-                Path(tmp),
-                monitored=True,
-                seed=seed,
-                horizon=args.horizon,
-            )
-        detected = watched["detected_in"]
-        after = range(detected + 1, n_windows) if detected is not None else range(0)
-        for arm, result in (("without monitoring", plain), ("with quarantine", watched)):
-            chosen = [result["windows"][w] for w in after]
+            results = {
+                arm: _arm(
+                    world,
+                    reference,
+                    stream,
+                    pool,
+                    Path(tmp),
+                    arm=arm,
+                    seed=seed,
+                    horizon=args.horizon,
+                    onset=ONSET,
+                )
+                for arm in ARMS
+            }
+        for arm, result in results.items():
+            chosen = result["windows"][ONSET:]
             n = sum(c["n"] for c in chosen)
             rows.append(
                 {
                     "seed": seed,
                     "arm": arm,
-                    "detected_in_window": detected,
-                    "windows_after": len(chosen),
+                    "detected_in_window": result["detected_in"],
+                    "windows": len(chosen),
+                    "requests": n,
                     "unseen_requests": sum(c["unseen"] for c in chosen),
                     "silent_failures_unseen": sum(c["silent_unseen"] for c in chosen),
-                    "task_completion": sum(c["completed"] for c in chosen) / n if n else None,
-                    "escalation_rate": sum(c["escalated"] for c in chosen) / n if n else None,
-                    "quarantined_rate": sum(c["quarantined"] for c in chosen) / n if n else None,
+                    "completed": sum(c["completed"] for c in chosen),
+                    "escalated": sum(c["escalated"] for c in chosen),
+                    "escalated_known": sum(c["escalated_known"] for c in chosen),
                     "quarantined_requests": sum(c["quarantined"] for c in chosen),
                     "quarantined_unseen": sum(c["quarantined_unseen"] for c in chosen),
-                    "measured_task_completion": result["measure"].get(detected + 1)
-                    if detected is not None and detected + 1 < n_windows
-                    else None,
+                    "measured_task_completion": result["measured_task_completion"],
                     "zones": len(result["quarantined"]),
                 }
             )
-        print(f"seed {seed} done (detected in window {detected})", file=sys.stderr)
+        detected = {arm: results[arm]["detected_in"] for arm in ARMS[1:]}
+        print(f"seed {seed} done (first quarantine in window: {detected})", file=sys.stderr)
 
     table = []
     summary: dict[str, Any] = {}
-    for arm in ("without monitoring", "with quarantine"):
+    baseline_known = sum(r["escalated_known"] for r in rows if r["arm"] == ARMS[0])
+    for arm in ARMS:
         chosen = [r for r in rows if r["arm"] == arm]
+        n = sum(r["requests"] for r in chosen)
         unseen = sum(r["unseen_requests"] for r in chosen)
         silent = sum(r["silent_failures_unseen"] for r in chosen)
-
-        def mean(key: str, rows_: list[dict[str, Any]] = chosen) -> float | None:
-            values = [r[key] for r in rows_ if r[key] is not None]
-            return float(np.mean(values)) if values else None
-
+        known = n - unseen
+        measured = [r["measured_task_completion"] for r in chosen]
+        quarantined = sum(r["quarantined_requests"] for r in chosen)
+        extra_known = sum(r["escalated_known"] for r in chosen) - baseline_known
         entry = {
+            "requests": n,
             "unseen_requests": unseen,
             "silent_failures_unseen": silent,
             "silent_share_of_unseen": silent / unseen if unseen else None,
-            "task_completion": mean("task_completion"),
-            "measured_task_completion": mean("measured_task_completion"),
-            "escalation_rate": mean("escalation_rate"),
-            "quarantined_rate": mean("quarantined_rate"),
+            "task_completion": sum(r["completed"] for r in chosen) / n if n else None,
+            "measured_task_completion": float(np.mean(measured)) if measured else None,
+            "escalation_rate": sum(r["escalated"] for r in chosen) / n if n else None,
+            "extra_known_escalations": extra_known,
+            "extra_known_escalation_rate": extra_known / known if known else None,
+            "quarantined_rate": quarantined / n if n else None,
             "quarantined_unseen_share": (
-                sum(r["quarantined_unseen"] for r in chosen)
-                / max(1, sum(r["quarantined_requests"] for r in chosen))
+                sum(r["quarantined_unseen"] for r in chosen) / quarantined if quarantined else None
             ),
+            "first_quarantine_window": [r["detected_in_window"] for r in chosen],
         }
         summary[arm] = entry
 
         def pct(value: float | None) -> str:
             return "—" if value is None else f"{100 * value:.1f}%"
 
+        firsts = entry["first_quarantine_window"]
         table.append(
             [
                 arm,
@@ -254,13 +270,14 @@ def main(argv: list[str] | None = None) -> int:
                 pct(entry["task_completion"]),
                 pct(entry["measured_task_completion"]),
                 pct(entry["escalation_rate"]),
-                pct(entry["quarantined_rate"]),
-                pct(entry["quarantined_unseen_share"]) if arm == "with quarantine" else "—",
+                f"{extra_known:+d} ({pct(entry['extra_known_escalation_rate'])})",
+                pct(entry["quarantined_unseen_share"]),
+                ", ".join("—" if w is None else str(w + 1) for w in firsts),
             ]
         )
     h.print_table(
         f"quarantine on BANKING77 ({kind}), {seeds} seed(s) × {n_windows} windows of {WINDOW}, "
-        f"{args.novel:.0%} unseen from window 3; after the first detection",
+        f"{args.novel:.0%} unseen from window {ONSET + 1}; windows {ONSET + 1}–{n_windows}",
         [
             "arm",
             "silent unseen",
@@ -268,13 +285,15 @@ def main(argv: list[str] | None = None) -> int:
             "completion",
             "measured",
             "escalated",
-            "quarantined",
-            "of them unseen",
+            "extra known escalations",
+            "quarantined that are unseen",
+            "first quarantine (window, per seed)",
         ],
         table,
         caption="silent unseen: wrong automatic answers on unseen intents nobody noticed; "
         "completion: exact from the replay's draws; measured: failwise.measure on the store "
-        "(from the window after detection)",
+        f"from window {ONSET + 1}; extra known escalations: known-intent requests escalated "
+        "beyond the unmonitored arm's (share of known-intent requests)",
     )
     h.write_json(
         args.out,

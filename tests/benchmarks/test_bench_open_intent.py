@@ -19,14 +19,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def payload(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("bench") / "open_intent.json"
+def _run(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), *filter(None, [env.get("PYTHONPATH")])])
     script = ROOT / "benchmarks" / "bench_open_intent.py"
-    completed = subprocess.run(
-        [sys.executable, str(script), "--quick", "--out", str(out)],
+    return subprocess.run(
+        [sys.executable, str(script), *args, "--out", str(out)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -34,6 +32,12 @@ def payload(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         timeout=600,
         check=False,
     )
+
+
+@pytest.fixture(scope="module")
+def payload(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("bench") / "open_intent.json"
+    completed = _run(out, "--quick")
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "Open-intent splits, per seed" in completed.stdout
     assert json.loads(out.read_text(encoding="utf-8"))["complete"] is True
@@ -87,3 +91,46 @@ def test_stated_targets_give_a_usable_open_set_classifier(payload: dict[str, Any
         f1 = summary["stated_f1_all"]
         assert 0.6 < f1["mean"] <= 1.0, summary
         assert f1["std"] < 0.1, summary  # stable across seeds
+
+
+def test_the_adb_rule_runs_on_the_same_features_and_splits(payload: dict[str, Any]) -> None:
+    for run in payload["runs"]:
+        adb = run["adb_rule_same_features"]
+        assert 0.0 < adb["f1_all"] < 1.0, run
+        assert 0.0 < adb["f1_open"] < 1.0, run  # its radii send some queries to "open"
+    for summary in payload["summary"]:
+        assert 0.0 < summary["adb_rule_f1_all"]["mean"] < 1.0
+        low, high = summary["load_average_1min"]  # every figure keeps the machine's load
+        assert 0.0 <= low <= high
+
+
+def test_an_unknown_dataset_name_is_refused(tmp_path: Path) -> None:
+    completed = _run(tmp_path / "x.json", "--datasets", "hwu46", "--models", "tfidf")
+    assert completed.returncode == 2
+    assert "hwu46" in completed.stderr
+    assert "hwu64" in completed.stderr
+    assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.slow
+def test_hwu64_runs_on_its_published_split(data_dir: Path, tmp_path: Path) -> None:
+    if not (data_dir / "hwu64" / "train" / "seq.in").is_file():
+        pytest.skip(f"HWU64 not found under {data_dir}")
+    out = tmp_path / "hwu64.json"
+    completed = _run(out, "--datasets", "hwu64", "--models", "tfidf", "--seeds", "1")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    runs = json.loads(out.read_text(encoding="utf-8"))["runs"]
+    assert [(r["dataset"], r["known_ratio"]) for r in runs] == [
+        ("hwu64", 0.25),
+        ("hwu64", 0.5),
+        ("hwu64", 0.75),
+    ]
+    for run in runs:
+        assert run["n_known_intents"] == round(64 * run["known_ratio"])
+        # The published split: 8,954 / 1,076 / 1,076 queries; validation and training keep
+        # only the known intents, test keeps every query.
+        assert run["n_test_known"] + run["n_test_open"] == 1076
+        assert 0 < run["n_validation"] < 1076
+        assert 0 < run["n_train"] < 8954
+        assert run["adb_f1_all"] is None  # no published ADB row for HWU64
+        assert 0.3 < run["stated_targets"]["f1_all"] <= 1.0

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from failwise import store
 from failwise.cli import app
 
 runner = CliRunner(env={"COLUMNS": "80"})
@@ -299,3 +300,21 @@ def test_excel_byte_order_mark_and_other_delimiters_are_read(
     assert result.exit_code == 0, result.stderr
     assert '"task_completion_rate"' in result.stdout
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("to", "needles"),
+    [
+        ("a-file", ("--to", "is a file; pass a folder")),
+        ("a-file/export", ("--to", "a-file' is a file, not a folder")),
+    ],
+)
+def test_export_to_a_file_or_under_one_is_one_line_and_writes_nothing(
+    work: Path, to: str, needles: tuple[str, ...]
+) -> None:
+    url = f"sqlite:///{work / 'events.db'}"
+    store.open(url).close()
+    before = _snapshot(work)
+    result = runner.invoke(app, ["export", "--store", url, "--to", str(work / to)])
+    message = _assert_bad_input(result, before, work, *needles)
+    assert str(work / to) in message

@@ -181,18 +181,50 @@ def test_a_policy_folder_without_reference_and_a_bad_window_are_bad_input(
     _bad(["gaps", "--store", url, "--policy", str(policy), "--quarantine", "999"], "no finding 999")
 
 
-def test_without_audits_or_features_the_monitor_runs_and_says_what_it_cannot_say(
-    tmp_path: Path, system: System
-) -> None:
+@pytest.fixture
+def featureless(tmp_path: Path, system: System) -> tuple[str, Path]:
+    """A store of 300 decisions and a reference without audits or input features."""
     bare = Reference(confidence=system.reference.confidence, predicted=system.reference.predicted)
     artifacts.save(bare, tmp_path / "bare" / "reference")
     url = f"sqlite:///{tmp_path / 'events.db'}"
     with store.open(url) as events:
         fill(events, system, 300)
+    return url, tmp_path / "bare"
+
+
+def test_without_audits_or_features_the_monitor_runs_and_says_what_it_cannot_say(
+    featureless: tuple[str, Path],
+) -> None:
+    url, policy = featureless
     result = runner.invoke(
-        app, ["monitor", "--store", url, "--policy", str(tmp_path / "bare"), "--window", "300"]
+        app, ["monitor", "--store", url, "--policy", str(policy), "--window", "300"]
     )
     assert result.exit_code == 0, result.output
     assert "no input features" in result.stderr
     assert "no audited answers" in result.stderr
     assert "unseen_inputs" not in result.stdout
+
+
+def test_gaps_with_a_reference_without_features_is_bad_input(
+    featureless: tuple[str, Path],
+) -> None:
+    url, policy = featureless
+    args = ["gaps", "--store", url, "--policy", str(policy), "--window", "300"]
+    _bad(args, "has no input features", "features=", "failwise monitor")
+    with store.open(url) as events:
+        assert events.quarantines() == []
+
+
+def test_an_output_under_a_file_is_refused_before_the_monitor_runs(
+    deployed: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, policy = deployed
+    (tmp_path / "a-file").write_text("x")
+    under = str(tmp_path / "a-file" / "out.json")
+    base = ["--store", url, "--policy", str(policy), "--window", "500"]
+    _bad(["monitor", *base, "--json", under], "--json", "is a file, not a folder")
+    _bad(["monitor", *base, "--report", under], "--report", "is a file, not a folder")
+    _bad(["gaps", *base, "--json", under], "--json", "is a file, not a folder")
+    result = runner.invoke(app, ["monitor", *base])
+    assert result.exit_code == 0, result.output
+    assert "3 new window(s)" in result.stdout  # the refused runs monitored nothing

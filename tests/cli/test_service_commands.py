@@ -47,12 +47,46 @@ def test_keys_create_list_and_revoke(tmp_path: Path) -> None:
 
 def test_keys_refuse_a_bad_role_or_id(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'events.db'}"
+    store.open(url).close()
     bad_role = runner.invoke(app, ["keys", "create", "--role", "root", "--store", url])
     assert bad_role.exit_code == 2
-    assert "`role` must be one of" in bad_role.output
+    assert "--role must be one of admin, reviewer, viewer, service; got 'root'" in bad_role.output
     bad_id = runner.invoke(app, ["keys", "revoke", "0123456789ab", "--store", url])
     assert bad_id.exit_code == 2
     assert "No API key '0123456789ab'" in bad_id.output
+    malformed = runner.invoke(app, ["keys", "revoke", "nope", "--store", url])
+    assert malformed.exit_code == 2
+    assert "KEY_ID must be the 12 hexadecimal digits" in malformed.stderr
+    assert "got 'nope'" in malformed.stderr
+
+
+@pytest.mark.parametrize("command", [["list"], ["revoke", "0123456789ab"]])
+def test_keys_list_or_revoke_on_a_missing_store_create_nothing(
+    tmp_path: Path, command: list[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'typo.db'}"
+    result = runner.invoke(app, ["keys", *command, "--store", url])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "No failwise store at sqlite:///" in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--port", "99999"], "--port must be a TCP port from 1 to 65535; got 99999."),
+        (["--workers", "0"], "--workers must be at least 1; got 0."),
+    ],
+)
+def test_serve_refuses_a_port_or_worker_count_out_of_range_naming_the_flag(
+    tmp_path: Path, flags: list[str], message: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    result = runner.invoke(app, ["serve", "--store", url, *flags])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: {message}"
 
 
 def test_serve_refuses_a_bad_config_naming_the_key(tmp_path: Path) -> None:

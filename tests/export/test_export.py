@@ -70,6 +70,11 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputError, match=r"exists and is not a folder"):
         to_parquet(f"sqlite:///{tmp_path / 'e.db'}", tmp_path / "file")
+    with pytest.raises(InputError, match=r"cannot be created: .*file' is a file, not a folder"):
+        to_parquet(f"sqlite:///{tmp_path / 'e.db'}", tmp_path / "file" / "export")
+    with pytest.raises(InputError, match=r"`folder` must be a path to a folder; got int 3"):
+        to_parquet(f"sqlite:///{tmp_path / 'e.db'}", 3)  # type: ignore[arg-type]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
 def test_cli_export_from_a_missing_sqlite_file_exits_2_and_creates_nothing(

@@ -88,3 +88,37 @@ def test_the_random_projection_is_the_same_everywhere_and_keeps_distances() -> N
     np.testing.assert_array_equal(random_projection(x[:, :64], 128), x[:, :64].astype(np.float32))
     with pytest.raises(InputError, match="dims"):
         random_projection(x, 0)
+
+
+def test_neighbour_features_are_kept_saved_and_checked(system: System, tmp_path: Path) -> None:
+    plain = system.reference
+    assert plain.neighbour_features is None
+    assert "neighbour_features" not in plain.to_state()[1]  # older references keep their hash
+    training = np.random.default_rng(0).normal(size=(50, 16))
+    reference = Reference(
+        confidence=plain.confidence,
+        predicted=plain.predicted,
+        features=plain.features,
+        neighbour_features=training,
+    )
+    assert reference.neighbour_features is not None
+    assert reference.neighbour_features.dtype == np.float16
+    assert (
+        reference.version
+        != Reference(
+            confidence=plain.confidence, predicted=plain.predicted, features=plain.features
+        ).version
+    )
+    artifacts.save(reference, tmp_path / "reference")
+    loaded = load_reference(tmp_path)
+    np.testing.assert_array_equal(loaded.neighbour_features, reference.neighbour_features)
+    assert loaded.version == reference.version
+    with pytest.raises(InputError, match="`neighbour_features` needs `features`"):
+        Reference(confidence=[0.9, 0.8], predicted=[0, 1], neighbour_features=training)
+    with pytest.raises(InputError, match=r"shape \(n_neighbour, 16\)"):
+        Reference(
+            confidence=plain.confidence,
+            predicted=plain.predicted,
+            features=plain.features,
+            neighbour_features=np.ones((3, 4)),
+        )

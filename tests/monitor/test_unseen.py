@@ -152,3 +152,55 @@ def test_scores_are_the_kth_neighbour_distances_to_the_index_half(metric: str, k
     np.testing.assert_allclose(detector.score(served), expected[:, -1], rtol=1e-9)
     calibration, _ = index.kneighbors(reference[order[500:]])
     np.testing.assert_allclose(detector.reference_distances_, calibration[:, -1], rtol=1e-9)
+
+
+def test_neighbour_rows_densify_the_index_and_keep_false_alarms_per_draw() -> None:
+    rng = np.random.default_rng(5)
+    centres = rng.normal(scale=0.5, size=(15, 16))  # unseen categories close to known ones
+    known, novel = centres[:12], centres[12:]
+    reference, training = _clusters(rng, 200, known), _clusters(rng, 3000, known)
+    alone = UnseenInputDetector(metric="euclidean").fit(reference)
+    dense = UnseenInputDetector(metric="euclidean").fit(reference, neighbour_features=training)
+    assert (dense.n_index_, dense.reference_distances_.size) == (3050, 150)
+    assert (alone.n_index_, alone.reference_distances_.size) == (100, 100)
+    found = {"alone": 0, "dense": 0}
+    for _ in range(10):
+        window = np.concatenate([_clusters(rng, 450, known), _clusters(rng, 50, novel)])
+        found["alone"] += alone.test(window).p_value < 0.05
+        found["dense"] += dense.test(window).p_value < 0.05
+    assert found["dense"] >= 8
+    assert found["dense"] >= found["alone"] + 4
+    alarms: list[bool] = []
+    for _ in range(3):  # other reference draws, each with its own training rows
+        detector = UnseenInputDetector(metric="euclidean").fit(
+            _clusters(rng, 200, known), neighbour_features=_clusters(rng, 2000, known)
+        )
+        alarms.extend(detector.test(_clusters(rng, 500, known)).p_value < 0.05 for _ in range(10))
+    assert np.mean(alarms) <= 0.1
+
+
+def test_the_test_reports_each_inputs_distance_and_whether_it_is_far_by_position() -> None:
+    rng = np.random.default_rng(2)
+    reference = rng.normal(size=(400, 4))
+    confidence = rng.uniform(0.5, 1.0, size=400)
+    detector = UnseenInputDetector(metric="euclidean").fit(reference, confidence=confidence)
+    window = np.concatenate([rng.normal(size=(40, 4)), rng.normal(6.0, size=(10, 4))])
+    result = detector.test(window, confidence=np.full(50, 0.6))
+    assert result.distance is not None
+    assert result.far is not None
+    np.testing.assert_allclose(result.distance, detector._distance_to_reference(window))
+    assert np.all(result.far <= result.unseen)
+    assert result.far[40:].all()
+    beyond = result.distance > detector.distance_threshold_
+    assert np.array_equal(result.far, result.unseen & beyond)
+
+
+def test_neighbour_rows_that_repeat_the_reference_or_do_not_fit_are_refused() -> None:
+    rng = np.random.default_rng(3)
+    reference = rng.normal(size=(200, 5))
+    with pytest.raises(InputError, match="also appear in `neighbour_features`"):
+        UnseenInputDetector(metric="euclidean").fit(reference, neighbour_features=reference)
+    with pytest.raises(InputError, match="has 4 feature columns but `X` has 5"):
+        UnseenInputDetector().fit(reference, neighbour_features=np.ones((10, 4)))
+    with pytest.raises(InputError, match="has 1 rows but n_neighbors=2"):
+        UnseenInputDetector(n_neighbors=2).fit(reference, neighbour_features=np.ones((1, 5)))

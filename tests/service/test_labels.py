@@ -58,3 +58,9 @@ def test_the_label_count_must_match_the_policy() -> None:
     check_label_count(("a",), None, "--labels f")
     with pytest.raises(InputError, match="--labels f names 1 labels, but the policy has 3"):
         check_label_count(("a",), 3, "--labels f")
+
+
+@pytest.mark.parametrize("path", [None, 3, ""])
+def test_a_path_that_is_not_a_file_name_is_refused_saying_what_it_got(path: object) -> None:
+    with pytest.raises(InputError, match=r"`path` must be the path of a labels file.*; got "):
+        read_labels(path)  # type: ignore[arg-type]

@@ -349,14 +349,17 @@ def test_the_dashboard_shows_the_numbers_of_the_metrics_api(
                 {
                     "kind": "blind_spot",
                     "severity": "alert",
-                    "statistics": {"size": 7, "x": HOSTILE[0]},
-                }
+                    "statistics": {"size": 7, "share": 0.25},
+                },
+                {"kind": "custom_check", "severity": "change", "statistics": {"x": HOSTILE[0]}},
             ],
             at=now - 3000.0,
         )
     _sign_in(client, keys["viewer"])
     monitor = client.get("/dashboard").text
-    assert "blind_spot" in monitor
+    assert "Blind spot" in monitor
+    assert "7 inputs (25.0% of the window)" in monitor
+    assert "Custom check" in monitor
     assert html.escape(HOSTILE[0]) in monitor
     for window, bucket in (("24h", "hour"), ("7d", "day"), ("6h", "hour"), ("bad", "bad")):
         page = client.get("/dashboard", params={"window": window, "bucket": bucket})
@@ -416,3 +419,33 @@ def test_every_page_action_needs_a_reviewer_and_a_csrf_token(
         )
         == f"/review/items/{item}?n=claimed"
     )
+
+
+def test_the_dashboard_shows_what_the_monitor_found_in_words(
+    app: tuple[TestClient, str, dict[str, str]],
+) -> None:
+    """A real monitor run: blind spots (one quarantined), unseen inputs, and each window's
+    label-free estimate against an audit sample that contradicts it."""
+    from failwise.monitor import quarantine, run_monitor
+    from tests.monitor.conftest import N_KNOWN, fill, make_system
+
+    client, url, keys = app
+    now = time.time()
+    system = make_system()
+    with store.open(url) as events:
+        ids = fill(events, system, 600, start=now - 3 * 3600.0, novel_share=0.3)
+        for i, task in enumerate(ids[::10]):  # audits that disagree with most answers
+            events.record_event(task, "audit_label", label=i % N_KNOWN, at=now - 60.0)
+        run = run_monitor(events, system.reference, window=300, now=now)
+        spot = next(f for f in run.findings if f.kind == "blind_spot")
+        quarantine(events, spot.id)
+    _sign_in(client, keys["viewer"])
+    page = client.get("/dashboard", params={"window": "6h"}).text
+    monitor = page[page.index('id="monitor-title"') :]
+    assert monitor.count('data-kind="blind_spot"') == sum(
+        f.kind == "blind_spot" for f in run.findings
+    )
+    assert "Blind spot (quarantined: escalated)" in re.sub(r"<[^>]+>", "", monitor)
+    assert "inputs unlike the reference" in monitor  # unseen inputs, counted
+    assert "Label-free estimate" in monitor
+    assert monitor.count("contradicts (p = ") == 2  # both windows' audits

@@ -37,7 +37,7 @@ EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 EXIT_CODES_HELP = (
-    "Exit codes: 0 ok; 1 a requested check failed (--fail-if-uncertified); "
+    "Exit codes: 0 ok; 1 a requested check failed (--fail-if-uncertified, --fail-on-alert); "
     "2 bad input (nothing written, one line on stderr says what to fix)."
 )
 

@@ -99,14 +99,16 @@ def check_output_file(path: Path | None, flag: str, example: str) -> None:
         fail(f"{flag} {str(path)!r} cannot be written: folder {str(parent)!r} is not writable.")
 
 
-def check_output_dir(path: Path | None, flag: str) -> None:
-    """An output folder must be new or empty, under folders (not files), writable."""
+def check_output_dir(path: Path | None, flag: str, *, new: bool = True) -> None:
+    """An output folder must be under folders (not files) and writable; with ``new``, new
+    or empty too (else its files may be replaced)."""
     if path is None:
         return
     target = path.expanduser()
+    wanted = "a new or empty folder" if new else "a folder"
     if target.exists() and not target.is_dir():
-        fail(f"{flag} {str(path)!r} is a file; pass a new or empty folder.")
-    if target.is_dir() and any(target.iterdir()):
+        fail(f"{flag} {str(path)!r} is a file; pass {wanted}.")
+    if new and target.is_dir() and any(target.iterdir()):
         fail(
             f"{flag} {str(path)!r} already holds files; pass a new or empty folder "
             "(saved artefacts are never overwritten)."

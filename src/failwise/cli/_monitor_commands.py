@@ -26,6 +26,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from failwise.cli._console import EXIT_CHECK_FAILED, console, err_console, fail, one_line
+from failwise.cli._inputs import check_output_file, distinct_outputs
 from failwise.exceptions import FailwiseError
 
 __all__ = ["gaps", "monitor"]
@@ -176,6 +177,9 @@ def monitor(
 
     if show < 1:
         fail(f"--show must be at least 1; got {show}.")
+    check_output_file(json_out, "--json", "monitor.json")
+    check_output_file(report, "--report", "monitor.html")
+    distinct_outputs(**{"--json": json_out, "--report": report})
     opened, reference, spec = _open(store, policy, window)
     with opened:
         try:
@@ -264,13 +268,21 @@ def gaps(
 ) -> None:
     """List the blind spots found so far, ranked by expected silent failures.
 
-    Runs the monitor over the new windows first. With ``--quarantine ID`` every guard with
-    ``quarantine=True`` on this store escalates the inputs inside that blind spot within
-    seconds; ``--release ID`` stops it.
+    Runs the monitor over the new windows first. With `--quarantine ID` every guard with
+    `quarantine=True` on this store escalates the inputs inside that blind spot within
+    seconds; `--release ID` stops it.
     """
     from failwise import monitor as mon
 
+    check_output_file(json_out, "--json", "gaps.json")
     opened, reference, spec = _open(store, policy, window)
+    if reference.features is None and release is None:
+        opened.close()
+        fail(
+            f"The reference of {str(policy)!r} has no input features, so no blind spot can be "
+            "found: rebuild it with features= (the function the guard records with "
+            "Guard(features=...)). `failwise monitor` runs the checks that need no features."
+        )
     with opened:
         try:
             run = mon.run_monitor(opened, reference, window=spec)

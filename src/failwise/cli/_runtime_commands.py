@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from failwise.cli._console import console, err_console, fail, one_line
+from failwise.cli._inputs import check_output_dir
 from failwise.exceptions import FailwiseError, UncertifiedWarning
 
 __all__ = ["export", "recalibrate"]
@@ -26,9 +27,10 @@ def export(
     store: Annotated[str, typer.Option("--store", help="Store URL, e.g. sqlite:///events.db.")],
     to: Annotated[Path, typer.Option("--to", help="Folder for the Parquet files.")],
 ) -> None:
-    """Write tasks, events and queue items as Parquet files (for DuckDB, pandas, ...)."""
+    """Write the store's tables (tasks, events, queue items, the monitor's) as Parquet files."""
     from failwise.export import to_parquet
 
+    check_output_dir(to, "--to", new=False)
     try:
         summary = to_parquet(store, to)
     except FailwiseError as error:

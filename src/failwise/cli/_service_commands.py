@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,11 +28,11 @@ StoreOption = Annotated[
 ]
 
 
-def _open_store(url: str | None) -> Any:
+def _open_store(url: str | None, *, create: bool = True) -> Any:
     from failwise import store
 
     try:
-        return store.open(url or _DEFAULT_STORE)
+        return store.open(url or _DEFAULT_STORE, create=create)
     except FailwiseError as error:
         fail(str(error))
 
@@ -90,6 +91,10 @@ def serve(
         )
     except ImportError:
         fail("`failwise serve` needs the `service` extra: pip install 'failwise[service]'.")
+    if port is not None and not 1 <= port <= 65_535:
+        fail(f"--port must be a TCP port from 1 to 65535; got {port}.")
+    if workers is not None and workers < 1:
+        fail(f"--workers must be at least 1; got {workers}.")
     try:
         settings = load_settings(
             config,
@@ -161,6 +166,13 @@ def create_key(
     store: StoreOption = None,
 ) -> None:
     """Create an API key; it is printed once, keep it."""
+    from failwise.store import ROLES
+
+    if role not in ROLES:
+        fail(
+            f"--role must be one of {', '.join(ROLES)}; got {role!r}. admin: everything; "
+            "reviewer: the review queue; viewer: read-only; service: decisions and feedback."
+        )
     opened = _open_store(store)
     try:
         created = opened.keys.create(role, name if name is not None else role)
@@ -181,7 +193,12 @@ def revoke_key(
     store: StoreOption = None,
 ) -> None:
     """Revoke an API key (it stops working within a few seconds)."""
-    opened = _open_store(store)
+    if re.fullmatch(r"[0-9a-f]{12}", key_id) is None:
+        fail(
+            f"KEY_ID must be the 12 hexadecimal digits of a key's id, as `failwise keys list` "
+            f"shows them; got {key_id!r}."
+        )
+    opened = _open_store(store, create=False)
     try:
         key = opened.keys.revoke(key_id)
     except FailwiseError as error:
@@ -196,7 +213,7 @@ def list_keys(store: StoreOption = None) -> None:
     """List the API keys (never their secrets)."""
     from datetime import UTC, datetime
 
-    opened = _open_store(store)
+    opened = _open_store(store, create=False)
     try:
         keys = opened.keys.list()
     finally:

@@ -59,6 +59,24 @@ def _pyarrow() -> Any:
     return pyarrow
 
 
+def _check_folder(folder: Any) -> Path:
+    """``folder`` as a path that is, or can be created as, a folder."""
+    if not isinstance(folder, (str, os.PathLike)) or not str(folder).strip():
+        raise InputError(f"`folder` must be a path to a folder; got {describe(folder)}.")
+    target = Path(folder)
+    if target.exists() and not target.is_dir():
+        raise InputError(f"`folder` {str(target)!r} exists and is not a folder; pick another path.")
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(
+                    f"`folder` {str(target)!r} cannot be created: {str(parent)!r} is a file, "
+                    "not a folder; pick a path inside a folder."
+                )
+            break
+    return target
+
+
 def to_parquet(
     store: Any, folder: str | os.PathLike[str], *, batch_size: int = 100_000
 ) -> ExportSummary:
@@ -86,8 +104,8 @@ def to_parquet(
     >>> with store.open(f"sqlite:///{folder}/events.db") as events:
     ...     _ = events.record_decision("t1", {"action": "answer", "label": 3})
     ...     summary = to_parquet(events, f"{folder}/export")
-    >>> summary.rows
-    {'tasks': 1, 'events': 1, 'queue_items': 0}
+    >>> summary.rows["tasks"], summary.rows["events"], summary.rows["queue_items"]
+    (1, 1, 0)
     """
     from failwise import store as store_module
 
@@ -98,14 +116,18 @@ def to_parquet(
             f"`store` must be a Store (failwise.store.open) or a store URL; got {describe(store)}."
         )
     pa = _pyarrow()
-    target = Path(folder)
-    if target.exists() and not target.is_dir():
-        raise InputError(f"`folder` {str(target)!r} exists and is not a folder; pick another path.")
+    target = _check_folder(folder)
     opened = store_module.open(store, create=False) if isinstance(store, str) else None
     source = opened if opened is not None else store
-    target.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     try:
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise InputError(
+                f"`folder` {str(target)!r} cannot be created ({error.strerror}); pick a path "
+                "you can write to."
+            ) from error
         for table in STORE_TABLES:
             names = STORE_TABLES[table].names
             schema = STORE_TABLES[table].arrow_schema(pa)

@@ -27,7 +27,13 @@ from failwise.monitor._drift import DriftTest, holm, ks_drift, mix_drift
 from failwise.monitor._estimate import PerformanceEstimate, estimate_accuracy, poisson_binomial_cdf
 from failwise.monitor._gaps import Gap, find_gaps
 from failwise.monitor._mmd import mmd_drift
-from failwise.monitor._quarantine import Release, quarantine, release, release_reviewed
+from failwise.monitor._quarantine import (
+    Release,
+    quarantine,
+    quarantine_unseen,
+    release,
+    release_reviewed,
+)
 from failwise.monitor._reference import (
     ACTION_NAMES,
     REFERENCE_STATE_FORMAT,
@@ -82,6 +88,7 @@ __all__ = [
     "poisson_binomial_cdf",
     "post_json",
     "quarantine",
+    "quarantine_unseen",
     "random_projection",
     "release",
     "release_reviewed",

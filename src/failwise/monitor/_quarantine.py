@@ -1,12 +1,23 @@
-"""Quarantining a blind spot, and releasing it once reviewers have labelled a sample.
+"""Quarantining a blind spot or an unseen-input alert, and releasing it after review.
 
 A ``blind_spot`` finding carries its cluster's centre and radius. :func:`quarantine`
 stores them as an active zone; every :class:`~failwise.runtime.Guard` built with
 ``quarantine=True`` on that store then escalates the inputs inside it (the
 :class:`~failwise.policy.Quarantine` rung), so reviewers — not the model — answer them and
-their answers become labels. :func:`release_reviewed` releases a zone once reviewers have
-resolved ``min_labelled`` of its escalations, recording how often the model would have been
-right there; :func:`release` releases one explicitly.
+their answers become labels. :func:`release_reviewed` releases a finding's zones once
+reviewers have resolved ``min_labelled`` of their escalations, recording how often the model
+would have been right there; :func:`release` releases one explicitly.
+
+A blind spot needs a cluster of five or more like inputs, which a small category sends only
+after several windows. An ``unseen_inputs`` alert comes sooner: :func:`quarantine_unseen`
+quarantines, around each *far* input of the alert's window (beyond the reference by
+position, :attr:`UnseenInputTest.far <failwise.monitor.UnseenInputTest>`), the ball of half
+its distance ``d`` to the reference. An input inside that ball is nearer to the far input
+than ``d / 2`` and so, by the triangle inequality, farther than ``d / 2`` from every
+row of the detector's index (with ``n_neighbors=1``, the monitor's setting): it is nearer
+to a request nobody evaluated than to anything evaluated. Such zones rarely hold ordinary
+inputs (those have an index row near them), and zones added by later alerts accumulate the
+evidence of a small category window after window.
 """
 
 from __future__ import annotations
@@ -20,7 +31,10 @@ from failwise._params import Count, check_param
 from failwise._validation import describe
 from failwise.exceptions import InputError
 
-__all__ = ["Release", "quarantine", "release", "release_reviewed"]
+__all__ = ["Release", "quarantine", "quarantine_unseen", "release", "release_reviewed"]
+
+#: Most far inputs an ``unseen_inputs`` finding keeps for :func:`quarantine_unseen`.
+MAX_FAR_INPUTS = 500
 
 
 @dataclass(frozen=True)
@@ -65,6 +79,88 @@ def quarantine(store: Any, finding_id: int, *, note: str | None = None) -> int:
     )
 
 
+def far_inputs(data: Any, unseen: Any, metric: str) -> list[dict[str, Any]]:
+    """The far inputs of an unseen-input test, for its finding: task id and zone radius.
+
+    ``data`` is the window (:class:`WindowData`), ``unseen`` its test spread over the feature
+    rows. The radius is half the input's distance ``d`` to the reference, in the
+    :class:`~failwise.policy.Quarantine` rung's units: ``d / 2`` (Euclidean), or
+    ``(d / 2)² / 2`` for "cosine" (``1 - cos`` of unit vectors at chord ``d / 2``).
+    """
+    if unseen.far is None or unseen.distance is None:
+        return []
+    rows = np.flatnonzero(unseen.far)
+    rows = rows[np.argsort(-unseen.distance[rows], kind="stable")][:MAX_FAR_INPUTS]
+    half = unseen.distance[rows] / 2.0
+    radius = half**2 / 2.0 if metric == "cosine" else half
+    return [
+        {"task_id": str(data.task_ids[int(data.feature_rows[r])]), "radius": float(z)}
+        for r, z in zip(rows, radius, strict=True)
+        if z > 0
+    ]
+
+
+def quarantine_unseen(store: Any, finding_id: int, *, note: str | None = None) -> list[int]:
+    """Quarantine the far inputs of the ``unseen_inputs`` finding ``finding_id``.
+
+    One zone per far input of the alert's window (see the module notes), all named after
+    the finding; :func:`release_reviewed` releases them together. Quarantining the same
+    finding again changes nothing.
+
+    Parameters
+    ----------
+    store : Store
+    finding_id : int
+        An ``unseen_inputs`` finding (from :func:`~failwise.monitor.run_monitor`).
+    note : str, optional
+        Shown with each zone (default: the finding and its number of far inputs).
+
+    Returns
+    -------
+    list of int
+        The quarantine ids of the finding's zones (empty when its inputs' features are no
+        longer stored).
+
+    Raises
+    ------
+    InputError
+        When the finding is not an unseen-input alert with far inputs recorded.
+    """
+    if not callable(getattr(store, "quarantine", None)):
+        raise InputError(f"`store` must be a failwise store; got {describe(store)}.")
+    finding = store.finding(finding_id)
+    far = finding.statistics.get("far_inputs")
+    if finding.kind != "unseen_inputs" or not isinstance(far, list):
+        raise InputError(
+            f"Finding {finding.id} is a {finding.kind!r} finding without far inputs; "
+            "quarantine_unseen takes an 'unseen_inputs' alert of run_monitor (a blind spot "
+            "is quarantined with quarantine())."
+        )
+    existing = [int(z.id) for z in store.quarantines() if z.finding_id == finding.id]
+    if existing:
+        return existing
+    radius = {str(item["task_id"]): float(item["radius"]) for item in far}
+    stored = store.task_features(list(radius))
+    metric = str(finding.statistics.get("metric", "cosine"))
+    text = (
+        note
+        if note is not None
+        else (f"near one of the {len(radius)} far inputs of unseen-input alert {finding.id}")
+    )
+    return [
+        int(
+            store.quarantine(
+                finding.id,
+                centre=np.asarray(vector, dtype=np.float64),
+                radius=radius[str(task_id)],
+                metric=metric,
+                note=text,
+            )
+        )
+        for task_id, vector in zip(stored.task_ids, stored.features, strict=True)
+    ]
+
+
 def release(store: Any, quarantine_id: int, *, by: str, note: str | None = None) -> bool:
     """Release quarantine ``quarantine_id``; False when it was released already."""
     if not callable(getattr(store, "release_quarantine", None)):
@@ -79,7 +175,8 @@ def release_reviewed(store: Any, *, min_labelled: int = 20) -> list[Release]:
     ----------
     store : Store
     min_labelled : int, default=20
-        Resolved escalations (with a label) a zone needs before it is released.
+        Resolved escalations (with a label) a finding's zones need, together, before they
+        are released (a blind spot has one zone, an unseen-input alert one per far input).
 
     Returns
     -------
@@ -87,9 +184,12 @@ def release_reviewed(store: Any, *, min_labelled: int = 20) -> list[Release]:
         The quarantines released by this call.
     """
     needed = int(check_param("min_labelled", min_labelled, [Count(1)], where="release_reviewed"))
-    out = []
+    by_finding: dict[int, list[Any]] = {}
     for zone in store.quarantines(active_only=True):
-        reviews = store.quarantine_reviews(zone.id)
+        by_finding.setdefault(int(zone.finding_id), []).append(zone)
+    out = []
+    for finding_id, zones in by_finding.items():
+        reviews = [r for zone in zones for r in store.quarantine_reviews(zone.id)]
         if len(reviews) < needed:
             continue
         scored = [(p, label) for _, p, label in reviews if p is not None]
@@ -99,6 +199,7 @@ def release_reviewed(store: Any, *, min_labelled: int = 20) -> list[Release]:
             f"released after {len(reviews)} reviewed escalations; the model's top label was "
             f"right on {shown} of them"
         )
-        if store.release_quarantine(zone.id, by="reviewers", note=note):
-            out.append(Release(zone.id, zone.finding_id, len(reviews), accuracy))
+        for zone in zones:
+            if store.release_quarantine(zone.id, by="reviewers", note=note):
+                out.append(Release(zone.id, finding_id, len(reviews), accuracy))
     return out

@@ -83,6 +83,18 @@ def random_projection(features: ArrayLike, dims: int = 128) -> NDArray[np.float3
     return (array @ matrix).astype(np.float32)
 
 
+def _finite(values: ArrayLike, name: str) -> NDArray[np.float64]:
+    array = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(array)):
+        raise InputError(f"`{name}` holds NaN or infinite values.")
+    return array
+
+
+def _half(array: NDArray[np.float64]) -> NDArray[np.float16]:
+    """Float16 feature rows (values beyond its range clipped)."""
+    return np.clip(array, -65504, 65504).astype(np.float16)
+
+
 def _column(values: ArrayLike | None, name: str, n: int, dtype: Any) -> NDArray[Any] | None:
     if values is None:
         return None
@@ -113,6 +125,11 @@ class Reference:
         Input features from the same function the guard records (float16 is kept).
     feature_metric : {"cosine", "euclidean"}, default="cosine"
         Distance between feature vectors ("cosine" for sentence embeddings).
+    neighbour_features : array-like of shape (n_neighbour, n_features), optional
+        Features of other inputs drawn like the reference but not in it — the training
+        inputs — that the unseen-input test searches for neighbours beside the reference
+        rows (:meth:`UnseenInputDetector.fit <failwise.monitor.UnseenInputDetector.fit>`);
+        a denser index makes it more sensitive. Needs ``features``; float16 is kept.
 
     Attributes
     ----------
@@ -139,6 +156,7 @@ class Reference:
         correct: ArrayLike | None = None,
         features: ArrayLike | None = None,
         feature_metric: str = "cosine",
+        neighbour_features: ArrayLike | None = None,
     ) -> None:
         conf = check_confidence(confidence, "confidence").astype(np.float64)
         n = int(conf.shape[0])
@@ -163,15 +181,14 @@ class Reference:
         self.correct = _column(correct, "correct", n, bool)
         self.features: NDArray[np.float16] | None = None
         if features is not None:
-            array = np.asarray(features, dtype=np.float64)
+            array = _finite(features, "features")
             if array.ndim != 2 or array.shape[0] != n or array.shape[1] == 0:
                 raise InputError(
                     f"`features` must have shape ({n}, n_features), one row per reference "
                     f"input; got {describe(features)}."
                 )
-            if not np.all(np.isfinite(array)):
-                raise InputError("`features` holds NaN or infinite values.")
-            self.features = np.clip(array, -65504, 65504).astype(np.float16)
+            self.features = _half(array)
+        self.neighbour_features = self._neighbours(neighbour_features)
         if feature_metric not in ("cosine", "euclidean"):
             raise InputError(
                 f"`feature_metric` must be 'cosine' or 'euclidean'; got {feature_metric!r}."
@@ -190,6 +207,7 @@ class Reference:
         fallback: ArrayLike | None = None,
         features: ArrayLike | None = None,
         feature_metric: str = "cosine",
+        neighbour_features: ArrayLike | None = None,
     ) -> Reference:
         """The reference of a fitted policy from its validation data.
 
@@ -205,6 +223,8 @@ class Reference:
             As passed to ``policy.decide``.
         features : array-like of shape (n, n_features), optional
         feature_metric : {"cosine", "euclidean"}, default="cosine"
+        neighbour_features : array-like of shape (n_neighbour, n_features), optional
+            The training inputs' features (see the class parameters).
         """
         decisions = policy.decide(proba, ood_score, fallback)
         correct = None
@@ -224,7 +244,24 @@ class Reference:
             correct=correct,
             features=features,
             feature_metric=feature_metric,
+            neighbour_features=neighbour_features,
         )
+
+    def _neighbours(self, values: ArrayLike | None) -> NDArray[np.float16] | None:
+        if values is None:
+            return None
+        if self.features is None:
+            raise InputError(
+                "`neighbour_features` needs `features`: the unseen-input test calibrates on "
+                "the reference's own features; pass features= as well."
+            )
+        array = _finite(values, "neighbour_features")
+        if array.ndim != 2 or array.shape[1] != self.features.shape[1]:
+            raise InputError(
+                f"`neighbour_features` must have shape (n_neighbour, {self.features.shape[1]}), "
+                f"the reference's feature width; got {describe(values)}."
+            )
+        return _half(array)
 
     @property
     def n(self) -> int:
@@ -290,6 +327,8 @@ class Reference:
             "correct": self.correct,
             "features": self.features,
         }
+        if self.neighbour_features is not None:  # absent otherwise: older versions unchanged
+            fitted["neighbour_features"] = self.neighbour_features
         return {"feature_metric": self.feature_metric}, fitted
 
     @classmethod
@@ -304,6 +343,7 @@ class Reference:
             correct=fitted.get("correct"),
             features=fitted.get("features"),
             feature_metric=str(params.get("feature_metric", "cosine")),
+            neighbour_features=fitted.get("neighbour_features"),
         )
 
     def _hash(self) -> str:

@@ -240,13 +240,16 @@ def run_monitor(
     zone_radius = category_radius(reference)
     if reference.features is not None:
         # The reference's calibrated confidences enter the score (the model's doubt next to
-        # the distance); the windows' recorded confidences are scored the same way.
+        # the distance); the windows' recorded confidences are scored the same way. The
+        # reference's neighbour rows (training inputs), when saved, densify the index.
+        neighbours = reference.neighbour_features
         detector = UnseenInputDetector(
             metric=reference.feature_metric, random_state=random_state
         ).fit(
             reference.features.astype(np.float64),
             reference.predicted,
             confidence=reference.confidence,
+            neighbour_features=None if neighbours is None else neighbours.astype(np.float64),
         )
     last = store.last_monitor_window(name)
     last_id = None if last is None else last.id

@@ -46,6 +46,7 @@ from failwise.monitor._drift import (
 from failwise.monitor._estimate import estimate_accuracy
 from failwise.monitor._gaps import find_gaps
 from failwise.monitor._mmd import mmd_drift
+from failwise.monitor._quarantine import far_inputs
 from failwise.monitor._reference import Reference
 from failwise.monitor._unseen import UnseenInputDetector, UnseenInputTest
 
@@ -320,6 +321,9 @@ def analyse_window(
             continue
         kind, severity = FINDING_KINDS[name]
         statistics: dict[str, Any] = {**detail, "level": level}
+        if name == "unseen_inputs" and unseen is not None and detector is not None:
+            statistics["far_inputs"] = far_inputs(data, unseen, detector.metric)
+            statistics["metric"] = detector.metric
         if severity == "change":
             impact = (
                 _mix_impact(reference, data.predicted, answered)
@@ -389,7 +393,11 @@ def _unseen_test(
     result = detector.test(features[tested].astype(np.float64), confidence=confidence[tested])
     flags = np.zeros(n_rows, dtype=bool)
     flags[tested] = result.unseen
-    return replace(result, unseen=flags), tested
+    far = np.zeros(n_rows, dtype=bool)
+    far[tested] = result.far if result.far is not None else False
+    distance = np.full(n_rows, np.nan)
+    distance[tested] = result.distance if result.distance is not None else np.nan
+    return replace(result, unseen=flags, far=far, distance=distance), tested
 
 
 def _examples(

@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from failwise._validation import describe
 from failwise.exceptions import InputError
 
 __all__ = ["MAX_LABEL_LENGTH", "check_label_count", "read_labels"]
@@ -66,6 +67,11 @@ def read_labels(path: str | os.PathLike[str]) -> tuple[str, ...]:
     >>> read_labels(file)
     ('refund', 'card_lost')
     """
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise InputError(
+            f"`path` must be the path of a labels file (one name per line, or a JSON list); "
+            f"got {describe(path)}."
+        )
     file = Path(path).expanduser()
     try:
         text = file.read_text(encoding="utf-8-sig")

@@ -4,7 +4,8 @@ calibration in production, as server-side SVG (readable without JavaScript).
 The numbers come from :func:`failwise.outcomes.metric_series` (the definitions of
 ``measure``: the window's tiles are what ``GET /v1/metrics`` gives for the same window),
 :meth:`failwise.store.Queue.health` and :func:`failwise.outcomes.labelled_reliability`;
-the charts from :mod:`failwise.report`.
+the charts from :mod:`failwise.report`; the monitor's findings and estimates from
+:mod:`failwise.service._dashboard_monitor`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from failwise.report import (
     timeline_chart,
 )
 from failwise.service._auth import Principal
+from failwise.service._dashboard_monitor import monitor_estimates, monitor_findings
 from failwise.service._pages_review import label_names, levels_of, page_principal
 from failwise.service._render import page
 from failwise.service._state import ServiceState, get_state
@@ -62,49 +64,6 @@ class _Tile:
     value: str
     interval: str
     raw: str
-
-
-@dataclass(frozen=True)
-class _Finding:
-    at: float
-    monitor: str
-    kind: str
-    severity: str
-    window_start: float | None
-    window_end: float | None
-    summary: str
-
-
-def _summary(statistics: dict[str, Any], limit: int = 6) -> str:
-    parts = []
-    for key, value in list(statistics.items())[:limit]:
-        if isinstance(value, float):
-            text = f"{value:.4g}"
-        elif isinstance(value, (int, str, bool)) or value is None:
-            text = str(value)
-        else:
-            continue
-        parts.append(f"{key} {text}")
-    return ", ".join(parts)
-
-
-def _findings(state: ServiceState, since: float, until: float) -> list[_Finding]:
-    """The monitor's findings made in the window, latest first (at most 20)."""
-    from failwise.monitor import findings
-
-    found = [f for f in findings(state.store) if since <= f.created_at < until + 1.0]
-    return [
-        _Finding(
-            at=f.created_at,
-            monitor=f.monitor,
-            kind=f.kind,
-            severity=f.severity,
-            window_start=f.window_start,
-            window_end=f.window_end,
-            summary=_summary(f.statistics),
-        )
-        for f in sorted(found, key=lambda f: -f.id)[:20]
-    ]
 
 
 @dataclass(frozen=True)
@@ -254,6 +213,7 @@ def _render(request: Request, state: ServiceState, principal: Principal) -> Resp
     reliability = (
         None if bins is None else reliability_diagram(bins, title="Labelled tasks", uid="rel")
     )
+    found = monitor_findings(state.store, since, until)
     context: dict[str, Any] = {
         "series": series,
         "tiles": _tiles(series),
@@ -262,7 +222,8 @@ def _render(request: Request, state: ServiceState, principal: Principal) -> Resp
         "queue_charts": _queue_charts(health),
         "reliability": reliability,
         "n_labelled": 0 if bins is None else int(sum(bins.count)),
-        "findings": _findings(state, since, until),
+        "findings": found,
+        "estimates": monitor_estimates(state.store, [f.monitor for f in found], since, until),
         "windows": [(key, text) for key, (_, text) in WINDOWS.items()],
         "window": window,
         "bucket": bucket,

@@ -8,9 +8,9 @@ needs (the recorded top label and confidence), read without parsing any decision
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from failwise.store._backend import Row
 from failwise.store._reads import check_size, check_window
@@ -34,6 +34,7 @@ _LABEL_KINDS = {
 _UNDO_KINDS = {"escalation_reopened": "escalation_resolved", "audit_reopened": "audit_resolved"}
 
 _KINDS = ", ".join(f"'{kind}'" for kind in (*_LABEL_KINDS, *_UNDO_KINDS))
+_Read = TypeVar("_Read", "LabelledTask", "LabelledPrediction")
 _JOIN_DECISION = "JOIN events d ON d.task_id = t.task_id AND d.kind = 'decision' "
 
 
@@ -204,10 +205,7 @@ class StoreLabels:
         >>> [(t.task_id, t.label, t.source, t.review_probability) for t in labelled]
         [('t1', 4, 'audit', 0.1), ('t2', 5, 'accepted', None)]
         """
-        low, high = check_window(since, until)
-        size = check_size(batch_size, "batch_size")
-        rows = self._labelled_rows(low, high, size, "d.payload", _JOIN_DECISION)
-        return (found for row in rows if (found := _labelled(*row)) is not None)
+        return self._labels(since, until, batch_size, "d.payload", _JOIN_DECISION, _labelled)
 
     def labelled_predictions(
         self,
@@ -241,10 +239,23 @@ class StoreLabels:
         >>> [(p.task_id, p.confidence, p.predicted, p.label) for p in found]
         [('t1', 0.8, 2, 4)]
         """
+        return self._labels(since, until, batch_size, "t.confidence, t.predicted", "", _prediction)
+
+    def _labels(
+        self,
+        since: Any,
+        until: Any,
+        batch_size: Any,
+        columns: str,
+        join: str,
+        build: Callable[[Row, list[Row]], _Read | None],
+    ) -> Iterator[_Read]:
+        """``build(task, events)`` of each labelled task in ``[since, until)`` (checked now,
+        read lazily), skipping the tasks it returns None for."""
         low, high = check_window(since, until)
         size = check_size(batch_size, "batch_size")
-        rows = self._labelled_rows(low, high, size, "t.confidence, t.predicted", "")
-        return (found for row in rows if (found := _prediction(*row)) is not None)
+        rows = self._labelled_rows(low, high, size, columns, join)
+        return (found for row in rows if (found := build(*row)) is not None)
 
     def _labelled_rows(
         self, low: float | None, high: float | None, size: int, columns: str, join: str

@@ -1,0 +1,198 @@
+"""The dashboard's monitor section: the monitor's findings in words, and each recent window's
+label-free accuracy estimate against its audit sample.
+
+Everything is read from the store (:func:`failwise.monitor.findings`,
+:meth:`~failwise.store.Store.monitor_windows`, :meth:`~failwise.store.Store.quarantines`),
+so the page shows what ``failwise monitor`` and ``failwise gaps`` stored, whichever
+process ran them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["MonitorEstimate", "MonitorFinding", "monitor_estimates", "monitor_findings"]
+
+#: Findings listed, latest first.
+MAX_FINDINGS = 20
+#: Windows whose estimate is listed, latest first.
+MAX_ESTIMATES = 12
+
+#: What each kind of finding means, in words.
+_KIND_LABELS = {
+    "blind_spot": "Blind spot",
+    "unseen_inputs": "Unseen inputs",
+    "calibration_broken": "Audit contradicts the estimate",
+    "confidence_shift": "Confidence shifted",
+    "ood_score_shift": "Out-of-scope score shifted",
+    "label_mix_change": "Predicted-label mix changed",
+    "action_mix_change": "Action mix changed",
+    "input_drift": "Inputs drifted",
+}
+
+
+@dataclass(frozen=True)
+class MonitorFinding:
+    """One finding as the dashboard lists it."""
+
+    id: int
+    at: float
+    monitor: str
+    kind: str
+    label: str
+    severity: str
+    window_start: float | None
+    window_end: float | None
+    evidence: str
+    quarantined: bool
+
+
+@dataclass(frozen=True)
+class MonitorEstimate:
+    """One window's label-free accuracy estimate and what its audits said."""
+
+    monitor: str
+    window_start: float
+    window_end: float
+    n_answers: int
+    estimate: float | None
+    low: float | None
+    high: float | None
+    n_audited: int
+    audited_accuracy: float | None
+    p_value: float | None
+    contradicted: bool
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return None if not math.isfinite(value) else float(value)
+
+
+def _pct(value: Any) -> str:
+    number = _number(value)
+    return "—" if number is None else f"{number * 100:.1f}%"
+
+
+def _time(value: Any) -> str:
+    number = _number(value)
+    if number is None:
+        return "—"
+    return datetime.fromtimestamp(number, UTC).strftime("%H:%M")
+
+
+def _p(value: Any) -> str:
+    number = _number(value)
+    return "" if number is None else f"p = {number:.2g}"
+
+
+def _generic(statistics: dict[str, Any], limit: int = 6) -> str:
+    parts = []
+    for key, value in list(statistics.items())[:limit]:
+        number = _number(value)
+        if number is not None:
+            text = f"{number:.4g}"
+        elif isinstance(value, str):
+            text = value
+        else:
+            continue
+        parts.append(f"{key.replace('_', ' ')} {text}")
+    return ", ".join(parts)
+
+
+def _evidence(kind: str, s: dict[str, Any]) -> str:
+    """The finding's statistics that say what it is, in a sentence."""
+    if kind == "blind_spot":
+        return (
+            f"{s.get('size', '?')} inputs ({_pct(s.get('share'))} of the window) close together "
+            f"and unlike the reference, mean confidence {_pct(s.get('mean_confidence'))}; "
+            f"seen {_time(s.get('first_seen'))}–{_time(s.get('last_seen'))} UTC"
+        )
+    if kind == "unseen_inputs":
+        return (
+            f"{s.get('n_unseen', '?')} of {s.get('n_inputs', '?')} inputs unlike the reference "
+            f"({_pct(s.get('unseen_rate'))}; {_pct(s.get('null_rate'))} expected)"
+        )
+    if kind == "calibration_broken":
+        return (
+            f"audited accuracy {_pct(s.get('audited_accuracy'))} on {s.get('n_audited', '?')} "
+            f"audits, label-free estimate {_pct(s.get('estimate'))} ({_p(s.get('p_value'))})"
+        )
+    if "p_value" in s:
+        parts = [_p(s.get("p_value"))]
+        if "n_window" in s:
+            parts.append(f"{s['n_window']} tasks")
+        impact = _number(s.get("estimated_accuracy_impact"))
+        if impact is not None:
+            parts.append(f"estimated accuracy impact {impact * 100:+.1f} points")
+        return ", ".join(p for p in parts if p)
+    return _generic(s)
+
+
+def monitor_findings(store: Any, since: float, until: float) -> list[MonitorFinding]:
+    """The findings made in ``[since, until]``, latest first (at most :data:`MAX_FINDINGS`)."""
+    from failwise.monitor import findings
+
+    found: list[Any] = []
+    after = 0
+    while True:  # oldest first, a page at a time: keep the window's
+        page = findings(store, after_id=after, limit=1000)
+        found += [f for f in page if since <= f.created_at < until + 1.0]
+        found = sorted(found, key=lambda f: -f.id)[:MAX_FINDINGS]
+        if len(page) < 1000:
+            break
+        after = page[-1].id
+    held = {zone.finding_id for zone in store.quarantines(active_only=True)}
+    return [
+        MonitorFinding(
+            id=f.id,
+            at=f.created_at,
+            monitor=f.monitor,
+            kind=f.kind,
+            label=_KIND_LABELS.get(f.kind, f.kind.replace("_", " ").capitalize()),
+            severity=f.severity,
+            window_start=f.window_start,
+            window_end=f.window_end,
+            evidence=_evidence(f.kind, f.statistics),
+            quarantined=f.id in held,
+        )
+        for f in found
+    ]
+
+
+def monitor_estimates(
+    store: Any, monitors: list[str], since: float, until: float
+) -> list[MonitorEstimate]:
+    """The label-free estimate of each window of ``monitors`` that ended in ``[since, until]``,
+    latest first (at most :data:`MAX_ESTIMATES`)."""
+    out = []
+    for monitor in dict.fromkeys(monitors):
+        last = store.last_monitor_window(monitor)
+        if last is None:
+            continue
+        # window ids grow across monitors: the last few ids hold this monitor's latest windows
+        after = max(last.id - 4 * MAX_ESTIMATES, 0)
+        for window in store.monitor_windows(monitor, after_id=after or None):
+            estimate = window.stats.get("estimate")
+            if not isinstance(estimate, dict) or not since <= window.window_end <= until:
+                continue
+            out.append(
+                MonitorEstimate(
+                    monitor=monitor,
+                    window_start=window.window_start,
+                    window_end=window.window_end,
+                    n_answers=int(estimate.get("n_answers") or 0),
+                    estimate=_number(estimate.get("estimate")),
+                    low=_number(estimate.get("low")),
+                    high=_number(estimate.get("high")),
+                    n_audited=int(estimate.get("n_audited") or 0),
+                    audited_accuracy=_number(estimate.get("audited_accuracy")),
+                    p_value=_number(estimate.get("calibration_p_value")),
+                    contradicted=bool(estimate.get("calibration_broken")),
+                )
+            )
+    return sorted(out, key=lambda e: -e.window_end)[:MAX_ESTIMATES]

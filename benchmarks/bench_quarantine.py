@@ -46,6 +46,7 @@ import bench_monitor as bm  # noqa: E402  (a sibling script, importable once the
 NAME = "quarantine"
 WINDOW = 500
 ONSET = 2  # the first window with unseen requests
+REACH = 0.75  # quarantine_unseen's default
 ARMS = (
     "without monitoring",
     "blind spots quarantined",
@@ -64,6 +65,7 @@ def _arm(
     seed: int,
     horizon: int,
     onset: int,
+    reach: float,
 ) -> dict[str, Any]:
     from failwise import store
     from failwise.monitor import quarantine, quarantine_unseen, run_monitor
@@ -122,7 +124,7 @@ def _arm(
                     if finding.kind == "blind_spot":
                         zones = [quarantine(events, finding.id)]
                     elif finding.kind == "unseen_inputs" and arm == ARMS[2]:
-                        zones = quarantine_unseen(events, finding.id)
+                        zones = quarantine_unseen(events, finding.id, reach=reach)
                     out["quarantined"].extend(zones)
                     if zones and out["detected_in"] is None:
                         out["detected_in"] = w
@@ -141,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--features", choices=("minilm", "tfidf"), default="minilm")
     parser.add_argument(
         "--horizon", type=int, default=1, help="run_monitor's horizon (false alarms per window)"
+    )
+    parser.add_argument(
+        "--reach",
+        type=float,
+        default=REACH,
+        help="quarantine_unseen's zone radius, as a share of each far input's distance",
     )
     parser.add_argument("--cache-dir", type=Path, default=h.RESULTS_DIR / "cache")
     args = parser.parse_args(argv)
@@ -177,7 +185,10 @@ def main(argv: list[str] | None = None) -> int:
         truth = np.concatenate([world.known_labels, np.full(world.unseen_labels.size, -1)])
         n_known = world.known_labels.size
         rng = np.random.default_rng(500 + seed)
-        known_order = rng.permutation(n_known)
+        # The known pool (a quarter of the known rows) is shorter than a long stream: it is
+        # served again in a fresh order once used up, so every window has its full share.
+        passes = -(-n_windows * WINDOW // n_known)
+        known_order = np.concatenate([rng.permutation(n_known) for _ in range(passes)])
         unseen_order = n_known + rng.permutation(world.unseen_labels.size)
         stream = []
         k = u = 0
@@ -201,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                     seed=seed,
                     horizon=args.horizon,
                     onset=ONSET,
+                    reach=args.reach,
                 )
                 for arm in ARMS
             }
@@ -306,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
                 "windows": n_windows,
                 "novel": args.novel,
                 "horizon": args.horizon,
+                "reach": args.reach,
                 "features": kind,
                 "window": WINDOW,
             },

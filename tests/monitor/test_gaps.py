@@ -10,9 +10,10 @@ from failwise.monitor import Gap, UnseenInputDetector, find_gaps
 
 DIM = 16
 
-#: Isotropic Gaussian categories: an input's mean distance to the rest of its category is
-#: the category's size, so groups merge only above it (see ``MERGE_FACTOR``).
-GAUSSIAN_MERGE = 1.25
+#: Isotropic Gaussian categories at random centres are all about as far from one another
+#: as from the reference, so two unseen ones merge at the default ratio (see MERGE_RATIO);
+#: a smaller one keeps them apart.
+SEPARATE = 0.5
 
 
 def _world(seed: int) -> tuple[np.random.Generator, np.ndarray]:
@@ -23,11 +24,6 @@ def _world(seed: int) -> tuple[np.random.Generator, np.ndarray]:
 def _draw(rng: np.random.Generator, centres: np.ndarray, c: int, n: int) -> np.ndarray:
     points: np.ndarray = centres[c] + rng.normal(scale=0.5, size=(n, DIM))
     return points
-
-
-def _merge(detector: UnseenInputDetector) -> float:
-    assert detector.category_spread_ is not None
-    return GAUSSIAN_MERGE * detector.category_spread_
 
 
 def _fitted(rng: np.random.Generator, centres: np.ndarray, known: int) -> UnseenInputDetector:
@@ -44,7 +40,7 @@ def test_each_unseen_category_surfaces_as_one_pure_gap(seed: int) -> None:
     novel = np.concatenate([_draw(rng, centres, c, 13) for c in range(12, 20)])
     served = np.concatenate([ordinary, novel])
     truth = np.concatenate([np.full(ordinary.shape[0], -1), np.repeat(np.arange(12, 20), 13)])
-    gaps = find_gaps(detector, served, merge_distance=_merge(detector))
+    gaps = find_gaps(detector, served, merge_ratio=SEPARATE)
     surfaced = set()
     for gap in gaps:
         categories, counts = np.unique(truth[list(gap.rows)], return_counts=True)
@@ -72,7 +68,6 @@ def test_gaps_are_ranked_by_expected_silent_failures_from_audits() -> None:
         examples=texts,
         timestamps=np.arange(250.0),
         confidence=np.full(250, 0.9),
-        merge_distance=_merge(detector),
     )
     assert len(gaps) == 2
     first, second = gaps
@@ -112,7 +107,7 @@ def test_cosine_metric_surfaces_unseen_directions_as_gaps() -> None:
     reference = np.concatenate([draw(c, 150) for c in range(6)])
     detector = UnseenInputDetector().fit(reference, np.repeat(np.arange(6), 150))
     served = np.concatenate([draw(c, 60) for c in range(6)] + [draw(8, 25), draw(9, 25)])
-    gaps = find_gaps(detector, served, merge_distance=_merge(detector))
+    gaps = find_gaps(detector, served, merge_ratio=SEPARATE)
     assert len(gaps) == 2
     assert all(min(gap.rows) >= 360 for gap in gaps)
 
@@ -122,7 +117,6 @@ def test_traffic_like_the_reference_has_no_gap() -> None:
     detector = _fitted(rng, centres, known=6)
     served = np.concatenate([_draw(rng, centres, c, 150) for c in range(6)])
     assert find_gaps(detector, served) == []
-    assert find_gaps(detector, served, merge_distance=_merge(detector)) == []
 
 
 def test_bad_arguments_are_named() -> None:
@@ -149,7 +143,7 @@ def test_with_a_confidence_detector_unsure_groups_are_gaps_and_confident_ones_fr
         [_draw(rng, centres, c, 60) for c in range(6)] + [_draw(rng, centres, 9, 20)]
     )
     unsure = np.r_[np.full(360, 0.95), np.full(20, 0.4)]
-    gaps = find_gaps(detector, served, confidence=unsure, merge_distance=_merge(detector))
+    gaps = find_gaps(detector, served, confidence=unsure)
     assert len(gaps) == 1
     assert min(gaps[0].rows) >= 360
     assert gaps[0].mean_confidence == pytest.approx(0.4)
@@ -176,12 +170,65 @@ def test_a_bounded_clustering_sample_finds_the_same_gaps() -> None:
     )
     served = np.concatenate([ordinary, novel])
     truth = np.concatenate([np.full(600, -1), np.repeat(np.arange(10, 20), list(sizes))])
-    merge = _merge(detector)
-    whole = find_gaps(detector, served, merge_distance=merge)
+    whole = find_gaps(detector, served, merge_ratio=SEPARATE)
     assert len(_surfaced(whole, truth)) >= 8
     for limit in (60, 25):  # far fewer than the far inputs, so most are assigned
-        sampled = find_gaps(detector, served, merge_distance=merge, max_clustered=limit)
+        sampled = find_gaps(detector, served, merge_ratio=SEPARATE, max_clustered=limit)
         assert _surfaced(sampled, truth) == _surfaced(whole, truth)
         assert len(sampled) == len(whole)
     with pytest.raises(InputError, match="`max_clustered` must be an int >= 2"):
         find_gaps(detector, served, max_clustered=1)
+
+
+def test_the_window_tests_neighbour_search_is_reused_with_the_same_gaps() -> None:
+    rng, centres = _world(5)
+    reference = np.concatenate([_draw(rng, centres, c, 120) for c in range(6)])
+    detector = UnseenInputDetector(metric="euclidean").fit(
+        reference, np.repeat(np.arange(6), 120), confidence=np.full(720, 0.95)
+    )
+    served = np.concatenate(
+        [_draw(rng, centres, c, 60) for c in range(6)] + [_draw(rng, centres, 9, 20)]
+    )
+    confidence = np.r_[np.full(360, 0.95), np.full(20, 0.4)]
+    test = detector.test(served, confidence=confidence)
+    assert test.distance is not None
+    assert np.array_equal(test.unseen, detector.unseen(served, confidence=confidence))
+    searched = find_gaps(detector, served, confidence=confidence)
+    reused = find_gaps(detector, served, confidence=confidence, unseen=test)
+    assert [g.rows for g in reused] == [g.rows for g in searched]
+    assert len(reused) == 1
+    assert min(reused[0].rows) >= 360
+    with pytest.raises(InputError, match="`unseen` tested 380 inputs but `features` has"):
+        find_gaps(detector, served[:100], confidence=confidence[:100], unseen=test)
+    with pytest.raises(InputError, match="`unseen` must be the UnseenInputTest"):
+        find_gaps(detector, served, confidence=confidence, unseen=test.distance)  # type: ignore[arg-type]
+
+
+def test_candidates_are_the_inputs_beyond_the_references_candidate_quantile() -> None:
+    rng, centres = _world(6)
+    detector = _fitted(rng, centres, known=8)
+    ordinary = np.concatenate([_draw(rng, centres, c, 80) for c in range(8)])
+    # An unseen category next to a known one: only some of it is beyond the detector's cut.
+    novel = centres[0] + 0.1 * (centres[12] - centres[0]) + rng.normal(scale=0.5, size=(10, DIM))
+    served = np.concatenate([ordinary, novel])
+    scores = detector.score(served)
+    flagged = set(np.flatnonzero(scores > detector.threshold_))
+    narrow = find_gaps(detector, served, candidate_rate=1e-9)  # the detector's cut alone
+    assert narrow
+    assert all(set(gap.rows) <= flagged for gap in narrow)
+    calibration = np.sort(detector.reference_distances_)
+    cut = calibration[int(np.ceil((calibration.size + 1) * 0.85)) - 1]
+    wide = find_gaps(detector, served)  # candidate_rate=0.15
+    assert wide
+    assert all(scores[list(gap.rows)].min() > cut for gap in wide)
+    assert all(min(gap.rows) >= 640 for gap in wide)
+
+
+def test_merge_ratio_and_candidate_rate_are_checked() -> None:
+    rng, centres = _world(7)
+    detector = _fitted(rng, centres, known=3)
+    served = _draw(rng, centres, 0, 10)
+    with pytest.raises(InputError, match="merge_ratio"):
+        find_gaps(detector, served, merge_ratio=0.0)
+    with pytest.raises(InputError, match="candidate_rate"):
+        find_gaps(detector, served, candidate_rate=1.0)

@@ -119,3 +119,5 @@ def test_only_an_unseen_input_alert_has_far_inputs_to_quarantine(
             quarantine_unseen(events, spot.id)
         with pytest.raises(InputError, match="failwise store"):
             quarantine_unseen(object(), 1)
+        with pytest.raises(InputError, match="`reach` must be"):
+            quarantine_unseen(events, spot.id, reach=0.0)

@@ -11,23 +11,25 @@ would have been right there; :func:`release` releases one explicitly.
 A blind spot needs a cluster of five or more like inputs, which a small category sends only
 after several windows. An ``unseen_inputs`` alert comes sooner: :func:`quarantine_unseen`
 quarantines, around each *far* input of the alert's window (beyond the reference by
-position, :attr:`UnseenInputTest.far <failwise.monitor.UnseenInputTest>`), the ball of half
-its distance ``d`` to the reference. An input inside that ball is nearer to the far input
-than ``d / 2`` and so, by the triangle inequality, farther than ``d / 2`` from every
-row of the detector's index (with ``n_neighbors=1``, the monitor's setting): it is nearer
-to a request nobody evaluated than to anything evaluated. Such zones rarely hold ordinary
-inputs (those have an index row near them), and zones added by later alerts accumulate the
-evidence of a small category window after window.
+position, :attr:`UnseenInputTest.far <failwise.monitor.UnseenInputTest>`), the ball of
+``reach`` times its distance ``d`` to the reference. With ``reach = 1/2`` an input inside
+that ball is nearer to the far input than ``d / 2`` and so, by the triangle inequality,
+farther than ``d / 2`` from every row of the detector's index (with ``n_neighbors=1``, the
+monitor's setting): it is nearer to a request nobody evaluated than to anything evaluated.
+In general an input inside is at least ``(1 - reach) d`` from every index row. Such zones
+rarely hold ordinary inputs (those have an index row near them), and zones added by later
+alerts accumulate the evidence of a small category window after window.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any
 
 import numpy as np
 
-from failwise._params import Count, check_param
+from failwise._params import Count, Interval, check_param
 from failwise._validation import describe
 from failwise.exceptions import InputError
 
@@ -79,28 +81,27 @@ def quarantine(store: Any, finding_id: int, *, note: str | None = None) -> int:
     )
 
 
-def far_inputs(data: Any, unseen: Any, metric: str) -> list[dict[str, Any]]:
-    """The far inputs of an unseen-input test, for its finding: task id and zone radius.
+def far_inputs(data: Any, unseen: Any) -> list[dict[str, Any]]:
+    """The far inputs of an unseen-input test, for its finding: task id and distance.
 
     ``data`` is the window (:class:`WindowData`), ``unseen`` its test spread over the feature
-    rows. The radius is half the input's distance ``d`` to the reference, in the
-    :class:`~failwise.policy.Quarantine` rung's units: ``d / 2`` (Euclidean), or
-    ``(d / 2)² / 2`` for "cosine" (``1 - cos`` of unit vectors at chord ``d / 2``).
+    rows; the distance is the input's distance to the detector's index (for "cosine", the
+    Euclidean distance between unit vectors).
     """
     if unseen.far is None or unseen.distance is None:
         return []
     rows = np.flatnonzero(unseen.far)
     rows = rows[np.argsort(-unseen.distance[rows], kind="stable")][:MAX_FAR_INPUTS]
-    half = unseen.distance[rows] / 2.0
-    radius = half**2 / 2.0 if metric == "cosine" else half
     return [
-        {"task_id": str(data.task_ids[int(data.feature_rows[r])]), "radius": float(z)}
-        for r, z in zip(rows, radius, strict=True)
-        if z > 0
+        {"task_id": str(data.task_ids[int(data.feature_rows[r])]), "distance": float(d)}
+        for r, d in zip(rows, unseen.distance[rows], strict=True)
+        if d > 0
     ]
 
 
-def quarantine_unseen(store: Any, finding_id: int, *, note: str | None = None) -> list[int]:
+def quarantine_unseen(
+    store: Any, finding_id: int, *, reach: float = 0.75, note: str | None = None
+) -> list[int]:
     """Quarantine the far inputs of the ``unseen_inputs`` finding ``finding_id``.
 
     One zone per far input of the alert's window (see the module notes), all named after
@@ -112,6 +113,14 @@ def quarantine_unseen(store: Any, finding_id: int, *, note: str | None = None) -
     store : Store
     finding_id : int
         An ``unseen_inputs`` finding (from :func:`~failwise.monitor.run_monitor`).
+    reach : float, default=0.75
+        Radius of each zone as a share of its far input's distance ``d`` to the reference.
+        Up to 0.5 every input inside is nearer to the far input than to the reference (the
+        module notes); a larger reach catches more of a small unseen category sooner, and
+        more ordinary inputs on the reference's edge with it (on BANKING77, zones of the
+        far inputs of the alerts at 10 % novelty held 6 % of the later unseen-intent
+        requests and 2 % of the known-intent ones at 0.5; 26 % and 2 % at 0.75; 62 % and
+        6 % at 1; 3 draws × 8 windows). At most 1: beyond, a zone reaches over the reference itself.
     note : str, optional
         Shown with each zone (default: the finding and its number of far inputs).
 
@@ -128,6 +137,11 @@ def quarantine_unseen(store: Any, finding_id: int, *, note: str | None = None) -
     """
     if not callable(getattr(store, "quarantine", None)):
         raise InputError(f"`store` must be a failwise store; got {describe(store)}.")
+    share = float(
+        check_param(
+            "reach", reach, [Interval(Real, 0, 1, closed="right")], where="quarantine_unseen"
+        )
+    )
     finding = store.finding(finding_id)
     far = finding.statistics.get("far_inputs")
     if finding.kind != "unseen_inputs" or not isinstance(far, list):
@@ -139,14 +153,10 @@ def quarantine_unseen(store: Any, finding_id: int, *, note: str | None = None) -
     existing = [int(z.id) for z in store.quarantines() if z.finding_id == finding.id]
     if existing:
         return existing
-    radius = {str(item["task_id"]): float(item["radius"]) for item in far}
-    stored = store.task_features(list(radius))
     metric = str(finding.statistics.get("metric", "cosine"))
-    text = (
-        note
-        if note is not None
-        else (f"near one of the {len(radius)} far inputs of unseen-input alert {finding.id}")
-    )
+    radius = {str(i["task_id"]): _zone_radius(share * float(i["distance"]), metric) for i in far}
+    stored = store.task_features(list(radius))
+    text = note or f"near one of the {len(radius)} far inputs of unseen-input alert {finding.id}"
     return [
         int(
             store.quarantine(
@@ -159,6 +169,12 @@ def quarantine_unseen(store: Any, finding_id: int, *, note: str | None = None) -
         )
         for task_id, vector in zip(stored.task_ids, stored.features, strict=True)
     ]
+
+
+def _zone_radius(distance: float, metric: str) -> float:
+    """A radius in the Quarantine rung's units: ``1 - cos`` for "cosine", whose unit vectors
+    at Euclidean distance ``c`` have ``1 - cos = c² / 2``."""
+    return distance**2 / 2.0 if metric == "cosine" else distance
 
 
 def release(store: Any, quarantine_id: int, *, by: str, note: str | None = None) -> bool:

@@ -322,7 +322,7 @@ def analyse_window(
         kind, severity = FINDING_KINDS[name]
         statistics: dict[str, Any] = {**detail, "level": level}
         if name == "unseen_inputs" and unseen is not None and detector is not None:
-            statistics["far_inputs"] = far_inputs(data, unseen, detector.metric)
+            statistics["far_inputs"] = far_inputs(data, unseen)
             statistics["metric"] = detector.metric
         if severity == "change":
             impact = (
@@ -346,7 +346,7 @@ def analyse_window(
     if unseen is not None and features is not None and bool(rejected[-1]) and detector is not None:
         findings.extend(
             _blind_spots(
-                data, features, tested, detector, level, min_gap_size, example, zone_radius
+                data, features, tested, unseen, detector, level, min_gap_size, example, zone_radius
             )
         )
     stats = {
@@ -425,6 +425,7 @@ def _blind_spots(
     data: WindowData,
     features: NDArray[np.float32],
     tested: NDArray[np.bool_],
+    unseen: UnseenInputTest,
     detector: UnseenInputDetector,
     level: float,
     min_size: int,
@@ -444,6 +445,12 @@ def _blind_spots(
         corrected=data.corrected[rows],
         timestamps=data.created_at[rows],
         min_size=min_size,
+        unseen=replace(
+            unseen,
+            unseen=unseen.unseen[tested],
+            distance=None if unseen.distance is None else unseen.distance[tested],
+            far=None if unseen.far is None else unseen.far[tested],
+        ),
     )
     out = []
     for gap in gaps:

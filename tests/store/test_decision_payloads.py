@@ -77,6 +77,16 @@ def test_numpy_values_enums_and_sets_take_the_standard_path() -> None:
     ]
 
 
+def test_non_ascii_text_is_stored_escaped_as_the_standard_library_writes_it() -> None:
+    # The queue's text filter matches the escaped spelling, so it must not change.
+    values = [
+        {**ANSWER, "context": {"text": "Ünïcödé ☃ 日本"}},
+        {**ANSWER, "context": {"text": "plain"}},
+    ]
+    assert dump_json_rows(values) == [dump_json(value) for value in values]
+    assert dump_json_rows(values)[0].isascii()
+
+
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 def test_a_non_finite_float_anywhere_in_a_batch_refuses_the_batch(
     events: store.Store, bad: float

@@ -40,9 +40,11 @@ DURATION = Histogram(
 )
 DECISIONS = Counter("failwise_decisions", "Decisions recorded, by action.", ["action"])
 
-# The labelled series of each (method, route template, status), looked up once: `labels`
-# checks and locks on every call. Route templates and statuses are few, so this stays small.
+# The labelled series of each (method, route template, status), and of each action, looked
+# up once: `labels` checks and locks on every call. Route templates, statuses and actions are
+# few, so these stay small.
 _SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+_DECISION_SERIES: dict[str, Any] = {}
 
 
 def count_decisions(actions: Iterable[str]) -> None:
@@ -51,7 +53,10 @@ def count_decisions(actions: Iterable[str]) -> None:
     for action in actions:
         counts[action] = counts.get(action, 0) + 1
     for action, n in counts.items():
-        DECISIONS.labels(action).inc(n)
+        series = _DECISION_SERIES.get(action)
+        if series is None:
+            series = _DECISION_SERIES.setdefault(action, DECISIONS.labels(action))
+        series.inc(n)
 
 
 def exposition() -> bytes:

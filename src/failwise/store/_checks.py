@@ -275,13 +275,14 @@ def _fast_encoder() -> Callable[[Any], bytes] | None:
 
 def dump_json_rows(values: Sequence[Mapping[str, Any]], name: str = "payload") -> list[str]:
     """:func:`dump_json` of each value, in bulk; the same JSON (the text may differ in float
-    spelling and non-ASCII escapes) and the same errors.
+    spelling) and the same errors.
 
     Rows of plain JSON types go to ``orjson`` (when installed). It writes NaN and the
     infinities as ``null`` where the store must refuse them, so the rows' floats are
     gathered as they are walked and checked at once; a batch holding one goes through
     :func:`dump_json`, which names it. Other rows (NumPy values, enums, sets, non-str keys,
-    integers beyond 64 bits, lone surrogates) go through :func:`dump_json` one by one.
+    integers beyond 64 bits, lone surrogates, non-ASCII text) go through :func:`dump_json`
+    one by one.
     """
     encode = _fast_encoder()
     if encode is None:
@@ -292,7 +293,10 @@ def dump_json_rows(values: Sequence[Mapping[str, Any]], name: str = "payload") -
         text = None
         try:
             if _floats_of(value, floats):
-                text = encode(value).decode()
+                encoded = encode(value)
+                # The store keeps non-ASCII text escaped, as the standard encoder writes it
+                # (the queue's text filter matches that spelling): such rows go through it.
+                text = encoded.decode() if encoded.isascii() else None
         except (TypeError, ValueError, RecursionError):
             # orjson refuses big integers, surrogates and deep nesting; the stdlib decides.
             text = None

@@ -352,6 +352,8 @@ def test_the_dashboard_shows_the_numbers_of_the_metrics_api(
                     "statistics": {"size": 7, "share": 0.25},
                 },
                 {"kind": "custom_check", "severity": "change", "statistics": {"x": HOSTILE[0]}},
+                {"kind": "calibration_broken", "severity": "alert", "statistics": {}},
+                {"kind": "unseen_inputs", "severity": "alert", "statistics": {"n_unseen": 3}},
             ],
             at=now - 3000.0,
         )
@@ -361,6 +363,11 @@ def test_the_dashboard_shows_the_numbers_of_the_metrics_api(
     assert "7 inputs (25.0% of the window)" in monitor
     assert "Custom check" in monitor
     assert html.escape(HOSTILE[0]) in monitor
+    # Findings without the statistics of their sentence are listed as they are.
+    assert "? audits" not in monitor
+    assert "— on" not in monitor
+    assert "no statistics recorded" in monitor
+    assert "n unseen 3" in monitor
     for window, bucket in (("24h", "hour"), ("7d", "day"), ("6h", "hour"), ("bad", "bad")):
         page = client.get("/dashboard", params={"window": window, "bucket": bucket})
         assert page.status_code == 200

@@ -104,23 +104,38 @@ def _generic(statistics: dict[str, Any], limit: int = 6) -> str:
     return ", ".join(parts)
 
 
+#: The statistics a kind's sentence needs; a finding without them is listed as it is.
+_SENTENCE_NEEDS: dict[str, tuple[str, ...]] = {
+    "blind_spot": ("size",),
+    "unseen_inputs": ("n_unseen", "n_inputs"),
+    "calibration_broken": ("audited_accuracy", "estimate"),
+}
+
+
 def _evidence(kind: str, s: dict[str, Any]) -> str:
     """The finding's statistics that say what it is, in a sentence."""
+    needs = _SENTENCE_NEEDS.get(kind)
+    if needs is not None and any(_number(s.get(key)) is None for key in needs):
+        return _generic(s) or "no statistics recorded"
     if kind == "blind_spot":
         return (
-            f"{s.get('size', '?')} inputs ({_pct(s.get('share'))} of the window) close together "
+            f"{s['size']} inputs ({_pct(s.get('share'))} of the window) close together "
             f"and unlike the reference, mean confidence {_pct(s.get('mean_confidence'))}; "
             f"seen {_time(s.get('first_seen'))}–{_time(s.get('last_seen'))} UTC"
         )
     if kind == "unseen_inputs":
         return (
-            f"{s.get('n_unseen', '?')} of {s.get('n_inputs', '?')} inputs unlike the reference "
+            f"{s['n_unseen']} of {s['n_inputs']} inputs unlike the reference "
             f"({_pct(s.get('unseen_rate'))}; {_pct(s.get('null_rate'))} expected)"
         )
     if kind == "calibration_broken":
+        audits = _number(s.get("n_audited"))
+        p_value = _p(s.get("p_value"))
         return (
-            f"audited accuracy {_pct(s.get('audited_accuracy'))} on {s.get('n_audited', '?')} "
-            f"audits, label-free estimate {_pct(s.get('estimate'))} ({_p(s.get('p_value'))})"
+            f"audited accuracy {_pct(s['audited_accuracy'])}"
+            + ("" if audits is None else f" on {audits:.0f} audits")
+            + f", label-free estimate {_pct(s['estimate'])}"
+            + (f" ({p_value})" if p_value else "")
         )
     if "p_value" in s:
         parts = [_p(s.get("p_value"))]
@@ -129,8 +144,8 @@ def _evidence(kind: str, s: dict[str, Any]) -> str:
         impact = _number(s.get("estimated_accuracy_impact"))
         if impact is not None:
             parts.append(f"estimated accuracy impact {impact * 100:+.1f} points")
-        return ", ".join(p for p in parts if p)
-    return _generic(s)
+        return ", ".join(p for p in parts if p) or "no statistics recorded"
+    return _generic(s) or "no statistics recorded"
 
 
 def monitor_findings(store: Any, since: float, until: float) -> list[MonitorFinding]:

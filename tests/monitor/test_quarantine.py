@@ -18,6 +18,18 @@ from failwise.runtime import Guard
 from tests.monitor.conftest import N_KNOWN, System, fill
 
 
+def _quarantine_guard(system: System, events: store.Store) -> Guard:
+    """A guard of ``system`` that records its inputs as features and runs the quarantine."""
+    return Guard(
+        lambda x: system.proba[0],
+        None,
+        system.policy,
+        store=events,
+        features=lambda x: x,
+        quarantine=True,
+    )
+
+
 def test_a_quarantined_blind_spot_is_escalated_then_released_after_review(
     events: store.Store, system: System
 ) -> None:
@@ -29,14 +41,7 @@ def test_a_quarantined_blind_spot_is_escalated_then_released_after_review(
     centre = np.asarray(spot.statistics["centre"])
 
     inside = centre * 5.0
-    guard = Guard(
-        lambda x: system.proba[0],
-        None,
-        system.policy,
-        store=events,
-        features=lambda x: x,
-        quarantine=True,
-    )
+    guard = _quarantine_guard(system, events)
     decisions = [guard.decide(inside + 0.001 * i) for i in range(3)]
     assert all(d.action.value == "escalate" for d in decisions)
     assert release_reviewed(events, min_labelled=3) == []  # nobody reviewed yet
@@ -82,14 +87,7 @@ def test_an_unseen_input_alert_quarantines_inputs_nearer_its_far_inputs_than_the
     assert len(zones) == len(far)
     assert quarantine_unseen(events, alert.id) == zones  # quarantining twice changes nothing
     assert {z.finding_id for z in events.quarantines(active_only=True)} >= {alert.id}
-    guard = Guard(
-        lambda x: system.proba[0],
-        None,
-        system.policy,
-        store=events,
-        features=lambda x: x,
-        quarantine=True,
-    )
+    guard = _quarantine_guard(system, events)
     # Unseen categories fall inside the zones of their far neighbours; known ones do not.
     novel = [guard.decide(x) for x in system.features(N_KNOWN, 20)]
     known = [guard.decide(x) for x in system.features(0, 20)]

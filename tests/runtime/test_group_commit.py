@@ -71,14 +71,26 @@ def model(data: helper.Digits) -> _HeldModel:
     return _HeldModel(data.proba(data.X_test))
 
 
+def _group_commit(
+    model: _HeldModel, policies: dict[str, Policy], recorded: store.Store, **options: Any
+) -> GroupCommit:
+    """A GroupCommit over a batch-model guard of the risk policy recording in ``recorded``."""
+    guard = Guard(model, None, policies["risk"], store=recorded, batch_model=True)
+    return GroupCommit(guard, **options)
+
+
+def _callers() -> list[dict[str, Any]]:
+    """One call per caller, each with its own context and task id."""
+    return [{"x": i, "context": {"caller": i}, "task_id": f"task-{i}"} for i in range(N_CALLERS)]
+
+
 def test_callers_queued_behind_a_commit_share_the_next_one(
     model: _HeldModel,
     policies: dict[str, Policy],
     events: store.Store,  # noqa: F811
 ) -> None:
-    guard = Guard(model, None, policies["risk"], store=events, batch_model=True)
-    commits = GroupCommit(guard)
-    calls = [{"x": i, "context": {"caller": i}, "task_id": f"task-{i}"} for i in range(N_CALLERS)]
+    commits = _group_commit(model, policies, events)
+    calls = _callers()
     results = _run_together(commits, model, calls)
 
     assert commits.groups == 1
@@ -104,8 +116,7 @@ def test_a_failing_caller_fails_alone(
     policies: dict[str, Policy],
     events: store.Store,  # noqa: F811
 ) -> None:
-    guard = Guard(model, None, policies["risk"], store=events, batch_model=True)
-    commits = GroupCommit(guard)
+    commits = _group_commit(model, policies, events)
     other = Guard(lambda i: model.proba[i], None, policies["risk"], store=events)
     other.decide(0, task_id="taken")
     calls: list[dict[str, Any]] = [{"x": i, "task_id": f"ok-{i}"} for i in range(N_CALLERS)]
@@ -187,9 +198,8 @@ def test_async_callers_queued_behind_a_commit_share_the_next_one(
     policies: dict[str, Policy],
     events: store.Store,  # noqa: F811
 ) -> None:
-    guard = Guard(model, None, policies["risk"], store=events, batch_model=True)
-    commits = GroupCommit(guard)
-    calls = [{"x": i, "context": {"caller": i}, "task_id": f"task-{i}"} for i in range(N_CALLERS)]
+    commits = _group_commit(model, policies, events)
+    calls = _callers()
     results = _run_together_async(commits, model, calls)
 
     assert (commits.groups, commits.grouped) == (1, N_CALLERS - 1)
@@ -208,8 +218,7 @@ def test_an_async_caller_fails_alone_and_a_cancelled_one_is_still_recorded(
     policies: dict[str, Policy],
     events: store.Store,  # noqa: F811
 ) -> None:
-    guard = Guard(model, None, policies["risk"], store=events, batch_model=True)
-    commits = GroupCommit(guard, max_group=4)
+    commits = _group_commit(model, policies, events, max_group=4)
     Guard(lambda i: model.proba[i], None, policies["risk"], store=events).decide(0, task_id="taken")
     calls: list[dict[str, Any]] = [{"x": i, "task_id": f"ok-{i}"} for i in range(N_CALLERS)]
     calls[3] = {"x": 3, "context": ["not", "a", "mapping"]}

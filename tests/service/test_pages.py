@@ -456,3 +456,55 @@ def test_the_dashboard_shows_what_the_monitor_found_in_words(
     assert "inputs unlike the reference" in monitor  # unseen inputs, counted
     assert "Label-free estimate" in monitor
     assert monitor.count("contradicts (p = ") == 2  # both windows' audits
+
+
+def test_the_dashboard_lists_every_recent_monitor_window_with_or_without_findings(
+    app: tuple[TestClient, str, dict[str, str]],
+) -> None:
+    """Windows that made no finding are in the estimate table too, and so is a window whose
+    monitor stored no estimate; only the latest 12 are read, every field escaped."""
+    from failwise.monitor import run_monitor
+    from tests.monitor.conftest import fill, make_system
+
+    client, url, keys = app
+    now = time.time()
+    system = make_system()
+    hostile = '<script>alert("m")</script>/1h'
+    with store.open(url) as events:
+        fill(events, system, 900, start=now - 3 * 3600.0, novel_share=0.0)
+        run = run_monitor(events, system.reference, window=300, now=now)
+        windows = events.monitor_windows(run.monitor)
+        events.append_monitor_window(
+            hostile,
+            after=None,
+            window_start=now - 7200.0,
+            window_end=now - 3600.0,
+            last_task=None,
+            n_tasks=0,
+            stats={"n_tasks": 0},
+        )
+        for i in range(14):  # older windows of a third monitor, stored later: 8 are listed
+            events.append_monitor_window(
+                "old/1h",
+                after=None if i == 0 else events.last_monitor_window("old/1h").id,  # type: ignore[union-attr]
+                window_start=now - 5 * 3600.0 + i,
+                window_end=now - 5 * 3600.0 + i + 1,
+                last_task=None,
+                n_tasks=1,
+                stats={"estimate": {"estimate": 0.5, "n_answers": 1}},
+            )
+    assert len(windows) == 3
+    _sign_in(client, keys["viewer"])
+    page = client.get("/dashboard", params={"window": "6h"}).text
+    table = page[page.index('class="compact estimates"') :]
+    table = table[: table.index("</table>")]
+    rows = [html.unescape(m) for m in re.findall(r'<tr data-monitor="([^"]*)"', table)]
+    assert len(rows) == 12
+    assert rows.count(run.monitor) == 3  # each window, whether or not it found anything
+    assert rows.count(hostile) == 1
+    assert "<script>" not in table
+    assert "not estimated" not in table
+    assert "no automatic answer" in table
+    assert table.count("no audit") == 12  # no window of these has an audit
+    # by end time, latest first: the hostile window, the run's, then the old monitor's
+    assert rows[:4] == [hostile] + [run.monitor] * 3

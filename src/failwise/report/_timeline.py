@@ -24,14 +24,12 @@ from failwise.report._svg import (
     SKY,
     VERMILLION,
     Scale,
-    count_label,
+    axis_ticks,
     element,
     legend_box,
-    nice_ceiling,
-    nice_ticks,
     num,
-    pct_tick,
     svg_document,
+    tick_labels,
     tooltip,
     x_axis,
     y_axis,
@@ -148,13 +146,18 @@ def timeline_chart(
     if unit != "s" and bands:  # rates: the whole interval; times: the values (a p90's
         top = max(top, max(bands))  # upper bound on a few tasks can be far above them)
     top = top * 1.15 if unit == "s" else top
-    top = min(nice_ceiling(top), 1.0) if unit == "%" and top <= 1.0 else nice_ceiling(top)
+    # counts (every value and bound a whole number) get whole-number ticks
+    whole = unit == "" and all(float(v).is_integer() for v in values + bands)
+    ticks = axis_ticks(top, 5, integer=whole)
+    top = ticks[-1]
     ys = Scale(0.0, top, _BOTTOM, _TOP)
-    ticks = nice_ticks(0.0, top, 5)
-    step = ticks[1] - ticks[0] if len(ticks) > 1 else top
-    labels = [pct_tick(t, step) if unit == "%" else count_label(t) for t in ticks]
     body: list[str] = y_axis(
-        ys, ticks, _LEFT, labels, {"%": "Rate", "s": "Seconds"}.get(unit, ""), _WIDTH - _RIGHT
+        ys,
+        ticks,
+        _LEFT,
+        tick_labels(ticks, unit if unit == "%" else ""),
+        {"%": "Rate", "s": "Seconds"}.get(unit, ""),
+        _WIDTH - _RIGHT,
     )
     marks = _time_ticks(starts, bucket_s)
     span = x1 - x0
@@ -271,14 +274,12 @@ def stacked_timeline_chart(
     palette = dict(colours or ACTION_COLOURS)
     names = list(counts)
     totals = [sum(int(counts[name][i]) for name in names) for i in range(len(starts))]
-    top = nice_ceiling(max(max(totals), 1))
+    ticks = axis_ticks(max(totals), 5, integer=True)
+    top = ticks[-1]
     x0, x1 = starts[0], starts[-1] + bucket_s
     xs = Scale(x0, x1, _LEFT, _WIDTH - _RIGHT)
     ys = Scale(0.0, top, _BOTTOM, _TOP)
-    ticks = nice_ticks(0.0, top, 5)
-    body: list[str] = y_axis(
-        ys, ticks, _LEFT, [count_label(t) for t in ticks], "Tasks", _WIDTH - _RIGHT
-    )
+    body: list[str] = y_axis(ys, ticks, _LEFT, tick_labels(ticks), "Tasks", _WIDTH - _RIGHT)
     marks = _time_ticks(starts, bucket_s)
     body += x_axis(
         Scale(x0, x1, _LEFT, _WIDTH - _RIGHT),

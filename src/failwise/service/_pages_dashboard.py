@@ -223,7 +223,7 @@ def _render(request: Request, state: ServiceState, principal: Principal) -> Resp
         "reliability": reliability,
         "n_labelled": 0 if bins is None else int(sum(bins.count)),
         "findings": found,
-        "estimates": monitor_estimates(state.store, [f.monitor for f in found], since, until),
+        "estimates": monitor_estimates(state.store, since, until),
         "windows": [(key, text) for key, (_, text) in WINDOWS.items()],
         "window": window,
         "bucket": bucket,

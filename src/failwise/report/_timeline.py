@@ -296,8 +296,8 @@ def stacked_timeline_chart(
     totals = [sum(int(counts[name][i]) for name in names) for i in range(len(starts))]
     ticks = axis_ticks(max(totals), 5, integer=True)
     top = ticks[-1]
-    colours = [palette.get(n, _COLOURS[k % len(_COLOURS)]) for k, n in enumerate(names)]
-    legend, rows = _legend(list(zip(colours, names, strict=True)))
+    fills = [palette.get(n, _COLOURS[k % len(_COLOURS)]) for k, n in enumerate(names)]
+    legend, rows = _legend(list(zip(fills, names, strict=True)))
     plot_top = _TOP + 16 * rows
     x0, x1 = starts[0], starts[-1] + bucket_s
     xs = Scale(x0, x1, _LEFT, _WIDTH - _RIGHT)
@@ -307,7 +307,7 @@ def stacked_timeline_chart(
     bar = max(xs(x0 + bucket_s) - xs(x0) - 1.0, 0.6)
     marked = len(starts) <= MARKED_BUCKETS
     bases = [0.0] * len(starts)
-    for colour, name in zip(colours, names, strict=True):
+    for colour, name in zip(fills, names, strict=True):
         shapes: list[str] = []
         for i, start in enumerate(starts):
             value = int(counts[name][i])

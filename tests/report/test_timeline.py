@@ -121,3 +121,27 @@ def test_stacked_counts_get_whole_number_ticks() -> None:
     ):
         svg = str(stacked_timeline_chart(starts, HOUR, {"answer": counts}, title="M", uid="m"))
         assert _y_labels(svg) == labels
+
+
+def test_the_legend_sits_above_the_plot_in_as_many_rows_as_it_needs() -> None:
+    starts = [T0, T0 + HOUR]
+    few = [TimelineSeries(name, [0.5, 0.9]) for name in ("Escalation", "Silent failures")]
+    svg = str(timeline_chart(starts, HOUR, few, title="F", uid="f", y_title="Share <%>"))
+    legend_y = {
+        float(y)
+        for y in re.findall(
+            r'<text x="[^"]*" y="([^"]*)" fill="[^"]*">(?:Escalation|Silent failures)<', svg
+        )
+    }
+    assert legend_y == {12.0}
+    grid_top = min(float(y) for y in re.findall(r'<line x1="56" y1="([^"]*)" x2="548"', svg))
+    assert grid_top == 30.0  # one legend row above the plot: nothing covers a line
+    assert "Share &lt;%&gt;" in svg
+    many = [TimelineSeries(f"A rather long series name {k}", [1.0, 2.0]) for k in range(6)]
+    svg = str(timeline_chart(starts, HOUR, many, title="M", uid="m", unit=""))
+    rows = {float(y) for y in re.findall(r'y="([^"]*)" fill="[^"]*">A rather long', svg)}
+    assert len(rows) >= 3
+    grid_top = min(float(y) for y in re.findall(r'<line x1="56" y1="([^"]*)" x2="548"', svg))
+    assert grid_top == 14.0 + 16 * len(rows)
+    single = str(timeline_chart(starts, HOUR, many[:1], title="S", uid="s", unit=""))
+    assert "A rather long series name 0</text>" not in single  # one series: no legend

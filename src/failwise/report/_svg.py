@@ -35,6 +35,7 @@ __all__ = [
     "format_attrs",
     "hatch",
     "legend_box",
+    "legend_rows",
     "nice_ceiling",
     "nice_ticks",
     "num",
@@ -340,6 +341,28 @@ def legend_box(x: float, y: float, items: Sequence[tuple[str, str]], width: floa
         out.append(f'<g transform="translate({num(x + 8)} {num(row_y - 5)})">{swatch}</g>')
         out.append(text_el(x + 30, row_y, label, fill=INK))
     return out
+
+
+def legend_rows(
+    x: float, y: float, items: Sequence[tuple[str, str]], width: float
+) -> tuple[list[str], int]:
+    """A legend laid out left to right in rows of at most ``width`` pixels, above a plot
+    (so it never covers the data); the markup and the number of rows (16 px each).
+
+    Each item is (swatch markup at origin, label); text is measured at about 6.2 px a
+    character (11 px sans-serif).
+    """
+    out: list[str] = []
+    row, left = 0, x
+    for swatch, label in items:
+        size = 22 + 6.2 * len(label) + 14
+        if left > x and left + size > x + width:
+            row, left = row + 1, x
+        row_y = y + 16 * row
+        out.append(f'<g transform="translate({num(left)} {num(row_y - 9)})">{swatch}</g>')
+        out.append(text_el(left + 22, row_y, label, fill=INK))
+        left += size
+    return out, row + 1 if items else 0
 
 
 # ---------------------------------------------------------------------------------------------

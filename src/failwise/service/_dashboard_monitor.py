@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["MonitorEstimate", "MonitorFinding", "monitor_estimates", "monitor_findings"]
+__all__ = [
+    "MonitorEstimate",
+    "MonitorFinding",
+    "monitor_estimates",
+    "monitor_findings",
+    "window_span",
+]
 
 #: Findings listed, latest first.
 MAX_FINDINGS = 20
@@ -35,6 +41,16 @@ _KIND_LABELS = {
 }
 
 
+def window_span(start: float | None, end: float | None) -> str:
+    """``"2026-01-05 09:00:00 – 10:00:00"`` (UTC): the end's date only when it differs."""
+    if start is None or end is None:
+        return "—"
+    first = datetime.fromtimestamp(start, UTC)
+    last = datetime.fromtimestamp(end, UTC)
+    tail = "%H:%M:%S" if first.date() == last.date() else "%Y-%m-%d %H:%M:%S"
+    return f"{first:%Y-%m-%d %H:%M:%S} – {last.strftime(tail)}"
+
+
 @dataclass(frozen=True)
 class MonitorFinding:
     """One finding as the dashboard lists it."""
@@ -49,6 +65,11 @@ class MonitorFinding:
     window_end: float | None
     evidence: str
     quarantined: bool
+
+    @property
+    def window(self) -> str:
+        """The finding's window, in UTC."""
+        return window_span(self.window_start, self.window_end)
 
 
 @dataclass(frozen=True)
@@ -67,6 +88,12 @@ class MonitorEstimate:
     audited_accuracy: float | None
     p_value: float | None
     contradicted: bool
+    alpha: float | None = None
+
+    @property
+    def window(self) -> str:
+        """The window, in UTC."""
+        return window_span(self.window_start, self.window_end)
 
 
 def _number(value: Any) -> float | None:
@@ -200,6 +227,7 @@ def monitor_estimates(store: Any, since: float, until: float) -> list[MonitorEst
                 audited_accuracy=_number(e.get("audited_accuracy")),
                 p_value=_number(e.get("calibration_p_value")),
                 contradicted=e.get("calibration_broken") is True,
+                alpha=_number(e.get("alpha")),
             )
         )
     return sorted(out, key=lambda e: (-e.window_end, e.monitor))

@@ -19,14 +19,14 @@ corrected version (200 audited answers, or all answers when fewer), the calibrat
 test, the unseen-input test (as the monitor runs it: the reference's confidences in the
 score at the default weight 0.5 and the training inputs as extra neighbours; beside it
 the previous weight 1, the reference alone and the distance alone — the weight was chosen
-on held-out intent draws 10-29, not on this benchmark's seeds 0-9), the KS test on calibrated confidence (as the monitor runs it:
-re-weighted to the window's predicted-label mix with the reference's sampling error
-bounded; and the plain two-sample test beside it), the MMD permutation test on the
-embeddings, and the chi-square test of the predicted-label mix. Detection rates are
-shares of windows with p < 0.05. A blind-spot batch (10 % and 20 % of 2,500 requests from
-the unseen intents) measures how many unseen intents :func:`failwise.monitor.find_gaps`
-surfaces (clusters of >= 5 inputs, purity >= 0.6) against k-means on all traffic with one
-cluster per intent.
+on held-out intent draws 10-29, not on this benchmark's seeds 0-9), the KS test on
+calibrated confidence (as the monitor runs it: re-weighted to the window's predicted-label
+mix with the reference's sampling error bounded; and the plain two-sample test beside
+it), the MMD permutation test on the embeddings, and the chi-square test of the
+predicted-label mix. Detection rates are shares of windows with p < 0.05. A blind-spot
+batch (10 % and 20 % of 2,500 requests from the unseen intents) measures how many unseen
+intents :func:`failwise.monitor.find_gaps` surfaces (clusters of >= 5 inputs, purity >=
+0.6) against k-means on all traffic with one cluster per intent.
 
 Peers: NannyML's CBPE and Evidently run on these same windows in
 ``bench_monitor_peers.py``, in the environment of the ``peers-monitor`` extra; the MMD test

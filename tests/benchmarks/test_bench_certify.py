@@ -136,7 +136,9 @@ def test_failwise_certifies_whenever_hindsight_coverage_is_substantial_on_cifar1
 def _flat_null_size(starts: list[list[int]], alpha: float) -> float:
     """P(some start (k, b) sees at most b errors in its top k rows), row by row."""
     most = max(b for _, b in starts)
-    allowed = {k: b for k, b in starts}
+    allowed: dict[int, int] = {}
+    for k, b in starts:
+        allowed[k] = b
     mass = [1.0] + [0.0] * most  # error counts 0..most among rows so far, no start passed
     hit = 0.0
     for row in range(1, max(allowed) + 1):

@@ -103,6 +103,10 @@ def _knn_fit(est: Any, rng: np.random.Generator) -> Any:
     return est.fit(rng.normal(size=(40, 4)))
 
 
+def _mahalanobis_fit(est: Any, rng: np.random.Generator) -> Any:
+    return est.fit(rng.normal(size=(40, 4)), rng.integers(0, 3, size=40))
+
+
 def _combined_fit(est: Any, rng: np.random.Generator) -> Any:
     return est.fit(rng.normal(size=(50, 2)))
 
@@ -174,6 +178,11 @@ CASES: dict[str, Case] = {
         lambda: policy.KNNDistance(n_neighbors=3),
         _knn_fit,
         {"score": lambda rng: (rng.normal(size=(5, 4)),), "score_training": _no_args},
+    ),
+    "MahalanobisDistance": Case(
+        policy.MahalanobisDistance,
+        _mahalanobis_fit,
+        {"score": lambda rng: (rng.normal(size=(5, 4)),)},
     ),
     "CombinedOODScore": Case(
         policy.CombinedOODScore,

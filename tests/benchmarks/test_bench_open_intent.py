@@ -104,11 +104,43 @@ def test_the_adb_rule_runs_on_the_same_features_and_splits(payload: dict[str, An
         assert 0.0 <= low <= high
 
 
+def test_the_out_of_scope_score_is_chosen_by_pseudo_open_cross_validation(
+    payload: dict[str, Any],
+) -> None:
+    protocol = payload["protocol"]
+    names = protocol["ood_candidates"]["tfidf"]
+    assert protocol["ood_selection"]["n_folds"] >= 2
+    assert not any("maha" in name for name in names)  # dense features only
+    assert any("maha" in name for name in protocol["ood_candidates"]["minilm"])
+    chosen = set()
+    for run in payload["runs"]:
+        means = run["selection_f1_all"]
+        assert set(means) == set(names)
+        assert all(0.0 < f1 <= 1.0 for f1 in means.values())
+        # The choice is the best pseudo-open mean, the first candidate among equals.
+        best = max(means.values())
+        assert run["ood_score"] == next(name for name in names if means[name] == best)
+        chosen.add(run["ood_score"])
+        assert run["fixed_score"] == names[0]
+        assert 0.0 < run["stated_targets_fixed_score"]["f1_all"] <= 1.0
+    assert len(chosen) >= 2  # the choice follows the split, not a constant
+    for summary in payload["summary"]:
+        assert sum(summary["ood_scores_chosen"].values()) == len(summary["seeds"])
+
+
 def test_an_unknown_dataset_name_is_refused(tmp_path: Path) -> None:
     completed = _run(tmp_path / "x.json", "--datasets", "hwu46", "--models", "tfidf")
     assert completed.returncode == 2
     assert "hwu46" in completed.stderr
     assert "hwu64" in completed.stderr
+    assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize("ratios", ["0.5,1", "half", ""])
+def test_known_ratios_outside_zero_and_one_are_refused(tmp_path: Path, ratios: str) -> None:
+    completed = _run(tmp_path / "x.json", "--quick", "--ratios", ratios)
+    assert completed.returncode == 2
+    assert "--ratios" in completed.stderr
     assert not (tmp_path / "x.json").exists()
 
 

@@ -122,3 +122,44 @@ def test_neighbour_features_are_kept_saved_and_checked(system: System, tmp_path:
             features=plain.features,
             neighbour_features=np.ones((3, 4)),
         )
+
+
+def test_sparse_rows_are_projected_like_their_dense_form() -> None:
+    from scipy import sparse
+
+    rows = sparse.random(20, 3000, density=0.01, random_state=1, format="csr")
+    projected = random_projection(rows, 64)
+    assert projected.shape == (20, 64)
+    np.testing.assert_allclose(projected, random_projection(rows.toarray(), 64), atol=1e-5)
+    narrow = sparse.random(3, 10, density=0.5, random_state=2, format="csr")
+    dense = narrow.toarray().astype(np.float32)
+    np.testing.assert_array_equal(random_projection(narrow, 64), dense)
+    bad = rows.copy()
+    bad.data[0] = np.nan
+    with pytest.raises(InputError, match="finite values"):
+        random_projection(bad)
+
+
+def test_the_feature_source_is_saved_and_needs_features(system: System, tmp_path: Path) -> None:
+    plain = system.reference
+    assert "feature_source" not in plain.to_state()[0]  # older references keep their hash
+    described = Reference(
+        confidence=plain.confidence,
+        predicted=plain.predicted,
+        features=plain.features,
+        feature_source="16 synthetic features",
+    )
+    assert described.version != plain.version
+    artifacts.save(described, tmp_path / "reference")
+    loaded = load_reference(tmp_path)
+    assert loaded.feature_source == "16 synthetic features"
+    assert loaded.version == described.version
+    with pytest.raises(InputError, match=r"needs features=; got .*'x' without features"):
+        Reference(confidence=[0.9, 0.8], predicted=[0, 1], feature_source="x")
+    with pytest.raises(InputError, match="must be a str"):
+        Reference(
+            confidence=plain.confidence,
+            predicted=plain.predicted,
+            features=plain.features,
+            feature_source=3,  # type: ignore[arg-type]
+        )

@@ -6,7 +6,7 @@ import re
 import xml.etree.ElementTree as ET
 
 import numpy as np
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from failwise.report import ReliabilityBins
@@ -16,7 +16,7 @@ from failwise.report._charts import (
     reliability_diagram,
     risk_coverage_chart,
 )
-from failwise.report._svg import downsample_curve, nice_ticks
+from failwise.report._svg import axis_ticks, downsample_curve, nice_ticks, tick_labels
 
 
 def _polyline_points(svg: str) -> int:
@@ -170,3 +170,39 @@ def test_chart_text_is_escaped() -> None:
     assert "<script>" not in svg
     assert "&lt;script&gt;" in svg
     ET.fromstring(svg)
+
+
+@given(
+    st.floats(0.0, 1e9, allow_nan=False),
+    st.floats(1e-6, 1e9, allow_nan=False),
+    st.booleans(),
+    st.sampled_from(["", "%"]),
+)
+def test_axis_ticks_cover_the_data_with_distinct_labels(
+    low: float, span: float, integer: bool, unit: str
+) -> None:
+    assume(span >= 1e-6 * low)  # an axis a chart draws, not one float's rounding error
+    high = low + span
+    ticks = axis_ticks(high, 5, integer=integer)
+    assert ticks[0] == 0.0
+    assert ticks[-1] >= high * (1 - 1e-9)
+    assert 2 <= len(ticks) <= 7
+    steps = np.diff(ticks)
+    assert np.allclose(steps, steps[0])
+    if integer:
+        assert all(float(t).is_integer() for t in ticks)
+    labels = tick_labels(ticks, unit)
+    assert len(set(labels)) == len(labels)
+    inside = nice_ticks(low, high, 5, integer=integer)
+    assert all(low - 1e-9 * high <= t <= high * (1 + 1e-9) for t in inside)
+    assert len(set(tick_labels(inside, unit))) == len(inside)
+
+
+def test_integer_ticks_skip_fractional_steps() -> None:
+    assert nice_ticks(0.0, 1.0, 5, integer=True) == [0.0, 1.0]
+    assert nice_ticks(0.0, 7.0, 5, integer=True) == [0.0, 2.0, 4.0, 6.0]
+    assert nice_ticks(0.0, 100.0, 5, integer=True) == [0.0, 25.0, 50.0, 75.0, 100.0]
+    assert nice_ticks(0.0, 10.0, 5, integer=True) == [0.0, 5.0, 10.0]  # not 2.5
+    assert tick_labels([0.0, 0.5, 1.0]) == ["0", "0.5", "1.0"]
+    assert tick_labels([]) == []
+    assert tick_labels([9_500.0, 10_000.0, 10_500.0]) == ["9.5k", "10.0k", "10.5k"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -76,3 +77,71 @@ def test_many_buckets_draw_one_path_per_series_and_dot_only_lone_values() -> Non
         timeline_chart(starts, HOUR, [TimelineSeries("x", [1.0])], title="T", uid="x")
     with pytest.raises(InputError, match="at least one bucket"):
         stacked_timeline_chart([], HOUR, {}, title="T", uid="y")
+
+
+def _y_labels(svg: str) -> list[str]:
+    """The y axis' tick labels, bottom to top."""
+    return re.findall(r'<text x="49" y="[^"]*" text-anchor="end" fill="[^"]*">([^<]*)</text>', svg)
+
+
+@pytest.mark.parametrize(
+    ("values", "unit", "labels"),
+    [
+        ([0.0, 1.0, 0.0], "", ["0", "1"]),
+        ([0.0, 3.0, 2.0], "", ["0", "1", "2", "3"]),
+        ([1.0, 7.0, 4.0], "", ["0", "2", "4", "6", "8"]),
+        ([0.001, 0.004, 0.002], "", ["0", "0.001", "0.002", "0.003", "0.004"]),
+        ([0.001, 0.004, 0.002], "%", ["0%", "0.1%", "0.2%", "0.3%", "0.4%"]),
+        ([1_200.0, 123_456.0, 90_000.0], "", ["0", "50k", "100k", "150k"]),
+        ([3.2e7, 1.0e6, 0.0], "", ["0", "10M", "20M", "30M", "40M"]),
+        ([4.0, 4.0, 4.0], "", ["0", "1", "2", "3", "4"]),
+        ([0.0, 0.0, 0.0], "", ["0", "1"]),
+        ([0.5, 0.5, 0.5], "", ["0", "0.2", "0.4", "0.6"]),
+        ([0.2, 0.93, 0.5], "%", ["0%", "25%", "50%", "75%", "100%"]),
+    ],
+)
+def test_y_ticks_are_round_steps_labelled_once_each_and_whole_for_counts(
+    values: list[float], unit: str, labels: list[str]
+) -> None:
+    starts = [T0 + k * HOUR for k in range(len(values))]
+    svg = str(
+        timeline_chart(starts, HOUR, [TimelineSeries("v", values)], title="Q", uid="q", unit=unit)
+    )
+    found = _y_labels(svg)
+    assert found == labels
+    assert len(set(found)) == len(found)  # no label twice ("0, 0, 1, 1" before)
+
+
+def test_stacked_counts_get_whole_number_ticks() -> None:
+    starts = [T0, T0 + HOUR]
+    for counts, labels in (
+        ([1, 0], ["0", "1"]),
+        ([3, 2], ["0", "1", "2", "3"]),
+        ([0, 0], ["0", "1"]),
+    ):
+        svg = str(stacked_timeline_chart(starts, HOUR, {"answer": counts}, title="M", uid="m"))
+        assert _y_labels(svg) == labels
+
+
+def test_the_legend_sits_above_the_plot_in_as_many_rows_as_it_needs() -> None:
+    starts = [T0, T0 + HOUR]
+    few = [TimelineSeries(name, [0.5, 0.9]) for name in ("Escalation", "Silent failures")]
+    svg = str(timeline_chart(starts, HOUR, few, title="F", uid="f", y_title="Share <%>"))
+    legend_y = {
+        float(y)
+        for y in re.findall(
+            r'<text x="[^"]*" y="([^"]*)" fill="[^"]*">(?:Escalation|Silent failures)<', svg
+        )
+    }
+    assert legend_y == {12.0}
+    grid_top = min(float(y) for y in re.findall(r'<line x1="56" y1="([^"]*)" x2="548"', svg))
+    assert grid_top == 30.0  # one legend row above the plot: nothing covers a line
+    assert "Share &lt;%&gt;" in svg
+    many = [TimelineSeries(f"A rather long series name {k}", [1.0, 2.0]) for k in range(6)]
+    svg = str(timeline_chart(starts, HOUR, many, title="M", uid="m", unit=""))
+    rows = {float(y) for y in re.findall(r'y="([^"]*)" fill="[^"]*">A rather long', svg)}
+    assert len(rows) >= 3
+    grid_top = min(float(y) for y in re.findall(r'<line x1="56" y1="([^"]*)" x2="548"', svg))
+    assert grid_top == 14.0 + 16 * len(rows)
+    single = str(timeline_chart(starts, HOUR, many[:1], title="S", uid="s", unit=""))
+    assert "A rather long series name 0</text>" not in single  # one series: no legend

@@ -194,3 +194,22 @@ def test_hostile_text_shows_literally_and_never_runs(page: Any, site: Server) ->
     assert HOSTILE[0] in page.inner_text("main")
     assert page.dialogs == []
     assert off_origin(site, page.requests) == []
+
+
+@pytest.mark.parametrize("width", [1280, 800])
+def test_the_pages_fit_the_window_without_sideways_scrolling(
+    chromium: Any, site: Server, width: int
+) -> None:
+    context = chromium.new_context(viewport={"width": width, "height": 900})
+    tab = context.new_page()
+    try:
+        _sign_in(tab, site, "admin", "/review")
+        item = tab.get_attribute("table.items tbody tr:nth-child(1) td.input a", "href")
+        for path in ("/review", item, "/dashboard", "/dashboard?window=7d&bucket=day"):
+            tab.goto(f"{site.url}{path}")
+            scroll, inner = tab.evaluate(
+                "() => [document.documentElement.scrollWidth, window.innerWidth]"
+            )
+            assert scroll <= inner, (path, width, scroll)
+    finally:
+        context.close()

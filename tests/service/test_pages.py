@@ -455,4 +455,105 @@ def test_the_dashboard_shows_what_the_monitor_found_in_words(
     assert "Blind spot (quarantined: escalated)" in re.sub(r"<[^>]+>", "", monitor)
     assert "inputs unlike the reference" in monitor  # unseen inputs, counted
     assert "Label-free estimate" in monitor
-    assert monitor.count("contradicts (p = ") == 2  # both windows' audits
+    assert len(re.findall(r"contradicts <span[^>]*>\(p = [^;]+; below ", monitor)) == 2
+
+
+def test_the_dashboard_lists_every_recent_monitor_window_with_or_without_findings(
+    app: tuple[TestClient, str, dict[str, str]],
+) -> None:
+    """Windows that made no finding are in the estimate table too, and so is a window whose
+    monitor stored no estimate; only the latest 12 are read, every field escaped."""
+    from failwise.monitor import run_monitor
+    from tests.monitor.conftest import fill, make_system
+
+    client, url, keys = app
+    now = time.time()
+    system = make_system()
+    hostile = '<script>alert("m")</script>/1h'
+    with store.open(url) as events:
+        fill(events, system, 900, start=now - 3 * 3600.0, novel_share=0.0)
+        run = run_monitor(events, system.reference, window=300, now=now)
+        windows = events.monitor_windows(run.monitor)
+        events.append_monitor_window(
+            hostile,
+            after=None,
+            window_start=now - 7200.0,
+            window_end=now - 3600.0,
+            last_task=None,
+            n_tasks=0,
+            stats={"n_tasks": 0},
+        )
+        for i in range(14):  # older windows of a third monitor, stored later: 8 are listed
+            events.append_monitor_window(
+                "old/1h",
+                after=None if i == 0 else events.last_monitor_window("old/1h").id,  # type: ignore[union-attr]
+                window_start=now - 5 * 3600.0 + i,
+                window_end=now - 5 * 3600.0 + i + 1,
+                last_task=None,
+                n_tasks=1,
+                stats={"estimate": {"estimate": 0.5, "n_answers": 1}},
+            )
+    assert len(windows) == 3
+    _sign_in(client, keys["viewer"])
+    page = client.get("/dashboard", params={"window": "6h"}).text
+    table = page[page.index('class="compact estimates"') :]
+    table = table[: table.index("</table>")]
+    rows = [html.unescape(m) for m in re.findall(r'<tr data-monitor="([^"]*)"', table)]
+    assert len(rows) == 12
+    assert rows.count(run.monitor) == 3  # each window, whether or not it found anything
+    assert rows.count(hostile) == 1
+    assert "<script>" not in table
+    assert "not estimated" not in table
+    assert "no automatic answer" in table
+    assert table.count("no audit") == 12  # no window of these has an audit
+    # by end time, latest first: the hostile window, the run's, then the old monitor's
+    assert rows[:4] == [hostile] + [run.monitor] * 3
+
+
+def _tiles(page: str) -> dict[str, str]:
+    """Each tile's text, tags removed, by metric name."""
+    tiles = re.findall(
+        r'<div class="tile" data-metric="([^"]+)"[^>]*>(.*?)</div>\s*</div>', page, re.S
+    )
+    return {name: " ".join(re.sub(r"<[^>]+>", " ", body).split()) for name, body in tiles}
+
+
+def test_a_metric_without_a_value_shows_its_bounds_and_why(
+    app: tuple[TestClient, str, dict[str, str]],
+) -> None:
+    client, url, keys = app
+    _sign_in(client, keys["viewer"])
+    empty = _tiles(client.get("/dashboard").text)
+    assert empty["task_completion_rate"].endswith("— no task in the window")
+    _seed(url, 2)  # escalations only: nothing answered automatically
+    waiting = _tiles(client.get("/dashboard").text)
+    assert waiting["selective_accuracy"].endswith("— no automatic answer")
+    now = time.time()
+    with store.open(url) as events:  # answers nobody audited, and no feedback yet
+        for i in range(10):
+            decision = {"action": "answer", "label": 1, "predicted": 1, "confidence": 0.9}
+            events.record_decision(f"a{i}", decision, at=now - 60.0 * (i + 1))
+    tiles = _tiles(client.get("/dashboard").text)
+    completion = tiles["task_completion_rate"]
+    assert re.search(r"— between \d+\.\d% and \d+\.\d% bounds only: needs more audited", completion)
+    assert "bounds only" in tiles["silent_failure_rate"]
+    assert "bounds only" in tiles["selective_accuracy"]
+    assert tiles["automation_rate"].startswith("Automation rate 83.3%")  # 10 of 12
+
+
+def test_an_items_history_reads_in_words(app: tuple[TestClient, str, dict[str, str]]) -> None:
+    client, url, keys = app
+    (item,) = _seed(url, 1)
+    with store.open(url) as events:
+        claimed = events.queue.claim("bob")
+        assert claimed is not None
+        events.queue.resolve(claimed.id, label=1, reviewer="bob", note=HOSTILE[2])
+    _sign_in(client, keys["reviewer"])
+    page = client.get(f"/review/items/{item}").text
+    history = page[page.index('class="history"') :]
+    history = " ".join(re.sub(r"<[^>]+>", "", history[: history.index("</ol>")]).split())
+    assert re.search(r"Decided: escalate .* Escalation queued .* Escalation claimed · bob", history)
+    assert "Escalation resolved → card_lost · bob" in history
+    assert 'data-kind="escalation_resolved"' in page
+    assert HOSTILE[2] not in page  # the note is escaped
+    assert "In the prediction set" in page  # this decision has one

@@ -5,6 +5,7 @@ from __future__ import annotations
 from failwise.evaluation._demo import LARSON_PUBLISHED, run_demo
 from failwise.evaluation._file import evaluate_file
 from failwise.evaluation._pipeline import (
+    MAX_NEIGHBOUR_ROWS,
     EvaluationResult,
     ModelEvaluation,
     ModelScores,
@@ -22,6 +23,7 @@ from failwise.evaluation._summary import (
 
 __all__ = [
     "LARSON_PUBLISHED",
+    "MAX_NEIGHBOUR_ROWS",
     "AutomationSummary",
     "EvaluationResult",
     "FrontierRow",

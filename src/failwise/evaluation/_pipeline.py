@@ -25,12 +25,17 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from failwise._validation import check_consistent_length, check_labels, check_scores
+from failwise._validation import (
+    check_consistent_length,
+    check_labels,
+    check_scores,
+    describe,
+)
 from failwise.calibration import TemperatureScaling, cross_fit_calibrate
 from failwise.evaluation._summary import (
     AutomationSummary,
@@ -44,7 +49,13 @@ from failwise.monitor import Reference
 from failwise.outcomes import Comparison, OutcomeModel, ProductMetrics, compare
 from failwise.policy import Decisions, Policy, always_answer
 
-__all__ = ["EvaluationResult", "ModelEvaluation", "ModelScores", "evaluate_scores"]
+__all__ = [
+    "MAX_NEIGHBOUR_ROWS",
+    "EvaluationResult",
+    "ModelEvaluation",
+    "ModelScores",
+    "evaluate_scores",
+]
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,17 @@ class ModelScores:
         The deterministic fallback's label per row (-2 = no opinion).
     description : str
         One line on how the model was built, for reports.
+    val_features : ndarray of shape (n_val, n_features), optional
+        The validation inputs' features (embeddings, projected TF-IDF rows): the reference
+        the monitor compares served traffic with (:class:`failwise.monitor.Reference`).
+    train_features : ndarray of shape (n_train, n_features), optional
+        The training inputs' features: saved with the reference as its neighbour rows (at
+        most :data:`MAX_NEIGHBOUR_ROWS`, a seeded sample), which make the unseen-input
+        test more sensitive. Needs ``val_features``.
+    feature_metric : {"cosine", "euclidean"}, default="cosine"
+    feature_source : str, optional
+        How the features are computed, for whoever serves the policy with
+        ``Guard(features=...)``.
     """
 
     name: str
@@ -74,6 +96,15 @@ class ModelScores:
     val_fallback: NDArray[Any] | None = None
     test_fallback: NDArray[Any] | None = None
     description: str = ""
+    val_features: NDArray[Any] | None = None
+    train_features: NDArray[Any] | None = None
+    feature_metric: str = "cosine"
+    feature_source: str | None = None
+
+
+#: Most training rows saved as the reference's neighbour rows (about 15 MB of float16 at
+#: 384 features); more are sampled down with the evaluation's seed.
+MAX_NEIGHBOUR_ROWS: Final = 20_000
 
 
 @dataclass(frozen=True)
@@ -332,6 +363,7 @@ def evaluate_scores(
                     yv[policy_rows],
                     ood_score=pick(scores.val_ood, policy_rows),
                     fallback=pick(scores.val_fallback, policy_rows),
+                    **_reference_features(scores, policy_rows, random_state),
                 ),
             )
         )
@@ -351,6 +383,47 @@ def evaluate_scores(
         baselines[e.name] = baseline.rows[0].metrics
     report(total, total, "done")
     return EvaluationResult(evaluations, comparison, outcome, yt, baselines)
+
+
+def _reference_features(scores: ModelScores, rows: NDArray[np.intp], seed: int) -> dict[str, Any]:
+    """The reference's features and neighbour rows of one model (empty without features).
+
+    Neighbour rows that repeat a reference row (the same input in training and validation)
+    are dropped, since a repeat would lower the unseen-input test's cut; beyond
+    :data:`MAX_NEIGHBOUR_ROWS` a seeded sample is kept.
+    """
+    if scores.val_features is None:
+        if scores.train_features is not None:
+            raise InputError(
+                f"{scores.name}: `train_features` needs `val_features` (the reference's own "
+                "features); pass both or neither."
+            )
+        return {}
+    features = np.asarray(scores.val_features)
+    if features.ndim != 2 or features.shape[0] != scores.val.shape[0]:
+        raise InputError(
+            f"{scores.name}: `val_features` must have one row per validation input "
+            f"({scores.val.shape[0]}); got {describe(scores.val_features)}."
+        )
+    features = features[rows]
+    out: dict[str, Any] = {
+        "features": features,
+        "feature_metric": scores.feature_metric,
+        "feature_source": scores.feature_source,
+    }
+    if scores.train_features is not None:
+        train = np.asarray(scores.train_features)
+        if train.ndim == 2 and train.shape[1] == features.shape[1]:
+            seen = {row.tobytes() for row in features.astype(np.float16)}
+            half = train.astype(np.float16)
+            train = train[[i for i, row in enumerate(half) if row.tobytes() not in seen]]
+            if train.shape[0] > MAX_NEIGHBOUR_ROWS:
+                picked = np.random.default_rng(seed).choice(
+                    train.shape[0], MAX_NEIGHBOUR_ROWS, replace=False
+                )
+                train = train[np.sort(picked)]
+        out["neighbour_features"] = train  # a wrong shape is named by the Reference
+    return out
 
 
 def _with_metrics(

@@ -30,11 +30,13 @@ def save_artefacts(
     """Write each model's fitted calibrator and policy under ``folder``.
 
     Layout: ``folder/<model>/calibrator`` and ``folder/<model>/policy``, one pair per model,
-    with the monitor's reference (:class:`failwise.monitor.Reference`, without input
-    features) in ``folder/<model>/reference``
-    (``<model>`` from :func:`artefact_folder_name`). These are the artefacts
-    :class:`failwise.Guard`, ``failwise recalibrate`` and the service load with
-    :func:`failwise.artifacts.load`.
+    with the monitor's reference (:class:`failwise.monitor.Reference`) in
+    ``folder/<model>/reference`` (``<model>`` from :func:`artefact_folder_name`). The
+    reference holds the validation inputs' features as float16 when the model gave them
+    (``val_features`` of :class:`~failwise.evaluation.ModelScores`, whose
+    ``feature_source`` says how a guard computes the same), and the training inputs'
+    features as its neighbour rows. These are the artefacts :class:`failwise.Guard`,
+    ``failwise recalibrate`` and the service load with :func:`failwise.artifacts.load`.
 
     Returns
     -------

@@ -16,6 +16,7 @@ estimate and the score and mix tests; :meth:`Reference.capabilities` says what i
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Sequence
@@ -42,17 +43,20 @@ REFERENCE_STATE_FORMAT: Final = 1
 PROJECTION_SEED: Final = 20_240_917
 
 
-def random_projection(features: ArrayLike, dims: int = 128) -> NDArray[np.float32]:
+def random_projection(features: Any, dims: int = 128) -> NDArray[np.float32]:
     """A fixed Gaussian random projection of ``features`` to ``dims`` columns.
 
     The matrix depends only on the input width and ``dims`` (a fixed seed), so the
     reference and every guard that project with the same ``dims`` agree. Distances are
     kept within a factor ``1 ± O(1/sqrt(dims))`` (Johnson–Lindenstrauss); with
-    ``dims >= n_features`` the features are returned unchanged.
+    ``dims >= n_features`` the features are returned unchanged. Sparse rows (a SciPy
+    sparse matrix, such as a TF-IDF vectoriser's output) are projected without being made
+    dense, with the same matrix as their dense form; the matrix of a width is built once
+    per process.
 
     Parameters
     ----------
-    features : array-like of shape (n, n_features) or (n_features,)
+    features : array-like or scipy.sparse matrix of shape (n, n_features) or (n_features,)
     dims : int, default=128
 
     Returns
@@ -69,6 +73,18 @@ def random_projection(features: ArrayLike, dims: int = 128) -> NDArray[np.float3
     """
     if isinstance(dims, bool) or not isinstance(dims, int | np.integer) or dims < 1:
         raise InputError(f"`dims` must be an int >= 1; got {describe(dims)}.")
+    from scipy import sparse
+
+    if sparse.issparse(features):
+        rows = sparse.csr_matrix(features, dtype=np.float64)
+        if rows.shape[1] == 0 or not np.all(np.isfinite(rows.data)):
+            raise InputError(
+                f"`features` must have at least one column and finite values; got a sparse "
+                f"matrix of shape {rows.shape}."
+            )
+        if dims >= rows.shape[1]:
+            return np.asarray(rows.toarray(), dtype=np.float32)
+        return np.asarray(rows @ _projection(int(rows.shape[1]), int(dims)), dtype=np.float32)
     array = np.asarray(features, dtype=np.float64)
     if array.ndim not in (1, 2) or array.shape[-1] == 0:
         raise InputError(
@@ -78,9 +94,16 @@ def random_projection(features: ArrayLike, dims: int = 128) -> NDArray[np.float3
     width = int(array.shape[-1])
     if dims >= width:
         return array.astype(np.float32)
-    rng = np.random.default_rng([PROJECTION_SEED, width, int(dims)])
-    matrix = rng.normal(0.0, 1.0 / np.sqrt(dims), size=(width, int(dims)))
-    return (array @ matrix).astype(np.float32)
+    return (array @ _projection(width, int(dims))).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def _projection(width: int, dims: int) -> NDArray[np.float64]:
+    """The projection matrix of one input width (read-only: it is shared)."""
+    rng = np.random.default_rng([PROJECTION_SEED, width, dims])
+    matrix = rng.normal(0.0, 1.0 / np.sqrt(dims), size=(width, dims))
+    matrix.flags.writeable = False
+    return matrix
 
 
 def _finite(values: ArrayLike, name: str) -> NDArray[np.float64]:
@@ -130,6 +153,10 @@ class Reference:
         inputs — that the unseen-input test searches for neighbours beside the reference
         rows (:meth:`UnseenInputDetector.fit <failwise.monitor.UnseenInputDetector.fit>`);
         a denser index makes it more sensitive. Needs ``features``; float16 is kept.
+    feature_source : str, optional
+        How the features are computed, in words ("all-MiniLM-L6-v2 sentence embeddings"),
+        so that whoever serves the policy records the same with ``Guard(features=...)``.
+        Needs ``features``.
 
     Attributes
     ----------
@@ -157,6 +184,7 @@ class Reference:
         features: ArrayLike | None = None,
         feature_metric: str = "cosine",
         neighbour_features: ArrayLike | None = None,
+        feature_source: str | None = None,
     ) -> None:
         conf = check_confidence(confidence, "confidence").astype(np.float64)
         n = int(conf.shape[0])
@@ -194,6 +222,16 @@ class Reference:
                 f"`feature_metric` must be 'cosine' or 'euclidean'; got {feature_metric!r}."
             )
         self.feature_metric = feature_metric
+        if feature_source is not None and (
+            not isinstance(feature_source, str) or self.features is None
+        ):
+            raise InputError(
+                "`feature_source` must be a str describing how `features` were computed, "
+                f"and needs features=; got {describe(feature_source)}"
+                + (" without features" if self.features is None else "")
+                + "."
+            )
+        self.feature_source = feature_source
         self.version = self._hash()
 
     @classmethod
@@ -208,6 +246,7 @@ class Reference:
         features: ArrayLike | None = None,
         feature_metric: str = "cosine",
         neighbour_features: ArrayLike | None = None,
+        feature_source: str | None = None,
     ) -> Reference:
         """The reference of a fitted policy from its validation data.
 
@@ -225,6 +264,8 @@ class Reference:
         feature_metric : {"cosine", "euclidean"}, default="cosine"
         neighbour_features : array-like of shape (n_neighbour, n_features), optional
             The training inputs' features (see the class parameters).
+        feature_source : str, optional
+            How the features are computed (see the class parameters).
         """
         decisions = policy.decide(proba, ood_score, fallback)
         correct = None
@@ -245,6 +286,7 @@ class Reference:
             features=features,
             feature_metric=feature_metric,
             neighbour_features=neighbour_features,
+            feature_source=feature_source,
         )
 
     def _neighbours(self, values: ArrayLike | None) -> NDArray[np.float16] | None:
@@ -329,7 +371,10 @@ class Reference:
         }
         if self.neighbour_features is not None:  # absent otherwise: older versions unchanged
             fitted["neighbour_features"] = self.neighbour_features
-        return {"feature_metric": self.feature_metric}, fitted
+        params: dict[str, Any] = {"feature_metric": self.feature_metric}
+        if self.feature_source is not None:  # absent otherwise: older versions unchanged
+            params["feature_source"] = self.feature_source
+        return params, fitted
 
     @classmethod
     def from_state(cls, params: dict[str, Any], fitted: dict[str, Any]) -> Reference:
@@ -344,6 +389,7 @@ class Reference:
             features=fitted.get("features"),
             feature_metric=str(params.get("feature_metric", "cosine")),
             neighbour_features=fitted.get("neighbour_features"),
+            feature_source=params.get("feature_source"),
         )
 
     def _hash(self) -> str:

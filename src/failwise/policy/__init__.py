@@ -33,13 +33,15 @@ from failwise.policy._frontier import (
     FrontierPoint,
     certification_frontier,
 )
-from failwise.policy._knn import KNNDistance
+from failwise.policy._knn import KNNDistance, MahalanobisDistance
 from failwise.policy._ladder import LadderState, RowState, run_ladder, run_row
 from failwise.policy._ood_scores import (
     CombinedOODScore,
+    PseudoOpenFold,
     energy_score,
     max_logit_score,
     max_probability_score,
+    pseudo_open_folds,
 )
 from failwise.policy._ood_threshold import OODThreshold, fit_ood_threshold
 from failwise.policy._policy import Policy
@@ -75,10 +77,12 @@ __all__ = [
     "KNNDistance",
     "KeywordRules",
     "LadderState",
+    "MahalanobisDistance",
     "OODThreshold",
     "OutOfScopeRung",
     "OutcomeCosts",
     "Policy",
+    "PseudoOpenFold",
     "Quarantine",
     "Reason",
     "RegexRules",
@@ -96,6 +100,7 @@ __all__ = [
     "max_logit_score",
     "max_probability_score",
     "measure_fallback",
+    "pseudo_open_folds",
     "run_ladder",
     "run_row",
     "rung_class",

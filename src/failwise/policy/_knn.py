@@ -1,4 +1,5 @@
-"""Distance to the nearest training examples as an out-of-scope score."""
+"""Distances to the training data as out-of-scope scores: to the nearest training examples
+(:class:`KNNDistance`) and to the nearest class centre (:class:`MahalanobisDistance`)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from numpy.typing import NDArray
 
 from failwise._base import Estimator
 from failwise._params import Interval, Options
-from failwise._validation import check_fitted, check_scores
+from failwise._validation import check_fitted, check_scores, describe
 from failwise.exceptions import InputError
 
-__all__ = ["KNNDistance"]
+__all__ = ["KNNDistance", "MahalanobisDistance"]
 
 # Similarity blocks hold at most this many entries (float64: 128 MiB).
 _BLOCK_ENTRIES = 1 << 24
@@ -233,3 +234,132 @@ class KNNDistance(Estimator):
         gathered = self._train_f32[:, columns]
         dense_query = query[:, columns].toarray().astype(np.float32)
         return np.asarray(gathered @ dense_query.T)
+
+
+class MahalanobisDistance(Estimator):
+    """Mahalanobis distance to the nearest class centre (Lee, Lee, Lee & Shin, 2018).
+
+    Each class ``c`` of the training data gets its mean ``μ_c``; the classes share one
+    covariance ``Σ``, estimated from the within-class residuals with Ledoit–Wolf shrinkage
+    so that it stays invertible when the feature dimension is large for the number of rows.
+    The score of an input ``x`` is ``min_c (x − μ_c)ᵀ Σ⁻¹ (x − μ_c)``: small near the centre
+    of some class, large far from every class. Unlike :class:`KNNDistance` it uses the
+    labels, and it looks at the spread of each class along every direction rather than at
+    the single nearest example. Dense features only (sentence embeddings, standardised
+    tabular features); rows are scaled to unit norm first when ``normalise=True``.
+
+    Parameters
+    ----------
+    normalise : bool, default=True
+        Scale every row to unit L2 norm before fitting and scoring (as for cosine
+        similarity of sentence embeddings).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels seen in fit.
+    shrinkage_ : float
+        The Ledoit–Wolf shrinkage of the shared covariance, in ``[0, 1]``.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> train = np.concatenate([rng.normal(0, 1, (50, 2)), rng.normal(10, 1, (50, 2))])
+    >>> labels = np.repeat([0, 1], 50)
+    >>> distance = MahalanobisDistance(normalise=False).fit(train, labels)
+    >>> near, far = distance.score([[0.0, 0.0], [5.0, 5.0]])
+    >>> bool(far > 10 * near)
+    True
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {"normalise": [bool]}
+
+    def __init__(self, normalise: bool = True) -> None:
+        self.normalise = normalise
+
+    def fit(self, train_features: Any, y: Any) -> MahalanobisDistance:
+        """Estimate the class centres and the shared covariance.
+
+        Parameters
+        ----------
+        train_features : array-like of shape (n_train, n_features)
+            Dense features of in-scope training inputs.
+        y : array-like of shape (n_train,)
+            Their class labels (any integers; each class needs at least one row).
+
+        Returns
+        -------
+        self
+        """
+        from sklearn.covariance import LedoitWolf
+
+        self._validate_params()
+        X = self._prepare(train_features, "train_features")
+        labels = np.asarray(y)
+        if labels.ndim != 1 or labels.size != X.shape[0]:
+            raise InputError(
+                f"`y` must hold one label per row of `train_features` ({X.shape[0]}); got "
+                f"{describe(labels)}."
+            )
+        self.classes_, codes = np.unique(labels, return_inverse=True)
+        if X.shape[0] <= self.classes_.size:
+            raise InputError(
+                f"MahalanobisDistance needs more training rows than classes to estimate a "
+                f"covariance; got {X.shape[0]} row(s) for {self.classes_.size} class(es). "
+                "Pass more rows per class."
+            )
+        counts = np.bincount(codes, minlength=self.classes_.size).astype(np.float64)
+        centres = np.zeros((self.classes_.size, X.shape[1]))
+        np.add.at(centres, codes, X)
+        centres /= counts[:, None]
+        estimate = LedoitWolf(assume_centered=True).fit(X - centres[codes])
+        # Whitening W with W Wᵀ = Σ⁻¹ turns the distance into a Euclidean one.
+        precision = np.asarray(estimate.precision_, dtype=np.float64)
+        self._whiten = np.linalg.cholesky((precision + precision.T) / 2.0)
+        self._centres = centres @ self._whiten
+        self._centre_sq = np.einsum("ij,ij->i", self._centres, self._centres)
+        self.shrinkage_ = float(estimate.shrinkage_)
+        self.n_features_in_ = int(X.shape[1])
+        return self
+
+    def score(self, features: Any) -> NDArray[np.float64]:
+        """Squared Mahalanobis distance of each row to its nearest class centre.
+
+        Parameters
+        ----------
+        features : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Higher = farther from every class = more likely out of scope.
+        """
+        check_fitted(self, "_whiten", "score")
+        X = self._prepare(features, "features", self.n_features_in_)
+        step = max(1, _BLOCK_ENTRIES // max(1, self._centres.shape[0]))
+        out = np.empty(X.shape[0], dtype=np.float64)
+        for start in range(0, X.shape[0], step):
+            Z = X[start : start + step] @ self._whiten
+            squared = (
+                np.einsum("ij,ij->i", Z, Z)[:, None]
+                - 2.0 * (Z @ self._centres.T)
+                + self._centre_sq[None, :]
+            )
+            out[start : start + step] = np.maximum(squared.min(axis=1), 0.0)
+        return out
+
+    def _prepare(self, features: Any, name: str, n_features: int | None = None) -> Any:
+        if sp.issparse(features):
+            raise InputError(
+                f"MahalanobisDistance needs dense `{name}`; got a sparse matrix of shape "
+                f"{features.shape}. Use KNNDistance for sparse features such as TF-IDF."
+            )
+        X = np.asarray(check_scores(features, name, ndim=2), dtype=np.float64)
+        if n_features is not None and X.shape[1] != n_features:
+            raise InputError(
+                f"`{name}` has {X.shape[1]} features but MahalanobisDistance was fitted on "
+                f"{n_features}. Pass features from the same encoder used in fit."
+            )
+        return _row_normalise(X) if self.normalise else X

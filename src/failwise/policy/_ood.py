@@ -8,21 +8,26 @@ module keeps the old import path working.
 
 from __future__ import annotations
 
-from failwise.policy._knn import KNNDistance
+from failwise.policy._knn import KNNDistance, MahalanobisDistance
 from failwise.policy._ood_scores import (
     CombinedOODScore,
+    PseudoOpenFold,
     energy_score,
     max_logit_score,
     max_probability_score,
+    pseudo_open_folds,
 )
 from failwise.policy._ood_threshold import OODThreshold, fit_ood_threshold
 
 __all__ = [
     "CombinedOODScore",
     "KNNDistance",
+    "MahalanobisDistance",
     "OODThreshold",
+    "PseudoOpenFold",
     "energy_score",
     "fit_ood_threshold",
     "max_logit_score",
     "max_probability_score",
+    "pseudo_open_folds",
 ]

@@ -4,13 +4,16 @@ Every score here follows one convention: **higher means more likely out of scope
 Scores from the model's own outputs (:func:`max_probability_score`,
 :func:`max_logit_score`, :func:`energy_score`) cost nothing extra; :class:`CombinedOODScore`
 merges several scores (e.g. one of these and :class:`~failwise.policy.KNNDistance`) on a
-common scale.
+common scale. :func:`pseudo_open_folds` splits labelled in-scope data into folds whose
+held-out classes play the out-of-scope inputs, to choose among scores without any real
+out-of-scope example.
 """
 
 from __future__ import annotations
 
 import math
-from numbers import Real
+from dataclasses import dataclass
+from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
@@ -18,15 +21,17 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special
 
 from failwise._base import Estimator
-from failwise._params import Options
-from failwise._validation import check_fitted, check_probabilities, check_scores
+from failwise._params import Interval, Options, check_param
+from failwise._validation import check_fitted, check_probabilities, check_scores, describe
 from failwise.exceptions import InputError
 
 __all__ = [
     "CombinedOODScore",
+    "PseudoOpenFold",
     "energy_score",
     "max_logit_score",
     "max_probability_score",
+    "pseudo_open_folds",
 ]
 
 
@@ -208,3 +213,141 @@ class CombinedOODScore(Estimator):
         )
         combined = ranks.mean(axis=1) if self.method == "mean" else ranks.max(axis=1)
         return np.asarray(combined, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class PseudoOpenFold:
+    """One fold of pseudo-open cross-validation (see :func:`pseudo_open_folds`).
+
+    Attributes
+    ----------
+    known_classes : ndarray
+        Classes the fold treats as in scope, sorted.
+    unknown_classes : ndarray
+        Classes held out of fitting; their held-out rows play out-of-scope inputs.
+    fit_rows : ndarray of int
+        Rows of the known classes to fit on (never an evaluation row).
+    evaluate_rows : ndarray of int
+        Held-out rows of every class: in scope if their class is known, out of scope if not.
+    """
+
+    known_classes: NDArray[Any]
+    unknown_classes: NDArray[Any]
+    fit_rows: NDArray[np.intp]
+    evaluate_rows: NDArray[np.intp]
+
+    def encode(self, y: ArrayLike) -> NDArray[np.intp]:
+        """Labels of this fold: known classes as ``0 .. len(known_classes) - 1`` in sorted
+        order, every other class as ``-1`` (:data:`failwise.OUT_OF_SCOPE`).
+
+        Parameters
+        ----------
+        y : array-like of shape (n_samples,)
+            Labels in the original class coding.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) and dtype intp
+        """
+        labels = np.asarray(y)
+        position = np.searchsorted(self.known_classes, labels)
+        position = np.minimum(position, self.known_classes.size - 1)
+        known = self.known_classes[position] == labels
+        return np.where(known, position, -1).astype(np.intp)
+
+
+def pseudo_open_folds(
+    y: ArrayLike,
+    *,
+    n_folds: int = 3,
+    unknown_share: float = 0.25,
+    evaluate_share: float = 0.2,
+    random_state: int | np.random.Generator | None = None,
+) -> list[PseudoOpenFold]:
+    """Folds that hold out whole classes, to choose an out-of-scope score without any
+    out-of-scope example (pseudo-open cross-validation).
+
+    With no out-of-scope inputs in the labelled data, a score, its settings or the
+    classifier behind it cannot be compared on the inputs they are meant to catch, and
+    comparing them on test data makes the test figures optimistic. Holding out some of the
+    *known* classes gives stand-ins: in each fold ``unknown_share`` of the classes are
+    removed from fitting, the candidates are fitted on the other classes' ``fit_rows``, and
+    scored on ``evaluate_rows`` — held-out rows of the known classes (in scope) and of the
+    removed ones (out of scope) — e.g. by AUROC or by the macro-F1 of the whole decision
+    ladder with "open" as a class. The candidate with the best mean over the folds is then
+    refitted on every class. The held-out classes of successive folds are disjoint as long
+    as the classes last, so every fold tests different unknowns. This is the
+    class-level analogue of the "open-set validation" used to tune open-set recognisers
+    (e.g. Neal et al., ECCV 2018; Vaze et al., ICLR 2022).
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Class labels of the labelled in-scope data (any integers or strings).
+    n_folds : int, default=3
+        Number of folds (≥ 1).
+    unknown_share : float, default=0.25
+        Share of the classes held out as unknown in each fold, in (0, 1); at least one
+        class is held out and at least one stays known.
+    evaluate_share : float, default=0.2
+        Share of each class's rows held out for evaluation, in (0, 1); a class with two or
+        more rows keeps at least one for fitting and gives at least one for evaluation.
+    random_state : int, numpy Generator or None, default=None
+        Seed of the class and row draws.
+
+    Returns
+    -------
+    list of PseudoOpenFold
+        ``n_folds`` folds.
+
+    Examples
+    --------
+    >>> y = [0] * 10 + [1] * 10 + [2] * 10 + [3] * 10
+    >>> folds = pseudo_open_folds(y, n_folds=2, random_state=0)
+    >>> [fold.unknown_classes.tolist() for fold in folds]
+    [[0], [2]]
+    >>> fold = folds[0]
+    >>> fold.encode([0, 1, 2, 3]).tolist()
+    [-1, 0, 1, 2]
+    >>> len(fold.fit_rows), len(fold.evaluate_rows)
+    (24, 8)
+    """
+    where = "pseudo_open_folds"
+    check_param("n_folds", n_folds, [Interval(Integral, 1, None, closed="left")], where=where)
+    for name, share in (("unknown_share", unknown_share), ("evaluate_share", evaluate_share)):
+        check_param(name, share, [Interval(Real, 0, 1, closed="neither")], where=where)
+    labels = np.asarray(y)
+    if labels.ndim != 1 or labels.size == 0:
+        raise InputError(
+            f"{where}: `y` must be a non-empty 1-D array of class labels; got {describe(labels)}."
+        )
+    classes, codes = np.unique(labels, return_inverse=True)
+    if classes.size < 2:
+        raise InputError(
+            f"{where}: `y` holds {classes.size} class; at least 2 are needed, one to hold "
+            "out as unknown and one to keep."
+        )
+    rng = np.random.default_rng(random_state)
+    n_unknown = min(classes.size - 1, max(1, round(unknown_share * classes.size)))
+    evaluate = np.zeros(labels.size, dtype=bool)
+    for code in range(classes.size):
+        rows = np.flatnonzero(codes == code)
+        if rows.size >= 2:
+            n_out = min(rows.size - 1, max(1, round(evaluate_share * rows.size)))
+            evaluate[rng.choice(rows, n_out, replace=False)] = True
+    order = rng.permutation(classes.size)
+    folds = []
+    for fold in range(n_folds):
+        start = (fold * n_unknown) % classes.size
+        held = np.take(order, np.arange(start, start + n_unknown), mode="wrap")
+        unknown = np.isin(np.arange(classes.size), held)
+        fit = np.flatnonzero(~evaluate & ~unknown[codes])
+        folds.append(
+            PseudoOpenFold(
+                known_classes=classes[~unknown],
+                unknown_classes=classes[unknown],
+                fit_rows=fit.astype(np.intp),
+                evaluate_rows=np.flatnonzero(evaluate).astype(np.intp),
+            )
+        )
+    return folds

@@ -26,6 +26,7 @@ from failwise.report._svg import (
     MUTED,
     VERMILLION,
     Scale,
+    axis_ticks,
     count_label,
     downsample_curve,
     element,
@@ -35,9 +36,9 @@ from failwise.report._svg import (
     nice_ticks,
     num,
     pct,
-    pct_tick,
     svg_document,
     text_el,
+    tick_labels,
     tooltip,
     x_axis,
     y_axis,
@@ -63,7 +64,7 @@ def reliability_diagram(bins: ReliabilityBins, *, title: str, uid: str) -> Marku
     xs = Scale(0.0, 1.0, left, right)
     ys = Scale(0.0, 1.0, bottom, top)
     ticks = nice_ticks(0.0, 1.0)
-    labels = [pct_tick(t, 0.2) for t in ticks]
+    labels = tick_labels(ticks, "%")
     body: list[str] = [hatch(f"{uid}-gap", VERMILLION)]
     body += y_axis(ys, ticks, left, labels, "Accuracy", right)
     # Vertical grid through both panels, then the shared x axis under the histogram.
@@ -221,7 +222,6 @@ def risk_coverage_chart(
     ys = Scale(0.0, y_max, bottom, top)
     x_ticks = nice_ticks(0.0, 1.0)
     y_ticks = nice_ticks(0.0, y_max, 6)
-    y_step = y_ticks[1] - y_ticks[0] if len(y_ticks) > 1 else y_max
     body: list[str] = [
         f'<defs><clipPath id="{escape(uid)}-clip"><rect x="{left}" y="{top}" '
         f'width="{right - left}" height="{bottom - top}"/></clipPath></defs>'
@@ -230,7 +230,7 @@ def risk_coverage_chart(
         ys,
         y_ticks,
         left,
-        [pct_tick(t, y_step) for t in y_ticks],
+        tick_labels(y_ticks, "%"),
         "Selective risk (errors among answers)",
         right,
     )
@@ -238,7 +238,7 @@ def risk_coverage_chart(
         xs,
         x_ticks,
         bottom,
-        [pct_tick(t, 0.2) for t in x_ticks],
+        tick_labels(x_ticks, "%"),
         "Coverage (share of inputs answered automatically)",
         top,
     )
@@ -357,14 +357,11 @@ def outcome_breakdown_chart(counts: dict[str, tuple[int, int]], *, uid: str) -> 
     totals = {a: sum(counts.get(a, (0, 0))) for a in ACTIONS}
     grand = max(sum(totals.values()), 1)
     x_max = float(max(totals.values()) or 1)
-    ticks = nice_ticks(0.0, x_max, 5)
-    if ticks[-1] < x_max:
-        step = ticks[1] - ticks[0] if len(ticks) > 1 else x_max
-        ticks.append(ticks[-1] + step)
+    ticks = axis_ticks(x_max, 5, integer=True)
     xs = Scale(0.0, ticks[-1], left, right)
     bottom = top + row * len(ACTIONS)
     body: list[str] = [hatch(f"{uid}-bad", VERMILLION)]
-    body += x_axis(xs, ticks, bottom, [count_label(t) for t in ticks], "Inputs", top - 6)
+    body += x_axis(xs, ticks, bottom, tick_labels(ticks), "Inputs", top - 6)
     for i, action in enumerate(ACTIONS):
         good, bad = counts.get(action, (0, 0))
         total = good + bad
@@ -441,11 +438,10 @@ def accuracy_completion_chart(
     lo = max(0.0, min(finite) - 0.15 * span)
     hi = min(1.0, max(finite) + 0.15 * span)
     ticks = nice_ticks(lo, hi, 6)
-    step = ticks[1] - ticks[0] if len(ticks) > 1 else 0.1
     lo, hi = min(lo, ticks[0]), max(hi, ticks[-1])
     xs = Scale(lo, hi, left, right)
     body: list[str] = []
-    body += x_axis(xs, ticks, bottom, [pct_tick(t, step) for t in ticks], "", top - 8)
+    body += x_axis(xs, ticks, bottom, tick_labels(ticks, "%"), "", top - 8)
     for i, (name, acc, done, low, high) in enumerate(rows):
         y = top + row * i + row / 2
         short = name if len(name) <= 32 else name[:31] + "…"

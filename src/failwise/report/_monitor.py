@@ -33,9 +33,9 @@ from failwise.report._svg import (
     element,
     nice_ticks,
     num,
-    pct_tick,
     svg_document,
     text_el,
+    tick_labels,
     tooltip,
     x_axis,
     y_axis,
@@ -90,10 +90,7 @@ def estimate_chart(windows: Sequence[Mapping[str, Any]], *, uid: str = "estimate
     y = Scale(low, 1.0, _H - _BOTTOM, _TOP)
     x = _x_scale(n)
     ticks = nice_ticks(low, 1.0, 6)
-    step = ticks[1] - ticks[0] if len(ticks) > 1 else 0.1
-    body = y_axis(
-        y, ticks, _LEFT, [pct_tick(t, step) for t in ticks], "accuracy of answers", _W - _RIGHT
-    )
+    body = y_axis(y, ticks, _LEFT, tick_labels(ticks, "%"), "accuracy of answers", _W - _RIGHT)
     positions = _x_ticks(n)
     labels = _window_labels(windows)
     body += x_axis(

@@ -8,6 +8,7 @@ common forms of colour blindness.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,19 +28,21 @@ __all__ = [
     "MUTED",
     "VERMILLION",
     "Scale",
+    "axis_ticks",
     "count_label",
     "downsample_curve",
     "element",
     "format_attrs",
     "hatch",
     "legend_box",
+    "legend_rows",
     "nice_ceiling",
     "nice_ticks",
     "num",
     "pct",
-    "pct_tick",
     "svg_document",
     "text_el",
+    "tick_labels",
     "tooltip",
     "x_axis",
     "y_axis",
@@ -151,10 +154,23 @@ class Scale:
         return self.p0 + (value - self.d0) / (self.d1 - self.d0) * (self.p1 - self.p0)
 
 
-def nice_ticks(low: float, high: float, max_ticks: int = 6) -> list[float]:
+def _step(raw: float, integer: bool) -> float:
+    """The smallest 1/2/2.5/5 × 10^k step at or above ``raw`` (a whole number of at least 1
+    when ``integer``)."""
+    if integer and raw <= 1.0:
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(raw))
+    multiples = (1.0, 2.0, 5.0, 10.0) if integer and power < 10 else (1.0, 2.0, 2.5, 5.0, 10.0)
+    return next(m * power for m in multiples if m * power >= raw * (1 - 1e-12))
+
+
+def nice_ticks(
+    low: float, high: float, max_ticks: int = 6, *, integer: bool = False
+) -> list[float]:
     """Round tick positions covering ``[low, high]``, at most about ``max_ticks``.
 
-    Steps are 1, 2, 2.5 or 5 times a power of ten.
+    Steps are 1, 2, 2.5 or 5 times a power of ten; with ``integer=True`` (counts) they are
+    whole numbers (1, 2, 5, 10, 20, 25, 50 …), so no tick falls between two counts.
 
     Examples
     --------
@@ -162,15 +178,74 @@ def nice_ticks(low: float, high: float, max_ticks: int = 6) -> list[float]:
     [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     >>> nice_ticks(0.0, 0.07)
     [0.0, 0.02, 0.04, 0.06]
+    >>> nice_ticks(0.0, 3.0, 5, integer=True)
+    [0.0, 1.0, 2.0, 3.0]
     """
     if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
         return [low]
-    raw = (high - low) / max(max_ticks - 1, 1)
-    power = 10.0 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1.0, 2.0, 2.5, 5.0, 10.0) if m * power >= raw - 1e-12)
+    step = _step((high - low) / max(max_ticks - 1, 1), integer)
     first = math.ceil(low / step - 1e-9)
     last = math.floor(high / step + 1e-9)
     return [round(i * step, 12) for i in range(first, last + 1)]
+
+
+def axis_ticks(high: float, max_ticks: int = 5, *, integer: bool = False) -> list[float]:
+    """Ticks of an axis from 0 whose last tick is at or above ``high`` (the axis' top).
+
+    A constant zero, or no data (``high`` NaN or <= 0), gets the axis 0–1.
+
+    Examples
+    --------
+    >>> axis_ticks(7.0, integer=True)
+    [0.0, 2.0, 4.0, 6.0, 8.0]
+    >>> axis_ticks(0.0, integer=True)
+    [0.0, 1.0]
+    """
+    if not math.isfinite(high) or high <= 0:
+        high = 1.0
+    step = _step(high / max(max_ticks - 1, 1), integer)
+    return [round(i * step, 12) for i in range(max(math.ceil(high / step - 1e-9), 1) + 1)]
+
+
+def tick_labels(ticks: Sequence[float], unit: str = "") -> list[str]:
+    """Labels of ``ticks``, all with the fewest decimals that write every tick exactly.
+
+    ``unit`` ``"%"`` labels fractions as percentages; otherwise large values are written
+    in thousands (``k``, from 10,000) or millions (``M``, from 10,000,000) when the ticks
+    are far enough apart, with thousands separators; zero is "0". No two distinct ticks
+    get the same label.
+
+    Examples
+    --------
+    >>> tick_labels([0.0, 0.25, 0.5, 0.75, 1.0])
+    ['0', '0.25', '0.50', '0.75', '1.00']
+    >>> tick_labels([0.001, 0.002, 0.003], "%")
+    ['0.1%', '0.2%', '0.3%']
+    >>> tick_labels([0.0, 25_000.0, 50_000.0])
+    ['0', '25k', '50k']
+    """
+    if not ticks:
+        return []
+    values = [float(t) for t in ticks]
+    gaps = [abs(b - a) for a, b in itertools.pairwise(values) if b != a]
+    gap = min(gaps, default=max(abs(v) for v in values) or 1.0)
+    largest = max(abs(v) for v in values)
+    suffix, scale = "", 1.0
+    if unit == "%":
+        suffix, scale = "%", 100.0
+    elif largest >= 10_000_000 and gap >= 100_000:  # k and M keep a decimal at most
+        suffix, scale = "M", 1e-6
+    elif largest >= 10_000 and gap >= 100:
+        suffix, scale = "k", 1e-3
+    scaled = [v * scale for v in values]
+    tolerance = 1e-6 * gap * scale
+    for decimals in range(0, 13):
+        texts = [f"{v:,.{decimals}f}" for v in scaled]
+        exact = all(abs(v - round(v, decimals)) <= tolerance for v in scaled)
+        if exact and len(set(texts)) == len(set(scaled)):
+            break
+    zero = "0" + suffix * (unit == "%")
+    return [zero if v == 0 else f"{t}{suffix}" for v, t in zip(scaled, texts, strict=True)]
 
 
 def nice_ceiling(value: float) -> float:
@@ -182,14 +257,6 @@ def nice_ceiling(value: float) -> float:
         if m * power >= value - 1e-12:
             return m * power
     return 10.0 * power  # pragma: no cover - the loop always returns
-
-
-def pct_tick(value: float, step: float) -> str:
-    """A percentage tick label with as few decimals as the tick step allows."""
-    decimals = 0 if step >= 0.01 - 1e-12 else 1
-    if decimals == 0 and abs(value * 100 - round(value * 100)) > 1e-6:
-        decimals = 1
-    return f"{value * 100:.{decimals}f}%"
 
 
 def pct(value: float) -> str:
@@ -274,6 +341,28 @@ def legend_box(x: float, y: float, items: Sequence[tuple[str, str]], width: floa
         out.append(f'<g transform="translate({num(x + 8)} {num(row_y - 5)})">{swatch}</g>')
         out.append(text_el(x + 30, row_y, label, fill=INK))
     return out
+
+
+def legend_rows(
+    x: float, y: float, items: Sequence[tuple[str, str]], width: float
+) -> tuple[list[str], int]:
+    """A legend laid out left to right in rows of at most ``width`` pixels, above a plot
+    (so it never covers the data); the markup and the number of rows (16 px each).
+
+    Each item is (swatch markup at origin, label); text is measured at about 6.2 px a
+    character (11 px sans-serif).
+    """
+    out: list[str] = []
+    row, left = 0, x
+    for swatch, label in items:
+        size = 22 + 6.2 * len(label) + 14
+        if left > x and left + size > x + width:
+            row, left = row + 1, x
+        row_y = y + 16 * row
+        out.append(f'<g transform="translate({num(left)} {num(row_y - 9)})">{swatch}</g>')
+        out.append(text_el(left + 22, row_y, label, fill=INK))
+        left += size
+    return out, row + 1 if items else 0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,14 +24,12 @@ from failwise.report._svg import (
     SKY,
     VERMILLION,
     Scale,
-    count_label,
+    axis_ticks,
     element,
-    legend_box,
-    nice_ceiling,
-    nice_ticks,
+    legend_rows,
     num,
-    pct_tick,
     svg_document,
+    tick_labels,
     tooltip,
     x_axis,
     y_axis,
@@ -121,6 +119,7 @@ def timeline_chart(
     title: str,
     uid: str,
     unit: str = "%",
+    y_title: str | None = None,
 ) -> Markup:
     """Lines over time, each with its interval band; gaps where a value is NaN.
 
@@ -136,6 +135,11 @@ def timeline_chart(
         Unique in the page (ids of the title and description).
     unit : {"%", "s", ""}, default="%"
         ``%``: fractions on a 0–100 % axis scaled to the data; ``s``: seconds.
+    y_title : str, optional
+        The y axis' title (default: "Rate", "Seconds" or none, by ``unit``).
+
+    Series are named in a legend above the plot, which never covers a line; a chart of
+    counts (every value a whole number) gets whole-number ticks.
     """
     _check(starts, {s.label: s.values for s in series})
     for s in series:
@@ -148,32 +152,31 @@ def timeline_chart(
     if unit != "s" and bands:  # rates: the whole interval; times: the values (a p90's
         top = max(top, max(bands))  # upper bound on a few tasks can be far above them)
     top = top * 1.15 if unit == "s" else top
-    top = min(nice_ceiling(top), 1.0) if unit == "%" and top <= 1.0 else nice_ceiling(top)
-    ys = Scale(0.0, top, _BOTTOM, _TOP)
-    ticks = nice_ticks(0.0, top, 5)
-    step = ticks[1] - ticks[0] if len(ticks) > 1 else top
-    labels = [pct_tick(t, step) if unit == "%" else count_label(t) for t in ticks]
+    # counts (every value and bound a whole number) get whole-number ticks
+    whole = unit == "" and all(float(v).is_integer() for v in values + bands)
+    ticks = axis_ticks(top, 5, integer=whole)
+    top = ticks[-1]
+    colours = [_COLOURS[k % len(_COLOURS)] for k in range(len(series))]
+    legend, rows = _legend(
+        [(colour, s.label) for colour, s in zip(colours, series, strict=True)]
+        if len(series) > 1
+        else []
+    )
+    plot_top = _TOP + 16 * rows
+    ys = Scale(0.0, top, _BOTTOM, plot_top)
     body: list[str] = y_axis(
-        ys, ticks, _LEFT, labels, {"%": "Rate", "s": "Seconds"}.get(unit, ""), _WIDTH - _RIGHT
+        ys,
+        ticks,
+        _LEFT,
+        tick_labels(ticks, unit if unit == "%" else ""),
+        {"%": "Rate", "s": "Seconds"}.get(unit, "") if y_title is None else y_title,
+        _WIDTH - _RIGHT,
     )
-    marks = _time_ticks(starts, bucket_s)
-    span = x1 - x0
-    body += x_axis(
-        Scale(x0, x1, _LEFT, _WIDTH - _RIGHT),
-        [starts[i] for i in marks],
-        _BOTTOM,
-        [_time_label(starts[i], span) for i in marks],
-        "Time (UTC)",
-        _TOP,
-    )
-    legend: list[tuple[str, str]] = []
+    body += _time_axis(starts, bucket_s, plot_top)
     centres = [xs(start + bucket_s / 2) for start in starts]
-    for k, s in enumerate(series):
-        colour = _COLOURS[k % len(_COLOURS)]
+    for colour, s in zip(colours, series, strict=True):
         body += _line_marks(s, starts, centres, ys, top, unit, colour)
-        legend.append((element("rect", width=16, height=10, fill=colour), s.label))
-    if len(series) > 1:
-        body += legend_box(_WIDTH - _RIGHT - 150, _TOP + 2, legend, 146)
+    body += legend
     last = [s for s in series if any(not math.isnan(v) for v in s.values)]
     desc = f"{title} per {_bucket_name(bucket_s)}, {len(starts)} buckets"
     if last:
@@ -182,6 +185,26 @@ def timeline_chart(
             for s in last
         )
     return svg_document(uid, _WIDTH, _HEIGHT, title, desc + ".", body)
+
+
+def _legend(items: Sequence[tuple[str, str]]) -> tuple[list[str], int]:
+    """(colour, label) swatches in rows above the plot; the markup and its rows."""
+    swatches = [(element("rect", width=16, height=10, fill=c), label) for c, label in items]
+    return legend_rows(_LEFT, 12, swatches, _WIDTH - _RIGHT - _LEFT)
+
+
+def _time_axis(starts: Sequence[float], bucket_s: float, plot_top: float) -> list[str]:
+    """The x axis: about six bucket starts labelled, grid lines up to ``plot_top``."""
+    x0, x1 = starts[0], starts[-1] + bucket_s
+    marks = _time_ticks(starts, bucket_s)
+    return x_axis(
+        Scale(x0, x1, _LEFT, _WIDTH - _RIGHT),
+        [starts[i] for i in marks],
+        _BOTTOM,
+        [_time_label(starts[i], x1 - x0) for i in marks],
+        "Time (UTC)",
+        plot_top,
+    )
 
 
 def _points(
@@ -271,28 +294,20 @@ def stacked_timeline_chart(
     palette = dict(colours or ACTION_COLOURS)
     names = list(counts)
     totals = [sum(int(counts[name][i]) for name in names) for i in range(len(starts))]
-    top = nice_ceiling(max(max(totals), 1))
+    ticks = axis_ticks(max(totals), 5, integer=True)
+    top = ticks[-1]
+    fills = [palette.get(n, _COLOURS[k % len(_COLOURS)]) for k, n in enumerate(names)]
+    legend, rows = _legend(list(zip(fills, names, strict=True)))
+    plot_top = _TOP + 16 * rows
     x0, x1 = starts[0], starts[-1] + bucket_s
     xs = Scale(x0, x1, _LEFT, _WIDTH - _RIGHT)
-    ys = Scale(0.0, top, _BOTTOM, _TOP)
-    ticks = nice_ticks(0.0, top, 5)
-    body: list[str] = y_axis(
-        ys, ticks, _LEFT, [count_label(t) for t in ticks], "Tasks", _WIDTH - _RIGHT
-    )
-    marks = _time_ticks(starts, bucket_s)
-    body += x_axis(
-        Scale(x0, x1, _LEFT, _WIDTH - _RIGHT),
-        [starts[i] for i in marks],
-        _BOTTOM,
-        [_time_label(starts[i], x1 - x0) for i in marks],
-        "Time (UTC)",
-        _TOP,
-    )
+    ys = Scale(0.0, top, _BOTTOM, plot_top)
+    body: list[str] = y_axis(ys, ticks, _LEFT, tick_labels(ticks), "Tasks", _WIDTH - _RIGHT)
+    body += _time_axis(starts, bucket_s, plot_top)
     bar = max(xs(x0 + bucket_s) - xs(x0) - 1.0, 0.6)
     marked = len(starts) <= MARKED_BUCKETS
     bases = [0.0] * len(starts)
-    for k, name in enumerate(names):
-        colour = palette.get(name, _COLOURS[k % len(_COLOURS)])
+    for colour, name in zip(fills, names, strict=True):
         shapes: list[str] = []
         for i, start in enumerate(starts):
             value = int(counts[name][i])
@@ -311,11 +326,7 @@ def stacked_timeline_chart(
             body += shapes
         elif shapes:
             body.append(element("path", tooltip(name), d="".join(shapes), fill=colour))
-    legend = [
-        (element("rect", width=16, height=10, fill=palette.get(n, _COLOURS[k % len(_COLOURS)])), n)
-        for k, n in enumerate(names)
-    ]
-    body += legend_box(_WIDTH - _RIGHT - 104, _TOP + 2, legend, 100)
+    body += legend
     body.append(element("line", x1=_LEFT, y1=_BOTTOM, x2=_WIDTH - _RIGHT, y2=_BOTTOM, stroke=AXIS))
     mix = ", ".join(f"{n} {sum(int(v) for v in counts[n]):,}" for n in names)
     desc = f"{title} per {_bucket_name(bucket_s)}, {len(starts)} buckets; totals: {mix}."

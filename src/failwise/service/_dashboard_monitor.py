@@ -1,8 +1,9 @@
 """The dashboard's monitor section: the monitor's findings in words, and each recent window's
 label-free accuracy estimate against its audit sample.
 
-Everything is read from the store (:func:`failwise.monitor.findings`,
-:meth:`~failwise.store.Store.monitor_windows`, :meth:`~failwise.store.Store.quarantines`),
+Everything is read from the store (:meth:`~failwise.store.Store.latest_findings`,
+:meth:`~failwise.store.Store.recent_monitor_windows`,
+:meth:`~failwise.store.Store.quarantines`), each in one bounded statement,
 so the page shows what ``failwise monitor`` and ``failwise gaps`` stored, whichever
 process ran them.
 """
@@ -14,7 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["MonitorEstimate", "MonitorFinding", "monitor_estimates", "monitor_findings"]
+__all__ = [
+    "MonitorEstimate",
+    "MonitorFinding",
+    "monitor_estimates",
+    "monitor_findings",
+    "window_span",
+]
 
 #: Findings listed, latest first.
 MAX_FINDINGS = 20
@@ -34,6 +41,16 @@ _KIND_LABELS = {
 }
 
 
+def window_span(start: float | None, end: float | None) -> str:
+    """``"2026-01-05 09:00:00 – 10:00:00"`` (UTC): the end's date only when it differs."""
+    if start is None or end is None:
+        return "—"
+    first = datetime.fromtimestamp(start, UTC)
+    last = datetime.fromtimestamp(end, UTC)
+    tail = "%H:%M:%S" if first.date() == last.date() else "%Y-%m-%d %H:%M:%S"
+    return f"{first:%Y-%m-%d %H:%M:%S} – {last.strftime(tail)}"
+
+
 @dataclass(frozen=True)
 class MonitorFinding:
     """One finding as the dashboard lists it."""
@@ -49,6 +66,11 @@ class MonitorFinding:
     evidence: str
     quarantined: bool
 
+    @property
+    def window(self) -> str:
+        """The finding's window, in UTC."""
+        return window_span(self.window_start, self.window_end)
+
 
 @dataclass(frozen=True)
 class MonitorEstimate:
@@ -57,6 +79,7 @@ class MonitorEstimate:
     monitor: str
     window_start: float
     window_end: float
+    n_tasks: int
     n_answers: int
     estimate: float | None
     low: float | None
@@ -65,6 +88,12 @@ class MonitorEstimate:
     audited_accuracy: float | None
     p_value: float | None
     contradicted: bool
+    alpha: float | None = None
+
+    @property
+    def window(self) -> str:
+        """The window, in UTC."""
+        return window_span(self.window_start, self.window_end)
 
 
 def _number(value: Any) -> float | None:
@@ -150,17 +179,7 @@ def _evidence(kind: str, s: dict[str, Any]) -> str:
 
 def monitor_findings(store: Any, since: float, until: float) -> list[MonitorFinding]:
     """The findings made in ``[since, until]``, latest first (at most :data:`MAX_FINDINGS`)."""
-    from failwise.monitor import findings
-
-    found: list[Any] = []
-    after = 0
-    while True:  # oldest first, a page at a time: keep the window's
-        page = findings(store, after_id=after, limit=1000)
-        found += [f for f in page if since <= f.created_at < until + 1.0]
-        found = sorted(found, key=lambda f: -f.id)[:MAX_FINDINGS]
-        if len(page) < 1000:
-            break
-        after = page[-1].id
+    found = store.latest_findings(since=since, until=until + 1.0, limit=MAX_FINDINGS)
     held = {zone.finding_id for zone in store.quarantines(active_only=True)}
     return [
         MonitorFinding(
@@ -179,35 +198,36 @@ def monitor_findings(store: Any, since: float, until: float) -> list[MonitorFind
     ]
 
 
-def monitor_estimates(
-    store: Any, monitors: list[str], since: float, until: float
-) -> list[MonitorEstimate]:
-    """The label-free estimate of each window of ``monitors`` that ended in ``[since, until]``,
-    latest first (at most :data:`MAX_ESTIMATES`)."""
+def _count(value: Any) -> int:
+    number = _number(value)
+    return 0 if number is None else int(number)
+
+
+def monitor_estimates(store: Any, since: float, until: float) -> list[MonitorEstimate]:
+    """Every monitor window that ended in ``[since, until]`` with its label-free estimate,
+    latest first (at most :data:`MAX_ESTIMATES`, read in one statement).
+
+    A window whose statistics hold no estimate (a monitor run that could not make one) is
+    listed with its task count and no figures."""
     out = []
-    for monitor in dict.fromkeys(monitors):
-        last = store.last_monitor_window(monitor)
-        if last is None:
-            continue
-        # window ids grow across monitors: the last few ids hold this monitor's latest windows
-        after = max(last.id - 4 * MAX_ESTIMATES, 0)
-        for window in store.monitor_windows(monitor, after_id=after or None):
-            estimate = window.stats.get("estimate")
-            if not isinstance(estimate, dict) or not since <= window.window_end <= until:
-                continue
-            out.append(
-                MonitorEstimate(
-                    monitor=monitor,
-                    window_start=window.window_start,
-                    window_end=window.window_end,
-                    n_answers=int(estimate.get("n_answers") or 0),
-                    estimate=_number(estimate.get("estimate")),
-                    low=_number(estimate.get("low")),
-                    high=_number(estimate.get("high")),
-                    n_audited=int(estimate.get("n_audited") or 0),
-                    audited_accuracy=_number(estimate.get("audited_accuracy")),
-                    p_value=_number(estimate.get("calibration_p_value")),
-                    contradicted=bool(estimate.get("calibration_broken")),
-                )
+    for window in store.recent_monitor_windows(since=since, until=until, limit=MAX_ESTIMATES):
+        estimate = window.stats.get("estimate")
+        e: dict[str, Any] = estimate if isinstance(estimate, dict) else {}
+        out.append(
+            MonitorEstimate(
+                monitor=window.monitor,
+                window_start=window.window_start,
+                window_end=window.window_end,
+                n_tasks=window.n_tasks,
+                n_answers=_count(e.get("n_answers")),
+                estimate=_number(e.get("estimate")),
+                low=_number(e.get("low")),
+                high=_number(e.get("high")),
+                n_audited=_count(e.get("n_audited")),
+                audited_accuracy=_number(e.get("audited_accuracy")),
+                p_value=_number(e.get("calibration_p_value")),
+                contradicted=e.get("calibration_broken") is True,
+                alpha=_number(e.get("alpha")),
             )
-    return sorted(out, key=lambda e: -e.window_end)[:MAX_ESTIMATES]
+        )
+    return sorted(out, key=lambda e: (-e.window_end, e.monitor))

@@ -64,6 +64,31 @@ class _Tile:
     value: str
     interval: str
     raw: str
+    note: str = ""
+
+
+#: Why a metric has no value although the window has tasks (its interval may still bound it).
+_NO_VALUE = {
+    "time_to_correct_output_median_s": "no task reached a correct output yet",
+    "time_to_correct_output_p90_s": "no task reached a correct output yet",
+    "recovery_rate": "no first output was known to be wrong",
+    "selective_accuracy": "no automatic answer",
+}
+#: Why a value is only bounded: the audits do not tell the error rate of unaudited answers.
+_BOUNDS_ONLY = "bounds only: needs more audited answers"
+
+
+def _no_value(name: str, estimate: Any, n_tasks: int) -> tuple[str, str]:
+    """(interval, note) of a metric without a value: its bounds when it has them, and why."""
+    if n_tasks == 0:
+        return "", "no task in the window"
+    if math.isnan(estimate.low) or math.isnan(estimate.high):
+        return "", _NO_VALUE.get(name, "not defined for these tasks")
+    info = metric_info(name)
+    unit = info.unit if info is not None else ""
+    low = format_metric(MetricValue(estimate.low, unit=unit))[0]
+    high = format_metric(MetricValue(estimate.high, unit=unit))[0]
+    return f"between {low} and {high}", _BOUNDS_ONLY
 
 
 @dataclass(frozen=True)
@@ -81,6 +106,9 @@ def _tiles(series: MetricSeries) -> list[_Tile]:
         low = None if math.isnan(estimate.low) else estimate.low
         high = None if math.isnan(estimate.high) else estimate.high
         value, interval = format_metric(MetricValue(estimate.value, low=low, high=high, unit=unit))
+        note = ""
+        if math.isnan(estimate.value):
+            interval, note = _no_value(name, estimate, series.total.n_tasks)
         out.append(
             _Tile(
                 name=name,
@@ -89,6 +117,7 @@ def _tiles(series: MetricSeries) -> list[_Tile]:
                 value=value,
                 interval=interval,
                 raw="" if math.isnan(estimate.value) else repr(float(estimate.value)),
+                note=note,
             )
         )
     return out
@@ -172,6 +201,7 @@ def _queue_charts(health: QueueHealth) -> list[_Chart]:
                 title="Queue depth and breaches",
                 uid="depth",
                 unit="",
+                y_title="Items",
             ),
             "Items open at the end of each bucket, and items whose due time passed in it "
             "unresolved.",
@@ -183,11 +213,12 @@ def _queue_charts(health: QueueHealth) -> list[_Chart]:
                 [
                     TimelineSeries("Resolved per hour", health.resolved_per_hour),
                     TimelineSeries("Queued per hour", [n * 3600.0 / width for n in health.created]),
-                    TimelineSeries("Reviewers", [float(v) for v in health.reviewers]),
+                    TimelineSeries("Reviewers (people)", [float(v) for v in health.reviewers]),
                 ],
                 title="Reviewer throughput",
                 uid="throughput",
                 unit="",
+                y_title="Items per hour",
             ),
             "Items resolved and queued per hour, and the reviewers who resolved any.",
         ),
@@ -223,7 +254,7 @@ def _render(request: Request, state: ServiceState, principal: Principal) -> Resp
         "reliability": reliability,
         "n_labelled": 0 if bins is None else int(sum(bins.count)),
         "findings": found,
-        "estimates": monitor_estimates(state.store, [f.monitor for f in found], since, until),
+        "estimates": monitor_estimates(state.store, since, until),
         "windows": [(key, text) for key, (_, text) in WINDOWS.items()],
         "window": window,
         "bucket": bucket,

@@ -301,6 +301,31 @@ def _render_queue(
     )
 
 
+#: What each event of a task's history says, in words.
+EVENT_WORDS: dict[str, str] = {
+    "decision": "Decided",
+    "feedback_accepted": "The user accepted the output",
+    "feedback_corrected": "The user corrected the output",
+    "feedback_abandoned": "The user gave up",
+    "clarification_choice": "The user answered the clarification",
+    "fallback_result": "The fallback answered",
+    "audit_label": "Audit label recorded",
+    **{
+        f"{kind}_{step}": f"{noun} {words}"
+        for kind, noun in (("escalation", "Escalation"), ("audit", "Audit"))
+        for step, words in (
+            ("created", "queued"),
+            ("claimed", "claimed"),
+            ("resolved", "resolved"),
+            ("expired", "lease expired"),
+            ("released", "released"),
+            ("renewed", "lease renewed"),
+            ("reopened", "reopened (undo)"),
+        )
+    },
+}
+
+
 @review_router.get("/review/items/{item_id}")
 async def item_page(request: Request, state: State, item_id: int) -> Response:
     """One item: its input, the model's top labels, why it is here, its history."""
@@ -347,6 +372,7 @@ def _render_item(
         recent=recent,
         undo_window_s=state.settings.undo_window_s,
         label_options=label_options(state),
+        event_words=EVENT_WORDS,
     )
 
 

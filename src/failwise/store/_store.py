@@ -24,6 +24,7 @@ from failwise.store._events import (
 from failwise.store._keys import ApiKeys
 from failwise.store._labels import StoreLabels
 from failwise.store._monitor_log import MonitorLog
+from failwise.store._monitor_reads import MonitorReads
 from failwise.store._queue import Queue
 from failwise.store._queue_items import QueueRequest
 from failwise.store._reads import StoreReads
@@ -58,7 +59,7 @@ class _AppendEvent:
 
 
 # ------------------------------------------------------------------------------ the store
-class Store(StoreReads, StoreLabels, MonitorLog, MetricRollups):
+class Store(StoreReads, StoreLabels, MonitorLog, MonitorReads, MetricRollups):
     """The event log and review queue of one database.
 
     Open it with :func:`failwise.store.open`; close it with :meth:`close` or a ``with``

@@ -19,6 +19,23 @@ Contenders:
 - ``failwise (before)``: the procedure ``RiskThreshold`` ran before, frozen here: 90 % of δ
   on one start (the top 5 % of rows, at least the fewest that pass with zero errors, at
   most where 20 errors pass), 10 % on restart points 2^k ≥ twice that start.
+- ``joint levels`` (and ``joint levels, all rows``): a candidate testing plan for
+  ``RiskThreshold``, implemented here. Starts allowing 0, 1, …, 5 errors (those within 60 %
+  of the rows; the zero-error start always), each at the fewest answered rows where its
+  error count passes the binomial test at one common level λ, plus restart points 2^k ≥
+  twice the deepest start on 10 % of δ. λ is the largest level at which the starts pass
+  *together* with probability at most δ under the flat null (every row wrong with
+  probability ``target_risk``, independently), computed exactly by following the error
+  count from start to start, instead of the Bonferroni sum of the starts' levels; the
+  starts' tests overlap (the top rows are in all of them), so the same δ buys shallower
+  starts. Below the deepest start that passes, each candidate answering r rows is tested
+  at δ minus the flat-null size of the starts deeper than r. Exact under the monotone-risk
+  assumption: given the number m of calibration rows above the strictest threshold whose
+  risk exceeds the target, the error count of those m rows is Binomial(m, R) with R >
+  ``target_risk`` and every row below them is wrong with probability above it,
+  independently; so the error path from rank m + 1 on dominates the flat null, and each
+  local test of the closed test (reject when few errors occur somewhere at or below rank
+  m + 1) has size at most δ. The plan depends on n, ``target_risk`` and δ only.
 - ``mapie BH``, ``mapie FST``: MAPIE's ``BinaryClassificationController`` with
   ``risk="precision"`` (positive prediction = answer, positive label = correct, so
   precision ≥ 1 − target is selective risk ≤ target), ``fwer_method="bonferroni_holm"`` or
@@ -63,6 +80,12 @@ test rows, and its splits draw as many rows as the validation set holds. SGR is 
 both designs (it only needs an order). Hindsight is computed per design on that design's
 own calibration rows.
 
+**Plan floor.** Over the splits whose hindsight coverage is ≥ 20 % (grouped by calibration
+size), the fewest left certifying nothing by *any* plan of two or three starts (a zero-error
+start, then starts allowing more errors, each at the shallowest point whose union keeps its
+flat-null size within δ), the plan chosen on those very splits: a floor for exact plans of
+that kind, not a method. A plan certifies nothing exactly when none of its starts passes.
+
 Reported per contender: mean coverage; over splits whose hindsight coverage is ≥ 20 %,
 mean coverage ÷ mean hindsight and the share of splits certifying nothing; the violation
 rate, the share of splits whose held-out risk among answers exceeds the target (held-out
@@ -81,7 +104,8 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -105,8 +129,16 @@ MAPIE_BH = "mapie BH"
 MAPIE_FST = "mapie FST"
 MAPIE_SFST = "mapie SFST"
 SGR = "SGR"
-CONTENDERS = (FAILWISE, FAILWISE_BEFORE, MAPIE_BH, MAPIE_FST, MAPIE_SFST, SGR)
-ALL_ROWS_CONTENDERS = (FAILWISE_ALL, SGR_ALL)
+JOINT = "joint levels"
+JOINT_ALL = "joint levels, all rows"
+CONTENDERS = (FAILWISE, FAILWISE_BEFORE, JOINT, MAPIE_BH, MAPIE_FST, MAPIE_SFST, SGR)
+ALL_ROWS_CONTENDERS = (FAILWISE_ALL, JOINT_ALL, SGR_ALL)
+
+#: The joint-levels design: starts allowing 0..5 errors (those within 60 % of the rows), one
+#: common level for all of them, and 10 % of δ on restart points 2^k, as in RiskThreshold.
+JOINT_ERRORS = tuple(range(6))
+JOINT_REACH = 0.6
+JOINT_RESTART_SHARE = 0.1
 
 Pool = dict[str, NDArray[Any]]
 
@@ -374,6 +406,177 @@ def failwise_now(
         return float(fitted.fit(confidence, correct).threshold_)
 
 
+def flat_null_hit(starts: Sequence[tuple[int, int]], alpha: float) -> float:
+    """P(some start passes) when every row is wrong with probability ``alpha``, independently.
+
+    ``starts`` holds (answered count k, errors allowed b), by k; start (k, b) passes when the
+    top k rows hold at most b errors. The error count is followed from start to start
+    (counts above the largest b can no longer pass and are dropped), so the overlap of
+    the starts' tests is counted once, not once per start as a Bonferroni sum does.
+    """
+    most = max((b for _, b in starts), default=-1)
+    if most < 0:
+        return 0.0
+    mass = np.zeros(most + 1)
+    mass[0] = 1.0
+    hit, previous = 0.0, 0
+    for k, b in starts:
+        step = stats.binom.pmf(np.arange(most + 1), k - previous, alpha)
+        mass = np.convolve(mass, step)[: most + 1]
+        previous = k
+        if b >= 0:
+            hit += float(mass[: b + 1].sum())
+            mass[: b + 1] = 0.0
+    return hit
+
+
+def _critical_count(n: int, alpha: float, level: float) -> int:
+    """Most errors among ``n`` rows that pass the binomial test at ``level`` (-1: none)."""
+    count = int(stats.binom.ppf(level, n, alpha))
+    while count >= 0 and stats.binom.cdf(count, n, alpha) > level:
+        count -= 1
+    while stats.binom.cdf(count + 1, n, alpha) <= level:
+        count += 1
+    return count
+
+
+def _joint_starts(
+    n: int, alpha: float, delta: float, level: float, errors: Sequence[int]
+) -> list[tuple[int, int]]:
+    starts = [(_fewest(alpha, level, e), e) for e in errors]
+    counts = 2 ** np.arange(int(np.log2(max(n, 1))) + 1)
+    counts = counts[counts >= 2 * max(k for k, _ in starts)]
+    if counts.size:
+        shares = JOINT_RESTART_SHARE * delta * np.sqrt(counts) / np.sqrt(counts).sum()
+        for count, share in zip(counts.tolist(), shares.tolist(), strict=True):
+            if (b := _critical_count(count, alpha, share)) >= 0:
+                starts.append((count, b))
+    return sorted(starts)
+
+
+@lru_cache(maxsize=64)
+def joint_plan(n: int, alpha: float, delta: float) -> tuple[tuple[int, int], ...]:
+    """The joint-levels starts for ``n`` rows: a function of n, alpha and delta only.
+
+    Every start is placed at one common level λ (the fewest rows at which its error count
+    passes at λ), the largest λ whose starts pass together with probability at most δ
+    under the flat null (:func:`flat_null_hit`), found by bisection. Starts that then lie
+    beyond 60 % of the rows are dropped and λ is found again for the rest (the zero-error
+    start always stays).
+    """
+    errors = list(JOINT_ERRORS)
+    while True:
+
+        def size(level: float, errors: list[int] = errors) -> float:
+            return flat_null_hit(_joint_starts(n, alpha, delta, level, errors), alpha)
+
+        low, high = 1e-9, delta
+        if size(high) <= delta:
+            low = high
+        while high - low > 1e-12:
+            middle = (low + high) / 2
+            low, high = (middle, high) if size(middle) <= delta else (low, middle)
+        starts = _joint_starts(n, alpha, delta, low, errors)
+        kept = [e for k, e in starts if e == 0 or k <= JOINT_REACH * n]
+        if kept == errors:
+            return tuple(starts)
+        errors = kept
+
+
+def _joint_threshold(
+    confidence: NDArray[np.float64],
+    correct: NDArray[np.bool_],
+    alpha: float,
+    delta: float,
+    starts: Sequence[tuple[int, int]],
+) -> float:
+    """The closed test of the starts' union: the threshold it certifies, inf if none.
+
+    The local test at the candidate answering r rows rejects when some start deeper than r
+    passes, or when P(Binomial(r, α) ≤ e_r) ≤ δ − (flat-null size of the union of the starts
+    deeper than r). Under the monotone-risk assumption the error path below the strictest
+    false hypothesis dominates the flat null at α, and each local test is a decreasing
+    event of that path, so its size is at most δ: the certificate is exact.
+    """
+    thresholds, answered, errors = _sorted_path(confidence, correct)
+    ranks = np.array([k for k, _ in starts])
+    allowed = np.array([b for _, b in starts])
+    at = np.searchsorted(answered, ranks)  # the first candidate answering >= k rows
+    reach = at < answered.size
+    passed = np.zeros(ranks.size, dtype=bool)
+    passed[reach] = errors[at[reach]] <= allowed[reach]
+    deeper = [flat_null_hit(starts[j:], alpha) for j in range(len(starts))] + [0.0]
+    levels = delta - np.array(deeper)[np.searchsorted(ranks, answered, side="right")]
+    first = int(at[np.flatnonzero(passed)[-1]]) + 1 if passed.any() else 0
+    failed = np.flatnonzero(
+        stats.binom.cdf(errors[first:], answered[first:], alpha) > levels[first:]
+    )
+    last = first + (int(failed[0]) if failed.size else answered.size - first) - 1
+    return float(thresholds[last]) if last >= 0 else np.inf
+
+
+def failwise_joint(
+    confidence: NDArray[np.float64], correct: NDArray[np.bool_], alpha: float, delta: float
+) -> float:
+    """Starts allowing 0–5 errors tested jointly: the threshold, inf if none."""
+    starts = joint_plan(int(confidence.size), alpha, delta)
+    return _joint_threshold(confidence, correct, alpha, delta, starts)
+
+
+def plan_floor(
+    paths: NDArray[np.intp], alpha: float, delta: float, *, three: bool
+) -> dict[str, Any]:
+    """The fewest of these splits left certifying nothing by any plan of two or three starts.
+
+    ``paths[i, k - 1]`` is split i's error count among its k most confident rows. Plans: a
+    zero-error start at k0, then starts allowing e1 < e2 errors at the shallowest answered
+    counts whose union keeps its flat-null size within δ. The plan is chosen on the very
+    splits it is scored on, so this is a floor for plans of this kind, not a method.
+    """
+    n = paths.shape[1]
+
+    def shallowest(fixed: list[tuple[int, int]], errors: int, low: int) -> int | None:
+        high = n
+        if flat_null_hit([*fixed, (high, errors)], alpha) > delta:
+            return None
+        while high - low > 1:
+            middle = (low + high) // 2
+            if flat_null_hit([*fixed, (middle, errors)], alpha) <= delta:
+                high = middle
+            else:
+                low = middle
+        return high
+
+    def left(plan: list[tuple[int, int]]) -> int:
+        ok = np.zeros(paths.shape[0], dtype=bool)
+        for k, b in plan:
+            ok |= paths[:, k - 1] <= b
+        return int((~ok).sum())
+
+    best: tuple[int, list[tuple[int, int]]] = (paths.shape[0] + 1, [])
+    clean = _fewest(alpha, delta, 0)
+    for k0 in range(clean, min(n, 2 * clean) + 1, 1 if not three else 3):
+        for e1 in range(1, 6):
+            k1 = shallowest([(k0, 0)], e1, k0)
+            if k1 is None:
+                continue
+            plans = [[(k0, 0), (k1, e1)]]
+            if three:
+                for k1b in np.linspace(k1, min(n, 2 * k1), 6).astype(int).tolist():
+                    for e2 in range(e1 + 1, 8):
+                        k2 = shallowest([(k0, 0), (k1b, e1)], e2, k1b)
+                        if k2 is not None:
+                            plans.append([(k0, 0), (k1b, e1), (k2, e2)])
+            for plan in plans:
+                best = min(best, (left(plan), plan))
+    return {
+        "splits": int(paths.shape[0]),
+        "left_certifying_nothing": best[0],
+        "share": best[0] / max(paths.shape[0], 1),
+        "plan": best[1],
+    }
+
+
 def sgr(
     confidence: NDArray[np.float64], correct: NDArray[np.bool_], alpha: float, delta: float
 ) -> float:
@@ -448,7 +651,12 @@ def contender_functions(
     rng: np.random.Generator,
 ) -> dict[str, Callable[[NDArray[np.float64], NDArray[np.bool_], float, float], float] | str]:
     """Each contender's threshold function, or the reason it cannot run."""
-    out: dict[str, Any] = {FAILWISE: failwise_now, FAILWISE_BEFORE: failwise_before, SGR: sgr}
+    out: dict[str, Any] = {
+        FAILWISE: failwise_now,
+        FAILWISE_BEFORE: failwise_before,
+        JOINT: failwise_joint,
+        SGR: sgr,
+    }
     module, reason = h.optional_import("mapie.risk_control", extra="peers")
     for name, method in (
         (MAPIE_BH, "bonferroni_holm"),
@@ -490,12 +698,17 @@ def run_case(
     delta: float,
     seed: int,
     design: str = "split",
+    three_start_floor: bool = True,
 ) -> dict[str, Any]:
-    """Every contender of ``design`` ("split" or "all rows") on ``n_splits`` random splits."""
+    """Every contender of ``design`` ("split" or "all rows") on ``n_splits`` random splits.
+
+    Also the plan floor (:func:`plan_floor`, three-start plans searched when
+    ``three_start_floor``) over the splits whose hindsight coverage is substantial.
+    """
     rng = np.random.default_rng(seed)
     functions = contender_functions(rng)
     if design != "split":
-        functions = {FAILWISE_ALL: failwise_now, SGR_ALL: sgr}
+        functions = {FAILWISE_ALL: failwise_now, JOINT_ALL: failwise_joint, SGR_ALL: sgr}
     key = "" if design == "split" else "all_"
     per_model = max(1, math.ceil(n_splits / len(models)))
     rows: dict[str, dict[str, list[float]]] = {
@@ -504,6 +717,7 @@ def run_case(
     }
     hind: list[float] = []
     sizes = []
+    paths: dict[int, list[NDArray[np.intp]]] = {}
     for _, pool in models:
         inside = pool["test_in_scope"].astype(bool)
         confidence = np.concatenate(
@@ -518,6 +732,9 @@ def run_case(
             rows_ = rng.permutation(confidence.size)
             cal, held = rows_[:m], rows_[m:]
             hind.append(hindsight(confidence[cal], correct[cal], alpha, delta))
+            if hind[-1] >= HINDSIGHT_FLOOR:
+                order = np.argsort(-confidence[cal], kind="stable")
+                paths.setdefault(m, []).append(np.cumsum(~correct[cal][order]))
             for name, fn in functions.items():
                 if isinstance(fn, str):
                     continue
@@ -572,6 +789,21 @@ def run_case(
         "share_hindsight_substantial": float(substantial.mean()),
         "hindsight": hindsight_arr.tolist(),
         "contenders": summary,
+        "joint_plans": [
+            {
+                "calibration_rows": m,
+                "starts": [list(start) for start in joint_plan(m, alpha, delta)],
+                "flat_null_size": flat_null_hit(joint_plan(m, alpha, delta), alpha),
+            }
+            for m in sorted({m for m, _ in sizes})
+        ],
+        "plan_floor": [
+            {
+                "calibration_rows": m,
+                **plan_floor(np.array(group), alpha, delta, three=three_start_floor),
+            }
+            for m, group in sorted(paths.items())
+        ],
     }
 
 
@@ -662,6 +894,15 @@ def print_case(result: dict[str, Any], *, alpha: float, delta: float) -> None:
         rows,
         caption="÷ hindsight and none %: over splits whose hindsight coverage is ≥ 20 %",
     )
+    floors = result["plan_floor"]
+    if floors:
+        left = sum(f["left_certifying_nothing"] for f in floors)
+        total = sum(f["splits"] for f in floors)
+        plans = "; ".join(f"{f['calibration_rows']} rows: {f['plan']}" for f in floors)
+        print(
+            f"plan floor: the best plan of two or three starts, chosen on these very splits, "
+            f"still certifies nothing on {left} of {total} ({_pct(left / total)} %) — {plans}"
+        )
 
 
 def print_native(entries: list[dict[str, Any]]) -> None:
@@ -723,6 +964,7 @@ def main(argv: list[str] | None = None) -> int:
                 delta=delta,
                 seed=args.seed,
                 design=design,
+                three_start_floor=not args.quick,
             )
             print_case(result, alpha=alpha, delta=delta)
             results.append(result)

@@ -13,12 +13,23 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SPLIT_CONTENDERS = {"failwise", "failwise (before)", "mapie BH", "mapie FST", "mapie SFST", "SGR"}
-ALL_ROWS_CONTENDERS = {"failwise, all rows", "SGR, all rows"}
+SPLIT_CONTENDERS = {
+    "failwise",
+    "failwise (before)",
+    "joint levels",
+    "mapie BH",
+    "mapie FST",
+    "mapie SFST",
+    "SGR",
+}
+ALL_ROWS_CONTENDERS = {"failwise, all rows", "joint levels, all rows", "SGR, all rows"}
 CONTENDERS = SPLIT_CONTENDERS | ALL_ROWS_CONTENDERS
 DESIGNS = {"split": SPLIT_CONTENDERS, "all rows": ALL_ROWS_CONTENDERS}
 # Exact binomial / Clopper–Pearson tests, by design.
-EXACT = {"split": ("failwise", "failwise (before)", "SGR"), "all rows": tuple(ALL_ROWS_CONTENDERS)}
+EXACT = {
+    "split": ("failwise", "failwise (before)", "joint levels", "SGR"),
+    "all rows": tuple(ALL_ROWS_CONTENDERS),
+}
 
 
 def _run(out: Path, *extra: str) -> dict[str, Any]:
@@ -120,6 +131,51 @@ def test_failwise_certifies_whenever_hindsight_coverage_is_substantial_on_cifar1
             assert case["contenders"][name]["uncertified_share"] == 0.0
         failwise = "failwise" if case["design"] == "split" else "failwise, all rows"
         assert case["contenders"][failwise]["coverage_ratio_to_hindsight"] >= 0.95
+
+
+def _flat_null_size(starts: list[list[int]], alpha: float) -> float:
+    """P(some start (k, b) sees at most b errors in its top k rows), row by row."""
+    most = max(b for _, b in starts)
+    allowed: dict[int, int] = {}
+    for k, b in starts:
+        allowed[k] = b
+    mass = [1.0] + [0.0] * most  # error counts 0..most among rows so far, no start passed
+    hit = 0.0
+    for row in range(1, max(allowed) + 1):
+        mass = [mass[0] * (1 - alpha)] + [
+            mass[e] * (1 - alpha) + mass[e - 1] * alpha for e in range(1, most + 1)
+        ]
+        if row in allowed:
+            hit += sum(mass[: allowed[row] + 1])
+            mass[: allowed[row] + 1] = [0.0] * (allowed[row] + 1)
+    return hit
+
+
+def test_joint_starts_pass_together_with_probability_at_most_delta_under_the_flat_null(
+    certify: dict[str, Any],
+) -> None:
+    alpha, delta = certify["target_risk"], 1 - certify["confidence_level"]
+    for case in _cases(certify):
+        assert case["joint_plans"]
+        for plan in case["joint_plans"]:
+            starts = plan["starts"]
+            assert starts[0][1] == 0  # the zero-error start comes first
+            assert [k for k, _ in starts] == sorted(k for k, _ in starts)
+            size = _flat_null_size(starts, alpha)
+            assert size == pytest.approx(plan["flat_null_size"], abs=1e-9)
+            assert size <= delta + 1e-12
+            # The joint size buys more than the Bonferroni sum of the starts would.
+            bonferroni = sum(
+                math.comb(k, e) * alpha**e * (1 - alpha) ** (k - e)
+                for k, b in starts
+                for e in range(b + 1)
+            )
+            assert bonferroni >= size - 1e-12
+            if len(starts) > 1:
+                assert bonferroni > size
+        for floor in case["plan_floor"]:
+            assert 0 <= floor["left_certifying_nothing"] <= floor["splits"]
+            assert _flat_null_size(floor["plan"], alpha) <= delta + 1e-12
 
 
 def _check_native(payload: dict[str, Any], case: str) -> None:

@@ -10,8 +10,7 @@ import enum
 import json
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
-from functools import cache
+from collections.abc import Mapping
 from numbers import Integral, Real
 from typing import Any
 
@@ -29,7 +28,6 @@ __all__ = [
     "check_task_id",
     "check_text",
     "dump_json",
-    "dump_json_rows",
 ]
 
 #: Longest task id or reviewer name accepted (characters).
@@ -229,79 +227,3 @@ def dump_json(value: Mapping[str, Any], name: str = "payload") -> str:
             f"`{name}` must hold only JSON values (numbers, strings, booleans, None, lists, "
             f"dicts, NumPy scalars and arrays); {exc}."
         ) from None
-
-
-#: Types a row may hold and still take the fast encoder (``dump_json_rows``) as it is.
-_PLAIN = frozenset({str, int, bool, type(None)})
-
-
-def _floats_of(value: Any, floats: list[float]) -> bool:
-    """Append every float under ``value`` to ``floats``; False when ``value`` holds anything
-    but dicts with str keys, lists, tuples, str, int, float, bool and None."""
-    kind = type(value)
-    if kind is float:
-        floats.append(value)
-        return True
-    if kind in _PLAIN:
-        return True
-    if kind is dict:
-        for key in value:
-            if type(key) is not str:
-                return False
-        members = value.values()
-    elif kind is list or kind is tuple:
-        members = value
-    else:
-        return False
-    for member in members:
-        kind = type(member)
-        if kind is float:
-            floats.append(member)
-        elif kind not in _PLAIN and not _floats_of(member, floats):
-            return False
-    return True
-
-
-@cache
-def _fast_encoder() -> Callable[[Any], bytes] | None:
-    """``orjson.dumps`` when the service extra installed it, else None (the stdlib encodes)."""
-    try:
-        import orjson
-    except ImportError:  # pragma: no cover - the service extra is installed in tests
-        return None
-    encode: Callable[[Any], bytes] = orjson.dumps
-    return encode
-
-
-def dump_json_rows(values: Sequence[Mapping[str, Any]], name: str = "payload") -> list[str]:
-    """:func:`dump_json` of each value, in bulk; the same JSON (the text may differ in float
-    spelling) and the same errors.
-
-    Rows of plain JSON types go to ``orjson`` (when installed). It writes NaN and the
-    infinities as ``null`` where the store must refuse them, so the rows' floats are
-    gathered as they are walked and checked at once; a batch holding one goes through
-    :func:`dump_json`, which names it. Other rows (NumPy values, enums, sets, non-str keys,
-    integers beyond 64 bits, lone surrogates, non-ASCII text) go through :func:`dump_json`
-    one by one.
-    """
-    encode = _fast_encoder()
-    if encode is None:
-        return [dump_json(value, name) for value in values]
-    floats: list[float] = []
-    texts: list[str] = []
-    for value in values:
-        text = None
-        try:
-            if _floats_of(value, floats):
-                encoded = encode(value)
-                # The store keeps non-ASCII text escaped, as the standard encoder writes it
-                # (the queue's text filter matches that spelling): such rows go through it.
-                text = encoded.decode() if encoded.isascii() else None
-        except (TypeError, ValueError, RecursionError):
-            # orjson refuses big integers, surrogates and deep nesting; the stdlib decides.
-            text = None
-        texts.append(dump_json(value, name) if text is None else text)
-    if floats and not np.isfinite(np.asarray(floats, dtype=np.float64)).all():
-        for value in values:
-            dump_json(value, name)
-    return texts

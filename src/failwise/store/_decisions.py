@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from failwise._validation import describe
 from failwise.exceptions import InputError
 from failwise.store._backend import Tx
-from failwise.store._checks import check_at, check_decision, check_task_id, dump_json_rows
+from failwise.store._checks import check_at, check_decision, check_task_id
 from failwise.store._errors import DuplicateTaskError, format_time
+from failwise.store._json_rows import dump_json_rows
 from failwise.store._monitor_log import encode_features, insert_features
 from failwise.store._queue_items import ItemRow, check_requests, insert_items
 

@@ -22,13 +22,15 @@ and stores them. On PostgreSQL it holds
 an advisory lock (one refresher at a time), its ``DELETE`` of a mark waits for a writer
 that is about to mark the same hour (the trigger's ``ON CONFLICT DO UPDATE`` locks the
 mark's row), and each statement reads every transaction committed before it; a write
-that commits later leaves a new mark, so the hour is recomputed on the next read. For an
-hour that is not settled yet, the trigger does not lock the mark (``DO NOTHING``: the
-current hour's mark is shared by every decision written in it); a refresh never stores
-such an hour, so this is safe as long as a write transaction lasts less than four
-minutes and the database's clock is within four minutes of the service's. On SQLite the
-refresh runs through the store's writer, under the database's write lock, so no write
-interleaves with it.
+that commits later leaves a new mark, so the hour is recomputed on the next read.
+
+An hour that ended less than a minute ago (or has not ended) is not marked at all, on
+either backend (schema 6 on PostgreSQL, 8 on SQLite): a refresh stores only hours that
+ended :data:`SETTLE_S` ago, so no rollup of it can exist yet, and such hours are where
+every new decision is written. This is safe as long as a write transaction lasts less
+than four minutes and the database's clock is within four minutes of the service's. On
+SQLite the refresh runs through the store's writer, under the database's write lock, so
+no write interleaves with it.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ __all__ = [
     "ROLLUP_S",
     "ROLLUP_TABLES",
     "ROLLUP_TRIGGERS",
+    "ROLLUP_TRIGGERS_SETTLED",
     "SETTLE_S",
     "HourCompute",
     "MetricRollups",
@@ -150,6 +153,32 @@ BEGIN
 END
 $$
 """
+
+#: SQLite's clock in Unix seconds (``unixepoch('subsec')`` needs SQLite 3.42).
+_SQLITE_NOW = "(julianday('now') - 2440587.5) * 86400.0"
+
+#: An hour whose rollup a refresh may have stored: it ended a minute ago or more.
+_SQLITE_SETTLED = f"FLOOR({{hour}} / 3600.0) * 3600.0 + 3600.0 <= {_SQLITE_NOW} - 60.0"
+
+_SQLITE_MARK_SETTLED = f"""
+BEGIN
+    INSERT OR IGNORE INTO metric_rollup_marks (hour_start)
+    SELECT FLOOR(tasks.created_at / 3600.0) * 3600.0 FROM tasks
+    WHERE tasks.task_id = NEW.task_id AND {_SQLITE_SETTLED.format(hour="tasks.created_at")};
+END
+"""
+
+#: Schema 8 (SQLite): the marking triggers without work for the hours not settled yet, as
+#: :data:`ROLLUP_MARK_FUNCTION` does on PostgreSQL; a decision event's hour is its own
+#: time, so in the open hour the trigger stops at its ``WHEN`` (no look-up of the task).
+ROLLUP_TRIGGERS_SETTLED: tuple[str, ...] = (
+    "DROP TRIGGER IF EXISTS events_mark_rollup",
+    "DROP TRIGGER IF EXISTS queue_items_mark_rollup",
+    "CREATE TRIGGER events_mark_rollup AFTER INSERT ON events "
+    f"WHEN NEW.kind <> 'decision' OR {_SQLITE_SETTLED.format(hour='NEW.at')} "
+    f"{_SQLITE_MARK_SETTLED}",
+    f"CREATE TRIGGER queue_items_mark_rollup AFTER UPDATE ON queue_items {_SQLITE_MARK_SETTLED}",
+)
 
 #: Runs ``select`` (standard SQL over ``task_view``) with its parameters over the tasks
 #: decided in ``[since, until)``: ``query(select, params, since, until)``.

@@ -51,8 +51,8 @@ Tables
     (nor in exports).
 ``metric_rollup_marks`` (version 4)
     The hours (``hour_start``) whose stored rollups may be stale. A trigger on ``events``
-    and on ``queue_items`` marks a task's hour in the transaction of every write about it
-    (see :mod:`failwise.store._rollups`).
+    and on ``queue_items`` marks a task's hour in the transaction of every write about it,
+    once the hour is settled (versions 6 and 8; see :mod:`failwise.store._rollups`).
 ``quarantines``
     Blind spots whose inputs are escalated (schema 3): ``id``, ``finding_id``,
     ``created_at``, ``state`` (active or released), ``dims``, ``centre`` (base64
@@ -67,7 +67,12 @@ from typing import Any
 
 from failwise.store._backend import Tx
 from failwise.store._queue_changes import notify_statements
-from failwise.store._rollups import ROLLUP_MARK_FUNCTION, ROLLUP_TABLES, ROLLUP_TRIGGERS
+from failwise.store._rollups import (
+    ROLLUP_MARK_FUNCTION,
+    ROLLUP_TABLES,
+    ROLLUP_TRIGGERS,
+    ROLLUP_TRIGGERS_SETTLED,
+)
 
 __all__ = [
     "MIGRATIONS",
@@ -411,6 +416,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         # A SQLite store with statistics (ANALYZE) would otherwise guess this index's
         # and keep reading `events_task`.
         by_backend={"sqlite": ("ANALYZE events_labels",)},
+    ),
+    Migration(
+        version=8,
+        description="rollup marks: nothing to mark for the hours not settled yet (SQLite)",
+        statements=(),
+        by_backend={"sqlite": ROLLUP_TRIGGERS_SETTLED},
     ),
 )
 

@@ -41,6 +41,111 @@ def _calibrated_sample(
     return confidence, rng.uniform(size=n) < confidence
 
 
+def _flat_null_hit(points: list[tuple[int, int]], alpha: float) -> float:
+    """P(some point passes) when every row is wrong with probability alpha: row by row.
+
+    ``points`` holds (answered count k, errors allowed b); point (k, b) passes when the top
+    k rows hold at most b errors. The error count's distribution is carried one row at a
+    time; after row k the mass of the counts that pass there is moved to "passed".
+    """
+    by_rank: dict[int, int] = {}
+    for k, b in points:
+        by_rank[k] = max(by_rank.get(k, -1), b)
+    most = max(by_rank.values(), default=-1)
+    mass = np.zeros(most + 2)  # counts 0..most, then "too many to pass anywhere"
+    mass[0] = 1.0
+    hit = 0.0
+    for row in range(1, max(by_rank, default=0) + 1):
+        wrong = mass * alpha
+        mass = mass * (1 - alpha)
+        mass[1:] += wrong[:-1]
+        mass[-1] += wrong[-1]
+        if row in by_rank:
+            b = by_rank[row]
+            hit += float(mass[: b + 1].sum())
+            mass[: b + 1] = 0.0
+    return hit
+
+
+def _reference_plan(
+    n_total: int, target_risk: float, delta: float, bound: str
+) -> tuple[list[tuple[int, int, float]], list[float]]:
+    """The documented plan, written plainly: [(answered count, errors allowed, level)] and
+    the flat-null size of the points from each one on (binomial; empty otherwise).
+
+    F_m(w) is the fewest answered samples with which m errors pass at level w.
+
+    Binomial (joint levels): starts (F_m(λ), m) for m = 0..5 and restart points at 2^k ≥
+    twice the deepest start, each on a share ∝ √(2^k) of 10 % of δ, allowing the most
+    errors that pass there; λ the largest level whose points' flat-null size is ≤ δ; starts
+    beyond 60 % of n dropped (never the first) and λ found again.
+
+    Hoeffding–Bentkus (split): 40 % of δ at F₀(0.4δ); 50 % at F_e(0.5δ) for the largest e
+    in (3, 2, 1) with F_e(0.5δ) ≤ 0.6 n (none: the 50 % goes to the first start); restart
+    points at 2^k ≥ twice the last start over 10 % (none: the 10 % goes to the first start).
+    """
+
+    def fewest(m: int, level: float) -> int:
+        n = m + 1
+        while _reference_p_value(m, n, target_risk, bound) > level:
+            n += 1
+        return n
+
+    def restarts(last: int) -> tuple[list[int], list[float]]:
+        counts = [2**k for k in range(int(math.log2(n_total)) + 1) if 2**k >= 2 * last]
+        total = sum(math.sqrt(c) for c in counts)
+        return counts, [0.1 * delta * math.sqrt(c) / total for c in counts]
+
+    if bound == "binomial":
+        allowed = list(range(6))
+        while True:
+
+            def points(lam: float, allowed: list[int] = allowed) -> list[tuple[int, int, float]]:
+                starts = [(fewest(m, lam), m, lam) for m in allowed]
+                counts, shares = restarts(max(k for k, _, _ in starts))
+                for count, share in zip(counts, shares, strict=True):
+                    b = -1
+                    while stats.binom.cdf(b + 1, count, target_risk) <= share:
+                        b += 1
+                    if b >= 0:
+                        starts.append((count, b, share))
+                return starts
+
+            def size(lam: float) -> float:
+                return _flat_null_hit([(k, b) for k, b, _ in points(lam)], target_risk)
+
+            low, high = 1e-9, delta
+            if size(high) <= delta:
+                low = high
+            while high - low > 1e-12:
+                middle = (low + high) / 2
+                low, high = (middle, high) if size(middle) <= delta else (low, middle)
+            plan = points(low)
+            kept = [m for k, m, lam in plan if lam == low and (m == 0 or k <= 0.6 * n_total)]
+            if kept == allowed:
+                pairs = [(k, b) for k, b, _ in plan]
+                return plan, [_flat_null_hit(pairs[j:], target_risk) for j in range(len(plan))]
+            allowed = kept
+    deep = [m for m in (3, 2, 1) if fewest(m, 0.5 * delta) <= 0.6 * n_total]
+    shares = [(0, 0.4), (deep[0], 0.5)] if deep else [(0, 0.9)]
+    counts, weights = restarts(fewest(shares[-1][0], shares[-1][1] * delta))
+    if not counts:
+        shares[0] = (0, shares[0][1] + 0.1)
+    split = [(fewest(m, share * delta), m, share * delta) for m, share in shares]
+    return split + [(c, -1, w) for c, w in zip(counts, weights, strict=True)], []
+
+
+def _reference_p_value(e: int, n: int, target_risk: float, bound: str) -> float:
+    binom = float(stats.binom.cdf(e, n, target_risk))
+    if bound == "binomial":
+        return binom
+    rate = min(e / n, target_risk)
+    kl = (rate * math.log(rate / target_risk) if rate > 0 else 0.0) + (1 - rate) * math.log(
+        (1 - rate) / (1 - target_risk)
+    )
+    return min(math.exp(-n * kl), math.e * binom, 1.0)
+
+
 def _reference_path(
     confidence: NDArray[np.float64],
     correct: NDArray[np.bool_],
@@ -50,64 +155,49 @@ def _reference_path(
 ) -> tuple[list[float], list[float], list[bool]]:
     """The documented procedure, written plainly: one candidate at a time.
 
-    Candidates: distinct confidences, strictest first. F_m(w) is the fewest answered samples
-    with which m errors pass at level w. Points: 40 % of δ at F₀(0.4δ); 50 % at F_e(0.5δ)
-    for the largest e in (3, 2, 1) with F_e(0.5δ) ≤ 0.6 n (none: the 50 % goes to the first
-    start); restart points at answered counts 2^k ≥ twice the last start, weights ∝ √(2^k)
-    over the 10 % (none: the 10 % goes to the first start). Each point is tested on its own
-    share; candidates above the deepest point that passes are certified; from that point on
-    each candidate is tested at the sum of the shares at or above it, to the first failure.
+    Candidates: distinct confidences, strictest first; each point of `_reference_plan` sits
+    at the first candidate answering at least its count. Binomial: a point passes when its
+    candidate has at most the errors it allows (recorded level: the binomial p-value of
+    that many errors there); below the deepest point that passes, the candidate answering
+    r samples is tested at δ minus the flat-null size of the points beyond r. Split: each
+    point is tested on its own share; below the deepest that passes, each candidate at the
+    sum of the shares at or above it. The chain runs to the first failure.
     """
     delta = 1.0 - confidence_level
-    n_total = confidence.size
     values = np.unique(confidence)[::-1]
     answered = [int((confidence >= v).sum()) for v in values]
     errors = [int(((confidence >= v) & ~correct).sum()) for v in values]
+    plan, deeper = _reference_plan(confidence.size, target_risk, delta, bound)
 
-    def fewest(m: int, level: float) -> int:
-        n = m + 1
-        while p_value(m, n) > level:
-            n += 1
-        return n
+    def p_value(i: int) -> float:
+        return _reference_p_value(errors[i], answered[i], target_risk, bound)
 
-    def p_value(e: int, n: int) -> float:
-        binom = float(stats.binom.cdf(e, n, target_risk))
-        if bound == "binomial":
-            return binom
-        rate = min(e / n, target_risk)
-        kl = (rate * math.log(rate / target_risk) if rate > 0 else 0.0) + (1 - rate) * math.log(
-            (1 - rate) / (1 - target_risk)
-        )
-        return min(math.exp(-n * kl), math.e * binom, 1.0)
-
-    deep = [m for m in (3, 2, 1) if fewest(m, 0.5 * delta) <= 0.6 * n_total]
-    plan = [(0, 0.4), (deep[0], 0.5)] if deep else [(0, 0.9)]
-    last = fewest(plan[-1][0], plan[-1][1] * delta)
-    counts = [2**k for k in range(int(math.log2(n_total)) + 1) if 2**k >= 2 * last]
-    if not counts:
-        plan[0] = (0, plan[0][1] + 0.1)
-    points = [(fewest(m, share * delta), share * delta) for m, share in plan]
-    total = sum(math.sqrt(c) for c in counts)
-    points += [(c, 0.1 * delta * math.sqrt(c) / total) for c in counts]
-
-    shares = [0.0] * len(values)
-    for count, share in points:
+    own: dict[int, float] = {}
+    allowed: dict[int, int] = {}
+    for count, b, level in plan:
         index = next((i for i, n in enumerate(answered) if n >= count), None)
         if index is not None:
-            shares[index] += share
-    tested, levels, passes = [], [], []
-    where = [i for i, share in enumerate(shares) if share > 0]
-    own = [p_value(errors[i], answered[i]) <= shares[i] for i in where]
-    if not any(own):
-        return [float(values[i]) for i in where], [shares[i] for i in where], own
-    deepest = max(k for k, ok in enumerate(own) if ok)
-    for k in range(deepest + 1):
-        tested.append(float(values[where[k]]))
-        levels.append(shares[where[k]])
-        passes.append(own[k])
+            own[index] = own.get(index, 0.0) + level
+            allowed[index] = max(allowed.get(index, -1), b)
+    where = sorted(i for i in own if bound != "binomial" or allowed[i] >= 0)
+    if bound == "binomial":
+        levels_at = [float(stats.binom.cdf(allowed[i], answered[i], target_risk)) for i in where]
+        passed = [errors[i] <= allowed[i] for i in where]
+    else:
+        levels_at = [own[i] for i in where]
+        passed = [p_value(i) <= own[i] for i in where]
+    if not any(passed):
+        return [float(values[i]) for i in where], levels_at, passed
+    deepest = max(k for k, ok in enumerate(passed) if ok)
+    tested = [float(values[i]) for i in where[: deepest + 1]]
+    levels, passes = levels_at[: deepest + 1], passed[: deepest + 1]
     for i in range(where[deepest] + 1, len(values)):
-        level = sum(shares[: i + 1])
-        ok = p_value(errors[i], answered[i]) <= level
+        if bound == "binomial":
+            beyond = [j for j, (count, _, _) in enumerate(plan) if count > answered[i]]
+            level = delta - (deeper[beyond[0]] if beyond else 0.0)
+        else:
+            level = sum(own.get(j, 0.0) for j in range(i + 1))
+        ok = p_value(i) <= level
         tested.append(float(values[i]))
         levels.append(level)
         passes.append(ok)
@@ -459,6 +549,10 @@ def test_lower_confidence_level_never_lowers_coverage(
     relaxed = _fit_quietly(
         RiskThreshold(target_risk=risk, confidence_level=low, bound=bound), *data
     )
+    # The documented exception: a relaxed level whose plan has other starts or restart
+    # points is another procedure.
+    assume(sure.start_errors_.tolist() == relaxed.start_errors_.tolist())
+    assume(sure.restart_points_.size == relaxed.restart_points_.size)
     assert relaxed.coverage_ >= sure.coverage_
 
 
@@ -538,7 +632,9 @@ def test_one_error_among_the_most_confident_answers_does_not_end_the_search() ->
     assert rt.certified_
     assert rt.coverage_ > 0.3
     assert rt.start_points_.tolist() == sorted(rt.start_points_.tolist())
-    assert rt.start_levels_ == pytest.approx([0.02, 0.025])
+    # One common level for the starts, below δ: their joint flat-null size is what adds up.
+    assert np.ptp(rt.start_levels_) == 0.0
+    assert 0.01 < rt.start_levels_[0] < 0.05
 
 
 def test_starts_depend_only_on_the_number_of_samples_target_and_confidence() -> None:
@@ -546,44 +642,82 @@ def test_starts_depend_only_on_the_number_of_samples_target_and_confidence() -> 
     first = RiskThreshold().fit(*_calibrated_sample(rng, 3000, low=0.9))
     second = _fit_quietly(RiskThreshold(), *_calibrated_sample(rng, 3000, low=0.3))
     assert first.start_points_.tolist() == second.start_points_.tolist()
-    assert first.restart_points_.tolist() == second.restart_points_.tolist() == [1024, 2048]
-    # Three errors pass at 50 % of δ from the deep start on, not one answer earlier.
-    n3 = int(first.start_points_[1])
-    assert stats.binom.cdf(3, n3, 0.02) <= 0.5 * 0.05 < stats.binom.cdf(3, n3 - 1, 0.02)
-    # With fewer samples the deep start allows fewer errors: the most whose start lies
-    # within 60 % of the samples.
-    allowed = {}
-    for n in (900, 650, 500):
+    assert first.restart_points_.tolist() == second.restart_points_.tolist() == [2048]
+    assert first.start_errors_.tolist() == [0, 1, 2, 3, 4, 5]
+    # Each start is the fewest answers with which its errors pass at the common level.
+    level = float(first.start_levels_[0])
+    for k, e in zip(first.start_points_, first.start_errors_, strict=True):
+        assert stats.binom.cdf(e, k, 0.02) <= level < stats.binom.cdf(e, k - 1, 0.02)
+    # The documented plans at 2 % / 95 %.
+    plans = {575: [(170, 0), (262, 1)], 1200: [(200, 0), (297, 1), (382, 2), (460, 3)]}
+    for n, plan in plans.items():
         rt = _fit_quietly(RiskThreshold(), *_calibrated_sample(rng, n, low=0.3))
+        got = list(zip(rt.start_points_.tolist(), rt.start_errors_.tolist(), strict=True))
+        assert got[: len(plan)] == plan
         assert rt.start_points_[-1] <= 0.6 * n
-        allowed[n] = [
-            m for m in (3, 2, 1) if stats.binom.cdf(m, rt.start_points_[-1], 0.02) <= 0.025
-        ]
-        assert rt.start_errors_.tolist() == [0, allowed[n][0]]
-    assert allowed[900][0] == 3
-    assert allowed[650][0] == 2
-    assert allowed[500][0] == 1
-    # Below about 460 samples no deep start fits and no restart point either: one start
-    # with all of δ, the fewest clean answers that pass at 5 %.
-    small = _fit_quietly(RiskThreshold(), *_calibrated_sample(rng, 400, low=0.3))
+    # Below about 300 samples only the zero-error start fits, with all of δ.
+    small = _fit_quietly(RiskThreshold(), *_calibrated_sample(rng, 250, low=0.3))
     assert small.start_points_.tolist() == [149]
     assert small.start_levels_ == pytest.approx([0.05])
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("n", "target_risk", "confidence_level"),
+    [(250, 0.02, 0.95), (575, 0.02, 0.95), (1200, 0.02, 0.95), (5000, 0.05, 0.9), (900, 0.1, 0.8)],
+)
+def test_joint_flat_null_size_of_the_plan_is_at_most_delta_row_by_row(
+    n: int, target_risk: float, confidence_level: float
+) -> None:
+    # The chance that any start or restart point passes when every row is wrong with
+    # probability target_risk, carried one row at a time: at most δ, and close to it.
+    rt = _fit_quietly(
+        RiskThreshold(target_risk=target_risk, confidence_level=confidence_level),
+        *_calibrated_sample(np.random.default_rng(n), n),
+    )
+    delta = 1.0 - confidence_level
+    points = list(zip(rt.start_points_.tolist(), rt.start_errors_.tolist(), strict=True))
+    for count, share in zip(rt.restart_points_, rt.restart_levels_, strict=True):
+        allowed = int(stats.binom.ppf(share, count, target_risk))
+        while stats.binom.cdf(allowed, count, target_risk) > share:
+            allowed -= 1
+        points.append((int(count), allowed))
+    size = _flat_null_hit(points, target_risk)
+    assert 0.9 * delta < size <= delta
+    plan, deeper = _reference_plan(n, target_risk, delta, "binomial")
+    assert [(k, b) for k, b, _ in plan] == points
+    assert deeper[0] == pytest.approx(size)
+
+
+@pytest.mark.slow
+def test_flat_null_rows_certify_with_probability_at_most_delta() -> None:
+    # Monte Carlo: every row wrong with probability 2 %, so no threshold has risk ≤ 2 %;
+    # a certificate is wrong every time it is issued. 4,000 draws of 1,200 rows.
+    rng = np.random.default_rng(11)
+    draws, n = 4000, 1200
+    wrong = 0
+    for _ in range(draws):
+        rt = _fit_quietly(RiskThreshold(), rng.uniform(size=n), rng.uniform(size=n) >= 0.02)
+        wrong += rt.certified_
+    rate, se = wrong / draws, math.sqrt(0.05 * 0.95 / draws)
+    assert rate <= 0.05 + 3 * se
+    assert rate >= 0.05 - 4 * se  # the plan spends nearly all of δ
+
+
 def test_a_failed_zero_error_start_keeps_its_share_below_a_deep_start_that_passes() -> None:
-    # An error at rank 5 fails the zero-error start; the deep start passes on its own share;
-    # below it every candidate is tested at 90 % of δ (the starts' shares together), not at
-    # the deep start's 50 %.
+    # An error at rank 5 fails the zero-error start; a deeper start passes; below the
+    # deepest start every candidate is tested at δ minus the restart points' flat-null
+    # size, not at the common start level.
     confidence = np.linspace(1.0, 0.5, 1200)
     correct = np.ones(1200, dtype=bool)
     correct[[5, 300, 500]] = False
     correct[700:] = np.arange(500) % 10 != 0
     rt = RiskThreshold().fit(confidence, correct)
     assert rt.p_values_[0] > rt.levels_[0]
-    assert rt.levels_[1] == pytest.approx(0.025)
-    deep = int(rt.start_points_[1])
+    assert (rt.levels_[1:6] <= rt.start_levels_[0]).all()
+    deep = int(rt.start_points_[-1])
     below = rt.n_answered_path_ > deep
-    assert np.allclose(rt.levels_[below & (rt.n_answered_path_ < 1024)], 0.045)
+    assert np.allclose(rt.levels_[below], 0.05)  # no restart point fits in 1,200 rows
     assert rt.certified_
     assert rt.n_answered_ > 700
 

@@ -21,7 +21,7 @@ from failwise._params import Interval, Options, check_param
 from failwise._validation import check_binary_labels, check_consistent_length, check_scores
 from failwise.exceptions import InputError, UncertifiedWarning
 from failwise.policy._bounds import BOUNDS, _required_answered, _upper_bound
-from failwise.policy._risk import _DEEP_SHARE, RiskThreshold
+from failwise.policy._risk import RiskThreshold
 
 __all__ = ["CertificationFrontier", "FrontierPoint", "certification_frontier"]
 
@@ -30,6 +30,9 @@ DEFAULT_TARGET_RISKS: Final = (0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2)
 
 #: Top-confidence shares at which the data a target needs is estimated.
 _PLAN_COVERAGES: Final = tuple(k / 20 for k in range(1, 21))
+
+#: Share of 1 − confidence_level at which `answered_needed` sizes the rows needed.
+_SIZING_SHARE: Final = 0.5
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -108,8 +111,9 @@ class CertificationFrontier:
         Clopper–Pearson bound of the share's error rate (e errors in m rows: the median
         of Beta(e + 1, m − e), a little above e / m) and n*(r) is the fewest answered rows
         with which the error rate r passes the one-sided binomial test of "risk >
-        target_risk" at the level of the second start of :class:`RiskThreshold` (half of
-        1 − ``confidence_level``; see
+        target_risk" at half of 1 − ``confidence_level`` (between the common level of
+        :class:`RiskThreshold`'s starts, about a third of it, and the level of the chain
+        below them, about nine tenths; see
         :func:`~failwise.policy._bounds.required_answered_samples`). The share is the one
         with the smallest ⌈n*(r) / c⌉. An estimate, not a promise: the rate is itself
         uncertain, and the test path must survive to that point. None when no share's
@@ -325,13 +329,14 @@ def answered_needed(
 ) -> int | None:
     """Answered labelled rows that certify ``alpha`` at the error rate ``errors / answered``.
 
-    Sized at the level of :class:`RiskThreshold`'s second (deep) start, half of
-    1 − ``level``, with the median-unbiased (50 %) Clopper–Pearson bound of the rate, so
-    that a share with few errors does not look cleaner than it is. None when that rate is
-    not below ``alpha`` (no number of rows certifies it). Shared by the frontier and the
+    Sized at half of 1 − ``level`` (between the common level of :class:`RiskThreshold`'s
+    starts and the level of the chain below them), with the median-unbiased (50 %)
+    Clopper–Pearson bound of the rate, so that a share with few errors does not look
+    cleaner than it is. None when that rate is not below ``alpha`` (no number of rows
+    certifies it). Shared by the frontier and the
     recalibration report, so the two agree.
     """
-    second_level = 1.0 - _DEEP_SHARE * (1.0 - level)
+    second_level = 1.0 - _SIZING_SHARE * (1.0 - level)
     rate = float(_upper_bound(np.array(errors), np.array(float(answered)), 0.5, "binomial"))
     if rate >= alpha:
         return None

@@ -30,25 +30,14 @@ from failwise._validation import (
 from failwise.exceptions import UncertifiedWarning
 from failwise.policy._bounds import (
     BOUNDS,
-    _answered_for_errors,
     _hb_hoeffding,
     _p_value,
     _required_answered,
     _upper_bound,
 )
+from failwise.policy._risk_plan import Plan, _plan
 
 __all__ = ["RiskThreshold"]
-
-#: Shares of δ, fixed before any label is seen: the zero-error start, the deep start, and
-#: the restart points (answered counts 2^k beyond the last start).
-_ZERO_SHARE: Final = 0.4
-_DEEP_SHARE: Final = 0.5
-_RESTART_SHARE: Final = 0.1
-
-#: Errors the deep start may allow, most first: it allows the most errors whose start still
-#: lies within `_DEEP_REACH` of the samples (a function of n, target_risk and δ only).
-_DEEP_ERRORS: Final = (3, 2, 1)
-_DEEP_REACH: Final = 0.6
 
 # Candidates are tested block by block along the testing order; blocks double in size, so
 # a sequence that fails early costs little and a long one takes few passes.
@@ -123,51 +112,6 @@ def _first_failure(
     return int(critical[cut]) if cut < critical.size else None
 
 
-def _plan(
-    n_samples: int, alpha: float, delta: float, bound: str
-) -> tuple[
-    NDArray[np.intp], NDArray[np.float64], NDArray[np.intp], NDArray[np.float64], NDArray[np.intp]
-]:
-    """The pre-registered points and shares: (starts, levels, restarts, levels, errors).
-
-    ``errors`` holds the errors each start allows.
-
-    A function of the number of samples, ``target_risk``, δ and the bound only, never of a
-    label (see :class:`RiskThreshold`).
-    """
-    deep = [
-        (errors, point)
-        for errors in _DEEP_ERRORS
-        if (point := _answered_for_errors(alpha, 1.0 - _DEEP_SHARE * delta, errors, bound))
-        <= _DEEP_REACH * n_samples
-    ]
-    if deep:
-        shares = [_ZERO_SHARE, _DEEP_SHARE]
-        points = [_answered_for_errors(alpha, 1.0 - _ZERO_SHARE * delta, 0, bound), deep[0][1]]
-        allowed = [0, deep[0][0]]
-    else:
-        allowed = [0]
-        shares = [_ZERO_SHARE + _DEEP_SHARE]
-        points = [_answered_for_errors(alpha, 1.0 - shares[0] * delta, 0, bound)]
-    # Restart points at answered counts 2^k from twice the last start up to n, weights
-    # ∝ 2^(k/2); with none in that range their share goes to the first start.
-    counts = 2 ** np.arange(int(np.log2(max(n_samples, 1))) + 1)
-    counts = counts[counts >= 2 * points[-1]]
-    if counts.size:
-        restart_levels = _RESTART_SHARE * delta * np.sqrt(counts) / np.sqrt(counts).sum()
-    else:
-        shares[0] += _RESTART_SHARE
-        points[0] = _answered_for_errors(alpha, 1.0 - shares[0] * delta, 0, bound)
-        restart_levels = np.empty(0)
-    return (
-        np.array(points, dtype=np.intp),
-        np.array(shares) * delta,
-        counts.astype(np.intp),
-        restart_levels,
-        np.array(allowed, dtype=np.intp),
-    )
-
-
 class RiskThreshold(Estimator):
     """Lowest confidence threshold with certified selective risk (Learn-then-Test).
 
@@ -187,32 +131,45 @@ class RiskThreshold(Estimator):
     at; ``threshold_`` is the lowest candidate that passed.
 
     The levels come from a closed test over a few pre-registered points (Marcus, Peritz &
-    Gabriel, 1976), with δ = 1 − ``confidence_level`` split over the points before any
-    label is seen. The points and their shares depend only on the number of samples n,
-    ``target_risk``, δ and ``bound``:
+    Gabriel, 1976), fixed before any label is seen by the number of samples n,
+    ``target_risk``, δ = 1 − ``confidence_level`` and ``bound`` only. For
+    ``bound="binomial"`` (the *joint-levels* plan):
 
-    * 40 % of δ on the **zero-error start**, the candidate answering ``min_answered_``
-      samples: the fewest with which zero errors pass at that level;
-    * 50 % on the **deep start**, the fewest answered samples with which *e* errors pass
-      at that level, for the largest *e* in (3, 2, 1) whose start lies within 60 % of the
-      n samples. A single start near the top ends the search at the first unlucky error
-      among the most confident answers (one error in the top 150 fails a 2 % target at
-      95 %); the deep start lies far enough down that a few such errors still pass, and
-      how many depends on how far down n allows. With no such *e* (about n < 460 at 2 % /
-      95 %) its share goes to the zero-error start;
-    * 10 % on **restart points**, the candidates answering 2^k samples from twice the
-      last start up to n (weights ∝ 2^(k/2)), for a bad patch at the top above a clean
-      majority. With no power of two in that range the share goes to the zero-error start.
+    * **starts** allowing 0, 1, …, 5 errors, all at one common level λ: the start allowing
+      *e* errors is the fewest answered samples with which *e* errors pass at λ. Starts
+      beyond 60 % of the n samples are dropped (the zero-error start always stays). A
+      single start near the top ends the search at the first unlucky error among the most
+      confident answers; deeper starts let a few such errors pass;
+    * **restart points** on 10 % of δ, the candidates answering 2^k samples from twice the
+      deepest start up to n (levels ∝ 2^(k/2)), for a bad patch at the top above a clean
+      majority; each allows the most errors that pass at its level;
+    * λ is the largest level at which the starts and restart points, together, pass with
+      probability at most δ when every answer is wrong with probability ``target_risk``
+      independently (the *flat null*). That probability is computed, without
+      approximation, by following the error count from point to point, so the overlap of
+      the points' tests is counted once, not once per point as a sum of levels would.
 
-    Each point is first tested on its own share. Every candidate stricter than the deepest
-    point that passes is certified through it, and from that point on each candidate is
-    tested at the **sum of the shares of every point at or above it**; the first candidate
-    that fails ends the search and ``threshold_`` is the one before it. So an unlucky error
-    near the top costs nothing once a deeper start passes: below the deep start the level
-    is 90 % of δ (or more) whether or not the zero-error start passed. Every distinct
-    confidence can be a candidate: there is no multiplicity correction along the chain.
-    ``start_points_``/``start_levels_`` and ``restart_points_``/``restart_levels_`` hold the
-    points and shares.
+    A point passes when its candidate has at most the errors it allows. Every candidate
+    stricter than the deepest point that passes is certified through it; from that point
+    on, the candidate answering r samples is tested at δ minus the flat-null probability
+    that some point answering more than r samples passes; the first candidate that fails
+    ends the search and ``threshold_`` is the one before it. So an unlucky error near the
+    top costs nothing once a deeper start passes, and below the deepest start the level is
+    δ minus the restart points' part. At 2 % / 95 %: 575 samples give starts at (170
+    answered, 0 errors) and (262, 1); 1,200 samples give (200, 0), (297, 1), (382, 2),
+    (460, 3), (535, 4) and (608, 5), at λ ≈ 0.017.
+
+    For ``bound="hoeffding_bentkus"``, whose tests have no joint distribution to follow,
+    the shares of δ are added up instead (the *split* plan): 40 % on the zero-error start,
+    50 % on a deep start allowing the most errors in (3, 2, 1) whose start lies within
+    60 % of the samples (none: its share goes to the zero-error start), 10 % on the
+    restart points as above (none in range: their share goes to the zero-error start).
+    Each point is tested on its own share, and below the deepest point that passes each
+    candidate is tested at the sum of the shares of every point at or above it.
+
+    Every distinct confidence can be a candidate: there is no multiplicity correction along
+    the chain. ``start_points_``/``start_levels_`` and ``restart_points_``/``restart_levels_``
+    hold the plan.
 
     Parameters
     ----------
@@ -255,14 +212,17 @@ class RiskThreshold(Estimator):
     start_answered_ : int
         Answered count of the first start (equal to ``min_answered_``).
     start_points_ : ndarray of shape (n_starts,)
-        Answered counts of the pre-registered starts (zero errors allowed, then the deep
-        start; one start when no deep start lies within 60 % of the samples).
+        Answered counts of the pre-registered starts, shallowest first.
     start_levels_ : ndarray of shape (n_starts,)
-        The share of δ on each start.
+        The level of each start: the common level λ for ``"binomial"`` (not a share of δ:
+        the starts' joint flat-null probability, with the restart points', is at most δ),
+        the share of δ on each start for ``"hoeffding_bentkus"``.
     start_errors_ : ndarray of shape (n_starts,)
-        The errors each start allows (0, then the deep start's 1, 2 or 3).
+        The errors each start allows (0 to 5 for ``"binomial"``; 0, then the deep start's
+        1, 2 or 3 for ``"hoeffding_bentkus"``).
     restart_points_ : ndarray of shape (n_restarts,)
-        Answered counts of the restart points (powers of two from twice the last start).
+        Answered counts of the restart points (powers of two from twice the deepest start;
+        for ``"binomial"`` only those at which some error count passes).
     restart_levels_ : ndarray of shape (n_restarts,)
         The share of δ on each restart point.
     candidates_ : ndarray of shape (n_tests,)
@@ -277,6 +237,9 @@ class RiskThreshold(Estimator):
         The p-value of each test (computed when first read).
     levels_ : ndarray of shape (n_tests,)
         The level each candidate was tested at; it passed when ``p_values_ <= levels_``.
+        For a ``"binomial"`` start or restart point this is P(Binomial(n, target_risk) ≤
+        allowed errors) at the candidate's answered count n: at most the point's level,
+        equal to it up to the discreteness of the binomial.
 
     Notes
     -----
@@ -294,7 +257,8 @@ class RiskThreshold(Estimator):
     assumption, P(R(``threshold_``) ≤ ``target_risk``) ≥ ``confidence_level`` over the
     draw of the calibration set (R(∞) = 0: an uncertified fit answers nothing).
 
-    **Why several starts keep the guarantee exact.** Under the monotone-risk assumption the
+    **Why several starts keep the guarantee exact (split plan).** Under the monotone-risk
+    assumption the
     hypotheses H_t: "R(t) > ``target_risk``" are nested: if H_t holds, so does H_s for every
     looser threshold s < t. The true ones are every threshold from some t* down, and a
     certificate is wrong exactly when it certifies t* or a looser threshold. The procedure
@@ -315,6 +279,23 @@ class RiskThreshold(Estimator):
     (Geifman & El-Yaniv, 2017) instead splits δ over the ⌈log₂ n⌉ steps of a binary search,
     which costs more than two starts.
 
+    **Why the joint levels keep the guarantee exact (``"binomial"``).** Under the
+    monotone-risk assumption, in its form P(wrong | confidence = c) does not increase with
+    c, the hypotheses are nested as above; the procedure is again a closed test, whose
+    local test φ_t rejects when some point answering more samples than t passes, or when
+    t's p-value is at most δ − J_t, J_t being the flat-null probability that some point
+    answering more than n_t samples passes. Let t* be the strictest threshold with
+    R(t*) > ``target_risk`` and m the samples at or above it. Given m, their error count is
+    Binomial(m, R(t*)), and every sample below them is wrong with probability at least
+    R(t*) (its error probability is at least that of every sample above t*, hence at least
+    their average), independently: so the error count, followed from rank m on, is
+    stochastically larger than under the flat null. φ_{t*} is a "few errors" event of that
+    count at ranks m and beyond (a point passes when the count at its rank is at most the
+    errors it allows), so its probability is at most its flat-null probability, at most
+    (δ − J_{t*}) + J_{t*} = δ since the binomial p-value is valid. A wrong certificate
+    needs φ_{t*} to reject, so it has probability at most δ. λ and the points are a function of n,
+    ``target_risk`` and δ only; finding λ is a computation, not a look at the labels.
+
     **Candidate grid.** The candidates are the observed confidences (every distinct value,
     or those at evenly spaced ranks), chosen without looking at ``correct``; the starts
     and the restart points are fixed by answered counts, n, ``target_risk`` and
@@ -324,15 +305,15 @@ class RiskThreshold(Estimator):
     whose risk exceeds the target, and of every start or restart point below it, holds only
     inputs whose error probabilities are at least ``target_risk`` on average, so each of
     those tests wrongly passes with probability at most its level, and those levels add
-    up to at most δ.
+    up to at most δ (split plan) or pass together with probability at most δ (joint plan).
 
     **Monotone behaviour.** With distinct confidences and the default grid, a higher
-    ``target_risk`` or a lower ``confidence_level`` almost never lowers ``coverage_``: the
-    restart points do not depend on either, each start only moves up (towards stricter
-    thresholds) as they relax, and whatever error count passes at the stricter setting's
-    start also passes from the relaxed setting's start on. Ties in the confidences, a
-    coarse grid (``n_candidates``), or a relaxed setting whose deep start allows more
-    errors further down can break this.
+    ``target_risk`` or a lower ``confidence_level`` almost never lowers ``coverage_``: each
+    start only moves up (towards stricter thresholds) as they relax, and whatever error
+    count passes at the stricter setting's start also passes from the relaxed setting's
+    start on. Ties in the confidences, a coarse grid (``n_candidates``), or a relaxed
+    setting whose plan has different starts or restart points (more errors allowed
+    further down, a start dropped or kept at the 60 % reach) can break this.
 
     References
     ----------
@@ -423,16 +404,15 @@ class RiskThreshold(Estimator):
         errors = cum_errors[ends]
 
         self.n_samples_ = n_samples
-        (
-            self.start_points_,
-            self.start_levels_,
-            self.restart_points_,
-            self.restart_levels_,
-            self.start_errors_,
-        ) = _plan(n_samples, alpha, delta, self.bound)
+        plan = _plan(n_samples, alpha, delta, self.bound)
+        self.start_points_ = plan.points.copy()
+        self.start_levels_ = plan.levels.copy()
+        self.start_errors_ = plan.errors.copy()
+        self.restart_points_ = plan.restarts.copy()
+        self.restart_levels_ = plan.restart_levels.copy()
         self.min_answered_ = int(self.start_points_[0])
         self.start_answered_ = int(self.start_points_[0])
-        tested, levels, passed = self._test(n_answered, errors, alpha)
+        tested, levels, passed = self._test(n_answered, errors, alpha, delta, plan)
         self.candidates_ = thresholds[tested].astype(np.float64)
         self.n_answered_path_ = n_answered[tested].astype(np.intp)
         self.errors_path_ = errors[tested].astype(np.intp)
@@ -481,46 +461,76 @@ class RiskThreshold(Estimator):
             )
         return self._p_values
 
-    def _shares(self, n_answered: NDArray[np.intp]) -> NDArray[np.float64]:
-        """Share of δ placed on each candidate: the starts and the restart points."""
-        shares = np.zeros(n_answered.size + 1)  # the extra slot collects points past the end
-        points = np.concatenate([self.start_points_, self.restart_points_])
-        levels = np.concatenate([self.start_levels_, self.restart_levels_])
-        np.add.at(shares, np.searchsorted(n_answered, points), levels)
-        return shares[:-1]
+    def _points(
+        self,
+        n_answered: NDArray[np.intp],
+        errors: NDArray[Any],
+        alpha: float,
+        delta: float,
+        plan: Plan,
+    ) -> tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.bool_], NDArray[np.float64]]:
+        """The points' candidates, own levels and passes, and every candidate's chain level.
+
+        A point maps to the first candidate answering at least its count (points past the
+        last candidate are not tested; points on one candidate are tested together).
+        """
+        ranks = np.concatenate([plan.points, plan.restarts])
+        at = np.searchsorted(n_answered, ranks)
+        if not plan.joint:
+            # Split plan: a point passes on its own share, p ≤ share; the chain level is the
+            # sum of the shares of every point at or above the candidate.
+            shares = np.zeros(n_answered.size + 1)  # the extra slot collects points past the end
+            np.add.at(shares, at, np.concatenate([plan.levels, plan.restart_levels]))
+            points = np.flatnonzero(shares[:-1])
+            own = shares[points]
+            p_own = _p_value(
+                errors[points].astype(np.float64),
+                n_answered[points].astype(np.float64),
+                alpha,
+                self.bound,
+            )
+            return points, own, p_own <= own, np.cumsum(shares[:-1])
+        # Joint plan: a point passes when its candidate has at most the errors it allows,
+        # i.e. a p-value at most P(Binomial(n, α) ≤ allowed) there; the chain level is δ
+        # minus the flat-null probability that some point deeper than the candidate passes.
+        allowed = np.full(n_answered.size + 1, -1)
+        np.maximum.at(allowed, at, np.concatenate([plan.errors, plan.restart_errors]))
+        points = np.flatnonzero(allowed[:-1] >= 0)
+        most = allowed[points]
+        own = _p_value(
+            most.astype(np.float64), n_answered[points].astype(np.float64), alpha, self.bound
+        )
+        chain = delta - plan.deeper[np.searchsorted(ranks, n_answered, side="right")]
+        return points, own, errors[points] <= most, chain
 
     def _test(
-        self, n_answered: NDArray[np.intp], errors: NDArray[Any], alpha: float
+        self,
+        n_answered: NDArray[np.intp],
+        errors: NDArray[Any],
+        alpha: float,
+        delta: float,
+        plan: Plan,
     ) -> tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.bool_]]:
         """Run the closed test; return the tested indices, their levels and passes.
 
-        First every start and restart point is tested on its own share; the deepest one
-        that passes, E, is where the chain begins (every candidate stricter than E is
-        certified through it). From E on, candidate i is tested at the sum of the shares of
-        every point at or above it; the first failure ends the chain. The levels only grow
-        along the chain, so a block of candidates is tested at once.
+        First every start and restart point is tested on its own; the deepest one that
+        passes, E, is where the chain begins (every candidate stricter than E is certified
+        through it). From E on, each candidate is tested at its chain level; the first
+        failure ends the chain. The levels only grow along the chain, so a block of
+        candidates is tested at once.
         """
-        shares = self._shares(n_answered)
-        points = np.flatnonzero(shares)
-        accumulated = np.cumsum(shares)
+        points, own, own_passed, accumulated = self._points(n_answered, errors, alpha, delta, plan)
         if not points.size:
             return np.empty(0, dtype=np.intp), np.empty(0), np.empty(0, dtype=bool)
-        own = shares[points]
-        p_own = _p_value(
-            errors[points].astype(np.float64),
-            n_answered[points].astype(np.float64),
-            alpha,
-            self.bound,
-        )
-        live = np.flatnonzero(p_own <= own)
+        live = np.flatnonzero(own_passed)
         if not live.size:
             return points.astype(np.intp), own, np.zeros(points.size, dtype=bool)
         deepest = int(live[-1])
         # The points' own tests down to the deepest that passed (strictest first) ...
         tested = [points[: deepest + 1].astype(np.intp)]
         level_parts = [own[: deepest + 1]]
-        passed_parts = [p_own[: deepest + 1] <= own[: deepest + 1]]
-        # ... then the chain below it, each candidate at the shares of all points above it.
+        passed_parts = [own_passed[: deepest + 1]]
+        # ... then the chain below it, each candidate at its chain level.
         start = int(points[deepest]) + 1
         block = _FIRST_BLOCK
         while start < n_answered.size:

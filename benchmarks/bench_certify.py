@@ -19,8 +19,9 @@ Contenders:
 - ``failwise (before)``: the procedure ``RiskThreshold`` ran before, frozen here: 90 % of δ
   on one start (the top 5 % of rows, at least the fewest that pass with zero errors, at
   most where 20 errors pass), 10 % on restart points 2^k ≥ twice that start.
-- ``joint levels`` (and ``joint levels, all rows``): a candidate testing plan for
-  ``RiskThreshold``, implemented here. Starts allowing 0, 1, …, 5 errors (those within 60 %
+- ``joint levels`` (and ``joint levels, all rows``): the plan ``RiskThreshold`` runs for
+  the binomial bound, implemented again here as a check that the library and this
+  description agree (its rows must equal ``failwise``'s). Starts allowing 0, 1, …, 5 errors (those within 60 %
   of the rows; the zero-error start always), each at the fewest answered rows where its
   error count passes the binomial test at one common level λ, plus restart points 2^k ≥
   twice the deepest start on 10 % of δ. λ is the largest level at which the starts pass
@@ -477,7 +478,8 @@ def joint_plan(n: int, alpha: float, delta: float) -> tuple[tuple[int, int], ...
             middle = (low + high) / 2
             low, high = (middle, high) if size(middle) <= delta else (low, middle)
         starts = _joint_starts(n, alpha, delta, low, errors)
-        kept = [e for k, e in starts if e == 0 or k <= JOINT_REACH * n]
+        # The reach applies to the starts only, not to the restart points among them.
+        kept = [e for e in errors if e == 0 or _fewest(alpha, low, e) <= JOINT_REACH * n]
         if kept == errors:
             return tuple(starts)
         errors = kept

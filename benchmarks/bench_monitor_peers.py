@@ -264,7 +264,7 @@ def peer_status() -> dict[str, dict[str, Any]]:
 
 def run_window(
     world: bm.World,
-    detectors: tuple[Any, Any, Any, Any],
+    detectors: tuple[Any, ...],
     kind: str,
     rate: float,
     rng: np.random.Generator,

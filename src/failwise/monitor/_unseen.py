@@ -13,10 +13,21 @@ When the reference's calibrated confidences are given to :meth:`~UnseenInputDete
 the score adds the input's standardised *doubt* ``1 - confidence`` to its standardised
 distance (``confidence_weight`` times; both standardised with the index half alone): a
 request of a category nobody evaluated is typically both far from the reference and
-answered with less confidence than the reference's inputs, and on BANKING77 with unseen
-intents the sum separates them better than either (at a 10 % flag rate it flags about 75 %
-of unseen-intent requests, the distance alone about 55 %). The score is still a fixed
-function of the index half, so the exchangeability argument is unchanged.
+answered with less confidence than the reference's inputs, and the sum separates them
+better than either. The score is still a fixed function of the index half, so the
+exchangeability argument is unchanged.
+
+How the score was chosen. On BANKING77 with 19 of 77 intents held out (all-MiniLM-L6-v2,
+logistic regression, the reference's confidences, the training inputs as neighbour rows;
+held-out intent draws 10-29, which the monitor benchmark does not use), the AUROC of
+unseen-intent against known-intent test inputs was 0.897 for the nearest-neighbour
+distance, 0.875 for the doubt, 0.887-0.842 for the 3rd to 10th neighbour's distance,
+0.780 for the class-conditional Mahalanobis distance with a shared covariance fitted on
+the training inputs (Lee et al., 2018), 0.889 for its relative version (Ren et al.,
+2021), 0.860 for the energy of the logits, 0.913 for distance plus doubt at weight 1 and
+0.917 at weight 0.5; adding the Mahalanobis, relative Mahalanobis or energy score to
+that sum did not raise it (0.902-0.917). At the 10 % flag rate the weight 0.5 flags 75 %
+of unseen-intent requests (weight 1: 71 %), which is why it is the default.
 
 A reference of a thousand validation rows is a thin index: an ordinary input's nearest
 reference neighbour is often not much nearer than an unseen one's. ``fit(...,
@@ -43,6 +54,12 @@ draws, no window of ordinary inputs alarms more often than ``alpha``.
 
 References
 ----------
+Lee, K., Lee, K., Lee, H. & Shin, J. (2018). A simple unified framework for detecting
+out-of-distribution samples and adversarial attacks. *NeurIPS*.
+
+Ren, J., Fort, S., Liu, J., Roy, A. G., Padhy, S. & Lakshminarayanan, B. (2021). A simple
+fix to Mahalanobis distance for improving near-OOD detection. *arXiv:2106.09022*.
+
 Bates, S., Candès, E., Lei, L., Romano, Y. & Sesia, M. (2023). Testing for outliers with
 conformal p-values. *Annals of Statistics* 51(1).
 """
@@ -132,9 +149,10 @@ class UnseenInputDetector(Estimator):
         exceeded by ordinary inputs (see the module notes).
     metric : {"euclidean", "cosine"}, default="cosine"
         Distance between feature vectors ("cosine" for sentence embeddings).
-    confidence_weight : float, default=1.0
+    confidence_weight : float, default=0.5
         Weight of the standardised doubt ``1 - confidence`` in the score, used only when
-        :meth:`fit` receives the reference's confidences.
+        :meth:`fit` receives the reference's confidences (0.5 was chosen on held-out intent
+        draws other than the benchmark's, see the module notes).
     random_state : int, Generator or None, default=0
         Seed of the split into index and calibration halves.
 
@@ -194,7 +212,7 @@ class UnseenInputDetector(Estimator):
         false_alarm_rate: float = 0.1,
         reference_confidence: float = 0.9,
         metric: str = "cosine",
-        confidence_weight: float = 1.0,
+        confidence_weight: float = 0.5,
         random_state: int | np.random.Generator | None = 0,
     ) -> None:
         self.n_neighbors = n_neighbors

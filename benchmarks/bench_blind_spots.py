@@ -10,7 +10,10 @@ being the validation data the policy was fitted on (:func:`bench_monitor.build_w
   drawn from CLINC150's out-of-scope queries (``oos_val`` and ``oos_test``), which belong
   to no intent at all: a gap made mostly of them is a real blind spot too.
 
-For each batch :func:`failwise.monitor.find_gaps` reports clusters; a reported gap is
+Each batch is searched with two unseen-input detectors: one indexing the reference alone,
+and one whose index also holds the training inputs' features (``neighbour_features``, what
+:func:`failwise.monitor.run_monitor` uses when the reference carries them). For each,
+:func:`failwise.monitor.find_gaps` reports clusters; a reported gap is
 *real* when at least 60 % of it is one unseen intent (that intent is *surfaced*) or, on
 CLINC150, out-of-scope queries. Beside it: k-means over all traffic with one cluster per
 intent, and HDBSCAN over all traffic, scored the same way (clusters of >= 5 inputs).
@@ -92,9 +95,13 @@ def score(truth: NDArray[np.intp], groups: list[NDArray[np.intp]]) -> dict[str, 
     }
 
 
+#: The detectors compared: the reference alone, and with the training inputs as neighbours.
+INDEXES = ("reference", "reference + training")
+
+
 def batch(
     world: World,
-    detector: Any,
+    detectors: dict[str, Any],
     rate: float,
     oos: NDArray[np.float32] | None,
     oos_rate: float,
@@ -127,9 +134,14 @@ def batch(
         [np.full(known.size, -1), world.unseen_labels[novel], np.full(n_oos, OOS)]
     )
     confidence = world.predict(features).max(axis=1)
-    start = time.perf_counter()
-    gaps = find_gaps(detector, features, confidence=confidence)
-    seconds = time.perf_counter() - start
+    found: dict[str, Any] = {}
+    for index, detector in detectors.items():
+        start = time.perf_counter()
+        gaps = find_gaps(detector, features, confidence=confidence)
+        found[index] = {
+            **score(truth, [np.asarray(g.rows) for g in gaps]),
+            "seconds": time.perf_counter() - start,
+        }
     norms = np.linalg.norm(features, axis=1, keepdims=True)
     unit = features / np.maximum(norms, np.finfo(np.float32).tiny)
     km = KMeans(n_clusters=n_clusters, n_init=1, random_state=0).fit_predict(features)
@@ -138,11 +150,38 @@ def batch(
         "novel_rate": rate,
         "oos_rate": oos_rate if oos is not None else 0.0,
         "per_unseen_intent": per_intent,
-        "seconds_find_gaps": seconds,
-        "failwise": score(truth, [np.asarray(g.rows) for g in gaps]),
+        "failwise": found,
         "kmeans": score(truth, [np.flatnonzero(km == c) for c in range(n_clusters)]),
         "hdbscan": score(truth, [np.flatnonzero(hdb == c) for c in np.unique(hdb) if c >= 0]),
     }
+
+
+def _table_row(dataset: str, rate: float, index: str, chosen: list[dict[str, Any]]) -> list[str]:
+    """One line of the table: ``index``'s gaps beside the peers, averaged over draws."""
+
+    def values(key: str, method: str = "failwise") -> list[float]:
+        picked = [r[method][index] if method == "failwise" else r[method] for r in chosen]
+        return [p[key] for p in picked if p[key] is not None]
+
+    def mean(key: str, method: str = "failwise") -> float:
+        found = values(key, method)
+        return float(np.mean(found)) if found else float("nan")
+
+    clinc = dataset == "clinc150"
+    return [
+        dataset,
+        f"{rate:.0%}" + (" + 5 % OOS" if clinc else ""),
+        index,
+        f"{mean('intents_surfaced'):.1f} / 19",
+        " ".join(f"{v:.0f}" for v in values("intents_surfaced")),
+        f"{mean('clusters'):.1f}",
+        f"{mean('real') / max(mean('clusters'), 1e-9):.0%}",
+        f"{mean('oos_clusters'):.1f}" if clinc else "—",
+        f"{mean('oos_in_oos_clusters'):.0%}" if clinc else "—",
+        f"{mean('intents_surfaced', 'kmeans'):.1f} ({mean('clusters', 'kmeans'):.0f})",
+        f"{mean('intents_surfaced', 'hdbscan'):.1f} ({mean('clusters', 'hdbscan'):.0f})",
+        f"{np.median(values('seconds')):.2f}",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,12 +203,18 @@ def main(argv: list[str] | None = None) -> int:
             ref = world.reference
             # TF-IDF rows of unknown words are all zero, with no direction for the cosine.
             metric = "euclidean" if kind == "tfidf" else "cosine"
-            detector = UnseenInputDetector(metric=metric).fit(
-                ref["features"], ref["labels"], confidence=ref["confidence"]
-            )
+            detectors = {
+                index: UnseenInputDetector(metric=metric).fit(
+                    ref["features"],
+                    ref["labels"],
+                    confidence=ref["confidence"],
+                    neighbour_features=None if index == "reference" else world.train_features,
+                )
+                for index in INDEXES
+            }
             rng = np.random.default_rng(1000 + seed)
             for rate in (0.10, 0.20):
-                result = batch(world, detector, rate, oos, 0.05, rng, n_classes)
+                result = batch(world, detectors, rate, oos, 0.05, rng, n_classes)
                 rows.append({"dataset": dataset, "seed": seed, **result})
             print(f"{dataset} seed {seed} done", file=sys.stderr)
 
@@ -179,35 +224,16 @@ def main(argv: list[str] | None = None) -> int:
             chosen = [r for r in rows if r["dataset"] == dataset and r["novel_rate"] == rate]
             if not chosen:
                 continue
-
-            def mean(method: str, key: str, rows_: list[dict[str, Any]] = chosen) -> float:
-                values = [r[method][key] for r in rows_ if r[method][key] is not None]
-                return float(np.mean(values)) if values else float("nan")
-
-            real = mean("failwise", "real") / max(mean("failwise", "clusters"), 1e-9)
-            table.append(
-                [
-                    dataset,
-                    f"{rate:.0%}" + (" + 5 % OOS" if dataset == "clinc150" else ""),
-                    f"{mean('failwise', 'intents_surfaced'):.1f} / 19",
-                    f"{mean('failwise', 'clusters'):.1f}",
-                    f"{real:.0%}",
-                    f"{mean('failwise', 'oos_clusters'):.1f}" if dataset == "clinc150" else "—",
-                    f"{mean('failwise', 'oos_in_oos_clusters'):.0%}"
-                    if dataset == "clinc150"
-                    else "—",
-                    f"{mean('kmeans', 'intents_surfaced'):.1f} ({mean('kmeans', 'clusters'):.0f})",
-                    f"{mean('hdbscan', 'intents_surfaced'):.1f} "
-                    f"({mean('hdbscan', 'clusters'):.0f})",
-                    f"{np.median([r['seconds_find_gaps'] for r in chosen]):.2f}",
-                ]
-            )
+            for index in INDEXES:
+                table.append(_table_row(dataset, rate, index, chosen))
     h.print_table(
         f"Blind spots in a batch of {BATCH} requests, mean over {seeds} held-out draw(s)",
         [
             "data",
             "unseen",
+            "index",
             "intents found",
+            "per draw",
             "gaps",
             "real",
             "OOS gaps",

@@ -1,10 +1,12 @@
-"""A saved policy's reference, end to end: `demo --save-policy`, a guard, `gaps`, `monitor`."""
+"""A saved policy's reference, end to end: `demo --save-policy`, decisions recorded with
+their features (by a guard, and by `failwise serve`), then `gaps` and `monitor`."""
 
 from __future__ import annotations
 
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,44 +21,81 @@ from failwise.datasets import load_digits_with_unseen
 from failwise.monitor import Reference, load_reference
 from failwise.policy import KNNDistance
 from failwise.runtime import Guard
+from tests.service.conftest import serve
 
 runner = CliRunner(env={"COLUMNS": "80"})
 
 
-def _serve_digits(folder: Path, url: str, n_unseen: int) -> dict[str, bool]:
-    """Serve the demo's test digits (with ``n_unseen`` unseen ones) through a guard of the
-    saved SVM policy that records the pixels as features; task id → whether unseen."""
-    data = load_digits_with_unseen(seed=0, val_size=0.4, test_size=0.3)  # the demo's split
-    model = make_pipeline(StandardScaler(), SVC(random_state=0)).fit(data.train.X, data.train.y)
+def _demo_data() -> Any:
+    return load_digits_with_unseen(seed=0, val_size=0.4, test_size=0.3)  # the demo's split
+
+
+def _svm(data: Any) -> Any:
+    """The demo's SVM, trained again on the same rows."""
+    return make_pipeline(StandardScaler(), SVC(random_state=0)).fit(data.train.X, data.train.y)
+
+
+class DigitsModel:
+    """The demo's SVM for `failwise serve --model`, trained on first use."""
+
+    def __init__(self) -> None:
+        self.model: Any = None
+
+    def decision_function(self, xs: list[Any]) -> Any:
+        if self.model is None:
+            self.model = _svm(_demo_data())
+        return self.model.decision_function(np.asarray(xs, dtype=np.float64))
+
+
+DIGITS_MODEL = DigitsModel()
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The SVM's folder of `failwise demo --save-policy`."""
+    out = tmp_path_factory.mktemp("demo")
+    result = runner.invoke(
+        app, ["demo", "-q", "--save-policy", str(out / "saved"), "--report", str(out / "r.html")]
+    )
+    assert result.exit_code == 0, result.output
+    return out / "saved" / "svm-rbf-kernel"
+
+
+def _traffic(n_unseen: int) -> tuple[Any, np.ndarray, np.ndarray, Any]:
+    """The demo's test digits with ``n_unseen`` unseen ones, shuffled: (data, pixels,
+    whether unseen, the out-of-scope scorer)."""
+    data = _demo_data()
     rng = np.random.default_rng(1)
     seen, unseen = np.flatnonzero(data.test.y >= 0), np.flatnonzero(data.test.y < 0)
     rows = rng.permutation(np.concatenate([seen, rng.choice(unseen, n_unseen, replace=False)]))
-    with store.open(url) as events:
-        guard = Guard(
-            model,
-            artifacts.load(folder / "calibrator"),
-            artifacts.load(folder / "policy"),
-            ood=KNNDistance(n_neighbors=5, metric="euclidean").fit(data.train.X),
-            store=events,
-            features=np.asarray,
-            batch_features=True,
-        )
-        decisions = guard.decide_batch(list(data.test.X[rows]))
-        guard.close()
-    return {
-        str(d.task_id): bool(data.test.y[row] < 0) for d, row in zip(decisions, rows, strict=True)
-    }
+    ood = KNNDistance(n_neighbors=5, metric="euclidean").fit(data.train.X)
+    return data, data.test.X[rows], data.test.y[rows] < 0, ood
+
+
+def _finds_the_unseen_digits(url: str, folder: Path, unseen: dict[str, bool], out: Path) -> None:
+    window = ["--store", url, "--policy", str(folder), "--window", str(len(unseen))]
+    result = runner.invoke(app, ["gaps", *window, "--json", str(out / "gaps.json")])
+    assert result.exit_code == 0, result.output
+    spots = json.loads((out / "gaps.json").read_text())["blind_spots"]
+    assert spots, result.output
+    # The blind spots are the digits nobody evaluated: the largest wholly, and most of the
+    # inputs in them (each spot's share judged by its representative inputs).
+    shares = [np.mean([unseen[e["task_id"]] for e in spot["examples"]]) for spot in spots]
+    sizes = [spot["statistics"]["size"] for spot in spots]
+    assert shares[int(np.argmax(sizes))] == 1.0
+    assert np.average(shares, weights=sizes) >= 0.75
+    result = runner.invoke(app, ["monitor", *window, "--json", str(out / "monitor.json")])
+    assert result.exit_code == 0, result.output
+    body = json.loads((out / "monitor.json").read_text())
+    assert {"unseen_inputs", "blind_spot"} <= {f["kind"] for f in body["findings"]}
+    assert body["capabilities"]["unseen_inputs"]
 
 
 @pytest.mark.slow
-def test_a_saved_demo_policy_finds_the_unseen_digits_a_guard_served(tmp_path: Path) -> None:
-    saved = tmp_path / "saved"
-    result = runner.invoke(
-        app, ["demo", "-q", "--save-policy", str(saved), "--report", str(tmp_path / "r.html")]
-    )
-    assert result.exit_code == 0, result.output
-    folder = saved / "svm-rbf-kernel"
-    reference = load_reference(folder)
+def test_a_saved_demo_policy_finds_the_unseen_digits_a_guard_served(
+    saved: Path, tmp_path: Path
+) -> None:
+    reference = load_reference(saved)
     assert reference.features is not None
     assert reference.features.shape[1] == 64
     assert reference.neighbour_features is not None
@@ -64,25 +103,26 @@ def test_a_saved_demo_policy_finds_the_unseen_digits_a_guard_served(tmp_path: Pa
     assert reference.feature_metric == "euclidean"
     assert "pixel" in str(reference.feature_source)
 
+    data, pixels, is_unseen, ood = _traffic(n_unseen=100)
     url = f"sqlite:///{tmp_path / 'events.db'}"
-    unseen = _serve_digits(folder, url, n_unseen=100)
-    window = ["--store", url, "--policy", str(folder), "--window", str(len(unseen))]
-    result = runner.invoke(app, ["gaps", *window, "--json", str(tmp_path / "gaps.json")])
-    assert result.exit_code == 0, result.output
-    spots = json.loads((tmp_path / "gaps.json").read_text())["blind_spots"]
-    assert spots, result.output
-    members = [unseen[e["task_id"]] for spot in spots for e in spot["examples"]]
-    assert np.mean(members) >= 0.75  # the blind spots are the digits nobody evaluated
-    result = runner.invoke(app, ["monitor", *window, "--json", str(tmp_path / "monitor.json")])
-    assert result.exit_code == 0, result.output
-    body = json.loads((tmp_path / "monitor.json").read_text())
-    kinds = {f["kind"] for f in body["findings"]}
-    assert {"unseen_inputs", "blind_spot"} <= kinds
-    assert body["capabilities"]["unseen_inputs"]
+    with store.open(url) as events:
+        guard = Guard(
+            _svm(data),
+            artifacts.load(saved / "calibrator"),
+            artifacts.load(saved / "policy"),
+            ood=ood,
+            store=events,
+            features=np.asarray,
+            batch_features=True,
+        )
+        decisions = guard.decide_batch(list(pixels))
+        guard.close()
+    unseen = {str(d.task_id): bool(u) for d, u in zip(decisions, is_unseen, strict=True)}
+    _finds_the_unseen_digits(url, saved, unseen, tmp_path)
 
     # A policy saved before references held features: the monitor runs, gaps says why not.
     old = tmp_path / "old"
-    shutil.copytree(folder, old)
+    shutil.copytree(saved, old)
     shutil.rmtree(old / "reference")
     bare = Reference(confidence=reference.confidence, predicted=reference.predicted)
     artifacts.save(bare, old / "reference")
@@ -93,3 +133,26 @@ def test_a_saved_demo_policy_finds_the_unseen_digits_a_guard_served(tmp_path: Pa
     result = runner.invoke(app, ["monitor", *window])
     assert result.exit_code == 0, result.output
     assert "no input features" in result.stderr
+
+
+@pytest.mark.slow
+def test_failwise_serve_with_features_writes_a_store_gaps_can_read(
+    saved: Path, tmp_path: Path
+) -> None:
+    _, pixels, is_unseen, ood = _traffic(n_unseen=100)
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    model = f"{__name__}:DIGITS_MODEL"
+    server = serve(url, saved, workers=1, args=["--model", model, "--features", "numpy:asarray"])
+    try:
+        items = [
+            {"input": row.tolist(), "ood_score": float(score)}
+            for row, score in zip(pixels, ood.score(pixels), strict=True)
+        ]
+        with server.client("service") as client:
+            response = client.post("/v1/decisions:batch", json={"items": items})
+        assert response.status_code == 200, response.text
+    finally:
+        server.stop()
+    decisions = response.json()["decisions"]
+    unseen = {d["task_id"]: bool(u) for d, u in zip(decisions, is_unseen, strict=True)}
+    _finds_the_unseen_digits(url, saved, unseen, tmp_path)

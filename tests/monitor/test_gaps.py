@@ -13,7 +13,7 @@ DIM = 16
 #: Isotropic Gaussian categories at random centres are all about as far from one another
 #: as from the reference, so two unseen ones merge at the default ratio (see MERGE_RATIO);
 #: a smaller one keeps them apart.
-SEPARATE = 0.5
+SEPARATE = 0.4
 
 
 def _world(seed: int) -> tuple[np.random.Generator, np.ndarray]:
@@ -68,6 +68,7 @@ def test_gaps_are_ranked_by_expected_silent_failures_from_audits() -> None:
         examples=texts,
         timestamps=np.arange(250.0),
         confidence=np.full(250, 0.9),
+        merge_ratio=SEPARATE,
     )
     assert len(gaps) == 2
     first, second = gaps
@@ -232,3 +233,35 @@ def test_merge_ratio_and_candidate_rate_are_checked() -> None:
         find_gaps(detector, served, merge_ratio=0.0)
     with pytest.raises(InputError, match="candidate_rate"):
         find_gaps(detector, served, candidate_rate=1.0)
+
+
+def test_a_detector_fitted_without_categories_is_refused_with_how_to_fit_it() -> None:
+    rng, centres = _world(8)
+    reference = np.concatenate([_draw(rng, centres, c, 120) for c in range(3)])
+    detector = UnseenInputDetector(metric="euclidean").fit(reference)
+    served = np.concatenate([_draw(rng, centres, 0, 50), _draw(rng, centres, 9, 20)])
+    with pytest.raises(
+        InputError, match=r"sizes of an evaluated category.*fit\(features, labels\)"
+    ):
+        find_gaps(detector, served)
+
+
+def test_an_unseen_category_is_one_gap_with_a_thin_and_a_dense_index() -> None:
+    """Training inputs in the index bring the reference's edge nearer; an unseen category
+    is one gap with either index at the same ratio."""
+    rng, centres = _world(9)
+    labels = np.repeat(np.arange(6), 100)
+    reference = np.concatenate([_draw(rng, centres, c, 100) for c in range(6)])
+    training = np.concatenate([_draw(rng, centres, c, 600) for c in range(6)])
+    thin = UnseenInputDetector(metric="euclidean").fit(reference, labels)
+    dense = UnseenInputDetector(metric="euclidean").fit(
+        reference, labels, neighbour_features=training
+    )
+    assert dense.distance_threshold_ < 0.9 * thin.distance_threshold_
+    served = np.concatenate(
+        [_draw(rng, centres, c, 60) for c in range(6)] + [_draw(rng, centres, 9, 30)]
+    )
+    for detector in (thin, dense):
+        gaps = find_gaps(detector, served, merge_ratio=SEPARATE)
+        assert [gap.size for gap in gaps] == [30]
+        assert min(gaps[0].rows) >= 360

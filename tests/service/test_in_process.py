@@ -154,3 +154,64 @@ def test_without_a_policy_the_service_decides_nothing(tmp_path: Path) -> None:
 def test_create_app_needs_settings() -> None:
     with pytest.raises(TypeError, match=r"create_app needs failwise\.service\.Settings"):
         create_app({"store": "sqlite:///x.db"})  # type: ignore[arg-type]
+
+
+def two_features(x: Any) -> list[float]:
+    """A feature function ``x -> vector``."""
+    return [float(len(str(x))), 1.0]
+
+
+class Vectoriser:
+    """A feature function with ``transform`` over a batch of inputs."""
+
+    def transform(self, xs: list[Any]) -> np.ndarray[Any, Any]:
+        return np.array([two_features(x) for x in xs])
+
+
+VECTORISER = Vectoriser()
+
+
+@pytest.mark.parametrize("features", ["two_features", "VECTORISER"])
+def test_configured_features_are_recorded_with_each_decision_from_an_input(
+    policy_dir: Path, tmp_path: Path, features: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    headers = _token(url, "service")
+    module = "tests.service.test_in_process"
+    settings = Settings(
+        policy=policy_dir,
+        store=url,
+        model=f"{module}:three_scores",
+        features=f"{module}:{features}",
+    )
+    with TestClient(create_app(settings), headers=headers) as client:
+        one = client.post("/v1/decisions", json={"input": "sure"}).json()
+        many = client.post("/v1/decisions:batch", json={"items": [{"input": "hmm!"}] * 2}).json()
+        sent = client.post("/v1/decisions", json={"scores": scores(0.9)}).json()
+    ids = [one["task_id"], *(d["task_id"] for d in many["decisions"]), sent["task_id"]]
+    with store.open(url) as opened:
+        recorded = opened.task_features(ids)
+    assert sorted(recorded.task_ids) == sorted(ids[:3])  # sent scores carry no input
+    np.testing.assert_array_equal(recorded.features, [[4.0, 1.0], [4.0, 1.0], [4.0, 1.0]])
+
+
+@pytest.mark.parametrize(
+    ("model", "features", "message"),
+    [
+        (None, "two_features", "--features computes each input's features.*needs --model"),
+        ("three_scores", "missing", "--features .* has no attribute 'missing'"),
+        ("three_scores", "N_CLASSES", "--features must name an object with encode or transform"),
+    ],
+)
+def test_bad_features_are_refused_at_start(
+    policy_dir: Path, tmp_path: Path, model: str | None, features: str, message: str
+) -> None:
+    module = "tests.service.test_in_process"
+    settings = Settings(
+        policy=policy_dir,
+        store=f"sqlite:///{tmp_path / 'e.db'}",
+        model=None if model is None else f"{module}:{model}",
+        features=f"{module}:{features}",
+    )
+    with pytest.raises(InputError, match=message), TestClient(create_app(settings)):
+        pass

@@ -56,6 +56,14 @@ def serve(
         str | None,
         typer.Option("--policy-model", help="Which model's folder of a --save-policy folder."),
     ] = None,
+    features: Annotated[
+        str | None,
+        typer.Option(
+            "--features",
+            help="module:attribute of the feature function the reference was built with "
+            "(with --model): each decision records its input's features for the monitor.",
+        ),
+    ] = None,
     workers: Annotated[
         int | None, typer.Option("--workers", help="Worker processes (default 1).")
     ] = None,
@@ -102,6 +110,7 @@ def serve(
             store=store,
             model=model,
             policy_model=policy_model,
+            features=features,
             workers=workers,
             host=host,
             port=port,

@@ -56,6 +56,13 @@ class Settings(BaseModel):
         ``module:attribute`` of a model to call on ``input`` (an object with
         ``predict_proba`` or ``decision_function``, or a callable ``x -> scores``).
         Without one, clients send ``scores``.
+    features : str or None
+        ``module:attribute`` of the feature function the policy's monitor reference was
+        built with (its ``feature_source``): an object with ``encode`` or ``transform``
+        over a list of inputs (a sentence embedder, a vectoriser), or a callable
+        ``x -> 1-D vector``. With ``model``, every decision made from an ``input`` records
+        its features (``Guard(features=...)``), which ``failwise monitor`` and
+        ``failwise gaps`` compare with the reference.
     workers, host, port
         uvicorn's worker processes and where they listen.
     max_batch_size : int
@@ -107,6 +114,7 @@ class Settings(BaseModel):
     policy_model: str | None = None
     store: str = "sqlite:///failwise.db"
     model: str | None = None
+    features: str | None = None
     workers: Annotated[int, Field(ge=1, le=64)] = 1
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
@@ -133,7 +141,7 @@ class Settings(BaseModel):
     key_cache_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 5.0
     labels: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] | None = None
 
-    @field_validator("model")
+    @field_validator("model", "features")
     @classmethod
     def _model_path(cls, value: str | None) -> str | None:
         if value is not None and (value.count(":") != 1 or not all(value.split(":"))):

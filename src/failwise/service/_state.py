@@ -75,17 +75,17 @@ def find_policy(folder: Path, model: str | None = None) -> tuple[Path, Path | No
     return find_policy(root / name)
 
 
-def _import_model(spec: str) -> Any:
+def _import_model(spec: str, option: str = "--model") -> Any:
     module_name, attribute = spec.split(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise InputError(f"--model {spec}: cannot import {module_name!r}: {exc}.") from None
+        raise InputError(f"{option} {spec}: cannot import {module_name!r}: {exc}.") from None
     try:
         return getattr(module, attribute)
     except AttributeError:
         raise InputError(
-            f"--model {spec}: {module_name!r} has no attribute {attribute!r}."
+            f"{option} {spec}: {module_name!r} has no attribute {attribute!r}."
         ) from None
 
 
@@ -115,6 +115,21 @@ def _wrap_model(model: Any) -> tuple[Any, bool]:
             f"callable x -> scores; got a {type(model).__name__}."
         )
     return (lambda x: model(x[0])), False
+
+
+def _wrap_features(function: Any) -> tuple[Any, bool]:
+    """The feature function on the input part of ``(input, ood_score)`` pairs; (callable,
+    batch)."""
+    for name in ("encode", "transform"):
+        method = getattr(function, name, None)
+        if callable(method):
+            return functools.partial(_call_batch, method), True
+    if not callable(function):
+        raise InputError(
+            f"--features must name an object with encode or transform, or a callable "
+            f"x -> feature vector; got a {type(function).__name__}."
+        )
+    return (lambda x: function(x[0])), False
 
 
 class KeyCache:
@@ -249,6 +264,12 @@ def open_state(settings: Settings, loaded: LoadedPolicy | None = None) -> Servic
     artefacts = loaded if loaded is not None else load_policy(settings)
     policy, calibrator, policy_path = artefacts.policy, artefacts.calibrator, artefacts.path
     model = None if settings.model is None else _import_model(settings.model)
+    if settings.features is not None and model is None:
+        raise InputError(
+            "--features computes each input's features for the monitor, so it needs --model "
+            "(clients that send scores send no input to compute them from)."
+        )
+    features = None if settings.features is None else _import_model(settings.features, "--features")
     opened = store.open(settings.store, pool_size=8)
     try:
         if policy is not None:
@@ -263,7 +284,18 @@ def open_state(settings: Settings, loaded: LoadedPolicy | None = None) -> Servic
             scores_guard = Guard(_scores_of, calibrator, policy, batch_model=True, **common)
             if model is not None:
                 wrapped, batch = _wrap_model(model)
-                model_guard = Guard(wrapped, calibrator, policy, batch_model=batch, **common)
+                feature_function, batch_features = (
+                    (None, False) if features is None else _wrap_features(features)
+                )
+                model_guard = Guard(
+                    wrapped,
+                    calibrator,
+                    policy,
+                    batch_model=batch,
+                    features=feature_function,
+                    batch_features=batch_features,
+                    **common,
+                )
         secret = (
             settings.session_secret.get_secret_value()
             if settings.session_secret is not None

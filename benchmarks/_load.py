@@ -351,9 +351,8 @@ async def closed_loop_async(
     """Keep ``concurrency`` requests in flight for ``duration_s`` seconds.
 
     With ``stagger_s``, the k-th of them starts (and opens its connection) k × ``stagger_s``
-    seconds after the first: connections opened together all queue before one worker
-    process accepts, and asyncio's accept loop takes every one queued, so a multi-worker
-    server would serve them all from one process.
+    seconds after the first: connections opened together may all be accepted by one worker
+    process of a multi-worker server, which then serves them all while the others idle.
     """
     result = LoadResult(
         driver=driver,

@@ -346,8 +346,14 @@ async def closed_loop_async(
     timeout_s: float = 10.0,
     keep: Callable[[int, int, bytes], Any] | None = None,
     driver: str = "raw",
+    stagger_s: float = 0.0,
 ) -> LoadResult:
-    """Keep ``concurrency`` requests in flight for ``duration_s`` seconds."""
+    """Keep ``concurrency`` requests in flight for ``duration_s`` seconds.
+
+    With ``stagger_s``, the k-th of them starts (and opens its connection) k × ``stagger_s``
+    seconds after the first: connections opened together may all be accepted by one worker
+    process of a multi-worker server, which then serves them all while the others idle.
+    """
     result = LoadResult(
         driver=driver,
         mode="closed",
@@ -364,14 +370,15 @@ async def closed_loop_async(
         start = time.perf_counter()
         end = start + duration_s
 
-        async def worker() -> None:
+        async def worker(k: int) -> None:
+            await asyncio.sleep(k * stagger_s)
             while time.perf_counter() < end:
                 i = next(counter)
                 payload = body(i) if body is not None else None
                 sent = time.perf_counter()
                 await _send(client, method, url, payload, sent, result, latencies, i, keep)
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker(k) for k in range(concurrency)))
         result.duration_s = time.perf_counter() - start
     finally:
         await client.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from failwise.runtime._attempt import Attempts, InvalidScoresError, Outcome
 from failwise.runtime._fields import fresh_ids, score_lists, top_labels
@@ -40,6 +42,26 @@ def test_top_labels_equal_the_stable_sort_of_each_row() -> None:
     assert [label for label, _ in tops[4] or []] == [0, 1, 3, 4, 2]
     assert top_labels([_outcome(None)], 5) == [None]
     assert top_labels(outcomes[:3], 5) == tops[:3]  # a small batch sorts row by row
+
+
+_NEAR_HALVES = st.integers(0, 999_999).map(lambda k: (k + 0.5) / 1e6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.floats(0.0, 1.0) | _NEAR_HALVES | st.sampled_from([0.0078125, 5e-7, 1.0]),
+        min_size=8,
+        max_size=40,
+    )
+)
+def test_top_labels_round_in_bulk_as_python_rounds_each_probability(values: list[float]) -> None:
+    # Eight or more rows take the bulk path; the values just off a half (k + 0.5) / 1e6
+    # are where rint(value * 1e6) / 1e6 alone would round otherwise than round(value, 6).
+    outcomes = [_outcome(np.array([value, 1.0 - value])) for value in values]
+    for value, top in zip(values, top_labels(outcomes, 2), strict=True):
+        assert top is not None
+        assert sorted(p for _, p in top) == sorted([round(value, 6), round(1.0 - value, 6)])
 
 
 def test_probability_checks_of_a_batch_name_only_the_bad_rows() -> None:

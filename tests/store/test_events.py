@@ -97,6 +97,55 @@ def test_many_decisions_in_one_call_are_stored(events: store.Store) -> None:
     assert {e.task_id: e.label for e in stored} == {t: d["label"] for t, d in items}
 
 
+_TASK_ROWS = (
+    "SELECT task_id, created_at, action, label, confidence, predicted, band, ood_score, "
+    "policy_version FROM tasks WHERE task_id LIKE ? ORDER BY task_id"
+)
+_EVENT_ROWS = (
+    "SELECT task_id, kind, at, label, payload FROM events WHERE task_id LIKE ? "
+    "ORDER BY task_id, kind"
+)
+
+
+def _rows(events: store.Store, prefix: str) -> list[tuple[Any, ...]]:
+    """The task and event rows of the tasks named ``prefix-…``, named ``x-…`` instead."""
+    rows = []
+    for query in (_TASK_ROWS, _EVENT_ROWS):
+        for row in events._read(query, (f"{prefix}-%",)):
+            named = [
+                value.replace(f"{prefix}-", "x-") if isinstance(value, str) else value
+                for value in row
+            ]
+            rows.append(tuple(named))
+    return rows
+
+
+def test_a_batch_stores_the_rows_one_call_per_decision_stores(events: store.Store) -> None:
+    # The batch path (COPY on PostgreSQL, executemany on SQLite) against the single-decision
+    # statement, on the same input: every column of every task and event row is the same.
+    decisions = [
+        (
+            i,
+            {
+                **ANSWER,
+                "label": None if i % 3 == 0 else i,
+                "confidence": 0.1 + i / 100,
+                "ood_score": None if i % 2 else -1.5e-07 * i,
+                "band": (None, "low", "high")[i % 3],
+                "reason": f"tab\tnew\nline \\ back ≥ é {i}",
+            },
+            1_000.25 + i,
+        )
+        for i in range(40)
+    ]
+    events.record_decisions([(f"b-{i}", decision, at) for i, decision, at in decisions])
+    for i, decision, at in decisions:
+        events.record_decision(f"s-{i}", decision, at=at)
+    batch, singles = _rows(events, "b"), _rows(events, "s")
+    assert len(batch) == 80
+    assert batch == singles
+
+
 def test_concurrent_callers_each_get_their_own_outcome(events: store.Store) -> None:
     errors: list[BaseException] = []
     events.record_decision("taken", ANSWER)

@@ -1,10 +1,11 @@
 """Fields of a batch's decisions computed for the whole batch at once.
 
 Fresh task ids (uuid4 hex) come from one draw of random bytes, the top labels from one
-stable sort of the stacked probabilities, and the recorded scores from one conversion of
-the stacked score vectors; all equal what the per-decision code gives
-(``uuid.uuid4().hex``, ``np.argsort(-proba, kind="stable")``, ``scores.tolist()``), which
-small batches (one request's decision) still use.
+stable sort of the stacked probabilities (rounded to six decimals at once), and the
+recorded scores from one conversion of the stacked score vectors; all equal what the
+per-decision code gives (``uuid.uuid4().hex``, ``np.argsort(-proba, kind="stable")``,
+``round(p, 6)``, ``scores.tolist()``), which small batches (one request's decision) still
+use.
 """
 
 from __future__ import annotations
@@ -52,9 +53,26 @@ def top_labels(outcomes: Sequence[Outcome], k: int) -> list[list[list[Any]] | No
         return out
     proba = np.stack([outcomes[i].proba for i in rows])  # type: ignore[misc]
     order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
-    values = np.take_along_axis(proba, order, axis=1)
+    values = _round6(np.take_along_axis(proba, order, axis=1))
     for i, labels, probs in zip(rows, order.tolist(), values.tolist(), strict=True):
-        out[i] = [[label, round(p, 6)] for label, p in zip(labels, probs, strict=True)]
+        out[i] = [[label, p] for label, p in zip(labels, probs, strict=True)]
+    return out
+
+
+def _round6(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """``round(value, 6)`` of every value, as Python rounds (to the nearest double of the
+    correctly rounded decimal).
+
+    ``rint(value * 1e6) / 1e6`` gives the same double unless the product's rounding error
+    moved it across a half (its fractional part within 1e-9 of 0.5): those few values are
+    rounded by Python.
+    """
+    scaled = values * 1e6
+    out: np.ndarray[Any, Any] = np.rint(scaled) / 1e6
+    near = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-9
+    if near.any():
+        for index in zip(*np.nonzero(near), strict=True):
+            out[index] = round(float(values[index]), 6)
     return out
 
 

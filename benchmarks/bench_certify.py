@@ -22,8 +22,8 @@ Contenders:
 - ``joint levels`` (and ``joint levels, all rows``): the plan ``RiskThreshold`` runs for
   the binomial bound, implemented again here as a check that the library and this
   description agree (its rows must equal ``failwise``'s). Starts allowing 0, 1, …, 5
-  errors (those within 60 % of the rows; the zero-error start always), each at the fewest answered rows where its
-  error count passes the binomial test at one common level λ, plus restart points 2^k ≥
+  errors (those within 60 % of the rows; the zero-error start always), each at the
+  fewest answered rows where its error count passes the binomial test at one common level λ, plus restart points 2^k ≥
   twice the deepest start on 10 % of δ. λ is the largest level at which the starts pass
   *together* with probability at most δ under the flat null (every row wrong with
   probability ``target_risk``, independently), computed exactly by following the error

@@ -19,24 +19,24 @@ Contenders:
 - ``failwise (before)``: the procedure ``RiskThreshold`` ran before, frozen here: 90 % of δ
   on one start (the top 5 % of rows, at least the fewest that pass with zero errors, at
   most where 20 errors pass), 10 % on restart points 2^k ≥ twice that start.
-- ``joint levels`` (and ``joint levels, all rows``): the plan ``RiskThreshold`` runs for
-  the binomial bound, implemented again here as a check that the library and this
-  description agree (its rows must equal ``failwise``'s). Starts allowing 0, 1, …, 5
-  errors (those within 60 % of the rows; the zero-error start always), each at the
-  fewest answered rows where its error count passes the binomial test at one common level λ, plus restart points 2^k ≥
-  twice the deepest start on 10 % of δ. λ is the largest level at which the starts pass
-  *together* with probability at most δ under the flat null (every row wrong with
-  probability ``target_risk``, independently), computed exactly by following the error
-  count from start to start, instead of the Bonferroni sum of the starts' levels; the
-  starts' tests overlap (the top rows are in all of them), so the same δ buys shallower
-  starts. Below the deepest start that passes, each candidate answering r rows is tested
-  at δ minus the flat-null size of the starts deeper than r. Exact under the monotone-risk
-  assumption: given the number m of calibration rows above the strictest threshold whose
-  risk exceeds the target, the error count of those m rows is Binomial(m, R) with R >
-  ``target_risk`` and every row below them is wrong with probability above it,
-  independently; so the error path from rank m + 1 on dominates the flat null, and each
-  local test of the closed test (reject when few errors occur somewhere at or below rank
-  m + 1) has size at most δ. The plan depends on n, ``target_risk`` and δ only.
+- ``joint levels`` (and ``joint levels, all rows``): the plan ``RiskThreshold`` runs for the
+  binomial bound, implemented again here as a check that the library and this description
+  agree (its rows must equal ``failwise``'s). Starts allowing 0, 1, …, 5 errors (those
+  within 60 % of the rows; the zero-error start always), each at the fewest answered rows
+  where its error count passes the binomial test at one common level λ, plus restart points
+  2^k ≥ twice the deepest start on 10 % of δ. λ is the largest level at which the starts
+  pass *together* with probability at most δ under the flat null (every row wrong with
+  probability ``target_risk``, independently), computed exactly by following the error count
+  from start to start, instead of the Bonferroni sum of the starts' levels; the starts'
+  tests overlap (the top rows are in all of them), so the same δ buys shallower starts.
+  Below the deepest start that passes, each candidate answering r rows is tested at δ minus
+  the flat-null size of the starts deeper than r. Exact under the monotone-risk assumption:
+  given the number m of calibration rows above the strictest threshold whose risk exceeds
+  the target, the error count of those m rows is Binomial(m, R) with R > ``target_risk`` and
+  every row below them is wrong with probability above it, independently; so the error path
+  from rank m + 1 on dominates the flat null, and each local test of the closed test (reject
+  when few errors occur somewhere at or below rank m + 1) has size at most δ. The plan
+  depends on n, ``target_risk`` and δ only.
 - ``mapie BH``, ``mapie FST``: MAPIE's ``BinaryClassificationController`` with
   ``risk="precision"`` (positive prediction = answer, positive label = correct, so
   precision ≥ 1 − target is selective risk ≤ target), ``fwer_method="bonferroni_holm"`` or

@@ -203,12 +203,17 @@ def main(argv: list[str] | None = None) -> int:
             ref = world.reference
             # TF-IDF rows of unknown words are all zero, with no direction for the cosine.
             metric = "euclidean" if kind == "tfidf" else "cosine"
+            # Training queries that repeat a reference query (TF-IDF rows of unknown words
+            # are all zero) are left out of the index, as the evaluation pipeline does.
+            seen = {row.tobytes() for row in np.asarray(ref["features"])}
+            train = np.asarray(world.train_features)
+            neighbours = train[[row.tobytes() not in seen for row in train]]
             detectors = {
                 index: UnseenInputDetector(metric=metric).fit(
                     ref["features"],
                     ref["labels"],
                     confidence=ref["confidence"],
-                    neighbour_features=None if index == "reference" else world.train_features,
+                    neighbour_features=None if index == "reference" else neighbours,
                 )
                 for index in INDEXES
             }

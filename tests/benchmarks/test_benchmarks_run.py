@@ -257,12 +257,15 @@ def test_blind_spot_benchmark_scores_every_method_on_both_datasets(tmp_path: Pat
         (d, rate) for d in ("banking77", "clinc150") for rate in (0.1, 0.2)
     }
     for row in rows:
-        for method in ("failwise", "kmeans", "hdbscan"):
-            scored = row[method]
+        # failwise's gaps once per neighbour index, beside the peers' clusters of all traffic
+        assert set(row["failwise"]) == {"reference", "reference + training"}
+        scored_by = [*row["failwise"].values(), row["kmeans"], row["hdbscan"]]
+        for scored in scored_by:
             assert 0 <= scored["real"] <= scored["clusters"]
             assert 0 <= scored["intents_surfaced"] <= min(19, scored["real"])
-        share = row["failwise"]["oos_in_oos_clusters"]
-        assert (share is None) == (row["dataset"] == "banking77")
+        for scored in row["failwise"].values():
+            share = scored["oos_in_oos_clusters"]
+            assert (share is None) == (row["dataset"] == "banking77")
 
 
 @pytest.mark.slow

@@ -179,6 +179,9 @@ def test_rollups_read_the_same_with_the_open_hour_unmarked_as_with_every_write_m
             _old_triggers(str(path))
         with store.open(f"sqlite:///{path}") as events:
             _seed(events, now)
+            # a write in the hour that is still open, wherever `now` falls in its hour
+            answer = {"action": "answer", "label": 1, "confidence": 0.7}
+            events.record_decisions([("t-open-hour", answer, now)])
             window = timedelta(hours=30)
             first = metric_series(events, window=window, until=now)
             events.feedback("t3", "corrected", label=0, at=now)

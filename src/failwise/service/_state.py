@@ -103,33 +103,34 @@ def _call_batch(method: Any, xs: list[tuple[Any, float | None]]) -> Any:
     return method([x[0] for x in xs])
 
 
-def _wrap_model(model: Any) -> tuple[Any, bool]:
-    """``model`` called on the input part of ``(input, ood_score)`` pairs; (callable, batch)."""
-    for name in ("predict_proba", "decision_function"):
-        method = getattr(model, name, None)
+def _wrap_callable(
+    target: Any, methods: tuple[str, str], option: str, returns: str
+) -> tuple[Any, bool]:
+    """``target`` on the input part of ``(input, ood_score)`` pairs; (callable, batch).
+
+    The first of ``methods`` it has is called on a batch of inputs; a plain callable is
+    called on one input at a time.
+    """
+    for name in methods:
+        method = getattr(target, name, None)
         if callable(method):
             return functools.partial(_call_batch, method), True
-    if not callable(model):
+    if not callable(target):
         raise InputError(
-            f"--model must name an object with predict_proba or decision_function, or a "
-            f"callable x -> scores; got a {type(model).__name__}."
+            f"{option} must name an object with {methods[0]} or {methods[1]}, or a "
+            f"callable x -> {returns}; got a {type(target).__name__}."
         )
-    return (lambda x: model(x[0])), False
+    return (lambda x: target(x[0])), False
+
+
+def _wrap_model(model: Any) -> tuple[Any, bool]:
+    """The model on ``(input, ood_score)`` pairs; (callable, batch)."""
+    return _wrap_callable(model, ("predict_proba", "decision_function"), "--model", "scores")
 
 
 def _wrap_features(function: Any) -> tuple[Any, bool]:
-    """The feature function on the input part of ``(input, ood_score)`` pairs; (callable,
-    batch)."""
-    for name in ("encode", "transform"):
-        method = getattr(function, name, None)
-        if callable(method):
-            return functools.partial(_call_batch, method), True
-    if not callable(function):
-        raise InputError(
-            f"--features must name an object with encode or transform, or a callable "
-            f"x -> feature vector; got a {type(function).__name__}."
-        )
-    return (lambda x: function(x[0])), False
+    """The feature function on ``(input, ood_score)`` pairs; (callable, batch)."""
+    return _wrap_callable(function, ("encode", "transform"), "--features", "feature vector")
 
 
 class KeyCache:

@@ -3,7 +3,8 @@
 - A worker killed with SIGKILL under load: every decision answered 2xx is in the store,
   and the supervisor starts a new worker that serves.
 - PostgreSQL stopped (a throw-away server of its own, never the shared one): ``/readyz``
-  answers 503 within its 2 s time-out, decisions are refused with 503 (nothing is
+  answers 503 within its 2 s time-out, a worker killed then is restarted without its
+  store instead of stopping the service, decisions are refused with 503 (nothing is
   acknowledged that is not durable), and after the database is back ``/readyz`` answers
   200 and decisions are recorded again.
 - 16 reviewer clients working one queue through two workers (and, past one machine, two
@@ -330,6 +331,22 @@ def test_postgres_stopped_readyz_503_decisions_refused_then_recovered(
             ready = httpx.get(f"{server.url}/readyz", timeout=2.0)
             assert ready.status_code == 503
             assert ready.json()["status"] == "unavailable"
+            # A worker restarted during the outage starts without its store (it answers
+            # 503 and keeps trying) instead of failing start-up, which would make the
+            # supervisor stop the whole service.
+            supervisor = server.process.pid
+            before = worker_pids(supervisor)
+            os.kill(min(before), signal.SIGKILL)
+            wait_for(
+                lambda: (
+                    len(worker_pids(supervisor) - before) == 1 and len(worker_pids(supervisor)) == 2
+                ),
+                30,
+                "a new worker during the outage",
+            )
+            time.sleep(1.0)  # past the new worker's start-up
+            assert server.process.poll() is None, "the supervisor stopped"
+            assert {status_of(f"{server.url}/readyz") for _ in range(10)} == {503}
             during = [f"outage-{uuid.uuid4().hex}" for _ in range(10)]
             answers = [
                 _post_once_more_on_reset(client, {"scores": scores(c), "task_id": t})
@@ -350,7 +367,12 @@ def test_postgres_stopped_readyz_503_decisions_refused_then_recovered(
                 timeout=120,
                 check=True,
             )
-            wait_for(lambda: status_of(f"{server.url}/readyz") == 200, 30, "/readyz back to 200")
+            # Every worker back: ten fresh connections in a row find the store ready.
+            wait_for(
+                lambda: all(status_of(f"{server.url}/readyz") == 200 for _ in range(10)),
+                30,
+                "/readyz back to 200",
+            )
             after = [f"after-{uuid.uuid4().hex}" for _ in range(20)]
             statuses = [
                 _post_once_more_on_reset(client, {"scores": scores(0.99), "task_id": t}).status_code
@@ -360,7 +382,7 @@ def test_postgres_stopped_readyz_503_decisions_refused_then_recovered(
         stored = stored_task_ids(url)
         assert set(after) <= stored
         assert not set(during) & stored  # refused, and indeed not written
-    except AssertionError:
+    except (AssertionError, httpx.HTTPError):
         print(f"failwise serve's log (last 6000 characters):\n{server.log()[-6000:]}")
         raise
     finally:

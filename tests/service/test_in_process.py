@@ -215,3 +215,43 @@ def test_bad_features_are_refused_at_start(
     )
     with pytest.raises(InputError, match=message), TestClient(create_app(settings)):
         pass
+
+
+def test_a_worker_without_its_store_answers_503_then_serves_once_it_opens(
+    policy_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "not-yet"
+    url = f"sqlite:///{folder / 'events.db'}"
+    app = create_app(Settings(policy=policy_dir, store=url))
+    body = {"scores": scores(0.99)}
+
+    async def scenario() -> tuple[list[httpx.Response], list[httpx.Response]]:
+        async with _serve(app) as client:
+            down = [
+                await client.get("/readyz"),
+                await client.post("/v1/decisions", json=body),
+                await client.get("/livez"),
+            ]
+            folder.mkdir()
+            headers = _token(url, "service")
+            for _ in range(200):  # the worker tries again every STORE_RETRY_S (1 s)
+                if (await client.get("/readyz")).status_code == 200:
+                    break
+                await asyncio.sleep(0.05)
+            up = [
+                await client.get("/readyz"),
+                await client.post("/v1/decisions", json=body, headers=headers),
+            ]
+        return down, up
+
+    down, up = asyncio.run(scenario())
+    ready, decision, live = down
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "unavailable"
+    assert "does not exist" in ready.json()["detail"]
+    assert decision.status_code == 503
+    assert decision.headers["Retry-After"] == "1"
+    assert "cannot reach its store yet" in decision.json()["error"]["message"]
+    assert live.status_code == 200
+    assert [response.status_code for response in up] == [200, 200]
+    assert up[1].json()["action"] == "answer"

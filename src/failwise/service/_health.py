@@ -23,7 +23,13 @@ from failwise.service._auth import Principal, bearer, require
 from failwise.service._errors import ApiError, responses, strict_query
 from failwise.service._models import Health, clean_json
 from failwise.service._prometheus import CONTENT_TYPE_LATEST, exposition
-from failwise.service._state import ServiceState, get_state, state_dependency
+from failwise.service._state import (
+    ServiceState,
+    current_state,
+    get_state,
+    state_dependency,
+    unavailable_reason,
+)
 from failwise.store import SCHEMA_VERSION, StoreError
 
 __all__ = ["health_router", "metrics_router"]
@@ -56,8 +62,12 @@ async def _migrated(state: ServiceState) -> int:
 @health_router.get(
     "/readyz", response_model=Health, responses={503: {"model": Health}, **responses(422)}
 )
-async def readyz(state: State) -> JSONResponse:
+async def readyz(request: Request) -> JSONResponse:
     """The database is reachable and its schema migrated (else 503, within the time-out)."""
+    state = current_state(request)
+    if state is None:
+        detail = f"the store is not open yet: {unavailable_reason(request)}"
+        return JSONResponse({"status": "unavailable", "detail": detail}, status_code=503)
     timeout = state.settings.readiness_timeout_s
     try:
         version = await asyncio.wait_for(_migrated(state), timeout)

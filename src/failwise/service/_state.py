@@ -317,9 +317,32 @@ def open_state(settings: Settings, loaded: LoadedPolicy | None = None) -> Servic
     )
 
 
+def current_state(request: Request) -> ServiceState | None:
+    """The worker's :class:`ServiceState`, or None while its store cannot be opened."""
+    state: ServiceState | None = getattr(request.app.state, "service", None)
+    return state
+
+
+def unavailable_reason(request: Request) -> str:
+    """Why the worker has no store yet (meaningful while :func:`current_state` is None)."""
+    reason: str = getattr(request.app.state, "unavailable", "the store is not open yet")
+    return reason
+
+
 def get_state(request: Request) -> ServiceState:
-    """The worker's :class:`ServiceState` (a FastAPI dependency)."""
-    state: ServiceState = request.app.state.service
+    """The worker's :class:`ServiceState` (a FastAPI dependency).
+
+    Raises
+    ------
+    failwise.store.StoreError
+        While the worker's store cannot be opened (answered 503 with ``Retry-After``).
+    """
+    state = current_state(request)
+    if state is None:
+        raise store.StoreError(
+            f"This worker cannot reach its store yet ({unavailable_reason(request)}); it "
+            "keeps trying. Retry after the Retry-After delay."
+        )
     return state
 
 

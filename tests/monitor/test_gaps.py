@@ -235,15 +235,14 @@ def test_merge_ratio_and_candidate_rate_are_checked() -> None:
         find_gaps(detector, served, candidate_rate=1.0)
 
 
-def test_a_detector_fitted_without_categories_is_refused_with_how_to_fit_it() -> None:
+def test_a_detector_fitted_without_categories_finds_the_gap() -> None:
     rng, centres = _world(8)
     reference = np.concatenate([_draw(rng, centres, c, 120) for c in range(3)])
     detector = UnseenInputDetector(metric="euclidean").fit(reference)
     served = np.concatenate([_draw(rng, centres, 0, 50), _draw(rng, centres, 9, 20)])
-    with pytest.raises(
-        InputError, match=r"sizes of an evaluated category.*fit\(features, labels\)"
-    ):
-        find_gaps(detector, served)
+    gaps = find_gaps(detector, served)
+    assert [gap.size for gap in gaps] == [20]
+    assert min(gaps[0].rows) >= 50
 
 
 def test_an_unseen_category_is_one_gap_with_a_thin_and_a_dense_index() -> None:

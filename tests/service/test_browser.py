@@ -283,7 +283,8 @@ def test_the_keyboard_acts_on_what_has_the_focus_and_never_behind_the_help(
 ) -> None:
     """``j`` moves the focus to the selected item; Enter on another control presses that
     control, not the selected row; no shortcut acts while the keymap is open; ``c`` claims
-    the item on screen; the focused control always shows a visible outline."""
+    the item on screen; the first Tab offers to skip the header; the focused control always
+    shows a visible outline."""
     _sign_in(page, site, "reviewer")
     page.goto(f"{site.url}/review?state=pending")
     page.keyboard.press("j")
@@ -315,11 +316,17 @@ def test_the_keyboard_acts_on_what_has_the_focus_and_never_behind_the_help(
         page.keyboard.press("c")
     assert page.url.endswith("?n=claimed")
     assert page.is_visible("#resolve")
-    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")  # the first stop skips the header
+    assert page.evaluate("document.activeElement.textContent") == "Skip to the content"
+    assert page.is_visible("a.skip")
     outline = page.evaluate(
         "() => { const s = getComputedStyle(document.activeElement);"
         " return [s.outlineStyle, parseFloat(s.outlineWidth)]; }"
     )
     assert outline[0] != "none", outline
     assert outline[1] >= 2, outline
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    page.keyboard.press("1")  # the shortcuts still work from there
+    page.wait_for_url("**/review**n=resolved")
     assert off_origin(site, page.requests) == []

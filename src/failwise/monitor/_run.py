@@ -239,16 +239,17 @@ def run_monitor(
     detector = None
     zone_radius = category_radius(reference)
     if reference.features is not None:
-        # The reference's calibrated confidences enter the score (the model's doubt next to
-        # the distance); the windows' recorded confidences are scored the same way. The
-        # reference's neighbour rows (training inputs), when saved, densify the index.
+        # The distance alone, calibrated on every index row's distance to the others (the
+        # reference rows and, when saved, the training inputs): thousands of calibration
+        # rows and the densest index, which detect more than adding the model's doubt to
+        # the score, since only the reference rows have out-of-sample confidences (see
+        # UnseenInputDetector's notes).
         neighbours = reference.neighbour_features
         detector = UnseenInputDetector(
             metric=reference.feature_metric, random_state=random_state
         ).fit(
             reference.features.astype(np.float64),
             reference.predicted,
-            confidence=reference.confidence,
             neighbour_features=None if neighbours is None else neighbours.astype(np.float64),
         )
     last = store.last_monitor_window(name)

@@ -11,8 +11,9 @@
   bound on the reference's own sampling error, :func:`~failwise.monitor.ks_drift`),
   predicted-label and action mixes (chi-square with sparse categories pooled), input
   features (MMD permutation test) and the unseen-input rate
-  (:class:`~failwise.monitor.UnseenInputDetector`, scoring the distance and the recorded
-  confidence);
+  (:class:`~failwise.monitor.UnseenInputDetector`: the distance to the reference and its
+  neighbour rows, and the recorded confidence when the detector was fitted with
+  confidences);
 
 and combines all their p-values with Holm's procedure at the window's level, so a window
 with no real change raises any finding with probability at most that level.

@@ -52,3 +52,39 @@ def test_a_detector_fitted_with_confidences_tests_only_inputs_with_a_confidence(
         _window(served, nothing), reference, detector, level=0.05, n_permutations=50
     )
     assert "unseen_inputs" not in {t["name"] for t in stats["tests"]}
+
+
+def test_a_gap_detector_finds_the_blind_spots_of_an_alerting_window() -> None:
+    rng = np.random.default_rng(1)
+    centres = rng.normal(scale=4.0, size=(5, 6))
+    labels = rng.integers(0, 4, 800)
+    features = centres[labels] + rng.normal(scale=0.5, size=(800, 6))
+    confidence = rng.uniform(0.7, 1.0, 800)
+    reference = Reference(confidence=confidence, predicted=labels, features=features)
+    test_detector = UnseenInputDetector(metric="euclidean").fit(features, labels)
+    gap_detector = UnseenInputDetector(metric="euclidean", calibration="split").fit(
+        features, labels, confidence=confidence
+    )
+    served = np.concatenate(
+        [
+            centres[rng.integers(0, 4, 170)] + rng.normal(scale=0.5, size=(170, 6)),
+            centres[4] + rng.normal(scale=0.5, size=(30, 6)),  # a category nobody evaluated
+        ]
+    )
+    served_confidence = np.concatenate([rng.uniform(0.7, 1.0, 170), np.full(30, 0.4)])
+    served_confidence[0] = np.nan  # no model score: left out of the gap detector's search
+    stats, findings = analyse_window(
+        _window(served, served_confidence),
+        reference,
+        test_detector,
+        level=0.05,
+        n_permutations=50,
+        gap_detector=gap_detector,
+    )
+    unseen = next(t for t in stats["tests"] if t["name"] == "unseen_inputs")
+    assert unseen["rejected"]
+    assert unseen["n_inputs"] == 200  # the test scores positions: every input
+    spots = [f for f in findings if f["kind"] == "blind_spot"]
+    assert spots
+    members = {int(t[1:]) for spot in spots for t in spot["statistics"]["task_ids"]}
+    assert members and all(m >= 170 for m in members)

@@ -34,9 +34,13 @@ reference distributions from the training queries, leave-one-out for the k-NN di
 for the embeddings, each at C ∈ ``EMBEDDING_C`` of the logistic regression. Pseudo-open
 cross-validation on the training queries of the known intents
 (:func:`failwise.policy.pseudo_open_folds`, ``SELECTION``) holds out a quarter of the known
-intents as unknown in each of three folds and scores each candidate by the macro-F1 with
-"open" of the stated-target policy on held-out queries; the best mean wins and is refitted
-on every known intent. The test split, and every open example, stay out of the choice.
+intents as unknown in each of four folds and scores each candidate by the macro-F1 with
+"open" of the stated-target policy on held-out queries. The one-standard-error rule
+(:func:`failwise.policy.choose_by_folds`, ``SELECTION_RULE``) keeps the score used before
+unless another beats it by more than one standard error of its per-fold advantage; the
+choice is refitted on every known intent. Every rule of ``SELECTION_RULES`` runs in every
+run, so each can be compared. The test split, and every open example, stay out of the
+choice.
 The score used before (uncertainty + 1-NN distance, C = 10, chosen on test macro-F1 of
 seeds 0–2) runs beside it as ``stated_targets_fixed_score``.
 
@@ -312,7 +316,7 @@ class Candidate:
 
 #: The classifier's C for the logistic regression on sentence embeddings (10 is
 #: ``embedding_linear_model``'s default).
-EMBEDDING_C = (1.0, 10.0, 100.0)
+EMBEDDING_C = (10.0, 100.0)
 #: Score columns of the candidates: the model's uncertainty ("unc"), the cosine distance to
 #: the k-th nearest training query ("knnK"), the Mahalanobis distance to the nearest
 #: intent centre ("maha"; dense features only) and the free energy of the logits
@@ -322,8 +326,6 @@ SCORE_COLUMNS = (
     ("unc", "knn1"),
     ("unc",),
     ("knn1",),
-    ("unc", "knn5"),
-    ("maha",),
     ("unc", "maha"),
     ("unc", "knn1", "maha"),
     ("energy",),
@@ -331,8 +333,21 @@ SCORE_COLUMNS = (
 )
 FIXED_CANDIDATE = Candidate(10.0, ("unc", "knn1"))
 #: Pseudo-open cross-validation: folds, share of the known intents held out as unknown in
-#: each fold, share of each intent's training queries held out for evaluation.
-SELECTION = {"n_folds": 3, "unknown_share": 0.25, "evaluate_share": 0.2}
+#: each fold, share of each intent's training queries held out for evaluation; the whole
+#: four folds of a quarter each hold every known intent out once.
+SELECTION = {"n_folds": 4, "unknown_share": 0.25, "evaluate_share": 0.2}
+#: The rules that turn the folds' scores into a choice
+#: (:func:`failwise.policy.choose_by_folds`), each on the first ``n`` folds: the best mean,
+#: or the one-standard-error rule that keeps ``FIXED_CANDIDATE`` unless another beats it
+#: by more than one standard error of its per-fold advantage. "best, 3 folds" is the
+#: choice made before (the first three folds are those of a three-fold draw).
+SELECTION_RULES = {
+    "best, 3 folds": ("best", 3),
+    "best, 4 folds": ("best", 4),
+    "1-SE, 4 folds": ("one_standard_error", 4),
+}
+#: The rule the reported figures use (``--summarise`` re-reads earlier runs under it).
+SELECTION_RULE = "1-SE, 4 folds"
 
 
 def candidates(kind: str) -> list[Candidate]:
@@ -393,6 +408,7 @@ def _fit_and_score(
         def uncertainty(X: Any) -> NDArray[np.float64]:
             return np.asarray(-model.decision_function(X).max(axis=1), dtype=np.float64)
 
+    logits = model.decision_function
     own = {"unc", "energy"}  # from the classifier itself, not cached across C
     for column in sorted(columns - own - set(shared)):
         if column == "maha":
@@ -403,10 +419,7 @@ def _fit_and_score(
             reference = distance.score_training()
         shared[column] = (reference, {part: distance.score(X) for part, X in space.items()})
     scored = Scored(
-        logits={
-            part: np.asarray(model.decision_function(X), dtype=np.float64)
-            for part, X in parts.items()
-        },
+        logits={part: np.asarray(logits(X), dtype=np.float64) for part, X in parts.items()},
         columns={column: shared[column][1] for column in columns - own},
         reference={column: shared[column][0] for column in columns - own},
         space_fit=space_fit,
@@ -417,7 +430,7 @@ def _fit_and_score(
         scored.reference["unc"] = uncertainty(X_fit)
     if "energy" in columns:
         scored.columns["energy"] = {part: energy_score(z) for part, z in scored.logits.items()}
-        scored.reference["energy"] = energy_score(model.decision_function(X_fit))
+        scored.reference["energy"] = energy_score(logits(X_fit))
     return scored
 
 
@@ -467,28 +480,29 @@ def select_candidate(
     train: tuple[Any, NDArray[np.intp]],
     validation: tuple[Any, NDArray[np.intp]],
     seed: int,
-) -> tuple[Candidate, dict[str, float]]:
+) -> tuple[dict[str, Candidate], dict[str, list[float]]]:
     """Choose the out-of-scope set-up by pseudo-open cross-validation, with no test data
     and no open example.
 
     :func:`failwise.policy.pseudo_open_folds` draws ``SELECTION["n_folds"]`` folds of the
-    split's *training* queries; each holds out a quarter of the known intents as unknown
-    (disjoint across folds) and a fifth of every intent's queries for evaluation. In each
-    fold every candidate is fitted on the remaining known intents' other queries, its
-    temperature and stated-target policy (``STATED``) on the split's validation queries of
-    those intents, and it is scored by the macro-F1 with "open" of that policy on the
-    fold's evaluation queries (held-out intents = open). The candidate with the highest
-    mean over the folds wins (ties: the earlier one in :func:`candidates`). Returns it
-    and every candidate's mean.
+    split's *training* queries; each fold holds out a quarter of the known intents as
+    unknown (disjoint across folds) and a fifth of every intent's queries for evaluation.
+    In each fold every candidate is fitted on the remaining known intents' other queries,
+    its temperature and stated-target policy (``STATED``) on the split's validation
+    queries of those intents, and it is scored by the macro-F1 with "open" of that policy
+    on the fold's evaluation queries (held-out intents = open). Each rule of
+    ``SELECTION_RULES`` then turns the first folds' scores into a choice
+    (:func:`failwise.policy.choose_by_folds`, default ``FIXED_CANDIDATE``). Returns the
+    choice of every rule and every candidate's fold scores.
 
     Only the split's training and validation queries (features and known-intent labels)
     are passed in, so neither the test split nor any open example can enter the choice.
     """
-    from failwise.policy import pseudo_open_folds
+    from failwise.policy import choose_by_folds, pseudo_open_folds
 
     (X_train, y_train), (X_val, y_val) = train, validation
     tried = candidates(kind)
-    totals = dict.fromkeys((c.name for c in tried), 0.0)
+    scores: dict[str, list[float]] = {c.name: [] for c in tried}
     folds = pseudo_open_folds(y_train, random_state=seed, **SELECTION)
     for fold in folds:
         y_fold = fold.encode(y_train)
@@ -503,17 +517,28 @@ def select_candidate(
             scored = _fit_and_score(kind, C, needed, fit, parts, shared)
             for candidate in group:
                 ood = _ood_scores(scored, candidate)
-                totals[candidate.name] += _stated_f1(
-                    scored.logits["policy"],
-                    y_policy,
-                    ood["policy"],
-                    scored.logits["evaluate"],
-                    ood["evaluate"],
-                    y_eval,
+                scores[candidate.name].append(
+                    _stated_f1(
+                        scored.logits["policy"],
+                        y_policy,
+                        ood["policy"],
+                        scored.logits["evaluate"],
+                        ood["evaluate"],
+                        y_eval,
+                    )
                 )
-    means = {name: total / len(folds) for name, total in totals.items()}
-    best = max(tried, key=lambda c: means[c.name])  # max keeps the first of equals
-    return best, means
+    by_name = {c.name: c for c in tried}
+    choices = {
+        rule: by_name[
+            choose_by_folds(
+                {name: values[:n] for name, values in scores.items()},
+                default=tried[0].name,
+                rule=how,
+            )
+        ]
+        for rule, (how, n) in SELECTION_RULES.items()
+    }
+    return choices, scores
 
 
 def _scores(
@@ -676,6 +701,12 @@ def _policy_run(
     }
 
 
+def adopt(rules: dict[str, dict[str, Any]], rule: str) -> dict[str, Any]:
+    """The top-level figures of one run under ``rule``: its chosen score and the default,
+    demo-budget and stated-target policies with that score."""
+    return {"selection_rule": rule, **rules[rule]}
+
+
 def run_one(
     corpus: Corpus, features: Features, ratio: float, seed: int, calibration: str = "all"
 ) -> dict[str, Any]:
@@ -685,15 +716,17 @@ def run_one(
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     started = time.perf_counter()
     val_source = features.train if split.val_from_train else features.val
-    chosen, selection = select_candidate(
+    choices, selection = select_candidate(
         features.kind,
         (_rows(features.train, split.train), split.y_train),
         (_rows(val_source, split.val_rows), split.y_val),
         seed,
     )
     selection_seconds = time.perf_counter() - started
+    chosen = choices[SELECTION_RULE]
     fixed = candidates(features.kind)[0]
-    scores = _scores(features, split, list(dict.fromkeys([chosen, fixed])))
+    scores = _scores(features, split, list(dict.fromkeys([chosen, fixed, *choices.values()])))
+    used = {choice.name for choice in choices.values()}
     rng = np.random.default_rng(seed + 1000)
     n_val = split.y_val.size
     order = rng.permutation(n_val)
@@ -712,8 +745,25 @@ def run_one(
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        args = policy_inputs(scores[chosen.name])
-        fixed_args = policy_inputs(scores[fixed.name])
+        inputs = {name: policy_inputs(scores[name]) for name in {fixed.name, *used}}
+    stated = {
+        name: _policy_run({**STATED, **design}, *values, split.y_test)
+        for name, values in inputs.items()
+    }
+    policies = {
+        name: {
+            "default": _policy_run(dict(design), *inputs[name], split.y_test),
+            "default_demo_budget": _policy_run(
+                {"ood_max_accuracy_loss": 0.02, **design}, *inputs[name], split.y_test
+            ),
+            "stated_targets": stated[name],
+        }
+        for name in used
+    }
+    rules = {
+        rule: {"ood_score": choice.name, **policies[choice.name]}
+        for rule, choice in choices.items()
+    }
     test_logits = scores[chosen.name]["test_logits"]
     known = split.y_test >= 0
     return {
@@ -731,16 +781,13 @@ def run_one(
             np.mean(test_logits.argmax(axis=1)[known] == split.y_test[known])
         ),
         "calibration": calibration,
-        "ood_score": chosen.name,
-        "selection_f1_all": selection,
+        "selection_f1_folds": selection,
+        "selection_f1_all": {name: float(np.mean(values)) for name, values in selection.items()},
+        "rules": rules,
+        **adopt(rules, SELECTION_RULE),
         "selection_seconds": selection_seconds,
-        "default": _policy_run(dict(design), *args, split.y_test),
-        "default_demo_budget": _policy_run(
-            {"ood_max_accuracy_loss": 0.02, **design}, *args, split.y_test
-        ),
-        "stated_targets": _policy_run({**STATED, **design}, *args, split.y_test),
         "fixed_score": fixed.name,
-        "stated_targets_fixed_score": _policy_run({**STATED, **design}, *fixed_args, split.y_test),
+        "stated_targets_fixed_score": stated[fixed.name],
         "calibration_warnings": [str(w.message) for w in caught],
         "adb_f1_all": ADB_F1.get(corpus.name, {}).get(ratio),
         "adb_rule_same_features": scores["adb_rule"],
@@ -776,6 +823,17 @@ def _counts(names: Iterable[str]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda item: -item[1]))
 
 
+def _stat(values: list[float]) -> dict[str, float]:
+    """Mean, sd, lowest and highest of one figure over seeds."""
+    v = np.array(values, dtype=float)
+    return {
+        "mean": float(v.mean()),
+        "std": float(v.std()),
+        "min": float(v.min()),
+        "max": float(v.max()),
+    }
+
+
 def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[tuple[str, str, float], list[dict[str, Any]]] = {}
     for row in rows:
@@ -784,8 +842,7 @@ def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for (dataset, model, ratio), group in groups.items():
 
         def stat(policy: str, key: str, group: list[dict[str, Any]] = group) -> dict[str, float]:
-            v = np.array([g[policy][key] for g in group], dtype=float)
-            return {"mean": v.mean(), "std": v.std(), "min": v.min(), "max": v.max()}
+            return _stat([g[policy][key] for g in group])
 
         out.append(
             {
@@ -802,6 +859,14 @@ def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "stated_f1_all": stat("stated_targets", "f1_all"),
                 "fixed_score_f1_all": stat("stated_targets_fixed_score", "f1_all"),
                 "ood_scores_chosen": _counts(g["ood_score"] for g in group),
+                "rules_f1_all": {
+                    rule: _stat([g["rules"][rule]["stated_targets"]["f1_all"] for g in group])
+                    for rule in SELECTION_RULES
+                },
+                "rules_chosen": {
+                    rule: _counts(g["rules"][rule]["ood_score"] for g in group)
+                    for rule in SELECTION_RULES
+                },
                 "stated_coverage_known": stat("stated_targets", "coverage_known"),
                 "stated_silent_failures_open": stat("stated_targets", "silent_failures_open"),
                 "adb_f1_all": ADB_F1.get(dataset, {}).get(ratio),
@@ -893,6 +958,25 @@ def print_tables(rows: list[dict[str, Any]], summary: list[dict[str, Any]]) -> N
         caption="ADB F1 = the published BERT rows (none for HWU64); ADB rule = ADB's "
         "centroid-and-radius rule run here on the same features and splits",
     )
+    h.print_table(
+        "Selection rules: stated-target macro-F1, mean ± sd over seeds (%)",
+        ["split", "fixed", *SELECTION_RULES],
+        [
+            [
+                f"{s['dataset']} {s['model']} {int(100 * s['known_ratio'])}%",
+                _pct(s["fixed_score_f1_all"]["mean"]),
+                *(
+                    f"{_pct(s['rules_f1_all'][rule]['mean'])} ± "
+                    f"{_pct(s['rules_f1_all'][rule]['std'])}"
+                    for rule in SELECTION_RULES
+                ),
+            ]
+            for s in summary
+        ],
+        caption="fixed = the score used before selection on every split; each rule chooses from "
+        "the pseudo-open folds' scores (1-SE keeps the fixed score unless another beats it "
+        f"by more than one standard error); the figures above use {SELECTION_RULE!r}",
+    )
     load = _load_range(rows)
     if load is not None:
         print(f"1-minute load average at the start of the runs: {load[0]:.1f}–{load[1]:.1f}")
@@ -923,6 +1007,8 @@ def _payload(
             "ood_score": "chosen per split by pseudo-open cross-validation on the training "
             "queries of the known intents (macro-F1 with open of the stated-target policy)",
             "ood_selection": SELECTION,
+            "selection_rules": SELECTION_RULES,
+            "selection_rule": SELECTION_RULE,
             "ood_candidates": {
                 kind: [c.name for c in candidates(kind)] for kind in ("minilm", "tfidf")
             },
@@ -943,6 +1029,22 @@ def _parse_ratios(parser: argparse.ArgumentParser, text: str) -> list[float]:
     if not ratios or not all(0.0 < r < 1.0 for r in ratios):
         parser.error(f"--ratios: expected shares in (0, 1) such as 0.25,0.5; got {text!r}")
     return ratios
+
+
+def _summarise(args: argparse.Namespace) -> int:
+    """Tables of earlier runs (e.g. one file per dataset), re-read under ``SELECTION_RULE``."""
+    rows: list[dict[str, Any]] = []
+    for path in args.summarise:
+        try:
+            runs = json.loads(path.read_text(encoding="utf-8"))["runs"]
+        except (OSError, ValueError, KeyError) as error:
+            raise SystemExit(f"--summarise: cannot read the runs of {path}: {error}") from None
+        rows += [{**run, **adopt(run["rules"], SELECTION_RULE)} for run in runs]
+    print_tables(rows, _summary(rows))
+    seeds = sorted({run["seed"] for run in rows})
+    h.write_json(args.out, _payload(args, seeds, rows, 0.0, complete=True))
+    print(f"wrote {args.out}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -974,7 +1076,17 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="BLAS / OpenMP threads (1: fastest on a shared two-core machine)",
     )
+    parser.add_argument(
+        "--summarise",
+        nargs="+",
+        type=Path,
+        metavar="JSON",
+        help="run nothing: merge the runs of these earlier result files, print their tables "
+        "under the adopted selection rule and write them to --out",
+    )
     args: argparse.Namespace = parser.parse_args(argv)
+    if args.summarise:
+        return _summarise(args)
     if args.threads < 1:
         parser.error(f"--threads: expected a whole number ≥ 1; got {args.threads}")
     ratios = _parse_ratios(parser, args.ratios)

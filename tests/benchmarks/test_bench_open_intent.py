@@ -107,25 +107,61 @@ def test_the_adb_rule_runs_on_the_same_features_and_splits(payload: dict[str, An
 def test_the_out_of_scope_score_is_chosen_by_pseudo_open_cross_validation(
     payload: dict[str, Any],
 ) -> None:
+    from failwise.policy import choose_by_folds
+
     protocol = payload["protocol"]
     names = protocol["ood_candidates"]["tfidf"]
     assert protocol["ood_selection"]["n_folds"] >= 2
     assert not any("maha" in name for name in names)  # dense features only
     assert any("maha" in name for name in protocol["ood_candidates"]["minilm"])
-    chosen = set()
+    rules = protocol["selection_rules"]
+    assert protocol["selection_rule"] in rules
+    best_choices = set()
     for run in payload["runs"]:
-        means = run["selection_f1_all"]
-        assert set(means) == set(names)
-        assert all(0.0 < f1 <= 1.0 for f1 in means.values())
-        # The choice is the best pseudo-open mean, the first candidate among equals.
-        best = max(means.values())
-        assert run["ood_score"] == next(name for name in names if means[name] == best)
-        chosen.add(run["ood_score"])
+        folds = run["selection_f1_folds"]
+        assert set(folds) == set(names)
+        assert {len(values) for values in folds.values()} == {protocol["ood_selection"]["n_folds"]}
+        assert all(0.0 < f1 <= 1.0 for values in folds.values() for f1 in values)
+        # Every rule's choice is the one choose_by_folds makes from the stored fold scores,
+        # the first candidate (the score used before) being the default.
+        for rule, (how, n) in rules.items():
+            expected = choose_by_folds(
+                {name: folds[name][:n] for name in names}, default=names[0], rule=how
+            )
+            assert run["rules"][rule]["ood_score"] == expected, (rule, run["seed"])
+            assert 0.0 < run["rules"][rule]["stated_targets"]["f1_all"] <= 1.0
+        best_choices.add(run["rules"]["best, 3 folds"]["ood_score"])
+        # The reported figures are those of the adopted rule.
+        adopted = run["rules"][protocol["selection_rule"]]
+        assert run["ood_score"] == adopted["ood_score"]
+        assert run["stated_targets"] == adopted["stated_targets"]
+        assert run["default"] == adopted["default"]
         assert run["fixed_score"] == names[0]
         assert 0.0 < run["stated_targets_fixed_score"]["f1_all"] <= 1.0
-    assert len(chosen) >= 2  # the choice follows the split, not a constant
+    assert len(best_choices) >= 2  # the best mean follows the split, not a constant
     for summary in payload["summary"]:
         assert sum(summary["ood_scores_chosen"].values()) == len(summary["seeds"])
+        assert set(summary["rules_f1_all"]) == set(rules)
+
+
+def test_earlier_results_are_summarised_under_the_adopted_rule(
+    payload: dict[str, Any], tmp_path: Path
+) -> None:
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps(payload), encoding="utf-8")
+    out = tmp_path / "merged.json"
+    completed = _run(out, "--summarise", str(first), str(first))
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "Selection rules" in completed.stdout
+    merged = json.loads(out.read_text(encoding="utf-8"))
+    assert len(merged["runs"]) == 2 * len(payload["runs"])
+    assert [s["stated_f1_all"] for s in merged["summary"]] == [
+        s["stated_f1_all"] for s in payload["summary"]
+    ]
+    missing = _run(tmp_path / "x.json", "--summarise", str(tmp_path / "none.json"))
+    assert missing.returncode != 0
+    assert "none.json" in missing.stderr
+    assert not (tmp_path / "x.json").exists()
 
 
 def test_an_unknown_dataset_name_is_refused(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ import httpx
 import pytest
 
 from failwise import store
+from failwise.service._run import reuse_port_supported
 from tests.service.conftest import (
     Server,
     scores,
@@ -71,6 +72,18 @@ def reviewer_keys(store_url: str, count: int) -> list[str]:
 def stored_task_ids(store_url: str) -> set[str]:
     with store.open(store_url) as opened:
         return {str(row[0]) for page in opened.table_pages("tasks") for row in page}
+
+
+def listening_sockets(server: Server) -> int:
+    """How many sockets listen on ``server``'s port (IPv4): one per worker where each worker
+    has its own (SO_REUSEPORT), else the shared one."""
+    port = f"{int(server.url.rsplit(':', 1)[1]):04X}"
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port}") and fields[3] == "0A":  # 0A: LISTEN
+            count += 1
+    return count
 
 
 def fresh_client(server: Server, role: str) -> httpx.Client:
@@ -253,10 +266,20 @@ def test_a_worker_killed_under_load_loses_no_acknowledged_decision(two_workers: 
     supervisor = two_workers.process.pid
     before = worker_pids(supervisor)
     assert len(before) == 2
+    listeners = 2 if reuse_port_supported() else 1
+    wait_for(lambda: listening_sockets(two_workers) == listeners, 60, "both workers listen")
     victim = min(before)
     with Load(two_workers) as load:
         wait_for(lambda: load.ok_count() >= 50, 60, "50 decisions before the kill")
         os.kill(victim, signal.SIGKILL)
+        if listeners == 2:
+            # The dead worker's socket is gone with it (its replacement listens only once it
+            # serves), so new connections meanwhile reach the live worker: none is refused
+            # or left waiting in a queue nobody accepts from.
+            wait_for(lambda: listening_sockets(two_workers) < 2, 10, "the victim's socket closes")
+        with fresh_client(two_workers, "service") as client:
+            while_down = [client.get("/livez", timeout=5.0).status_code for _ in range(20)]
+        assert while_down == [200] * 20
         wait_for(
             lambda: (
                 len(worker_pids(supervisor) - before) == 1 and len(worker_pids(supervisor)) == 2
@@ -264,6 +287,7 @@ def test_a_worker_killed_under_load_loses_no_acknowledged_decision(two_workers: 
             60,
             "the supervisor starts a new worker",
         )
+        wait_for(lambda: listening_sockets(two_workers) == listeners, 60, "the new worker listens")
         served = load.ok_count()
         wait_for(lambda: load.ok_count() >= served + 50, 60, "50 decisions after the restart")
     assert two_workers.process.poll() is None

@@ -45,6 +45,7 @@ from failwise.policy._ood_scores import (
 )
 from failwise.policy._ood_threshold import OODThreshold, fit_ood_threshold
 from failwise.policy._policy import Policy
+from failwise.policy._pseudo_open import choose_by_folds
 from failwise.policy._quarantine import Quarantine
 from failwise.policy._risk import RiskThreshold
 from failwise.policy._rungs import (
@@ -93,6 +94,7 @@ __all__ = [
     "apply_fallback",
     "aps_members",
     "certification_frontier",
+    "choose_by_folds",
     "energy_score",
     "fit_ood_threshold",
     "lac_bar",

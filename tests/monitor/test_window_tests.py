@@ -87,4 +87,5 @@ def test_a_gap_detector_finds_the_blind_spots_of_an_alerting_window() -> None:
     spots = [f for f in findings if f["kind"] == "blind_spot"]
     assert spots
     members = {int(t[1:]) for spot in spots for t in spot["statistics"]["task_ids"]}
-    assert members and all(m >= 170 for m in members)
+    assert members
+    assert all(m >= 170 for m in members)

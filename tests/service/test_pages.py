@@ -580,18 +580,21 @@ def test_a_long_reason_is_readable_in_the_queue_with_the_rest_behind_more(
     long = f"{clause}; " + " ".join(["inputs there were wrong 41% of the time in the audits"] * 2)
     wordy = "escalate " + " ".join(["because-of-a-very-long-token"] * 8)  # no "; " to cut after
     hostile = HOSTILE[0] + "; " + HOSTILE[1] * 3
+    unbroken = "escalate:" + "x" * 150  # no space at all: cut at the limit
     now = time.time()
     with store.open(url) as events:
-        for i, reason in enumerate((short, long, wordy, hostile)):
+        for i, reason in enumerate((short, long, wordy, hostile, unbroken)):
             request = store.QueueRequest(f"r{i}", "escalation", reason, 0.9 - i / 10)
             events.record_decision(f"r{i}", _decision(f"query {i}"), at=now - i, enqueue=[request])
     _sign_in(client, keys["reviewer"])
     rows = _queue_rows(client.get("/review").text)
-    assert len(rows) == 4
+    assert len(rows) == 5
     cells = [re.search(r'<td class="reason"[^>]*>(.*?)</td>', row, re.S) for row in rows]
     shown = [cell.group(1) if cell else "" for cell in cells]
     assert shown[0] == html.escape(short)  # whole, no disclosure
-    for text, cell in zip((long, wordy, hostile), shown[1:], strict=True):
+    assert shown[4].startswith(f'<details class="more"><summary>{unbroken[:120]}<')
+    assert shown[4].endswith(f"</summary>{unbroken[120:]}</details>")
+    for text, cell in zip((long, wordy, hostile), shown[1:4], strict=True):
         found = re.fullmatch(
             r'<details class="more"><summary>(.*?)<span class="more-hint"> … more</span>'
             r"</summary>(.*?)</details>",
@@ -645,7 +648,12 @@ def test_counts_on_the_dashboard_have_separators_and_shares_are_percentages(
                 {
                     "kind": "audit_gap",
                     "severity": "alert",
-                    "statistics": {"audit_accuracy": 0.78, "mean_confidence": 0.9125, "n": 12_345},
+                    "statistics": {
+                        "audit_accuracy": 0.78,
+                        "mean_confidence": 0.9125,
+                        "n": 12_345,
+                        "spread": 2.5,
+                    },
                 }
             ],
         )
@@ -655,4 +663,4 @@ def test_counts_on_the_dashboard_have_separators_and_shares_are_percentages(
     for count in ("1,234,567", "45,210", "2,048"):
         assert f">{count}</td>" in table
     # a finding of a kind without a sentence: shares as percentages, counts with separators
-    assert "audit accuracy 78.0%, mean confidence 91.2%, n 12,345" in page
+    assert "audit accuracy 78.0%, mean confidence 91.2%, n 12,345, spread 2.5" in page

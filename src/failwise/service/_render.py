@@ -95,8 +95,6 @@ def _number(value: Any) -> str:
 
 def _whole(value: Any) -> str:
     """A count with thousands separators: ``1,234,567``."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
     return f"{int(value):,}"
 
 

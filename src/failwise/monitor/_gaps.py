@@ -13,8 +13,9 @@ geometric mean of their distances to the reference. Groups merge (average linkag
 their members' average relative distance stays below ``merge_ratio``. The distance to the
 reference is measured at the density of a reference-only index, whatever the detector's
 index holds: with the training inputs in it (``neighbour_features``) the index has ``m``
-times as many rows as half the reference (the index of a detector fitted on the reference
-alone), and the distance is to the ``m``-th nearest row instead of the nearest, which lies
+times as many rows as the detector indexes with the reference alone (half the reference
+with ``calibration="split"``, the detector the rule was tuned with), and the distance is
+to the ``m``-th nearest row instead of the nearest, which lies
 about as far as the nearest row of the thinner index. Without it a denser index shrinks
 every distance to the reference, ordinary ones most, and the same ratio merges more. The
 rule this replaces scaled the ratio by the square root of an evaluated category's size over
@@ -282,9 +283,14 @@ def _distance_scale(
 ) -> NDArray[np.float64]:
     """Each point's distance to the reference at a reference-only index's density: to the
     ``m * n_neighbors``-th nearest index row, where the index holds ``m`` times as many rows
-    as half the reference (module notes); ``distance`` (the detector's own) when ``m`` is 1.
+    as the detector would index with the reference alone (half of it with
+    ``calibration="split"``, all of it otherwise; module notes); ``distance`` (the
+    detector's own) when ``m`` is 1.
     """
-    per_row = max(1, round(int(detector.n_index_) / max(1, int(detector.n_reference_) // 2)))
+    alone = int(detector.n_reference_)
+    if getattr(detector, "calibration", "split") == "split":
+        alone //= 2
+    per_row = max(1, round(int(detector.n_index_) / max(1, alone)))
     if per_row == 1:
         return distance
     k = min(per_row * int(detector.n_neighbors), int(detector.n_index_))

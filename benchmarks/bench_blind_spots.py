@@ -209,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             train = np.asarray(world.train_features)
             neighbours = train[[row.tobytes() not in seen for row in train]]
             detectors = {
-                index: UnseenInputDetector(metric=metric).fit(
+                # Split calibration, as run_monitor's gap detector.
+                index: UnseenInputDetector(metric=metric, calibration="split").fit(
                     ref["features"],
                     ref["labels"],
                     confidence=ref["confidence"],

@@ -302,10 +302,11 @@ def test_service_benchmark_loads_every_case_and_judges_its_targets(tmp_path: Pat
         assert case["non_2xx"] == 0, (name, case)
         assert case["p50_ms"] <= case["p99_ms"]
         assert case["driver_cpu_s"] >= 0
-    for name in ("batch/sqlite", "batch, opened together/sqlite"):
+    for name, in_flight in (("batch/sqlite", 8), ("batch, 2 in flight/sqlite", 2)):
         batch = cases[name]
         assert batch["decisions_per_s"] > 0
         assert len(batch["worker_cpu_s"]) == 2
+        assert batch["in_flight"] == in_flight
         assert batch["server_cpu_ms_per_batch"] >= sum(batch["worker_cpu_s"]) * 1000 / batch["ok"]
     reviewers = cases["reviewers/sqlite"]
     assert reviewers["resolves"] > 0

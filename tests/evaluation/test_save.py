@@ -156,3 +156,75 @@ def test_failwise_serve_with_features_writes_a_store_gaps_can_read(
     decisions = response.json()["decisions"]
     unseen = {d["task_id"]: bool(u) for d, u in zip(decisions, is_unseen, strict=True)}
     _finds_the_unseen_digits(url, saved, unseen, tmp_path)
+
+
+def _predictions_with_features(folder: Path) -> tuple[Path, Path]:
+    """The demo's SVM scores as a predictions CSV (train, val and test rows) and its
+    inputs' pixels as a features file, one row per predictions row."""
+    data = _demo_data()
+    model = _svm(data)
+    path, rows = folder / "predictions.csv", []
+    with path.open("w", encoding="utf-8") as handle:
+        classes = [str(c) for c in range(data.train.y.max() + 1)]
+        handle.write(",".join(["label", "split", *(f"logit_{c}" for c in classes)]) + "\n")
+        for split, part in (("train", data.train), ("val", data.val), ("test", data.test)):
+            for label, logits in zip(part.y, model.decision_function(part.X), strict=True):
+                name = "oos" if label < 0 else str(label)
+                handle.write(",".join([name, split, *(f"{v:.6f}" for v in logits)]) + "\n")
+            rows.append(part.X)
+    features = folder / "features.npy"
+    np.save(features, np.concatenate(rows).astype(np.float32))
+    return path, features
+
+
+@pytest.mark.slow
+def test_evaluate_with_a_features_file_saves_a_reference_gaps_can_use(tmp_path: Path) -> None:
+    predictions, features = _predictions_with_features(tmp_path)
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "-q",
+            "--predictions",
+            str(predictions),
+            "--features",
+            str(features),
+            "--feature-metric",
+            "euclidean",
+            "--feature-source",
+            "the 64 pixel intensities",
+            "--target-risk",
+            "0.05",
+            "--save-policy",
+            str(tmp_path / "fitted"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "features of" in result.output
+    saved = tmp_path / "fitted" / "predictions"
+    reference = load_reference(saved)
+    data = _demo_data()
+    assert reference.features is not None
+    assert reference.features.shape == (data.val.y.size, 64)
+    assert reference.neighbour_features is not None
+    assert 0 < reference.neighbour_features.shape[0] <= data.train.y.size
+    assert (reference.feature_metric, reference.feature_source) == (
+        "euclidean",
+        "the 64 pixel intensities",
+    )
+
+    data, pixels, is_unseen, _ = _traffic(n_unseen=100)
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    with store.open(url) as events:
+        guard = Guard(
+            _svm(data),
+            artifacts.load(saved / "calibrator"),
+            artifacts.load(saved / "policy"),
+            store=events,
+            features=np.asarray,
+            batch_features=True,
+        )
+        decisions = guard.decide_batch(list(pixels))
+        guard.close()
+    unseen = {str(d.task_id): bool(u) for d, u in zip(decisions, is_unseen, strict=True)}
+    _finds_the_unseen_digits(url, saved, unseen, tmp_path)

@@ -214,12 +214,14 @@ def test_candidates_are_the_inputs_beyond_the_references_candidate_quantile() ->
     served = np.concatenate([ordinary, novel])
     scores = detector.score(served)
     flagged = set(np.flatnonzero(scores > detector.threshold_))
-    narrow = find_gaps(detector, served, candidate_rate=1e-9)  # the detector's cut alone
+    # The category is narrow beside the reference's spacing here: a wider ratio keeps its
+    # few candidates at the detector's cut in one group.
+    narrow = find_gaps(detector, served, candidate_rate=1e-9, merge_ratio=1.15)
     assert narrow
     assert all(set(gap.rows) <= flagged for gap in narrow)
     calibration = np.sort(detector.reference_distances_)
     cut = calibration[int(np.ceil((calibration.size + 1) * 0.85)) - 1]
-    wide = find_gaps(detector, served)  # candidate_rate=0.15
+    wide = find_gaps(detector, served, merge_ratio=1.15)  # candidate_rate=0.15
     assert wide
     assert all(scores[list(gap.rows)].min() > cut for gap in wide)
     assert all(min(gap.rows) >= 640 for gap in wide)
@@ -235,15 +237,14 @@ def test_merge_ratio_and_candidate_rate_are_checked() -> None:
         find_gaps(detector, served, candidate_rate=1.0)
 
 
-def test_a_detector_fitted_without_categories_is_refused_with_how_to_fit_it() -> None:
+def test_a_detector_fitted_without_categories_finds_the_gap() -> None:
     rng, centres = _world(8)
     reference = np.concatenate([_draw(rng, centres, c, 120) for c in range(3)])
     detector = UnseenInputDetector(metric="euclidean").fit(reference)
     served = np.concatenate([_draw(rng, centres, 0, 50), _draw(rng, centres, 9, 20)])
-    with pytest.raises(
-        InputError, match=r"sizes of an evaluated category.*fit\(features, labels\)"
-    ):
-        find_gaps(detector, served)
+    gaps = find_gaps(detector, served)
+    assert [gap.size for gap in gaps] == [20]
+    assert min(gaps[0].rows) >= 50
 
 
 def test_an_unseen_category_is_one_gap_with_a_thin_and_a_dense_index() -> None:

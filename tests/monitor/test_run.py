@@ -92,26 +92,25 @@ def _record_unsure(events: store.Store, system: System, n: int, *, first: int) -
     events.record_decisions(items, features=vectors)
 
 
-def test_the_unseen_input_test_scores_the_recorded_confidence_with_the_distance(
+def test_the_unseen_input_test_is_about_position_and_the_confidence_test_about_doubt(
     events: store.Store, system: System
 ) -> None:
     fill(events, system, 500)
     _record_unsure(events, system, 500, first=500)
     run = run_monitor(events, system.reference, window=500, now=NOW)
     tests = [{t["name"]: t for t in w.stats["tests"]} for w in run.windows]
-    # Inputs like the reference's, answered as confidently: ordinary.
     assert not tests[0]["unseen_inputs"]["rejected"]
     assert tests[0]["unseen_inputs"]["n_inputs"] == 500
-    # The same kind of inputs answered with the least confidence: beyond the reference.
+    # Inputs like the reference's answered with the least confidence: not beyond the
+    # reference (every input with features is tested, with or without a confidence), but
+    # a confidence shift.
     unsure = tests[1]["unseen_inputs"]
-    assert unsure["rejected"]
-    assert unsure["n_inputs"] == 450  # the 50 without a confidence are left out
-    assert unsure["n_unseen"] > 400
-    assert any(
-        "50 of 500 inputs with features have no model confidence" in n
-        for n in run.windows[1].stats["notes"]
-    )
-    assert "unseen_inputs" in {f.kind for f in run.findings if f.window_start == 1500.0}
+    assert not unsure["rejected"]
+    assert unsure["n_inputs"] == 500
+    assert tests[1]["confidence"]["rejected"]
+    kinds = {f.kind for f in run.findings if f.window_start == 1500.0}
+    assert "confidence_shift" in kinds
+    assert "unseen_inputs" not in kinds
 
 
 def test_audits_below_the_estimate_raise_a_calibration_broken_finding(

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from failwise import store
 from failwise.service import API_ROUTERS, CSRF_HEADER, SESSION_COOKIE, Settings, create_app
+from failwise.service._state import KeyCache
 from tests.service.conftest import Server, scores
 
 #: A request factory: (store, caller's name) → (path, JSON body or None).
@@ -303,3 +304,24 @@ def test_the_key_check_is_one_dependency_that_reads_the_header_as_bearer_does(
     ]:
         response = client.get("/v1/queue", headers={"Authorization": header})
         assert response.status_code == status, header
+
+
+def test_the_key_cache_answers_a_hit_without_the_store_and_keeps_no_token(
+    tmp_path: Path,
+) -> None:
+    opened = store.open(f"sqlite:///{tmp_path / 'events.db'}")
+    created = opened.keys.create("service", "cached")
+    unseen = opened.keys.create("service", "never verified before the store closes")
+    cache = KeyCache(opened.keys, ttl_s=60.0)
+    found = cache.verify(created.token)
+    assert found is not None
+    assert found.id == created.key.id
+    assert cache.verify(created.token + "x") is None
+    opened.close()
+    with pytest.raises(store.StoreError):  # a miss reads the store, which is closed now
+        cache.verify(unseen.token)
+    hit = cache.verify(created.token)  # a hit does not read it
+    assert hit is not None
+    assert hit.id == created.key.id
+    assert cache.cached_token(created.token + "x") == (True, None)
+    assert created.token not in repr(vars(cache))

@@ -162,22 +162,16 @@ def test_screenshots_of_the_reviewer_page_and_the_dashboard(
 
 
 def test_hostile_text_shows_literally_and_never_runs(page: Any, site: Server) -> None:
-    now = time.time()
-    ids = []
-    with store.open(site.store_url) as events:
-        for i, text in enumerate(HOSTILE):
-            task = f"hostile-{time.time_ns()}-{i}"
-            decision = {
-                "action": "escalate",
-                "predicted": 1,
-                "confidence": 0.2,
-                "prediction_set": [1, 2],
-                "top_labels": [[1, 0.2], [2, 0.19]],
-                "reason": f"escalate: {HOSTILE[(i + 1) % len(HOSTILE)]}",
-                "context": {"text": text, HOSTILE[1]: HOSTILE[2]},
-            }
-            request = store.QueueRequest(task, "escalation", HOSTILE[i], 0.99)
-            ids += events.record_decision(task, decision, at=now - 1, enqueue=[request])
+    ids = [
+        _escalation(
+            site,
+            f"hostile-{time.time_ns()}-{i}",
+            {"text": text, HOSTILE[1]: HOSTILE[2]},
+            reason=f"escalate: {HOSTILE[(i + 1) % len(HOSTILE)]}",
+            queue_reason=HOSTILE[i],
+        )
+        for i, text in enumerate(HOSTILE)
+    ]
     _sign_in(page, site)
     page.goto(f"{site.url}/review?q=window.__pwned")
     for item_id in [None, *ids]:
@@ -196,20 +190,143 @@ def test_hostile_text_shows_literally_and_never_runs(page: Any, site: Server) ->
     assert off_origin(site, page.requests) == []
 
 
-@pytest.mark.parametrize("width", [1280, 800])
+def _escalation(
+    site: Server, task: str, context: dict[str, str], *, reason: str, queue_reason: str
+) -> int:
+    """One escalated decision (top labels 1 and 2) and its queue item; the item's id."""
+    decision = {
+        "action": "escalate",
+        "predicted": 1,
+        "confidence": 0.2,
+        "prediction_set": [1, 2],
+        "top_labels": [[1, 0.2], [2, 0.19]],
+        "reason": reason,
+        "context": context,
+    }
+    request = store.QueueRequest(task, "escalation", queue_reason, 0.99)
+    with store.open(site.store_url) as events:
+        (item_id,) = events.record_decision(task, decision, at=time.time() - 1, enqueue=[request])
+    return item_id
+
+
+def _long_reason_item(site: Server) -> int:
+    """An escalation whose reason is too long for its cell (the queue shows "more")."""
+    reason = (
+        "escalate: inside quarantined blind spot (quarantine 4, finding 17), where answers "
+        "were wrong 41% of the time; "
+        + " ".join(["the monitor found inputs unlike the reference"] * 3)
+    )
+    text = "my transfer to my landlord bounced and I was charged twice"
+    return _escalation(
+        site, f"long-{time.time_ns()}", {"text": text}, reason=reason, queue_reason=reason
+    )
+
+
+#: Widths of a desktop, a small laptop, a split window and phones.
+WIDTHS = (1280, 800, 560, 414, 360)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
 def test_the_pages_fit_the_window_without_sideways_scrolling(
-    chromium: Any, site: Server, width: int
+    chromium: Any, site: Server, backend_url: str, width: int
 ) -> None:
+    """Queue, item (with its resolve form), dashboard and the keymap fit every width, down
+    to a 360 px phone: tables scroll in their own box or become cards, charts scale."""
+    long_item = _long_reason_item(site)
     context = chromium.new_context(viewport={"width": width, "height": 900})
     tab = context.new_page()
+    shots = backend_url.startswith("sqlite") and width != 800
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def fits(name: str, *, full_page: bool = True) -> None:
+        scroll, inner = tab.evaluate(
+            "() => [document.documentElement.scrollWidth, window.innerWidth]"
+        )
+        assert scroll <= inner, (name, width, scroll)
+        if shots:
+            tab.screenshot(path=str(SCREENSHOTS / f"{name}-{width}px.png"), full_page=full_page)
+
     try:
         _sign_in(tab, site, "admin", "/review")
-        item = tab.get_attribute("table.items tbody tr:nth-child(1) td.input a", "href")
-        for path in ("/review", item, "/dashboard", "/dashboard?window=7d&bucket=day"):
+        fits("queue")
+        row = tab.locator(f'table.items tbody tr[data-href="/review/items/{long_item}"]')
+        row.locator("summary").click()  # the rest of the reason, in place
+        assert row.locator("details.more").get_attribute("open") is not None
+        assert tab.url == f"{site.url}/review"  # the disclosure does not open the item
+        assert "the monitor found inputs unlike the reference" in row.inner_text()
+        fits("queue-reason")
+        tab.keyboard.press("?")
+        assert tab.is_visible("#keymap")
+        fits("keymap", full_page=False)  # the dialog sits in the middle of the screen
+        tab.keyboard.press("Escape")
+        tab.goto(f"{site.url}/review/items/{long_item}")
+        tab.click("text=Claim this item")
+        tab.wait_for_url(f"**/review/items/{long_item}?n=claimed")
+        assert tab.is_visible("#resolve")
+        fits("item")
+        for name, path in (
+            ("dashboard", "/dashboard"),
+            ("dashboard-7d", "/dashboard?window=7d&bucket=day"),
+        ):
             tab.goto(f"{site.url}{path}")
-            scroll, inner = tab.evaluate(
-                "() => [document.documentElement.scrollWidth, window.innerWidth]"
-            )
-            assert scroll <= inner, (path, width, scroll)
+            fits(name)
+            for chart in tab.query_selector_all("svg.chart"):
+                box = chart.bounding_box()
+                assert box is not None
+                assert 0 <= box["x"] <= box["x"] + box["width"] <= width
     finally:
         context.close()
+
+
+def test_the_keyboard_acts_on_what_has_the_focus_and_never_behind_the_help(
+    page: Any, site: Server
+) -> None:
+    """``j`` moves the focus to the selected item; Enter on another control presses that
+    control, not the selected row; no shortcut acts while the keymap is open; ``c`` claims
+    the item on screen; the first Tab offers to skip the header; the focused control always
+    shows a visible outline."""
+    _sign_in(page, site, "reviewer")
+    page.goto(f"{site.url}/review?state=pending")
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    selected = page.locator("table.items tbody tr.selected")
+    assert selected.count() == 1
+    href = selected.get_attribute("data-href")
+    assert page.evaluate("() => document.activeElement.closest('tr.selected') !== null"), (
+        "the selected row's link has the focus"
+    )
+    page.focus("form.filters input[name=q]")
+    page.keyboard.press("Escape")  # leaves the field: shortcuts work again
+    page.focus("form.filters button[type=submit]")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert "/review?" in page.url  # the filter ran, the row did not open
+    assert "/items/" not in page.url
+    page.keyboard.press("?")
+    assert page.is_visible("#keymap")
+    page.keyboard.press("n")  # claim next: not while the help is open
+    page.keyboard.press("j")
+    assert page.is_visible("#keymap")
+    assert "/items/" not in page.url
+    page.keyboard.press("Escape")
+    assert page.is_hidden("#keymap")
+    assert href is not None
+    page.goto(f"{site.url}{href}")
+    with page.expect_navigation():
+        page.keyboard.press("c")
+    assert page.url.endswith("?n=claimed")
+    assert page.is_visible("#resolve")
+    page.keyboard.press("Tab")  # the first stop skips the header
+    assert page.evaluate("document.activeElement.textContent") == "Skip to the content"
+    assert page.is_visible("a.skip")
+    outline = page.evaluate(
+        "() => { const s = getComputedStyle(document.activeElement);"
+        " return [s.outlineStyle, parseFloat(s.outlineWidth)]; }"
+    )
+    assert outline[0] != "none", outline
+    assert outline[1] >= 2, outline
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    page.keyboard.press("1")  # the shortcuts still work from there
+    page.wait_for_url("**/review**n=resolved")
+    assert off_origin(site, page.requests) == []

@@ -316,6 +316,22 @@ def test_hostile_text_is_printed_literally_everywhere(
     assert LONG.strip()[:40] in pages[-1].text
 
 
+def _last_hour_window(
+    events: Any, monitor: str, now: float, *, at: float | None = None, **fields: Any
+) -> None:
+    """A window of ``monitor`` over the hour before the last, stored at ``at`` (default: 50
+    minutes ago)."""
+    events.append_monitor_window(
+        monitor,
+        after=None,
+        window_start=now - 7200.0,
+        window_end=now - 3600.0,
+        last_task=None,
+        at=now - 3000.0 if at is None else at,
+        **fields,
+    )
+
+
 def test_the_dashboard_shows_the_numbers_of_the_metrics_api(
     app: tuple[TestClient, str, dict[str, str]],
 ) -> None:
@@ -337,12 +353,10 @@ def test_the_dashboard_shows_the_numbers_of_the_metrics_api(
                     label=None if i % 3 else 2,
                     at=now - 3600 * (i % 20),
                 )
-        events.append_monitor_window(
+        _last_hour_window(
+            events,
             "drift-1h",
-            after=None,
-            window_start=now - 7200.0,
-            window_end=now - 3600.0,
-            last_task=None,
+            now,
             n_tasks=40,
             stats={},
             findings=[
@@ -355,7 +369,6 @@ def test_the_dashboard_shows_the_numbers_of_the_metrics_api(
                 {"kind": "calibration_broken", "severity": "alert", "statistics": {}},
                 {"kind": "unseen_inputs", "severity": "alert", "statistics": {"n_unseen": 3}},
             ],
-            at=now - 3000.0,
         )
     _sign_in(client, keys["viewer"])
     monitor = client.get("/dashboard").text
@@ -474,15 +487,7 @@ def test_the_dashboard_lists_every_recent_monitor_window_with_or_without_finding
         fill(events, system, 900, start=now - 3 * 3600.0, novel_share=0.0)
         run = run_monitor(events, system.reference, window=300, now=now)
         windows = events.monitor_windows(run.monitor)
-        events.append_monitor_window(
-            hostile,
-            after=None,
-            window_start=now - 7200.0,
-            window_end=now - 3600.0,
-            last_task=None,
-            n_tasks=0,
-            stats={"n_tasks": 0},
-        )
+        _last_hour_window(events, hostile, now, at=now, n_tasks=0, stats={"n_tasks": 0})
         for i in range(14):  # older windows of a third monitor, stored later: 8 are listed
             events.append_monitor_window(
                 "old/1h",
@@ -496,7 +501,7 @@ def test_the_dashboard_lists_every_recent_monitor_window_with_or_without_finding
     assert len(windows) == 3
     _sign_in(client, keys["viewer"])
     page = client.get("/dashboard", params={"window": "6h"}).text
-    table = page[page.index('class="compact estimates"') :]
+    table = page[page.index('class="compact estimates') :]
     table = table[: table.index("</table>")]
     rows = [html.unescape(m) for m in re.findall(r'<tr data-monitor="([^"]*)"', table)]
     assert len(rows) == 12
@@ -557,3 +562,105 @@ def test_an_items_history_reads_in_words(app: tuple[TestClient, str, dict[str, s
     assert 'data-kind="escalation_resolved"' in page
     assert HOSTILE[2] not in page  # the note is escaped
     assert "In the prediction set" in page  # this decision has one
+
+
+def _queue_rows(page: str) -> list[str]:
+    """The queue table's item rows, as HTML."""
+    return re.findall(r'<tr data-href="/review/items/\d+".*?</tr>', page, re.S)
+
+
+def test_a_long_reason_is_readable_in_the_queue_with_the_rest_behind_more(
+    app: tuple[TestClient, str, dict[str, str]],
+) -> None:
+    """A short reason shows whole; a long one shows its first clause (or as many whole
+    words as fit), and the rest behind a disclosure: nothing is cut mid-word, nothing lost."""
+    client, url, keys = app
+    short = "escalate: confidence 0.31 < answer threshold 0.8 and no trusted fallback applies"
+    clause = "escalate: inside quarantined blind spot (quarantine 4, finding 17) found at 09:00"
+    long = f"{clause}; " + " ".join(["inputs there were wrong 41% of the time in the audits"] * 2)
+    wordy = "escalate " + " ".join(["because-of-a-very-long-token"] * 8)  # no "; " to cut after
+    hostile = HOSTILE[0] + "; " + HOSTILE[1] * 3
+    unbroken = "escalate:" + "x" * 150  # no space at all: cut at the limit
+    now = time.time()
+    with store.open(url) as events:
+        for i, reason in enumerate((short, long, wordy, hostile, unbroken)):
+            request = store.QueueRequest(f"r{i}", "escalation", reason, 0.9 - i / 10)
+            events.record_decision(f"r{i}", _decision(f"query {i}"), at=now - i, enqueue=[request])
+    _sign_in(client, keys["reviewer"])
+    rows = _queue_rows(client.get("/review").text)
+    assert len(rows) == 5
+    cells = [re.search(r'<td class="reason"[^>]*>(.*?)</td>', row, re.S) for row in rows]
+    shown = [cell.group(1) if cell else "" for cell in cells]
+    assert shown[0] == html.escape(short)  # whole, no disclosure
+    assert shown[4].startswith(f'<details class="more"><summary>{unbroken[:120]}<')
+    assert shown[4].endswith(f"</summary>{unbroken[120:]}</details>")
+    for text, cell in zip((long, wordy, hostile), shown[1:4], strict=True):
+        found = re.fullmatch(
+            r'<details class="more"><summary>(.*?)<span class="more-hint"> … more</span>'
+            r"</summary>(.*?)</details>",
+            cell,
+            re.S,
+        )
+        assert found is not None, cell
+        head, rest = (html.unescape(part) for part in found.groups())
+        assert f"{head} {rest}" == text  # nothing lost, cut at a space
+        assert 40 <= len(head) <= 120
+    assert html.unescape(re.sub("<[^>]+>", "", shown[1])).startswith(f"{clause};")
+    assert "<script>window" not in "".join(shown)
+    assert 'onmouseover="' not in "".join(shown)
+
+
+def test_empty_queue_and_dashboard_say_why_they_are_empty(
+    app: tuple[TestClient, str, dict[str, str]],
+) -> None:
+    client, url, keys = app
+    _sign_in(client, keys["reviewer"])
+    queue = client.get("/review").text
+    assert "Nothing is waiting: the queue is empty." in queue
+    assert "nothing open" in queue
+    dashboard = client.get("/dashboard").text
+    assert "No task was decided in the window" in dashboard
+    assert "No item was queued, open or resolved in the window." in dashboard
+    assert 'class="chart"' not in dashboard  # no empty axes
+    _seed(url, 2, text="card thing")
+    filtered = client.get("/review", params={"q": "no such words"}).text
+    assert "Nothing matches these filters." in filtered
+    assert 'href="/review">Clear them</a>' in filtered
+    assert "oldest " in client.get("/review").text
+    charted = client.get("/dashboard").text
+    assert "No task was decided" not in charted
+    assert "No item was queued" not in charted
+    assert charted.count('class="chart"') == 6
+
+
+def test_counts_on_the_dashboard_have_separators_and_shares_are_percentages(
+    app: tuple[TestClient, str, dict[str, str]],
+) -> None:
+    client, url, keys = app
+    with store.open(url) as events:
+        _last_hour_window(
+            events,
+            "big/1h",
+            time.time(),
+            n_tasks=1_234_567,
+            stats={"estimate": {"estimate": 0.91, "n_answers": 45_210, "n_audited": 2_048}},
+            findings=[
+                {
+                    "kind": "audit_gap",
+                    "severity": "alert",
+                    "statistics": {
+                        "audit_accuracy": 0.78,
+                        "mean_confidence": 0.9125,
+                        "n": 12_345,
+                        "spread": 2.5,
+                    },
+                }
+            ],
+        )
+    _sign_in(client, keys["viewer"])
+    page = client.get("/dashboard").text
+    table = page[page.index('class="compact estimates') :]
+    for count in ("1,234,567", "45,210", "2,048"):
+        assert f">{count}</td>" in table
+    # a finding of a kind without a sentence: shares as percentages, counts with separators
+    assert "audit accuracy 78.0%, mean confidence 91.2%, n 12,345, spread 2.5" in page

@@ -70,6 +70,11 @@ class DemoDataset(StrEnum):
     clinc150 = "clinc150"
 
 
+class FeatureMetric(StrEnum):
+    cosine = "cosine"
+    euclidean = "euclidean"
+
+
 # --- options shared by both commands -----------------------------------------------------------
 
 TargetRisk = Annotated[
@@ -247,6 +252,16 @@ def _finish(
                     f"saved {name}: calibrator {cal.path}, policy {pol.path} "
                     f"(load with failwise.artifacts.load)"
                 )
+            for evaluation in result.models:
+                reference = evaluation.reference
+                if reference is not None and reference.features is not None:
+                    rows, width = reference.features.shape
+                    extra = reference.neighbour_features
+                    out.print(
+                        f"{evaluation.name}'s reference holds the features of {rows} inputs "
+                        f"({width} columns, float16)"
+                        + ("" if extra is None else f" and {extra.shape[0]} neighbour rows")
+                    )
     except (OSError, FailwiseError) as exc:
         fail(f"could not write the outputs: {exc}")
     if fail_if_uncertified:
@@ -392,6 +407,30 @@ def evaluate(
     out_of_scope_label: Annotated[
         str, typer.Option(help="Label value that marks out-of-scope inputs.")
     ] = "oos",
+    features: Annotated[
+        Path | None,
+        typer.Option(
+            "--features",
+            help="The inputs' features (.npy or .parquet, numeric), one row per predictions "
+            "row in the same order; or feature_<i> columns in the predictions file. Saved "
+            "with --save-policy in the reference that failwise monitor and gaps compare "
+            "traffic with; rows with split=train become its neighbour rows.",
+        ),
+    ] = None,
+    feature_metric: Annotated[
+        FeatureMetric, typer.Option(help="How features are compared.")
+    ] = FeatureMetric.cosine,
+    feature_source: Annotated[
+        str | None,
+        typer.Option(help="How the features are computed, in words, saved with the reference."),
+    ] = None,
+    feature_dims: Annotated[
+        int | None,
+        typer.Option(
+            help="Save the features through failwise.monitor.random_projection to this many "
+            "columns (for wide features; the guard must project the same way)."
+        ),
+    ] = None,
     target_risk: TargetRisk = "0.02",
     confidence_level: ConfidenceLevel = 0.95,
     max_escalation_rate: MaxEscalation = None,
@@ -413,6 +452,14 @@ def evaluate(
     if not predictions.expanduser().is_file():
         what = "is a folder" if predictions.expanduser().is_dir() else "does not exist"
         fail(f"--predictions {str(predictions)!r} {what}; pass a .csv or .parquet file.")
+    if features is not None and not features.expanduser().is_file():
+        what = "is a folder" if features.expanduser().is_dir() else "does not exist"
+        fail(
+            f"--features {str(features)!r} {what}; pass a .npy or .parquet file with one row "
+            "per predictions row."
+        )
+    if feature_dims is not None and feature_dims < 1:
+        fail(f"--feature-dims must be a whole number >= 1; got {feature_dims}. Try 128.")
     outcome = read_outcome_model(outcome_model)
     check_fraction(ood_false_alarm_rate, "--ood-false-alarm-rate", "0.05")
     policy = _policy(
@@ -431,6 +478,10 @@ def evaluate(
                 predictions.expanduser(),
                 label_column=label_column,
                 out_of_scope_label=out_of_scope_label,
+                features=None if features is None else features.expanduser(),
+                feature_metric=feature_metric.value,
+                feature_source=feature_source,
+                feature_dims=feature_dims,
                 policy=policy,
                 outcome_model=outcome,
                 seed=seed,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from failwise.evaluation._demo import LARSON_PUBLISHED, run_demo
+from failwise.evaluation._features import FEATURE_PREFIX, read_features
 from failwise.evaluation._file import evaluate_file
 from failwise.evaluation._pipeline import (
     MAX_NEIGHBOUR_ROWS,
@@ -22,6 +23,7 @@ from failwise.evaluation._summary import (
 )
 
 __all__ = [
+    "FEATURE_PREFIX",
     "LARSON_PUBLISHED",
     "MAX_NEIGHBOUR_ROWS",
     "AutomationSummary",
@@ -35,6 +37,7 @@ __all__ = [
     "evaluate_file",
     "evaluate_scores",
     "frontier_rows",
+    "read_features",
     "read_predictions",
     "run_demo",
     "save_artefacts",

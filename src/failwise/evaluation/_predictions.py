@@ -6,9 +6,11 @@ Expected layout, one row per input:
 * a label column (``label`` by default) holding class names that match the score columns,
   or the out-of-scope marker (``oos`` by default) for inputs that belong to no class;
 * optional: ``split`` (``val``/``test``: which rows fit the calibrator and policy and which
-  are evaluated), ``ood_score`` (higher = more likely out of scope), ``fallback`` (the
-  fallback's label per row, empty when it had no opinion), ``model`` (several models in one
-  file, compared side by side).
+  are evaluated; ``train``: training inputs, of which only the features are used, as the
+  monitor's neighbour rows), ``feature_<i>`` columns (the inputs' features, or a separate
+  features file: see :mod:`failwise.evaluation._features`), ``ood_score`` (higher = more
+  likely out of scope), ``fallback`` (the fallback's label per row, empty when it had no
+  opinion), ``model`` (several models in one file, compared side by side).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from failwise.evaluation._features import FEATURE_PREFIX, check_features, read_features
 from failwise.exceptions import InputError
 
 __all__ = ["PredictionSet", "read_predictions"]
@@ -41,6 +44,8 @@ class PredictionSet:
     split: NDArray[np.str_] | None
     ood_score: NDArray[np.float64] | None
     fallback: NDArray[np.intp] | None
+    #: The inputs' features, one row per input (from a features file or feature_ columns).
+    features: NDArray[np.float64] | None = None
 
 
 _PARQUET_MAGIC = b"PAR1"
@@ -156,13 +161,16 @@ def read_predictions(
     *,
     label_column: str = "label",
     out_of_scope_label: str = "oos",
+    features: str | Path | None = None,
 ) -> list[PredictionSet]:
     """Read and validate a predictions file; one :class:`PredictionSet` per model.
 
     CSV files may start with a UTF-8 byte-order mark (as Excel writes them) and may use
     commas, semicolons, tabs or pipes between fields (detected from the header). Errors name
     the file, the column and the data row that is wrong (data rows are numbered from 1, the
-    header not counted; CSV errors also give the line of the file).
+    header not counted; CSV errors also give the line of the file). ``features`` is a
+    ``.npy`` or ``.parquet`` file of the inputs' features, one row per data row in the same
+    order; ``feature_<i>`` columns in the file give them instead.
     """
     file = Path(path)
     header, columns, delimiter = _read_table(file)
@@ -235,14 +243,14 @@ def read_predictions(
     split = None
     if "split" in columns:
         split = np.array(["" if v is None else str(v).strip() for v in columns["split"]])
-        bad_split = np.flatnonzero(~np.isin(split, ["val", "test"]))
+        bad_split = np.flatnonzero(~np.isin(split, ["val", "test", "train"]))
         if bad_split.size:
             first = int(bad_split[0])
             value = repr(split[first]) if split[first] else "an empty value"
             others = f" ({bad_split.size} data rows are wrong)" if bad_split.size > 1 else ""
             raise InputError(
                 f"{file.name}: column 'split', {_where(first, text)}: holds {value}; "
-                f"expected 'val' or 'test'{others}."
+                f"expected 'val', 'test' or 'train'{others}."
             )
     ood = _floats(columns["ood_score"], "ood_score", file, text) if "ood_score" in columns else None
     fallback = None
@@ -262,6 +270,7 @@ def read_predictions(
                     f"class of the score columns nor {out_of_scope_label!r}; leave it empty "
                     "when the fallback had no opinion."
                 )
+    inputs = _features(file, header, columns, features, n, text)
     models = [str(m) for m in columns["model"]] if "model" in columns else [file.stem] * n
     out = []
     for name in dict.fromkeys(models):
@@ -276,6 +285,30 @@ def read_predictions(
                 split=None if split is None else split[rows],
                 ood_score=None if ood is None else ood[rows],
                 fallback=None if fallback is None else fallback[rows],
+                features=None if inputs is None else inputs[rows],
             )
         )
     return out
+
+
+def _features(
+    file: Path,
+    header: list[str],
+    columns: dict[str, list[Any]],
+    features: str | Path | None,
+    n: int,
+    text: bool,
+) -> NDArray[np.float64] | None:
+    """The inputs' features: from the features file, or the file's feature_ columns."""
+    named = [c for c in header if c.startswith(FEATURE_PREFIX)]
+    if features is not None and named:
+        raise InputError(
+            f"{file.name} has {len(named)} {FEATURE_PREFIX}<i> columns and a features file was "
+            "given too; give the features one way only."
+        )
+    if features is not None:
+        return read_features(features, n)
+    if not named:
+        return None
+    values = np.column_stack([_floats(columns[c], c, file, text) for c in named])
+    return check_features(values, n, f"{file.name}: the {FEATURE_PREFIX} columns")

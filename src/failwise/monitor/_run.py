@@ -236,20 +236,31 @@ def run_monitor(
     )
     name = monitor_name(reference, window)
     notes = list(reference.limitations())
-    detector = None
+    detector = gap_detector = None
     zone_radius = category_radius(reference)
     if reference.features is not None:
-        # The reference's calibrated confidences enter the score (the model's doubt next to
-        # the distance); the windows' recorded confidences are scored the same way. The
-        # reference's neighbour rows (training inputs), when saved, densify the index.
-        neighbours = reference.neighbour_features
+        # The test: the distance alone, calibrated on every index row's distance to the
+        # others (the reference rows and, when saved, the training inputs): thousands of
+        # calibration rows and the densest index, which detect more than adding the
+        # model's doubt, since only the reference rows have out-of-sample confidences
+        # (see UnseenInputDetector's notes). The blind spots: the detector the gap finder
+        # was tuned on (distance and doubt, split calibration).
+        neighbours = (
+            None
+            if reference.neighbour_features is None
+            else reference.neighbour_features.astype(np.float64)
+        )
+        features = reference.features.astype(np.float64)
         detector = UnseenInputDetector(
             metric=reference.feature_metric, random_state=random_state
+        ).fit(features, reference.predicted, neighbour_features=neighbours)
+        gap_detector = UnseenInputDetector(
+            metric=reference.feature_metric, calibration="split", random_state=random_state
         ).fit(
-            reference.features.astype(np.float64),
+            features,
             reference.predicted,
             confidence=reference.confidence,
-            neighbour_features=None if neighbours is None else neighbours.astype(np.float64),
+            neighbour_features=neighbours,
         )
     last = store.last_monitor_window(name)
     last_id = None if last is None else last.id
@@ -288,6 +299,7 @@ def run_monitor(
             min_gap_size=min_gap_size,
             example=example,
             zone_radius=zone_radius,
+            gap_detector=gap_detector,
         )
         stats["window"] = spec.label
         _track_blind_spots(found, known)

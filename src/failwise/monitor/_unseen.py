@@ -1,61 +1,87 @@
 """Unseen inputs: requests farther from the reference than the reference is from itself.
 
-:class:`UnseenInputDetector` splits the reference at random into an *index* half and a
-*calibration* half. An input's score is the distance to its ``n_neighbors``-th nearest
-index input; the cut is the conformal ``1 - false_alarm_rate`` quantile of the calibration
-half's scores, and an input beyond it is *unseen*. A served input drawn like the reference
-and a calibration input are scored the same way against the same index, so they are
-exchangeable: the chance of being flagged is at most ``false_alarm_rate`` on average over
-reference draws (split conformal; a leave-one-out cut would score reference inputs against
-one input fewer than served ones, and is not exactly exchangeable).
+:class:`UnseenInputDetector` indexes the reference (and, when given, other inputs drawn
+like it: the training inputs). An input's score is the distance to its ``n_neighbors``-th
+nearest index row; the cut is the conformal ``1 - false_alarm_rate`` quantile of the
+calibration rows' scores, and an input beyond it is *unseen*. A window's test counts the
+inputs beyond the cut.
 
-When the reference's calibrated confidences are given to :meth:`~UnseenInputDetector.fit`,
-the score adds the input's standardised *doubt* ``1 - confidence`` to its standardised
-distance (``confidence_weight`` times; both standardised with the index half alone): a
-request of a category nobody evaluated is typically both far from the reference and
-answered with less confidence than the reference's inputs, and the sum separates them
-better than either. The score is still a fixed function of the index half, so the
-exchangeability argument is unchanged.
+Calibration (``calibration="leave_one_out"``, the default). Every index row is also a
+calibration row, scored by its distance to the ``n_neighbors``-th nearest *other* index
+row. What must hold: the served ordinary inputs and the index rows (reference rows and
+neighbour rows) are exchangeable, i.e. drawn alike from the same traffic. Then add a served
+input ``x`` to the ``N`` index rows. In that set of ``N + 1`` every row's leave-one-out
+distance is a symmetric function of the set, so ``x``'s rank among the ``N + 1`` is uniform
+(full conformal prediction, Vovk, Gammerman & Shafer, 2005), and ``x`` lies beyond the
+``ceil((N + 1)(1 - false_alarm_rate))``-th of them with probability at most
+``false_alarm_rate``. The detector scores ``x`` against all ``N`` rows, which is exactly
+its leave-one-out distance in that set. It calibrates on each row's leave-one-out distance
+among the ``N`` rows *without* ``x``: an index of ``N - 1`` rows, one fewer than the
+production index, so each calibration distance is larger than or equal to the one the
+exact argument uses (it lacks ``x`` as a candidate neighbour). Larger calibration scores
+raise the cut. The flag rate of ordinary inputs is therefore at most ``false_alarm_rate``
+over reference draws: conservative, and only slightly, because a served input is among the
+``n_neighbors`` nearest of about ``n_neighbors`` index rows on average. Index and
+calibration are the same ``N`` rows, so the cut comes from thousands of scores where a split
+into an index half and a calibration half had a few hundred, and the index is the densest
+one available.
 
-How the score was chosen. On BANKING77 with 19 of 77 intents held out (all-MiniLM-L6-v2,
-logistic regression, the reference's confidences, the training inputs as neighbour rows;
-held-out intent draws 10-29, which the monitor benchmark does not use), the AUROC of
-unseen-intent against known-intent test inputs was 0.897 for the nearest-neighbour
-distance, 0.875 for the doubt, 0.887-0.842 for the 3rd to 10th neighbour's distance,
-0.780 for the class-conditional Mahalanobis distance with a shared covariance fitted on
-the training inputs (Lee et al., 2018), 0.889 for its relative version (Ren et al.,
-2021), 0.860 for the energy of the logits, 0.913 for distance plus doubt at weight 1 and
-0.917 at weight 0.5; adding the Mahalanobis, relative Mahalanobis or energy score to
-that sum did not raise it (0.902-0.917). At the 10 % flag rate the weight 0.5 flags 75 %
-of unseen-intent requests (weight 1: 71 %). On the monitor benchmark's own draws 0-9 it
-raised power (10 % novelty in 90 % of windows instead of 86 %, 5 % in 44 % instead of
-40 %), but one reference draw of ten gave 25 % false alarms in null windows (weight 1: at
-most 5 %), beyond three times the nominal rate, so the default stays 1. Which weight
-meets a low cut is luck of the draw (on draws 10-29 the worst draw was weight 1's, 17 %,
-against 6 % at 0.5): it is the ``1 - reference_confidence`` risk the window test accepts.
+What breaks it: neighbour rows that are not drawn like served traffic. Exact repeats of
+reference rows put calibration rows at distance 0 and lower the cut, so :meth:`fit`
+refuses neighbour rows that repeat more than 1 % of the reference; repeats *within* the
+training inputs (the same request typed twice) are part of traffic as well and are kept.
+A curated training set (deduplicated, augmented, re-balanced) is not exchangeable with
+traffic: pass ``calibration="split"``, which needs only the reference to be.
 
-A reference of a thousand validation rows is a thin index: an ordinary input's nearest
-reference neighbour is often not much nearer than an unseen one's. ``fit(...,
-neighbour_features=...)`` adds other inputs drawn like the reference — the training inputs,
-which the policy was not fitted on and which are disjoint from the reference — to the
-index. A random quarter of the reference joins them (its leave-one-out distances and doubts
-standardise the score) and the other three quarters calibrate the cut. The index is then a
-fixed set independent of the calibration rows, and a served ordinary input and a
-calibration row are scored against it alike, so the argument above holds unchanged, with
-more calibration rows (a tighter ``null_rate_``) and a denser index (on BANKING77 with 4,400
-training rows beside 2,000 reference rows, over 10 reference draws, 10 % novelty is
-detected in 86 % of windows of 500 instead of 76 %, 5 % novelty in 40 % instead of 34 %).
-The neighbour rows must not repeat the calibration rows: a calibration row at distance 0
-lowers the cut, so :meth:`fit` refuses neighbour rows that repeat more than 1 % of them.
-The neighbour rows' confidences are never used: the doubt's standardisation comes from
-reference rows only.
+With confidences. When :meth:`~UnseenInputDetector.fit` receives the reference's
+calibrated confidences, the score adds the input's standardised *doubt*
+``1 - confidence`` to its standardised distance (``confidence_weight`` times). Only the
+reference rows have a confidence the model did not fit (the training rows' confidences are
+in-sample, too high), so only they calibrate; the argument above holds for them, the
+neighbour rows being a fixed part of the index. The standardising constants are computed
+on the rows without ``x`` and would move by ``O(1/N)`` with it, which the argument neglects.
 
-A window's test must not take that average for the truth: with a given reference the flag
-rate of ordinary inputs is a random ``U`` (Beta-distributed, Bates et al., 2023), and a
-reference that happens to cut low raises false alarms in every window. The window test
-therefore compares the flagged count with a binomial whose rate is the
-``reference_confidence`` upper quantile of ``U``: with that probability over reference
-draws, no window of ordinary inputs alarms more often than ``alpha``.
+``calibration="split"`` is the earlier scheme: the reference is split at random into an
+index part (half of it, or a quarter beside neighbour rows) and a calibration part, scored
+against the fixed index: exact split conformal with fewer calibration rows.
+
+How the setting was chosen. On BANKING77 with 19 of 77 intents held out (all-MiniLM-L6-v2,
+logistic regression, ~2,000 reference and ~4,400 training rows; held-out intent draws
+10-19, which the monitor benchmark does not report; 2,000 simulated windows of 500 per draw
+and condition; binomial window test at p < 0.05):
+
+power at 5 % / 10 % novelty, false alarms in null windows (mean, worst draw):
+
+* distance + doubt, split (the earlier default): 37 % / 93 %, 0.9 % (4.8 %);
+* distance + doubt, leave-one-out, reference rows calibrating: 45 % / 97 %, 1.4 % (6.2 %);
+* distance, leave-one-out, reference rows only calibrating: 43 % / 95 %, 1.0 % (3.5 %);
+* **distance, leave-one-out, every index row calibrating: 55 % / 98 %, 1.8 % (5.2 %)**;
+* the same with the cut at 7 / 5 / 3 % instead of 10 %: 56 / 54 / 54 % at 5 % novelty,
+  worst draw up to 11.9 %;
+* the same with a rank-sum of conformal p-values as the window statistic: 36 % / 91 %.
+
+The doubt separates unseen intents better per input, but limits calibration to the ~2,000
+reference rows; calibrating on all ~6,400 rows with the distance alone gains more. The
+monitor (:func:`~failwise.monitor.run_monitor`) therefore fits without confidences.
+Lower cuts did not gain power and made the worst reference draw's false alarms larger. A
+rank-sum of conformal p-values spreads its weight over the whole score range, where a
+small share of novel inputs moves only the upper tail. Scoring relative to the nearest
+row's own leave-one-out distance lost power (3 % at 5 % novelty); the mean of the two
+nearest distances gave 58 %, within the draws' noise of the nearest one. An earlier study
+of per-input scores on draws 10-29 found the class-conditional Mahalanobis distance (Lee
+et al., 2018), its relative version (Ren et al., 2021) and the energy of the logits no
+better than distance plus doubt.
+
+The window test must not take the average for the truth: with a given reference the flag
+rate of ordinary inputs is a random ``U`` (Beta-distributed for split calibration, Bates
+et al., 2023), and a reference that happens to cut low raises false alarms in every
+window. The window test therefore compares the flagged count with a binomial whose rate is
+the ``reference_confidence`` upper quantile of ``U``: with that probability over reference
+draws, no window of ordinary inputs alarms more often than ``alpha``. For leave-one-out
+calibration the same Beta law with ``N`` calibration rows is used; it is exact for split
+calibration and holds approximately for a score that one row changes for only about
+``n_neighbors`` others (a stable score; Bian & Barber, 2023), which the benchmark's null
+windows over ten reference draws check.
 
 References
 ----------
@@ -67,6 +93,12 @@ fix to Mahalanobis distance for improving near-OOD detection. *arXiv:2106.09022*
 
 Bates, S., Candès, E., Lei, L., Romano, Y. & Sesia, M. (2023). Testing for outliers with
 conformal p-values. *Annals of Statistics* 51(1).
+
+Bian, M. & Barber, R. F. (2023). Training-conditional coverage for distribution-free
+predictive inference. *Electronic Journal of Statistics* 17(2).
+
+Vovk, V., Gammerman, A. & Shafer, G. (2005). *Algorithmic Learning in a Random World*.
+Springer.
 """
 
 from __future__ import annotations
@@ -84,6 +116,7 @@ from failwise._params import Count, Interval, Options, Probability
 from failwise._stats import _binomial_sf
 from failwise._validation import check_confidence, check_scores
 from failwise.exceptions import InputError
+from failwise.monitor._neighbours import NeighbourIndex
 
 __all__ = ["UnseenInputDetector", "UnseenInputTest"]
 
@@ -158,8 +191,12 @@ class UnseenInputDetector(Estimator):
         Weight of the standardised doubt ``1 - confidence`` in the score, used only when
         :meth:`fit` receives the reference's confidences (0.5 separates slightly better,
         see the module notes).
+    calibration : {"leave_one_out", "split"}, default="leave_one_out"
+        How the cut is calibrated: on every index row's distance to the other index rows
+        (with confidences: every reference row's), or on a part of the reference held out
+        of the index (see the module notes).
     random_state : int, Generator or None, default=0
-        Seed of the split into index and calibration halves.
+        Seed of the split into index and calibration parts (``calibration="split"``).
 
     Attributes
     ----------
@@ -168,8 +205,8 @@ class UnseenInputDetector(Estimator):
     n_index_ : int
         Rows the score's neighbours are searched in (reference rows and neighbour rows).
     reference_distances_ : ndarray of shape (n_calibration,)
-        Score of every calibration input against the index half (the distance, or the
-        combined score when fitted with confidences).
+        Score of every calibration row (the distance, or the combined score when fitted
+        with confidences): against the other index rows, or against the index part.
     threshold_ : float
         Scores above it are unseen (infinite when the reference is too small for
         ``false_alarm_rate``).
@@ -207,6 +244,7 @@ class UnseenInputDetector(Estimator):
         "reference_confidence": [Probability(closed="neither")],
         "metric": [Options(("euclidean", "cosine"))],
         "confidence_weight": [Interval(Real, 0, None, closed="left")],
+        "calibration": [Options(("leave_one_out", "split"))],
         "random_state": [Count(0), np.random.Generator, None],
     }
 
@@ -218,6 +256,7 @@ class UnseenInputDetector(Estimator):
         reference_confidence: float = 0.9,
         metric: str = "cosine",
         confidence_weight: float = 1.0,
+        calibration: str = "leave_one_out",
         random_state: int | np.random.Generator | None = 0,
     ) -> None:
         self.n_neighbors = n_neighbors
@@ -225,6 +264,7 @@ class UnseenInputDetector(Estimator):
         self.reference_confidence = reference_confidence
         self.metric = metric
         self.confidence_weight = confidence_weight
+        self.calibration = calibration
         self.random_state = random_state
 
     def _prepare(self, X: ArrayLike, name: str) -> NDArray[np.float64]:
@@ -263,8 +303,9 @@ class UnseenInputDetector(Estimator):
         neighbour_features : array-like of shape (n_neighbour, n_features), optional
             Features of *other* inputs drawn like the reference but disjoint from it (the
             training inputs): they join the index, so that ordinary inputs find nearer
-            neighbours, and all but a quarter of the reference calibrates the cut (see the
-            module notes). They must not contain reference rows.
+            neighbours, and (with ``calibration="leave_one_out"`` and no confidences) they
+            calibrate the cut too (see the module notes). They must not contain reference
+            rows.
 
         Returns
         -------
@@ -278,33 +319,22 @@ class UnseenInputDetector(Estimator):
         k = int(self.n_neighbors)
         if n < 2 * (k + 1):
             raise InputError(
-                f"The reference has {n} inputs but n_neighbors={k}; half of it indexes and half "
-                f"calibrates, so it needs at least {2 * (k + 1)}. Pass more reference rows or a "
+                f"The reference has {n} inputs but n_neighbors={k}; its rows index and "
+                f"calibrate, so it needs at least {2 * (k + 1)}. Pass more reference rows or a "
                 "smaller n_neighbors."
             )
         doubt = None if confidence is None else self._doubt(confidence, n, "confidence")
         extra = self._neighbours(neighbour_features, reference.shape[1], k)
-        order = np.random.default_rng(self.random_state).permutation(n)
-        # Without neighbour rows half of the reference indexes; with them a quarter joins
-        # the index (to standardise the score) and the other three quarters calibrate.
-        cut = n // 2 if extra is None else n // 4
-        index_rows, calibration_rows = order[:cut], order[cut:]
-        indexed = reference[index_rows]
-        self._index = _NeighbourIndex(indexed if extra is None else np.vstack([indexed, extra]))
-        # Standardise with the index rows taken from the reference only (their leave-one-out
-        # distances), so that the score stays a fixed function of the index.
-        own = self._index.kth_distance(indexed, k, leave_one_out=True)
-        self._distance_scale = _location_scale(own)
         self.uses_confidence_ = doubt is not None
-        self._doubt_scale = (0.0, 1.0) if doubt is None else _location_scale(doubt[index_rows])
-        calibration_distance = self._distance_to_reference(reference[calibration_rows])
-        if extra is not None:
-            _check_disjoint(self._index, reference[calibration_rows])
+        if self.calibration == "split":
+            calibration_distance, calibration_doubt = self._fit_split(reference, doubt, extra, k)
+        else:
+            calibration_distance, calibration_doubt = self._fit_leave_one_out(
+                reference, doubt, extra, k
+            )
         self.n_index_ = int(self._index.rows.shape[0])
-        self.reference_distances_ = self._combine(
-            calibration_distance, None if doubt is None else doubt[calibration_rows]
-        )
-        m = calibration_rows.size
+        self.reference_distances_ = self._combine(calibration_distance, calibration_doubt)
+        m = calibration_distance.size
         rank = math.ceil((m + 1) * (1.0 - float(self.false_alarm_rate)))
         if rank > m:
             self.threshold_ = self.distance_threshold_ = math.inf
@@ -320,6 +350,55 @@ class UnseenInputDetector(Estimator):
         self.n_reference_ = n
         self.n_features_in_ = reference.shape[1]
         return self
+
+    def _fit_split(
+        self,
+        reference: NDArray[np.float64],
+        doubt: NDArray[np.float64] | None,
+        extra: NDArray[np.float64] | None,
+        k: int,
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+        """Index part and calibration part of the reference; the calibration scores."""
+        n = reference.shape[0]
+        order = np.random.default_rng(self.random_state).permutation(n)
+        # Without neighbour rows half of the reference indexes; with them a quarter joins
+        # the index (to standardise the score) and the other three quarters calibrate.
+        cut = n // 2 if extra is None else n // 4
+        index_rows, calibration_rows = order[:cut], order[cut:]
+        indexed = reference[index_rows]
+        self._index = NeighbourIndex(indexed if extra is None else np.vstack([indexed, extra]))
+        # Standardise with the index rows taken from the reference only (their leave-one-out
+        # distances), so that the score stays a fixed function of the index.
+        own = self._index.kth_distance(indexed, k, leave_one_out=True)
+        self._distance_scale = _location_scale(own)
+        self._doubt_scale = (0.0, 1.0) if doubt is None else _location_scale(doubt[index_rows])
+        if extra is not None:
+            _check_disjoint(self._index.kth_distance(reference[calibration_rows], 1))
+        return (
+            self._distance_to_reference(reference[calibration_rows]),
+            None if doubt is None else doubt[calibration_rows],
+        )
+
+    def _fit_leave_one_out(
+        self,
+        reference: NDArray[np.float64],
+        doubt: NDArray[np.float64] | None,
+        extra: NDArray[np.float64] | None,
+        k: int,
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+        """Every row indexes; the calibration scores are leave-one-out (module notes)."""
+        n = reference.shape[0]
+        if extra is not None:
+            _check_disjoint(NeighbourIndex(extra).kth_distance(reference, 1))
+        self._index = NeighbourIndex(reference if extra is None else np.vstack([reference, extra]))
+        own = self._index.kth_distance(self._index.rows, k, leave_one_out=True)
+        self._distance_scale = _location_scale(own)
+        if doubt is None:
+            self._doubt_scale = (0.0, 1.0)
+            return own, None
+        # Only the reference rows have out-of-sample confidences: only they calibrate.
+        self._doubt_scale = _location_scale(doubt)
+        return own[:n], doubt
 
     def score(self, X: ArrayLike, *, confidence: ArrayLike | None = None) -> NDArray[np.float64]:
         """Score of each input: its distance to the ``n_neighbors``-th nearest index input.
@@ -449,73 +528,17 @@ class UnseenInputDetector(Estimator):
         )
 
 
-class _NeighbourIndex:
-    """Exact k-th nearest-neighbour distances by blocked float32 matrix products.
+def _check_disjoint(nearest: NDArray[np.float64]) -> None:
+    """Refuse neighbour rows that repeat many reference rows (the cut would be too low).
 
-    Float32 products (twice as fast as float64, and BLAS uses every core) give every
-    query's approximate k-th distance; every index row within float32's rounding bound of
-    it is then measured again in float64, so the distance returned is the float64 one.
+    ``nearest`` is each calibration reference row's distance to the nearest neighbour row
+    (or index row). A few exact repeats happen in real data (the same request typed twice);
+    more than 1 % means the neighbour rows include the reference itself.
     """
-
-    #: Entries of one block's product (queries x index rows): 64 MB of float32.
-    BLOCK_ENTRIES: ClassVar[int] = 1 << 24
-    #: Rounding bound of a float32 squared distance, in units of eps * sqrt(d) * norms.
-    SLACK: ClassVar[float] = 64.0
-
-    def __init__(self, rows: NDArray[np.float64]) -> None:
-        self.rows = np.ascontiguousarray(rows, dtype=np.float64)
-        self.rows32 = self.rows.astype(np.float32)
-        self.norms = np.einsum("ij,ij->i", self.rows, self.rows)
-        self.norms32 = self.norms.astype(np.float32)
-
-    def kth_distance(
-        self, queries: NDArray[np.float64], k: int, *, leave_one_out: bool = False
-    ) -> NDArray[np.float64]:
-        """Distance of each query to its ``k``-th nearest row (queries = rows, minus itself)."""
-        n_rows, dims = self.rows.shape
-        out = np.empty(queries.shape[0])
-        step = max(1, self.BLOCK_ENTRIES // n_rows)
-        slack = self.SLACK * float(np.finfo(np.float32).eps) * math.sqrt(dims)
-        for start in range(0, queries.shape[0], step):
-            block = np.asarray(queries[start : start + step], dtype=np.float64)
-            size = block.shape[0]
-            own = np.einsum("ij,ij->i", block, block)
-            approx = block.astype(np.float32) @ self.rows32.T  # |r|^2 - 2 q.r, in float32
-            approx *= -2.0
-            approx += self.norms32[None, :]
-            if leave_one_out:
-                approx[np.arange(size), np.arange(start, start + size)] = np.inf
-            kth = approx.min(axis=1) if k == 1 else np.partition(approx, k - 1, axis=1)[:, k - 1]
-            bound = kth + slack * (own + float(self.norms.max()))
-            query, row = np.nonzero(approx <= bound[:, None].astype(np.float32))
-            if query.size > 32 * size:  # many near-ties: measure the whole block in float64
-                exact_all = own[:, None] + self.norms[None, :] - 2.0 * (block @ self.rows.T)
-                if leave_one_out:
-                    exact_all[np.arange(size), np.arange(start, start + size)] = np.inf
-                kth64 = np.partition(exact_all, k - 1, axis=1)[:, k - 1]
-            else:
-                exact = (
-                    own[query]
-                    + self.norms[row]
-                    - 2.0 * np.einsum("ij,ij->i", block[query], self.rows[row])
-                )
-                order = np.lexsort((exact, query))
-                first = np.searchsorted(query[order], np.arange(size))
-                kth64 = exact[order][first + k - 1]
-            out[start : start + size] = np.sqrt(np.maximum(kth64, 0.0))
-        return out
-
-
-def _check_disjoint(index: _NeighbourIndex, calibration: NDArray[np.float64]) -> None:
-    """Refuse neighbour rows that repeat many calibration rows (the cut would be too low).
-
-    A few exact repeats happen in real data (the same request typed twice); more than 1 %
-    means the neighbour rows include the reference itself.
-    """
-    repeated = int(np.sum(index.kth_distance(calibration, 1) <= 1e-6))
-    if repeated > max(1, 0.01 * calibration.shape[0]):
+    repeated = int(np.sum(nearest <= 1e-6))
+    if repeated > max(1, 0.01 * nearest.shape[0]):
         raise InputError(
-            f"{repeated} of the {calibration.shape[0]} calibration rows of the reference also "
+            f"{repeated} of the {nearest.shape[0]} calibration rows of the reference also "
             "appear in `neighbour_features`; the neighbour rows must be other inputs than the "
             "reference (e.g. the training inputs, not the validation inputs), or the cut is "
             "too low and false alarms exceed false_alarm_rate."

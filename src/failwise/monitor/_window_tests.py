@@ -11,8 +11,9 @@
   bound on the reference's own sampling error, :func:`~failwise.monitor.ks_drift`),
   predicted-label and action mixes (chi-square with sparse categories pooled), input
   features (MMD permutation test) and the unseen-input rate
-  (:class:`~failwise.monitor.UnseenInputDetector`, scoring the distance and the recorded
-  confidence);
+  (:class:`~failwise.monitor.UnseenInputDetector`: the distance to the reference and its
+  neighbour rows, and the recorded confidence when the detector was fitted with
+  confidences);
 
 and combines all their p-values with Holm's procedure at the window's level, so a window
 with no real change raises any finding with probability at most that level.
@@ -21,7 +22,9 @@ Monitors that mean *failure* — a confidence shift, an out-of-scope score shift
 inputs, a broken estimate — become ``alert`` findings; monitors that mean *change* — the
 label mix, the action mix, the input distribution — become ``change`` findings with their
 estimated accuracy impact. When the unseen-input test alerts, the unseen inputs are
-clustered (:func:`~failwise.monitor.find_gaps`) and every cluster is a ``blind_spot``
+clustered (:func:`~failwise.monitor.find_gaps`, with ``gap_detector`` when given: the
+gap finder was tuned on a detector fitted with the reference's confidences and a split
+calibration, which the window test's detector need not be) and every cluster is a ``blind_spot``
 alert with its examples, centre and radius (what a quarantine needs): the farthest member
 from the centre, and at least the reach of an evaluated category (:func:`category_radius`).
 """
@@ -190,8 +193,12 @@ def analyse_window(
     min_gap_size: int = 5,
     example: Callable[[str], Any] = str,
     zone_radius: float | None = None,
+    gap_detector: UnseenInputDetector | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Statistics and findings of one window; see the module notes.
+
+    ``detector`` runs the unseen-input test; ``gap_detector`` (default: ``detector``)
+    finds the blind spots when that test alerts.
 
     Returns
     -------
@@ -344,9 +351,25 @@ def analyse_window(
             }
         )
     if unseen is not None and features is not None and bool(rejected[-1]) and detector is not None:
+        if gap_detector is not None and gap_detector is not detector:
+            # Its own search: the test's distances are to the test detector's index.
+            tested = np.ones(features.shape[0], dtype=bool)
+            if gap_detector.uses_confidence_:
+                tested = np.isfinite(data.confidence[data.feature_rows])
+            unseen_for_gaps = None
+        else:
+            gap_detector, unseen_for_gaps = detector, unseen
         findings.extend(
             _blind_spots(
-                data, features, tested, unseen, detector, level, min_gap_size, example, zone_radius
+                data,
+                features,
+                tested,
+                unseen_for_gaps,
+                gap_detector,
+                level,
+                min_gap_size,
+                example,
+                zone_radius,
             )
         )
     stats = {
@@ -425,7 +448,7 @@ def _blind_spots(
     data: WindowData,
     features: NDArray[np.float32],
     tested: NDArray[np.bool_],
-    unseen: UnseenInputTest,
+    unseen: UnseenInputTest | None,
     detector: UnseenInputDetector,
     level: float,
     min_size: int,
@@ -445,7 +468,9 @@ def _blind_spots(
         corrected=data.corrected[rows],
         timestamps=data.created_at[rows],
         min_size=min_size,
-        unseen=replace(
+        unseen=None
+        if unseen is None
+        else replace(
             unseen,
             unseen=unseen.unseen[tested],
             distance=None if unseen.distance is None else unseen.distance[tested],

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import math
 from numbers import Real
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy import special
 
 from failwise._params import Interval, Options, check_param
 from failwise._stats import _binomial_cdf, _cp_upper, _hb_upper, _hoeffding, _hoeffding_bentkus
@@ -370,3 +371,72 @@ def _answered_for_errors(alpha: float, level: float, errors: int, bound: str) ->
     n = np.arange(low, high + 1, dtype=np.float64)
     first = np.flatnonzero(_p_value(np.full(n.shape, e), n, alpha, bound) <= delta)[0]
     return int(n[first])
+
+
+# The cheap bounds must decide a candidate by this relative margin, so that rounding in
+# them never decides a candidate differently from its fully computed p-value.
+_SCREEN_MARGIN: Final = 1e-6
+
+
+def _first_failure(
+    errors: NDArray[Any],
+    n_answered: NDArray[Any],
+    alpha: float,
+    level: NDArray[np.float64],
+    bound: str,
+) -> int | None:
+    """Index of the first candidate whose p-value exceeds its ``level`` (None if all pass).
+
+    Fully computed p-values need the incomplete beta function, the costly part of a fit. Cheap
+    bounds decide most candidates first: with π = P(Binomial(n, α) = e) and
+    ρ = e(1 − α) / ((n − e + 1)α) < 1, the binomial tail lies in [π, π / (1 − ρ)]
+    (its terms fall geometrically below e); the Hoeffding term, cheaper still, bounds either
+    p-value from above. Only candidates the bounds cannot decide get the full computation.
+
+    ``level`` must not decrease along the block (it only grows while no test fails).
+    """
+    # Along the block the level never decreases and n grows, so a candidate that adds no
+    # error has a p-value no larger than its predecessor's: only the first candidate and
+    # those that add an error can fail.
+    critical = np.flatnonzero(np.diff(errors, prepend=-1) > 0)
+    e = errors[critical].astype(np.float64)
+    n = n_answered[critical].astype(np.float64)
+    level = level[critical]
+    # At or above ⌈nα⌉ errors the count reaches the median of Binomial(n, α), so either
+    # p-value is at least 1/2: a sure failure at any level below 1/2. Nothing after the
+    # first such candidate needs a look.
+    at_median = np.flatnonzero((e >= np.ceil(n * alpha)) & (level < 0.5))
+    cut = int(at_median[0]) if at_median.size else e.size
+    e, n, level = e[:cut], n[:cut], level[:cut]
+    hoeffding = _hb_hoeffding(e / n, n, alpha)
+    rest = np.flatnonzero(hoeffding > level * (1.0 - _SCREEN_MARGIN))
+    e_rest, n_rest, level_rest = e[rest], n[rest], level[rest]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        log_pmf = (
+            special.gammaln(n_rest + 1.0)
+            - special.gammaln(e_rest + 1.0)
+            - special.gammaln(n_rest - e_rest + 1.0)
+            + e_rest * math.log(alpha)
+            + (n_rest - e_rest) * math.log1p(-alpha)
+        )
+        low = np.exp(log_pmf)
+        ratio = e_rest * (1.0 - alpha) / ((n_rest - e_rest + 1.0) * alpha)
+        high = np.where(ratio < 1.0, low / (1.0 - ratio), np.inf)
+    if bound != "binomial":
+        high = np.minimum(hoeffding[rest], math.e * high)
+        low = np.minimum(hoeffding[rest], math.e * low)
+    sure_fail = np.flatnonzero(low > level_rest * (1.0 + _SCREEN_MARGIN))
+    limit = int(sure_fail[0]) if sure_fail.size else rest.size
+    unsure = np.flatnonzero(high[:limit] > level_rest[:limit] * (1.0 - _SCREEN_MARGIN))
+    # Full p-values for the undecided, a few at a time: only the first failure matters.
+    chunk = 64
+    for first in range(0, unsure.size, chunk):
+        part = unsure[first : first + chunk]
+        full = _p_value(e_rest[part], n_rest[part], alpha, bound)
+        failed = np.flatnonzero(full > level_rest[part])
+        if failed.size:
+            return int(critical[rest[part[failed[0]]]])
+        chunk *= 4
+    if limit < rest.size:
+        return int(critical[rest[limit]])
+    return int(critical[cut]) if cut < critical.size else None

@@ -121,9 +121,13 @@ async def authenticate(
     request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal | None:
     """The caller, from a bearer key or else the session cookie; None when neither is valid."""
+    return await _principal(request, None if credentials is None else credentials.credentials)
+
+
+async def _principal(request: Request, token: str | None) -> Principal | None:
     state = get_state(request)
-    if credentials is not None:
-        key = await _verify(state, credentials.credentials)
+    if token is not None:
+        key = await _verify(state, token)
         return None if key is None else Principal(key.name, key.role, key.id)
     session = _session(state, request)
     if session is None:
@@ -169,7 +173,7 @@ class _RoleGate(HTTPBearer):
         self.roles = tuple(sorted(admitted))
 
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
-        principal = await authenticate(request, _credentials(request))
+        principal = await _principal(request, _bearer_token(request))
         if principal is None:
             raise ApiError(
                 401,
@@ -194,12 +198,13 @@ class _RoleGate(HTTPBearer):
         return principal
 
 
-def _credentials(request: Request) -> HTTPAuthorizationCredentials | None:
-    """The bearer credentials of the ``Authorization`` header, as :data:`bearer` reads them."""
+def _bearer_token(request: Request) -> str | None:
+    """The token of the ``Authorization`` header, as :data:`bearer` reads it (no credentials
+    object per request: the gate needs only the token)."""
     scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
     if not (scheme and token) or scheme.lower() != "bearer":
         return None
-    return HTTPAuthorizationCredentials(scheme=scheme, credentials=token)
+    return token
 
 
 def require(*roles: str) -> Callable[..., Awaitable[Principal]]:

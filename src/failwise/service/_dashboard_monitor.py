@@ -119,12 +119,22 @@ def _p(value: Any) -> str:
     return "" if number is None else f"p = {number:.2g}"
 
 
+#: Words in a statistic's name that say its value is a share (shown as a percentage).
+_SHARE_WORDS = ("accuracy", "confidence", "rate", "share", "coverage")
+
+
 def _generic(statistics: dict[str, Any], limit: int = 6) -> str:
     parts = []
     for key, value in list(statistics.items())[:limit]:
         number = _number(value)
-        if number is not None:
-            text = f"{number:.4g}"
+        if number is not None and 0.0 <= number <= 1.0 and any(w in key for w in _SHARE_WORDS):
+            text = _pct(number)
+        elif number is not None:
+            text = (
+                f"{int(number):,}"
+                if number.is_integer() and abs(number) < 1e15
+                else f"{number:.4g}"
+            )
         elif isinstance(value, str):
             text = value
         else:

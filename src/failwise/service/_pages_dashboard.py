@@ -225,6 +225,17 @@ def _queue_charts(health: QueueHealth) -> list[_Chart]:
     ]
 
 
+def _queue_active(health: QueueHealth) -> bool:
+    """Whether any item was open, queued or resolved in the window (else its charts are flat)."""
+    return bool(
+        health.waiting
+        or health.claimed
+        or any(health.depth)
+        or any(health.created)
+        or any(health.resolved)
+    )
+
+
 def _render(request: Request, state: ServiceState, principal: Principal) -> Response:
     now = time.time()
     window = request.query_params.get("window", "24h")
@@ -251,6 +262,7 @@ def _render(request: Request, state: ServiceState, principal: Principal) -> Resp
         "charts": _charts(series),
         "health": health,
         "queue_charts": _queue_charts(health),
+        "queue_active": _queue_active(health),
         "reliability": reliability,
         "n_labelled": 0 if bins is None else int(sum(bins.count)),
         "findings": found,

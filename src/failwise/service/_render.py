@@ -24,9 +24,11 @@ from failwise.service._auth import Principal, csrf_token
 
 __all__ = [
     "NOTICES",
+    "REASON_HEAD",
     "SECURITY_HEADERS",
     "label_namer",
     "page",
+    "reason_parts",
     "static_file",
 ]
 
@@ -91,6 +93,11 @@ def _number(value: Any) -> str:
     return f"{float(value):,.1f}"
 
 
+def _whole(value: Any) -> str:
+    """A count with thousands separators: ``1,234,567``."""
+    return f"{int(value):,}"
+
+
 def _isotime(at: Any) -> str:
     if at is None or (isinstance(at, float) and math.isnan(at)):
         return "—"
@@ -101,6 +108,30 @@ def _compact_json(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+#: Most characters of a reason the queue shows before the rest goes behind a disclosure
+#: (about three lines of its column).
+REASON_HEAD = 120
+
+
+def reason_parts(reason: Any) -> tuple[str, str]:
+    """A reason as (what the queue's row shows, the rest behind "more"; empty when none).
+
+    A reason of at most :data:`REASON_HEAD` characters is shown whole. A longer one is cut
+    after its first clause (at ``"; "``) when that clause is long enough to say something,
+    else at the last space before the limit, so no word is cut in two.
+    """
+    text = str(reason)
+    if len(text) <= REASON_HEAD:
+        return text, ""
+    clause = text.find("; ", 0, REASON_HEAD)
+    if clause >= REASON_HEAD // 3:
+        cut = clause + 1
+    else:
+        space = text.rfind(" ", REASON_HEAD // 2, REASON_HEAD)
+        cut = space if space > 0 else REASON_HEAD
+    return text[:cut].rstrip(), text[cut:].lstrip()
 
 
 def label_namer(names: Sequence[str] | None) -> Any:
@@ -131,8 +162,10 @@ _environment.filters.update(
     due=_due,
     pct=_pct,
     number=_number,
+    whole=_whole,
     isotime=_isotime,
     compact_json=_compact_json,
+    reason_parts=reason_parts,
 )
 
 

@@ -13,6 +13,7 @@ records to that store. A policy folder may be
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
 import math
 import threading
@@ -133,24 +134,32 @@ def _wrap_features(function: Any) -> tuple[Any, bool]:
     return _wrap_callable(function, ("encode", "transform"), "--features", "feature vector")
 
 
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
 class KeyCache:
-    """Verified API keys, trusted for ``ttl_s`` seconds before being read again."""
+    """Verified API keys, trusted for ``ttl_s`` seconds before being read again.
+
+    Tokens are remembered by their SHA-256 digest, never as text, so the cache holds no
+    usable secret; a hit costs a digest and a dictionary look-up (no store read).
+    """
 
     def __init__(self, keys: store.ApiKeys, ttl_s: float) -> None:
         self._keys = keys
         self._ttl = ttl_s
-        self._by_token: dict[str, tuple[float, store.ApiKey | None]] = {}
+        self._by_token: dict[bytes, tuple[float, store.ApiKey | None]] = {}
         self._by_id: dict[str, tuple[float, store.ApiKey | None]] = {}
         self._lock = threading.Lock()
 
-    def _cached(self, table: dict[str, Any], key: str) -> tuple[bool, store.ApiKey | None]:
+    def _cached(self, table: dict[Any, Any], key: Any) -> tuple[bool, store.ApiKey | None]:
         with self._lock:
             hit = table.get(key)
         if hit is not None and time.monotonic() - hit[0] < self._ttl:
             return True, hit[1]
         return False, None
 
-    def _put(self, table: dict[str, Any], key: str, value: store.ApiKey | None) -> None:
+    def _put(self, table: dict[Any, Any], key: Any, value: store.ApiKey | None) -> None:
         with self._lock:
             if len(table) > 10_000:
                 table.clear()
@@ -158,15 +167,16 @@ class KeyCache:
 
     def cached_token(self, token: str) -> tuple[bool, store.ApiKey | None]:
         """(hit, key) from the cache only."""
-        return self._cached(self._by_token, token)
+        return self._cached(self._by_token, _digest(token))
 
     def verify(self, token: str) -> store.ApiKey | None:
         """The valid key of ``token`` or None (reads the store on a cache miss)."""
-        hit, key = self._cached(self._by_token, token)
+        digest = _digest(token)
+        hit, key = self._cached(self._by_token, digest)
         if hit:
             return key
         key = self._keys.verify(token)
-        self._put(self._by_token, token, key)
+        self._put(self._by_token, digest, key)
         return key
 
     def cached_id(self, key_id: str) -> tuple[bool, store.ApiKey | None]:

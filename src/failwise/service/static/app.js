@@ -41,6 +41,10 @@
     selected = Math.max(0, Math.min(rows.length - 1, index));
     rows[selected].classList.add("selected");
     rows[selected].scrollIntoView({ block: "nearest" });
+    // the row's link takes the focus, so assistive technology reads the item, Tab moves on
+    // from it, and Enter opens it as any link
+    var link = rows[selected].querySelector("td.input a");
+    if (link) link.focus({ preventScroll: true });
   }
   function bindRows() {
     var before = selected >= 0 && rows[selected] ? rows[selected].getAttribute("data-href") : null;
@@ -49,7 +53,7 @@
     rows.forEach(function (row, index) {
       if (row.getAttribute("data-href") === before) { selected = index; row.classList.add("selected"); }
       row.addEventListener("click", function (event) {
-        if (event.target.closest("a, button, input")) return;
+        if (event.target.closest("a, button, input, summary, details")) return;
         window.location.assign(row.getAttribute("data-href"));
       });
     });
@@ -73,11 +77,14 @@
     if (typing(event.target)) return;
     var key = event.key;
     if (key === "?") { toggleKeymap(); event.preventDefault(); return; }
+    var keymap = document.getElementById("keymap");
+    if (keymap && keymap.open) return;  // no shortcut acts on the page behind the help
     if (key === "j" || key === "k") {
       if (rows.length) { select(selected + (key === "j" ? 1 : -1)); event.preventDefault(); }
       return;
     }
-    if (key === "Enter" && selected >= 0) {
+    var inRow = selected >= 0 && (event.target === document.body || rows[selected].contains(event.target));
+    if (key === "Enter" && inRow) {
       window.location.assign(rows[selected].getAttribute("data-href"));
       event.preventDefault();
       return;

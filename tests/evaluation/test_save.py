@@ -193,8 +193,6 @@ def test_evaluate_with_a_features_file_saves_a_reference_gaps_can_use(tmp_path: 
             "euclidean",
             "--feature-source",
             "the 64 pixel intensities",
-            "--target-risk",
-            "0.05",
             "--save-policy",
             str(tmp_path / "fitted"),
         ],

@@ -89,3 +89,27 @@ def test_a_gap_detector_finds_the_blind_spots_of_an_alerting_window() -> None:
     members = {int(t[1:]) for spot in spots for t in spot["statistics"]["task_ids"]}
     assert members
     assert all(m >= 170 for m in members)
+
+
+def test_a_reference_the_policy_answered_nothing_of_is_compared_over_all_its_rows() -> None:
+    rng = np.random.default_rng(2)
+    features = rng.normal(size=(300, 4))
+    confidence = rng.uniform(0.6, 1.0, 300)
+    correct = rng.uniform(size=300) < confidence
+    reference = Reference(
+        confidence=confidence,
+        predicted=np.zeros(300, dtype=int),
+        features=features,
+        action=["escalate"] * 300,
+        correct=correct,
+    )
+    detector = UnseenInputDetector(metric="euclidean").fit(features)
+    stats, _ = analyse_window(
+        _window(rng.normal(size=(120, 4)), rng.uniform(0.6, 1.0, 120)),
+        reference,
+        detector,
+        level=0.05,
+        n_permutations=50,
+    )
+    assert stats["reference_accuracy"] == float(correct.mean())
+    assert any("answered none of the reference's rows" in n for n in stats["notes"])

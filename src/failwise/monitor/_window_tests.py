@@ -229,7 +229,15 @@ def analyse_window(
         if reference.action is None
         else reference.action == "answer"
     )
-    if reference.correct is not None and ref_answered.any():
+    if not ref_answered.any():
+        # A policy that certified nothing answers no reference row: the accuracy among
+        # answers is then read over every reference row.
+        ref_answered = np.ones(reference.n, dtype=bool)
+        notes.append(
+            "The policy answered none of the reference's rows, so the reference accuracy "
+            "the estimates are compared with is over all of them."
+        )
+    if reference.correct is not None:
         reference_accuracy = float(reference.correct[ref_answered].mean())
     else:
         reference_accuracy = float(reference.confidence[ref_answered].mean())

@@ -92,6 +92,26 @@ def _finds_the_unseen_digits(url: str, folder: Path, unseen: dict[str, bool], ou
 
 
 @pytest.mark.slow
+def _serve_traffic(saved: Path, tmp_path: Path, *, with_ood: bool) -> tuple[str, dict[str, bool]]:
+    """Digits traffic with 100 unseen inputs through a Guard of the saved policy into a
+    SQLite store recording features; the store's URL and which task ids were unseen."""
+    data, pixels, is_unseen, ood = _traffic(n_unseen=100)
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    with store.open(url) as events:
+        guard = Guard(
+            _svm(data),
+            artifacts.load(saved / "calibrator"),
+            artifacts.load(saved / "policy"),
+            ood=ood if with_ood else None,
+            store=events,
+            features=np.asarray,
+            batch_features=True,
+        )
+        decisions = guard.decide_batch(list(pixels))
+        guard.close()
+    return url, {str(d.task_id): bool(u) for d, u in zip(decisions, is_unseen, strict=True)}
+
+
 def test_a_saved_demo_policy_finds_the_unseen_digits_a_guard_served(
     saved: Path, tmp_path: Path
 ) -> None:
@@ -103,21 +123,7 @@ def test_a_saved_demo_policy_finds_the_unseen_digits_a_guard_served(
     assert reference.feature_metric == "euclidean"
     assert "pixel" in str(reference.feature_source)
 
-    data, pixels, is_unseen, ood = _traffic(n_unseen=100)
-    url = f"sqlite:///{tmp_path / 'events.db'}"
-    with store.open(url) as events:
-        guard = Guard(
-            _svm(data),
-            artifacts.load(saved / "calibrator"),
-            artifacts.load(saved / "policy"),
-            ood=ood,
-            store=events,
-            features=np.asarray,
-            batch_features=True,
-        )
-        decisions = guard.decide_batch(list(pixels))
-        guard.close()
-    unseen = {str(d.task_id): bool(u) for d, u in zip(decisions, is_unseen, strict=True)}
+    url, unseen = _serve_traffic(saved, tmp_path, with_ood=True)
     _finds_the_unseen_digits(url, saved, unseen, tmp_path)
 
     # A policy saved before references held features: the monitor runs, gaps says why not.
@@ -211,18 +217,5 @@ def test_evaluate_with_a_features_file_saves_a_reference_gaps_can_use(tmp_path: 
         "the 64 pixel intensities",
     )
 
-    data, pixels, is_unseen, _ = _traffic(n_unseen=100)
-    url = f"sqlite:///{tmp_path / 'events.db'}"
-    with store.open(url) as events:
-        guard = Guard(
-            _svm(data),
-            artifacts.load(saved / "calibrator"),
-            artifacts.load(saved / "policy"),
-            store=events,
-            features=np.asarray,
-            batch_features=True,
-        )
-        decisions = guard.decide_batch(list(pixels))
-        guard.close()
-    unseen = {str(d.task_id): bool(u) for d, u in zip(decisions, is_unseen, strict=True)}
+    url, unseen = _serve_traffic(saved, tmp_path, with_ood=False)
     _finds_the_unseen_digits(url, saved, unseen, tmp_path)
